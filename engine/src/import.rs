@@ -1,0 +1,488 @@
+//! Import of a directory file in the shape Microsoft Graph returns.
+//!
+//! ```json
+//! {"users": [{"id": "...", "manager": {"id": "..."}}],
+//!  "groups": [{"id": "...", "members": [{"id": "..."}], "owners": [{"id": "..."}]}],
+//!  "applications": [...], "sites": [...], "directoryRoles": [...]}
+//! ```
+//!
+//! Parsing checks every item and reports every problem with the path of the offending item
+//! (`users[3].manager.id`), so a rejected file can be fixed in one pass. References may point into
+//! the file or to objects already in the directory, which the caller describes with [`Known`].
+//! A group that lists `members` (or `owners`) gets exactly those; one that omits the key keeps
+//! what it had.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::directory::{
+    Application, DirectoryRole, Group, GroupRelation, ObjectKind, Site, User, is_extension_property,
+};
+use crate::error::{DomainError, Problems};
+
+/// Objects that already exist in the directory, for resolving references an import makes.
+pub trait Known {
+    /// The kind of the directory object with this id, if one exists.
+    fn kind_of(&self, id: &str) -> Option<ObjectKind>;
+}
+
+impl Known for HashMap<String, ObjectKind> {
+    fn kind_of(&self, id: &str) -> Option<ObjectKind> {
+        self.get(id).copied()
+    }
+}
+
+/// A validated directory import, ready to be written in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DirectoryImport {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    /// For each group that listed them, its complete member (or owner) set.
+    pub memberships: Vec<GroupMembers>,
+    pub applications: Vec<Application>,
+    pub sites: Vec<Site>,
+    pub directory_roles: Vec<DirectoryRole>,
+}
+
+/// The complete set of principals holding `relation` on `group_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembers {
+    pub group_id: String,
+    pub relation: GroupRelation,
+    pub principal_ids: Vec<String>,
+}
+
+/// How many objects of each kind an import holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCounts {
+    pub users: usize,
+    pub groups: usize,
+    pub memberships: usize,
+    pub applications: usize,
+    pub sites: usize,
+    pub directory_roles: usize,
+}
+
+impl DirectoryImport {
+    #[must_use]
+    pub fn counts(&self) -> ImportCounts {
+        ImportCounts {
+            users: self.users.len(),
+            groups: self.groups.len(),
+            memberships: self.memberships.iter().map(|m| m.principal_ids.len()).sum(),
+            applications: self.applications.len(),
+            sites: self.sites.len(),
+            directory_roles: self.directory_roles.len(),
+        }
+    }
+}
+
+const TOP_LEVEL: [&str; 5] = ["users", "groups", "applications", "sites", "directoryRoles"];
+
+/// Parses and validates a directory document. `known` resolves references to existing objects.
+pub fn parse_directory(text: &str, known: &dyn Known) -> Result<DirectoryImport, DomainError> {
+    let root: Value = serde_json::from_str(text)
+        .map_err(|e| DomainError::invalid("$", format!("the file is not valid JSON: {e}")))?;
+    parse_directory_value(&root, known)
+}
+
+/// As [`parse_directory`], from an already parsed JSON value.
+pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<DirectoryImport, DomainError> {
+    let mut problems = Problems::default();
+    let Some(object) = root.as_object() else {
+        return Err(DomainError::invalid(
+            "$",
+            "a directory file is a JSON object with `users`, `groups`, ...",
+        ));
+    };
+    for key in object.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) && !key.starts_with('@') {
+            problems.push(
+                key.clone(),
+                format!("unknown collection `{key}`; expected one of {}", TOP_LEVEL.join(", ")),
+            );
+        }
+    }
+    let mut import = DirectoryImport::default();
+    let mut ids: HashMap<String, (ObjectKind, String)> = HashMap::new();
+
+    let mut claim = |problems: &mut Problems, kind: ObjectKind, id: &str, path: &str| {
+        if id.trim().is_empty() {
+            problems.push(format!("{path}.id"), "`id` must not be empty");
+        } else if let Some((_, first)) = ids.get(id) {
+            problems.push(format!("{path}.id"), format!("duplicate id `{id}`, first used at {first}"));
+        } else {
+            ids.insert(id.to_owned(), (kind, path.to_owned()));
+        }
+    };
+
+    for (path, item) in items(object, "users", &mut problems) {
+        if let Some(user) = parse_user(&path, item, &mut problems) {
+            claim(&mut problems, ObjectKind::User, &user.id, &path);
+            import.users.push(user);
+        }
+    }
+    let mut listed: Vec<(String, GroupRelation, Vec<(String, String)>)> = Vec::new();
+    for (path, item) in items(object, "groups", &mut problems) {
+        if let Some(group) = parse_item::<Group>(&path, item, &mut problems) {
+            check_group(&path, &group, &mut problems);
+            claim(&mut problems, ObjectKind::Group, &group.id, &path);
+            for relation in [GroupRelation::Member, GroupRelation::Owner] {
+                let key = match relation {
+                    GroupRelation::Member => "members",
+                    GroupRelation::Owner => "owners",
+                };
+                if let Some(refs) = item.get(key) {
+                    let refs = parse_refs(&format!("{path}.{key}"), refs, &mut problems);
+                    listed.push((group.id.clone(), relation, refs));
+                }
+            }
+            import.groups.push(group);
+        }
+    }
+    for (path, item) in items(object, "applications", &mut problems) {
+        if let Some(app) = parse_item::<Application>(&path, item, &mut problems) {
+            check_application(&path, &app, &mut problems);
+            claim(&mut problems, ObjectKind::Application, &app.id, &path);
+            import.applications.push(app);
+        }
+    }
+    for (path, item) in items(object, "sites", &mut problems) {
+        if let Some(site) = parse_item::<Site>(&path, item, &mut problems) {
+            check_site(&path, &site, &mut problems);
+            claim(&mut problems, ObjectKind::Site, &site.id, &path);
+            import.sites.push(site);
+        }
+    }
+    for (path, item) in items(object, "directoryRoles", &mut problems) {
+        if let Some(role) = parse_item::<DirectoryRole>(&path, item, &mut problems) {
+            if role.display_name.trim().is_empty() {
+                problems.push(format!("{path}.displayName"), "`displayName` must not be empty");
+            }
+            claim(&mut problems, ObjectKind::DirectoryRole, &role.id, &path);
+            import.directory_roles.push(role);
+        }
+    }
+
+    let kind_of = |id: &str| ids.get(id).map(|(kind, _)| *kind).or_else(|| known.kind_of(id));
+
+    for (index, user) in import.users.iter().enumerate() {
+        if let Some(manager) = user.manager_id() {
+            let path = format!("users[{index}].manager.id");
+            if manager == user.id {
+                problems.push(path, "a user cannot be their own manager");
+            } else {
+                match kind_of(manager) {
+                    Some(ObjectKind::User) => {}
+                    Some(other) => problems
+                        .push(path, format!("manager `{manager}` is a {}, not a user", other.as_str())),
+                    None => problems.push(path, format!("unknown manager `{manager}`")),
+                }
+            }
+        }
+    }
+    for (group_id, relation, refs) in listed {
+        let mut seen = HashSet::new();
+        let mut principal_ids = Vec::with_capacity(refs.len());
+        for (path, id) in refs {
+            match kind_of(&id) {
+                Some(ObjectKind::User) => {}
+                Some(ObjectKind::Group) if relation == GroupRelation::Member && id != group_id => {}
+                Some(ObjectKind::Group) if id == group_id => {
+                    problems.push(path, "a group cannot be a member of itself");
+                    continue;
+                }
+                Some(other) => {
+                    problems.push(
+                        path,
+                        format!("`{id}` is a {} and cannot be a group {}", other.as_str(), relation.as_str()),
+                    );
+                    continue;
+                }
+                None => {
+                    problems.push(path, format!("unknown {} `{id}`", relation.as_str()));
+                    continue;
+                }
+            }
+            if seen.insert(id.clone()) {
+                principal_ids.push(id);
+            }
+        }
+        import.memberships.push(GroupMembers { group_id, relation, principal_ids });
+    }
+
+    problems.into_result("the directory file was rejected")?;
+    Ok(import)
+}
+
+fn items<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    key: &str,
+    problems: &mut Problems,
+) -> Vec<(String, &'a Value)> {
+    match object.get(key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => {
+            list.iter().enumerate().map(|(i, v)| (format!("{key}[{i}]"), v)).collect()
+        }
+        Some(_) => {
+            problems.push(key, format!("`{key}` must be an array"));
+            Vec::new()
+        }
+    }
+}
+
+fn parse_item<T: DeserializeOwned>(path: &str, item: &Value, problems: &mut Problems) -> Option<T> {
+    if !item.is_object() {
+        problems.push(path, "expected an object");
+        return None;
+    }
+    match T::deserialize(item) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            problems.push(path, e.to_string());
+            None
+        }
+    }
+}
+
+fn parse_refs(path: &str, refs: &Value, problems: &mut Problems) -> Vec<(String, String)> {
+    let Some(list) = refs.as_array() else {
+        problems.push(path, "expected an array of `{\"id\": ...}` references");
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, r) in list.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        match r.get("id").and_then(Value::as_str) {
+            Some(id) if !id.trim().is_empty() => out.push((format!("{item_path}.id"), id.to_owned())),
+            _ => problems.push(item_path, "expected `{\"id\": \"...\"}`"),
+        }
+    }
+    out
+}
+
+fn parse_user(path: &str, item: &Value, problems: &mut Problems) -> Option<User> {
+    let object = item.as_object()?;
+    // Graph writes `userType` as "Member"/"Guest"; accept any case, as Entra does.
+    let mut normalized = object.clone();
+    if let Some(Value::String(raw)) = object.get("userType") {
+        match crate::directory::UserType::parse(raw) {
+            Some(t) => {
+                normalized.insert("userType".into(), Value::String(t.as_str().into()));
+            }
+            None => {
+                problems.push(
+                    format!("{path}.userType"),
+                    format!("`userType` must be `Member` or `Guest`, not `{raw}`"),
+                );
+                normalized.remove("userType");
+            }
+        }
+    }
+    let mut user: User = parse_item(path, &Value::Object(normalized), problems)?;
+    let mut extensions = BTreeMap::new();
+    for (key, value) in object {
+        if !key.starts_with("extension_") {
+            continue;
+        }
+        let field = format!("{path}.{key}");
+        if !is_extension_property(key) {
+            problems
+                .push(field, format!("`{key}` is not of the form `extension_<appId without dashes>_<name>`"));
+            continue;
+        }
+        match value {
+            Value::String(s) => {
+                extensions.insert(key.clone(), s.clone());
+            }
+            Value::Number(n) => {
+                extensions.insert(key.clone(), n.to_string());
+            }
+            Value::Bool(b) => {
+                extensions.insert(key.clone(), b.to_string());
+            }
+            Value::Null => {}
+            _ => problems.push(field, "extension properties must be strings, numbers or booleans"),
+        }
+    }
+    user.extensions = extensions;
+    check_user(path, &user, problems);
+    Some(user)
+}
+
+/// Checks the values of a user's properties; `path` prefixes each problem.
+pub fn check_user(path: &str, user: &User, problems: &mut Problems) {
+    if user.id.trim().is_empty() {
+        problems.push(format!("{path}.id"), "`id` must not be empty");
+    }
+    for (field, value) in [("mail", &user.mail), ("userPrincipalName", &user.user_principal_name)] {
+        if let Some(v) = value
+            && !looks_like_address(v)
+        {
+            problems.push(format!("{path}.{field}"), format!("`{v}` is not an email-style address"));
+        }
+    }
+    for (i, m) in user.other_mails.iter().enumerate() {
+        if !looks_like_address(m) {
+            problems.push(format!("{path}.otherMails[{i}]"), format!("`{m}` is not an email address"));
+        }
+    }
+    if let Some(loc) = &user.usage_location
+        && !(loc.len() == 2 && loc.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        problems.push(format!("{path}.usageLocation"), format!("`{loc}` is not a two-letter country code"));
+    }
+    if let Some(date) = &user.employee_hire_date
+        && chrono::DateTime::parse_from_rfc3339(date).is_err()
+    {
+        problems
+            .push(format!("{path}.employeeHireDate"), format!("`{date}` is not an ISO 8601 date and time"));
+    }
+    for (i, plan) in user.assigned_plans.iter().enumerate() {
+        if let Some(at) = &plan.assigned_date_time
+            && chrono::DateTime::parse_from_rfc3339(at).is_err()
+        {
+            problems.push(
+                format!("{path}.assignedPlans[{i}].assignedDateTime"),
+                format!("`{at}` is not an ISO 8601 date and time"),
+            );
+        }
+    }
+}
+
+fn looks_like_address(value: &str) -> bool {
+    match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !value.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Checks a group's values.
+pub fn check_group(path: &str, group: &Group, problems: &mut Problems) {
+    if group.display_name.trim().is_empty() {
+        problems.push(format!("{path}.displayName"), "`displayName` must not be empty");
+    }
+    for t in &group.group_types {
+        if !t.eq_ignore_ascii_case("Unified") && !t.eq_ignore_ascii_case("DynamicMembership") {
+            problems.push(
+                format!("{path}.groupTypes"),
+                format!("unknown group type `{t}`; expected `Unified` or `DynamicMembership`"),
+            );
+        }
+    }
+}
+
+fn check_application(path: &str, app: &Application, problems: &mut Problems) {
+    if app.display_name.trim().is_empty() {
+        problems.push(format!("{path}.displayName"), "`displayName` must not be empty");
+    }
+    let mut seen = HashSet::new();
+    for (i, role) in app.app_roles.iter().enumerate() {
+        if role.id.trim().is_empty() {
+            problems.push(format!("{path}.appRoles[{i}].id"), "`id` must not be empty");
+        } else if !seen.insert(role.id.as_str()) {
+            problems.push(format!("{path}.appRoles[{i}].id"), format!("duplicate app role id `{}`", role.id));
+        }
+    }
+}
+
+fn check_site(path: &str, site: &Site, problems: &mut Problems) {
+    if site.display_name.trim().is_empty() {
+        problems.push(format!("{path}.displayName"), "`displayName` must not be empty");
+    }
+    if !(site.web_url.starts_with("https://") || site.web_url.starts_with("http://")) {
+        problems.push(format!("{path}.webUrl"), format!("`{}` is not an http(s) URL", site.web_url));
+    }
+    let mut seen = HashSet::new();
+    for (i, role) in site.roles.iter().enumerate() {
+        if !seen.insert(role.id.as_str()) {
+            problems.push(format!("{path}.roles[{i}].id"), format!("duplicate site role id `{}`", role.id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none() -> HashMap<String, ObjectKind> {
+        HashMap::new()
+    }
+
+    fn paths(err: &DomainError) -> Vec<&str> {
+        err.details.iter().map(|d| d.path.as_str()).collect()
+    }
+
+    #[test]
+    fn a_graph_shaped_file_loads() {
+        let text = r##"{
+          "users": [
+            {"id": "u1", "displayName": "Ada", "userType": "member", "department": "Sales",
+             "onPremisesExtensionAttributes": {"extensionAttribute15": "Marketing"},
+             "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber": "123",
+             "createdDateTime": "2020-01-01T00:00:00Z", "@odata.type": "#microsoft.graph.user"},
+            {"id": "u2", "displayName": "Bob", "manager": {"id": "u1"}}
+          ],
+          "groups": [{"id": "g1", "displayName": "Sales", "securityEnabled": true,
+                      "members": [{"id": "u1"}, {"id": "u2"}, {"id": "u2"}], "owners": [{"id": "u1"}]}],
+          "applications": [{"id": "a1", "displayName": "Salesforce", "appRoles": [{"id": "r1", "displayName": "User"}]}],
+          "sites": [{"id": "s1", "displayName": "Marketing", "webUrl": "https://contoso.sharepoint.com/sites/m"}],
+          "directoryRoles": [{"id": "d1", "displayName": "ERP Project Role", "isBuiltIn": false}]
+        }"##;
+        let import = parse_directory(text, &none()).unwrap_or_default();
+        assert_eq!(import.users.len(), 2);
+        assert_eq!(import.users[0].on_premises_extension_attributes.get(15), Some("Marketing"));
+        assert_eq!(import.users[0].extensions.len(), 1);
+        assert_eq!(import.memberships.len(), 2);
+        assert_eq!(import.memberships[0].principal_ids, ["u1", "u2"]);
+        assert_eq!(import.counts().memberships, 3);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let text = r##"{
+          "users": [
+            {"id": "u1", "manager": {"id": "nobody"}, "usageLocation": "Germany"},
+            {"id": "u1", "accountEnabled": "yes"},
+            {"id": "u3", "employeeHireDate": "yesterday", "userType": "Robot"}
+          ],
+          "groups": [{"id": "g1", "displayName": "G", "members": [{"id": "ghost"}, {"id": "g1"}]}],
+          "teams": []
+        }"##;
+        let err = parse_directory(text, &none()).err().unwrap_or_else(|| DomainError::conflict("x"));
+        let found = paths(&err);
+        for expected in [
+            "teams",
+            "users[0].usageLocation",
+            "users[1]",
+            "users[2].employeeHireDate",
+            "users[2].userType",
+            "users[0].manager.id",
+            "groups[0].members[0].id",
+            "groups[0].members[1].id",
+        ] {
+            assert!(found.contains(&expected), "missing {expected} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_name_the_first_use() {
+        let text = r##"{"users": [{"id": "x"}], "groups": [{"id": "x", "displayName": "G"}]}"##;
+        let err = parse_directory(text, &none()).err().unwrap_or_else(|| DomainError::conflict("x"));
+        assert_eq!(paths(&err), ["groups[0].id"]);
+        assert!(err.details[0].message.contains("users[0]"));
+    }
+
+    #[test]
+    fn references_resolve_against_existing_objects() {
+        let known: HashMap<String, ObjectKind> = [("boss".to_owned(), ObjectKind::User)].into();
+        let text = r##"{"users": [{"id": "u", "manager": {"id": "boss"}}]}"##;
+        assert!(parse_directory(text, &known).is_ok());
+    }
+}
