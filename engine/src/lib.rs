@@ -15,6 +15,7 @@ pub mod directory;
 pub mod error;
 pub mod import;
 pub mod resource;
+pub mod rule;
 pub mod text;
 
 pub use actor::Actor;
