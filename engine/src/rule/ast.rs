@@ -299,27 +299,6 @@ impl IsoDuration {
     }
 }
 
-/// The numbers before each designator, in order, each at most once; zero when absent.
-fn components<const N: usize>(text: &str, designators: [char; N]) -> Option<[u32; N]> {
-    let mut values = [0; N];
-    let mut next = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let offset = designators.get(next..)?.iter().position(|d| d.eq_ignore_ascii_case(&c))?;
-        if digits.is_empty() {
-            return None;
-        }
-        *values.get_mut(next + offset)? = digits.parse().ok()?;
-        digits.clear();
-        next += offset + 1;
-    }
-    digits.is_empty().then_some(values)
-}
-
 impl fmt::Display for IsoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("P")?;
@@ -511,6 +490,27 @@ impl fmt::Display for Value {
             Self::Now(Some(offset)) => write!(f, "system.now {} {}", offset.sign.as_str(), offset.duration),
         }
     }
+}
+
+/// The numbers before each designator, in order, each at most once; zero when absent.
+fn components<const N: usize>(text: &str, designators: [char; N]) -> Option<[u32; N]> {
+    let mut values = [0; N];
+    let mut next = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let offset = designators.get(next..)?.iter().position(|d| d.eq_ignore_ascii_case(&c))?;
+        if digits.is_empty() {
+            return None;
+        }
+        *values.get_mut(next + offset)? = digits.parse().ok()?;
+        digits.clear();
+        next += offset + 1;
+    }
+    digits.is_empty().then_some(values)
 }
 
 /// A string in double quotes, each `"` and `` ` `` escaped with a backtick.

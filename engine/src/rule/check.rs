@@ -229,7 +229,7 @@ impl Checker<'_, '_> {
         }
         if ids.len() > MAX_MEMBER_OF_GROUPS {
             let error = RuleError::TooManyGroups { count: ids.len(), limit: MAX_MEMBER_OF_GROUPS };
-            self.report.error(*span, error).hint("split the rule, or nest the groups under fewer groups");
+            self.report.error(*span, error).hint("split the groups across several rules");
             well_formed = false;
         }
         well_formed.then_some(ids)

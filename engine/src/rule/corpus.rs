@@ -534,7 +534,7 @@ fn documented_restrictions_are_errors() {
         &format!("user.memberOf -any (group.objectId -in [{}])", many.join(",")),
         "
 1:40: the rule lists 51 groups, over the limit of 50
-    hint: split the rule, or nest the groups under fewer groups",
+    hint: split the groups across several rules",
     );
 }
 

@@ -151,7 +151,6 @@ const GRAPH_NAMES: &[(&str, &str)] = &[
     ("onPremisesSyncEnabled", "dirSyncEnabled"),
     ("id", "objectId"),
     ("officeLocation", "physicalDeliveryOfficeName"),
-    ("mailNickname", "mailNickName"),
     ("onPremisesExtensionAttributes", "extensionAttribute1"),
 ];
 
