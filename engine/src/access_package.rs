@@ -202,7 +202,7 @@ mod tests {
 
     #[test]
     fn role_scopes_bind_by_origin_at_the_root_scope() {
-        let Some(resource) = group_resource("c") else { return assert!(false, "derive failed") };
+        let resource = group_resource("c").unwrap_or_else(|| unreachable!("derive failed"));
         let selection = RoleScopeSelection { role_origin_id: Some("member_g".into()), ..Default::default() };
         let bound = AccessPackageResourceRoleScope::bind(&package("c"), &resource, &selection, now()).ok();
         let expected = role_scope_id(&resource.roles[0].id, &resource.scopes[0].id);
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn resources_outside_the_catalog_are_refused() {
-        let Some(resource) = group_resource("other") else { return assert!(false, "derive failed") };
+        let resource = group_resource("other").unwrap_or_else(|| unreachable!("derive failed"));
         let selection = RoleScopeSelection { role_origin_id: Some("Member_g".into()), ..Default::default() };
         let err = AccessPackageResourceRoleScope::bind(&package("c"), &resource, &selection, now()).err();
         assert_eq!(err.and_then(|e| e.field).as_deref(), Some("resourceId"));

@@ -123,6 +123,11 @@ impl Problems {
         self.0.is_empty()
     }
 
+    #[must_use]
+    pub fn into_inner(self) -> Vec<FieldError> {
+        self.0
+    }
+
     /// `Ok(())` when nothing was found, else one error carrying all of them.
     pub fn into_result(self, summary: &str) -> Result<(), DomainError> {
         if self.0.is_empty() { Ok(()) } else { Err(DomainError::invalid_many(summary, self.0)) }

@@ -80,6 +80,9 @@ impl DirectoryImport {
     }
 }
 
+/// Members or owners a group listed: `(group id, relation, [(path, principal id)])`.
+type Listed = (String, GroupRelation, Vec<(String, String)>);
+
 const TOP_LEVEL: [&str; 5] = ["users", "groups", "applications", "sites", "directoryRoles"];
 
 /// Parses and validates a directory document. `known` resolves references to existing objects.
@@ -125,7 +128,7 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
             import.users.push(user);
         }
     }
-    let mut listed: Vec<(String, GroupRelation, Vec<(String, String)>)> = Vec::new();
+    let mut listed: Vec<Listed> = Vec::new();
     for (path, item) in items(object, "groups", &mut problems) {
         if let Some(group) = parse_item::<Group>(&path, item, &mut problems) {
             check_group(&path, &group, &mut problems);
@@ -216,6 +219,50 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
 
     problems.into_result("the directory file was rejected")?;
     Ok(import)
+}
+
+/// Parses one user in Graph's JSON shape, with the same checks as an import; paths are relative
+/// to the object (`mail`, `manager.id`). References are not resolved here.
+pub fn parse_user_object(item: &Value) -> Result<User, DomainError> {
+    let mut problems = Problems::default();
+    let user = parse_user("", item, &mut problems);
+    relative(problems).into_result("the user was rejected")?;
+    user.ok_or_else(|| DomainError::invalid("input", "expected an object"))
+}
+
+/// Parses one group in Graph's JSON shape, with the same checks as an import.
+pub fn parse_group_object(item: &Value) -> Result<Group, DomainError> {
+    let mut problems = Problems::default();
+    let group = parse_item::<Group>("", item, &mut problems);
+    if let Some(g) = &group {
+        check_group("", g, &mut problems);
+    }
+    relative(problems).into_result("the group was rejected")?;
+    group.ok_or_else(|| DomainError::invalid("input", "expected an object"))
+}
+
+/// A user as Graph writes it: custom extension properties inline, absent values left out.
+#[must_use]
+pub fn user_to_graph_json(user: &User) -> serde_json::Map<String, Value> {
+    let mut object = match serde_json::to_value(user) {
+        Ok(Value::Object(o)) => o,
+        _ => serde_json::Map::new(),
+    };
+    object.remove("extensions");
+    for (key, value) in &user.extensions {
+        object.insert(key.clone(), Value::String(value.clone()));
+    }
+    object.retain(|_, v| !v.is_null());
+    object
+}
+
+fn relative(problems: Problems) -> Problems {
+    let mut out = Problems::default();
+    for p in problems.into_inner() {
+        let path = p.path.strip_prefix('.').map(str::to_owned).unwrap_or(p.path);
+        out.push(if path.is_empty() { "input".to_owned() } else { path }, p.message);
+    }
+    out
 }
 
 fn items<'a>(

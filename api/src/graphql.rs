@@ -1,0 +1,58 @@
+//! The GraphQL schema: Microsoft Graph's entitlement-management names, Relay conventions (`Node`,
+//! global ids, cursor connections, input and payload types), and errors with a stable
+//! `extensions.code`.
+//!
+//! The query and mutation roots are merged from one module per domain area. Output types are
+//! newtypes over engine types; inputs convert into engine commands.
+
+pub mod catalog;
+pub mod directory;
+pub mod error;
+pub mod node;
+pub mod page;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use em_engine::Actor;
+
+use crate::service::Services;
+
+/// The query root.
+#[derive(MergedObject, Default)]
+pub struct Query(node::NodeQuery, directory::DirectoryQuery, catalog::CatalogQuery);
+
+/// The mutation root.
+#[derive(MergedObject, Default)]
+pub struct Mutation(directory::DirectoryMutation, catalog::CatalogMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deepest query accepted (OWASP: limit depth).
+pub const MAX_DEPTH: usize = 16;
+/// Most expensive query accepted (OWASP: limit cost); list fields cost their page size.
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+/// Builds the schema around the services.
+#[must_use]
+pub fn build_schema(services: Services) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(services)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+#[must_use]
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+}
+
+/// The services, from the request context.
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {
+    ctx.data_unchecked::<Services>()
+}
+
+/// Who is calling. Until authentication exists the caller is the local operator.
+pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
+    ctx.data_opt::<Actor>().cloned().unwrap_or(Actor::LocalOperator)
+}

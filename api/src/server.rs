@@ -1,0 +1,278 @@
+//! The HTTP server: GraphQL over HTTP at `/graphql` (POST, and GET for queries), the GraphiQL
+//! playground at `/`, and `/healthz`.
+//!
+//! The GraphQL endpoint is a thin handler over the schema that follows the GraphQL-over-HTTP
+//! specification where async-graphql's stock handler does not: GET never executes a mutation
+//! (405 with `Allow: POST`), the response media type follows `Accept`, a request that produced no
+//! data answers 400 under `application/graphql-response+json`, batches are refused.
+
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::graphql::AppSchema;
+use crate::service::Services;
+
+/// The largest request body accepted (a directory import is the largest request).
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The longest a single GraphQL request may run.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub services: Services,
+}
+
+/// The application's routes, ready to serve or to drive in tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("Entitlement management").finish())
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.services.store.health().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    variables: Option<String>,
+    operation_name: Option<String>,
+    extensions: Option<String>,
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<GetParams>,
+) -> Response {
+    let media = negotiate(&headers);
+    let Some(media) = media else { return not_acceptable() };
+    let Some(query) = params.query.filter(|q| !q.trim().is_empty()) else {
+        return request_error(media, StatusCode::BAD_REQUEST, "the `query` parameter is required");
+    };
+    let mut request = async_graphql::Request::new(query.clone());
+    if let Some(name) = params.operation_name.clone().filter(|n| !n.is_empty()) {
+        request = request.operation_name(name);
+    }
+    if let Some(raw) = params.variables.filter(|v| !v.is_empty()) {
+        match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(v @ serde_json::Value::Object(_)) => {
+                request = request.variables(async_graphql::Variables::from_json(v));
+            }
+            _ => return request_error(media, StatusCode::BAD_REQUEST, "`variables` must be a JSON object"),
+        }
+    }
+    if let Some(raw) = params.extensions.filter(|v| !v.is_empty())
+        && !matches!(serde_json::from_str::<serde_json::Value>(&raw), Ok(serde_json::Value::Object(_)))
+    {
+        return request_error(media, StatusCode::BAD_REQUEST, "`extensions` must be a JSON object");
+    }
+    if is_mutation(&query, params.operation_name.as_deref()) {
+        let mut response =
+            request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, request, media).await
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.to_ascii_lowercase().starts_with(JSON) {
+        return request_error(
+            media,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as `application/json`",
+        );
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return request_error(media, StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {e}"));
+        }
+    };
+    if value.is_array() {
+        return request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            "batched requests are not accepted; send one operation",
+        );
+    }
+    let Some(object) = value.as_object() else {
+        return request_error(media, StatusCode::BAD_REQUEST, "the body must be a JSON object");
+    };
+    match object.get("query") {
+        Some(serde_json::Value::String(q)) if !q.trim().is_empty() => {}
+        _ => return request_error(media, StatusCode::BAD_REQUEST, "`query` must be a non-empty string"),
+    }
+    for key in ["variables", "extensions"] {
+        if !matches!(object.get(key), None | Some(serde_json::Value::Null | serde_json::Value::Object(_))) {
+            return request_error(media, StatusCode::BAD_REQUEST, &format!("`{key}` must be a JSON object"));
+        }
+    }
+    if !matches!(
+        object.get("operationName"),
+        None | Some(serde_json::Value::Null | serde_json::Value::String(_))
+    ) {
+        return request_error(media, StatusCode::BAD_REQUEST, "`operationName` must be a string");
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => return request_error(media, StatusCode::BAD_REQUEST, &format!("malformed request: {e}")),
+    };
+    execute(&state, request, media).await
+}
+
+async fn execute(state: &AppState, request: async_graphql::Request, media: &'static str) -> Response {
+    let request = request.data(em_engine::Actor::LocalOperator);
+    let response = match tokio::time::timeout(REQUEST_TIMEOUT, state.schema.execute(request)).await {
+        Ok(r) => r,
+        Err(_) => return request_error(media, StatusCode::SERVICE_UNAVAILABLE, "the request took too long"),
+    };
+    // A response without data failed before execution (syntax, validation, variables).
+    let status =
+        if media == GRAPHQL_RESPONSE && response.data == async_graphql::Value::Null && response.is_err() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+    match serde_json::to_vec(&response) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn content_type(media: &'static str) -> HeaderValue {
+    HeaderValue::from_static(if media == GRAPHQL_RESPONSE {
+        "application/graphql-response+json; charset=utf-8"
+    } else {
+        "application/json; charset=utf-8"
+    })
+}
+
+/// The response media type the client accepts, or `None` when it accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if accept.trim().is_empty() {
+        return Some(JSON);
+    }
+    let types: Vec<&str> = accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim()).collect();
+    if types.contains(&GRAPHQL_RESPONSE) {
+        Some(GRAPHQL_RESPONSE)
+    } else if types.iter().any(|t| *t == JSON || *t == "*/*" || *t == "application/*") {
+        Some(JSON)
+    } else {
+        None
+    }
+}
+
+fn not_acceptable() -> Response {
+    (StatusCode::NOT_ACCEPTABLE, "accept application/graphql-response+json or application/json")
+        .into_response()
+}
+
+fn request_error(media: &'static str, status: StatusCode, message: &str) -> Response {
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    (status, [(header::CONTENT_TYPE, content_type(media))], body.to_string()).into_response()
+}
+
+/// Whether the operation a request would run is a mutation.
+fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(query) else { return false };
+    match &document.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name).is_some_and(|op| op.node.ty == OperationType::Mutation),
+            None => ops.len() == 1 && ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutations_are_recognised_for_get() {
+        assert!(is_mutation(
+            "mutation { createCatalog(input: {displayName: \"x\"}) { catalog { id } } }",
+            None
+        ));
+        assert!(!is_mutation("{ catalogs { totalCount } }", None));
+        assert!(is_mutation("query a { x } mutation b { y }", Some("b")));
+        assert!(!is_mutation("query a { x } mutation b { y }", Some("a")));
+    }
+
+    #[test]
+    fn accept_header_picks_the_media_type() {
+        let mut h = HeaderMap::new();
+        assert_eq!(negotiate(&h), Some(JSON));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/graphql-response+json, application/json;q=0.9"),
+        );
+        assert_eq!(negotiate(&h), Some(GRAPHQL_RESPONSE));
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
+        assert_eq!(negotiate(&h), None);
+    }
+}

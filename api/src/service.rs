@@ -1,0 +1,81 @@
+//! Services: the operations users perform, as sentences — load, decide (in the engine), persist
+//! in one transaction. Every state change takes the [`Actor`] performing it.
+
+pub mod catalogs;
+pub mod directory;
+
+use std::sync::Arc;
+
+use em_engine::{Actor, DomainError};
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+
+/// Errors of the service layer: a refusal the user can act on, or an internal failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Something failed that the caller cannot fix; logged in full, shown redacted.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => Self::Domain(d),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Everything the services need: the store, the clock and a source of new ids.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Prepares a fresh or existing database: the built-in General catalog exists.
+    pub async fn bootstrap(&self) -> ServiceResult<()> {
+        let general = em_engine::catalog::AccessPackageCatalog::general(self.now());
+        self.store.ensure_catalog(&general).await?;
+        Ok(())
+    }
+
+    #[must_use]
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// A new object id, in Graph's GUID form.
+    #[must_use]
+    pub fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    /// Administrative changes need an administrator. Until authentication exists, only the local
+    /// operator (a server or CLI without an identity provider) and the engine itself qualify.
+    pub fn require_admin(&self, actor: &Actor) -> ServiceResult<()> {
+        match actor {
+            Actor::System | Actor::LocalOperator => Ok(()),
+            Actor::User { .. } => Err(DomainError::forbidden(
+                "this operation needs the Identity Governance Administrator or Global Administrator role",
+            )
+            .into()),
+        }
+    }
+}
+
+/// Reads something that must exist, or NOT_FOUND naming `what` and the `field` it came from.
+pub(crate) fn found<T>(value: Option<T>, what: &str, field: &str, id: &str) -> ServiceResult<T> {
+    value.ok_or_else(|| DomainError::not_found(what, id).at(field).into())
+}

@@ -1,0 +1,296 @@
+//! Catalog operations: catalogs, resource requests, access packages, their role scopes and
+//! separation-of-duties edges.
+
+use em_engine::access_package::{
+    AccessPackage, AccessPackagePatch, AccessPackageResourceRoleScope, NewAccessPackage, RoleScopeSelection,
+    check_incompatible_package,
+};
+use em_engine::catalog::{AccessPackageCatalog, CatalogPatch, NewCatalog};
+use em_engine::resource::{AccessPackageResource, OriginSystem, ResourceSource, resource_id};
+use em_engine::{Actor, DomainError};
+
+use super::{ServiceResult, Services, found};
+use crate::store::catalogs::{IncompatibilityKind, ResourceRequestRow};
+
+/// `requestType` of a resource request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceRequestType {
+    AdminAdd,
+    AdminRemove,
+}
+
+/// A resource request as a user writes it: the catalog, and the resource by Graph origin.
+#[derive(Debug, Clone)]
+pub struct ResourceRequestInput {
+    pub catalog_id: String,
+    pub request_type: ResourceRequestType,
+    pub origin_id: String,
+    pub origin_system: OriginSystem,
+}
+
+impl Services {
+    pub async fn create_catalog(
+        &self,
+        actor: &Actor,
+        input: NewCatalog,
+    ) -> ServiceResult<AccessPackageCatalog> {
+        self.require_admin(actor)?;
+        let catalog = AccessPackageCatalog::create(self.new_id(), input, self.now())?;
+        self.store.create_catalog(&catalog).await.map_err(|e| name_taken(e, &catalog.display_name))?;
+        Ok(catalog)
+    }
+
+    pub async fn update_catalog(
+        &self,
+        actor: &Actor,
+        id: &str,
+        patch: CatalogPatch,
+    ) -> ServiceResult<AccessPackageCatalog> {
+        self.require_admin(actor)?;
+        let current = found(self.store.catalog(id).await?, "catalog", "id", id)?;
+        if current.catalog_type != em_engine::catalog::CatalogType::UserManaged
+            && patch.display_name.is_some()
+        {
+            return Err(DomainError::invalid(
+                "displayName",
+                "the built-in General catalog cannot be renamed",
+            )
+            .into());
+        }
+        let next = current.update(patch, self.now())?;
+        self.store.update_catalog(&next).await.map_err(|e| name_taken(e, &next.display_name))?;
+        Ok(next)
+    }
+
+    pub async fn delete_catalog(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        let catalog = found(self.store.catalog(id).await?, "catalog", "id", id)?;
+        catalog.check_deletable(0)?;
+        self.store.delete_catalog(id).await?;
+        Ok(())
+    }
+
+    /// Adds a resource to a catalog (`adminAdd`) or removes it (`adminRemove`), as Graph's
+    /// `resourceRequests` do. Returns the delivered request and the resource.
+    pub async fn request_resource(
+        &self,
+        actor: &Actor,
+        input: ResourceRequestInput,
+    ) -> ServiceResult<(ResourceRequestRow, AccessPackageResource)> {
+        self.require_admin(actor)?;
+        let catalog =
+            found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
+        let now = self.now();
+        let origin = input.origin_id.trim();
+        if origin.is_empty() {
+            return Err(DomainError::invalid("resource.originId", "`originId` must not be empty").into());
+        }
+        let mut request = ResourceRequestRow {
+            id: self.new_id(),
+            catalog_id: catalog.id.clone(),
+            resource_id: String::new(),
+            request_type: String::new(),
+            state: "delivered".to_owned(),
+            created_date_time: now.to_rfc3339(),
+            actor: actor.label(),
+            resource: serde_json::Value::Null,
+        };
+        match input.request_type {
+            ResourceRequestType::AdminAdd => {
+                let resource = self.derive_resource(&catalog.id, input.origin_system, origin, now).await?;
+                request.request_type = "adminAdd".to_owned();
+                request.resource_id = resource.id.clone();
+                request.resource = serde_json::to_value(&resource).unwrap_or_default();
+                self.store.add_resource(&resource, &request).await?;
+                Ok((request, resource))
+            }
+            ResourceRequestType::AdminRemove => {
+                let id = self.resolve_resource_id(&catalog.id, input.origin_system, origin).await?;
+                let resource = found(
+                    self.store.resource(&id).await?,
+                    "resource in the catalog",
+                    "resource.originId",
+                    origin,
+                )?;
+                request.request_type = "adminRemove".to_owned();
+                request.resource_id = resource.id.clone();
+                request.resource = serde_json::to_value(&resource).unwrap_or_default();
+                self.store.remove_resource(&resource.id, &request).await?;
+                Ok((request, resource))
+            }
+        }
+    }
+
+    async fn derive_resource(
+        &self,
+        catalog_id: &str,
+        system: OriginSystem,
+        origin: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<AccessPackageResource> {
+        let field = "resource.originId";
+        let resource = match system {
+            OriginSystem::AadGroup => {
+                let g = found(self.store.group(origin).await?, "group", field, origin)?;
+                AccessPackageResource::derive(catalog_id, ResourceSource::Group(&g), now)?
+            }
+            OriginSystem::AadApplication => {
+                let a = found(self.store.application(origin).await?, "application", field, origin)?;
+                AccessPackageResource::derive(catalog_id, ResourceSource::Application(&a), now)?
+            }
+            OriginSystem::SharePointOnline => {
+                let s = found(self.store.site_by_id_or_url(origin).await?, "site", field, origin)?;
+                AccessPackageResource::derive(catalog_id, ResourceSource::Site(&s), now)?
+            }
+            OriginSystem::DirectoryRole => {
+                let r = found(self.store.directory_role(origin).await?, "directory role", field, origin)?;
+                AccessPackageResource::derive(catalog_id, ResourceSource::DirectoryRole(&r), now)?
+            }
+        };
+        Ok(resource)
+    }
+
+    /// The resource id for an origin: sites may be named by id or URL, the resource keys on URL.
+    async fn resolve_resource_id(
+        &self,
+        catalog_id: &str,
+        system: OriginSystem,
+        origin: &str,
+    ) -> ServiceResult<String> {
+        let origin = match system {
+            OriginSystem::SharePointOnline => {
+                self.store.site_by_id_or_url(origin).await?.map_or_else(|| origin.to_owned(), |s| s.web_url)
+            }
+            _ => origin.to_owned(),
+        };
+        Ok(resource_id(catalog_id, system, &origin))
+    }
+
+    pub async fn create_access_package(
+        &self,
+        actor: &Actor,
+        input: NewAccessPackage,
+    ) -> ServiceResult<AccessPackage> {
+        self.require_admin(actor)?;
+        found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
+        let package = AccessPackage::create(self.new_id(), input, self.now())?;
+        self.store.create_access_package(&package).await?;
+        Ok(package)
+    }
+
+    pub async fn update_access_package(
+        &self,
+        actor: &Actor,
+        id: &str,
+        patch: AccessPackagePatch,
+    ) -> ServiceResult<AccessPackage> {
+        self.require_admin(actor)?;
+        let current = found(self.store.access_package(id).await?, "access package", "id", id)?;
+        let next = current.update(patch, self.now())?;
+        self.store.update_access_package(&next).await?;
+        Ok(next)
+    }
+
+    pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.delete_access_package(id).await?;
+        Ok(())
+    }
+
+    /// Adds a resource role (at a scope) to a package; the resource must be in the package's catalog.
+    pub async fn add_role_scope(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        resource_id: &str,
+        selection: RoleScopeSelection,
+    ) -> ServiceResult<AccessPackageResourceRoleScope> {
+        self.require_admin(actor)?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
+        let resource = found(self.store.resource(resource_id).await?, "resource", "resourceId", resource_id)?;
+        let role_scope = AccessPackageResourceRoleScope::bind(&package, &resource, &selection, self.now())?;
+        self.store.add_role_scope(&role_scope).await?;
+        Ok(role_scope)
+    }
+
+    pub async fn remove_role_scope(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        role_scope_id: &str,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.remove_role_scope(package_id, role_scope_id).await?;
+        Ok(())
+    }
+
+    pub async fn add_incompatible_access_package(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        other_id: &str,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
+        let other = found(
+            self.store.access_package(other_id).await?,
+            "access package",
+            "incompatibleAccessPackageId",
+            other_id,
+        )?;
+        check_incompatible_package(&package, &other)?;
+        let now = self.now().to_rfc3339();
+        self.store
+            .add_incompatibility(package_id, IncompatibilityKind::AccessPackage, other_id, &now)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_incompatible_group(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        group_id: &str,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        found(self.store.access_package(package_id).await?, "access package", "accessPackageId", package_id)?;
+        found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
+        let now = self.now().to_rfc3339();
+        self.store.add_incompatibility(package_id, IncompatibilityKind::Group, group_id, &now).await?;
+        Ok(())
+    }
+
+    pub async fn remove_incompatibility(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        kind: IncompatibilityKind,
+        target_id: &str,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.remove_incompatibility(package_id, kind, target_id).await?;
+        Ok(())
+    }
+}
+
+/// A unique-index refusal on a catalog names the display name that is taken.
+fn name_taken(e: crate::store::StoreError, name: &str) -> super::ServiceError {
+    match e {
+        crate::store::StoreError::Domain(d)
+            if d.code == em_engine::ErrorCode::Conflict && d.field.is_none() =>
+        {
+            DomainError::conflict(format!("a catalog named `{name}` already exists")).at("displayName").into()
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,173 @@
+//! Directory operations: importing a Graph export, and editing users, groups and memberships.
+
+use em_engine::directory::{Group, GroupRelation, User};
+use em_engine::import::{self, ImportCounts};
+use em_engine::{Actor, DomainError};
+use serde_json::{Map, Value};
+
+use super::{ServiceResult, Services, found};
+
+impl Services {
+    /// Imports a directory file (Graph's JSON shape) in one transaction, or changes nothing.
+    #[tracing::instrument(skip(self, text), fields(actor = actor.label(), bytes = text.len()))]
+    pub async fn import_directory(&self, actor: &Actor, text: &str) -> ServiceResult<ImportCounts> {
+        self.require_admin(actor)?;
+        let known = self.store.directory_kinds().await?;
+        let parsed = import::parse_directory(text, &known)?;
+        self.store.import_directory(&parsed).await?;
+        let counts = parsed.counts();
+        tracing::info!(?counts, "directory imported");
+        Ok(counts)
+    }
+
+    /// Creates a user from Graph properties; a missing id gets a new GUID.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        mut properties: Map<String, Value>,
+    ) -> ServiceResult<User> {
+        self.require_admin(actor)?;
+        if !properties.contains_key("id") {
+            properties.insert("id".into(), Value::String(self.new_id()));
+        }
+        let display =
+            properties.get("displayName").and_then(Value::as_str).map(str::trim).unwrap_or_default();
+        if display.is_empty() {
+            return Err(DomainError::invalid("displayName", "`displayName` is required").into());
+        }
+        let user = import::parse_user_object(&Value::Object(properties))?;
+        self.check_manager(&user).await?;
+        self.store.create_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Updates a user: given properties replace the stored ones, `null` clears one.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: &str,
+        changes: Map<String, Value>,
+    ) -> ServiceResult<User> {
+        self.require_admin(actor)?;
+        let current = found(self.store.user(id).await?, "user", "id", id)?;
+        let mut merged = import::user_to_graph_json(&current);
+        for (key, value) in changes {
+            if key == "id" {
+                continue;
+            }
+            if value.is_null() {
+                merged.remove(&key);
+            } else {
+                merged.insert(key, value);
+            }
+        }
+        let user = import::parse_user_object(&Value::Object(merged))?;
+        if user.display_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(DomainError::invalid("displayName", "`displayName` cannot be cleared").into());
+        }
+        self.check_manager(&user).await?;
+        self.store.replace_user(&user).await?;
+        Ok(user)
+    }
+
+    async fn check_manager(&self, user: &User) -> ServiceResult<()> {
+        let Some(manager) = user.manager_id() else { return Ok(()) };
+        if manager == user.id {
+            return Err(DomainError::invalid("manager.id", "a user cannot be their own manager").into());
+        }
+        // Walk up the chain: a manager loop would make "manager of manager" approvals meaningless.
+        let mut seen = vec![user.id.clone()];
+        let mut next = Some(manager.to_owned());
+        while let Some(id) = next {
+            if seen.contains(&id) {
+                return Err(DomainError::invalid(
+                    "manager.id",
+                    "the manager chain would loop back to this user",
+                )
+                .into());
+            }
+            let Some(m) = self.store.user(&id).await? else {
+                if id == manager {
+                    return Err(DomainError::not_found("manager", manager).at("manager.id").into());
+                }
+                break;
+            };
+            seen.push(id);
+            next = m.manager_id().map(str::to_owned);
+        }
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.delete_user(id).await?;
+        Ok(())
+    }
+
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        mut properties: Map<String, Value>,
+    ) -> ServiceResult<Group> {
+        self.require_admin(actor)?;
+        if !properties.contains_key("id") {
+            properties.insert("id".into(), Value::String(self.new_id()));
+        }
+        let group = import::parse_group_object(&Value::Object(properties))?;
+        self.store.create_group(&group).await?;
+        Ok(group)
+    }
+
+    pub async fn update_group(
+        &self,
+        actor: &Actor,
+        id: &str,
+        changes: Map<String, Value>,
+    ) -> ServiceResult<Group> {
+        self.require_admin(actor)?;
+        let current = found(self.store.group(id).await?, "group", "id", id)?;
+        let mut merged = match serde_json::to_value(&current) {
+            Ok(Value::Object(o)) => o,
+            _ => Map::new(),
+        };
+        for (key, value) in changes {
+            if key != "id" {
+                merged.insert(key, value);
+            }
+        }
+        merged.retain(|_, v| !v.is_null());
+        let group = import::parse_group_object(&Value::Object(merged))?;
+        self.store.replace_group(&group).await?;
+        Ok(group)
+    }
+
+    pub async fn delete_group(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.delete_group(id).await?;
+        Ok(())
+    }
+
+    pub async fn add_group_member(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        principal_id: &str,
+        relation: GroupRelation,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.add_group_member(group_id, principal_id, relation).await?;
+        Ok(())
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        principal_id: &str,
+        relation: GroupRelation,
+    ) -> ServiceResult<()> {
+        self.require_admin(actor)?;
+        self.store.remove_group_member(group_id, principal_id, relation).await?;
+        Ok(())
+    }
+}

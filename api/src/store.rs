@@ -1,0 +1,419 @@
+//! The system of record: SurrealDB through the `surrealdb` crate.
+//!
+//! One [`Store`] wraps a connection to an embedded SurrealKV folder (`surrealkv://./data`, the
+//! default), the in-memory engine (`mem://`, tests) or a SurrealDB server (`ws://host:port`).
+//! The schema is defined at startup from versioned migrations ([`schema`]).
+//!
+//! Every state change is one SurrealQL transaction that re-checks, inside the transaction, the
+//! conditions it depends on (guards that `THROW`), so a refused change leaves nothing behind and two
+//! racing clients cannot both win. Guards that protect a count (a catalog's packages, a resource's
+//! uses) keep that count on the parent record: both racers then write the same record and the
+//! engine's conflict detection picks one. Retryable write conflicts are retried here; a guard's
+//! refusal comes back as the [`DomainError`] it names.
+
+pub mod catalogs;
+pub mod directory;
+pub mod schema;
+
+use std::time::Duration;
+
+use em_engine::{DomainError, ErrorCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use surrealdb::Surreal;
+use surrealdb::engine::any::Any;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `surrealkv://PATH`, `mem://` or `ws://host:port`.
+    pub url: String,
+    pub namespace: String,
+    pub database: String,
+    /// Root credentials for a SurrealDB server; unused by the embedded engines.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl StoreConfig {
+    /// The in-memory engine, for tests.
+    #[must_use]
+    pub fn memory() -> Self {
+        Self::at("mem://")
+    }
+
+    #[must_use]
+    pub fn at(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            namespace: "em".to_owned(),
+            database: "em".to_owned(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A guard inside a transaction refused the change, or a unique index did.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The database failed: connection lost, disk error, unexpected response.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A stored record could not be read back into the domain type.
+    #[error("corrupt record in `{table}`: {message}")]
+    Corrupt { table: &'static str, message: String },
+}
+
+impl From<surrealdb::Error> for StoreError {
+    fn from(e: surrealdb::Error) -> Self {
+        classify(&e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The prefix of messages thrown by our own guards: `em:<CODE>:<field>:<message>`.
+const GUARD: &str = "em:";
+
+/// Turns a database error message into the error the caller should see.
+fn classify(message: &str) -> StoreError {
+    if let Some(at) = message.find(GUARD) {
+        let mut parts = message[at + GUARD.len()..].splitn(3, ':');
+        let code = parts.next().unwrap_or_default();
+        let field = parts.next().unwrap_or_default();
+        let text = parts.next().unwrap_or_default().trim_end_matches(['\'', '"']).to_owned();
+        let code = match code {
+            "NOT_FOUND" => ErrorCode::NotFound,
+            "CONFLICT" => ErrorCode::Conflict,
+            "FORBIDDEN" => ErrorCode::Forbidden,
+            _ => ErrorCode::ValidationFailed,
+        };
+        let mut error = DomainError::new(code, text);
+        if !field.is_empty() {
+            error = error.at(field);
+        }
+        return StoreError::Domain(error);
+    }
+    if message.contains("already contains") {
+        return StoreError::Domain(DomainError::conflict(unique_message(message)));
+    }
+    StoreError::Backend(message.to_owned())
+}
+
+fn unique_message(message: &str) -> String {
+    if message.contains("catalogName") {
+        "a catalog with this display name already exists".to_owned()
+    } else if message.contains("userUpn") {
+        "a user with this userPrincipalName already exists".to_owned()
+    } else if message.contains("siteUrl") {
+        "a site with this webUrl already exists".to_owned()
+    } else if message.contains("resourceOrigin") {
+        "the resource is already in the catalog".to_owned()
+    } else {
+        "the change collides with an existing object".to_owned()
+    }
+}
+
+fn is_retryable(message: &str) -> bool {
+    message.contains("can be retried")
+        || message.contains("failed transaction")
+        || message.contains("Transaction conflict")
+        || message.contains("Resource busy")
+}
+
+/// Writes a guard: `THROW` with a message [`classify`] maps back to a [`DomainError`].
+#[must_use]
+pub fn throw(code: ErrorCode, field: &str, message: &str) -> String {
+    let text = format!("{GUARD}{}:{field}:{message}", code.as_str());
+    format!("THROW {}", quote(&text))
+}
+
+/// A SurrealQL string literal.
+#[must_use]
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The connection and the operations on it.
+#[derive(Clone)]
+pub struct Store {
+    db: Surreal<Any>,
+}
+
+impl Store {
+    /// Connects, signs in when credentials are given, selects namespace and database and brings
+    /// the schema to the current version.
+    pub async fn open(config: &StoreConfig) -> StoreResult<Self> {
+        let db = surrealdb::engine::any::connect(config.url.as_str()).await?;
+        if let (Some(username), Some(password)) = (&config.username, &config.password) {
+            db.signin(surrealdb::opt::auth::Root { username: username.clone(), password: password.clone() })
+                .await?;
+            db.query(format!(
+                "DEFINE NAMESPACE IF NOT EXISTS {ns}; USE NS {ns}; DEFINE DATABASE IF NOT EXISTS {db};",
+                ns = ident(&config.namespace),
+                db = ident(&config.database)
+            ))
+            .await?
+            .check()?;
+        }
+        db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await?;
+        let store = Self { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every migration newer than the database's version, each in its own transaction.
+    async fn migrate(&self) -> StoreResult<()> {
+        let have = self.schema_version().await?;
+        for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > have) {
+            let record = format!(
+                "UPSERT schema_meta:version CONTENT {{ version: {version}, migratedDateTime: time::format(time::now(), '%+') }};"
+            );
+            self.db.query(format!("BEGIN;\n{sql}\n{record}\nCOMMIT;")).await?.check()?;
+            tracing::info!(version, "schema migrated");
+        }
+        Ok(())
+    }
+
+    /// The schema version recorded in the database (0 for a new database).
+    pub async fn schema_version(&self) -> StoreResult<u32> {
+        let mut response = self.db.query("INFO FOR DB").await?.check()?;
+        let info: Option<Value> = response.take(0)?;
+        let has_meta = info
+            .as_ref()
+            .and_then(|i| i.get("tables"))
+            .and_then(Value::as_object)
+            .is_some_and(|t| t.contains_key("schema_meta"));
+        if !has_meta {
+            return Ok(0);
+        }
+        let mut response =
+            self.db.query("SELECT VALUE version FROM ONLY schema_meta:version").await?.check()?;
+        let version: Option<i64> = response.take(0)?;
+        Ok(version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
+    }
+
+    /// Runs statements as one transaction, retrying write conflicts, and returns the response.
+    /// `body` must not contain BEGIN/COMMIT.
+    pub(crate) async fn transaction(&self, body: &str, vars: Map<String, Value>) -> StoreResult<Response> {
+        let sql = format!("BEGIN;\n{body}\nCOMMIT;");
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self.run(&sql, &vars).await;
+            match outcome {
+                Err(StoreError::Backend(message)) if is_retryable(&message) && attempt < 8 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs statements without a transaction of their own (reads).
+    pub(crate) async fn read(&self, sql: &str, vars: Map<String, Value>) -> StoreResult<Response> {
+        self.run(sql, &vars).await
+    }
+
+    async fn run(&self, sql: &str, vars: &Map<String, Value>) -> StoreResult<Response> {
+        let mut response = self.db.query(sql).bind(Value::Object(vars.clone())).await?;
+        let errors = response.take_errors();
+        if let Some(message) = pick_error(errors.into_values().map(|e| e.to_string()).collect()) {
+            return Err(classify(&message));
+        }
+        Ok(Response(response))
+    }
+
+    /// Checks that the database answers.
+    pub async fn health(&self) -> StoreResult<()> {
+        self.db.query("RETURN 1").await?.check()?;
+        Ok(())
+    }
+}
+
+/// When a transaction fails, every later statement reports "the query was not executed due to a
+/// failed transaction"; the cause is the one message that says something else.
+fn pick_error(mut messages: Vec<String>) -> Option<String> {
+    let consequence = |m: &String| {
+        m.contains("not executed due to a")
+            || m.contains("Cannot COMMIT")
+            || m.contains("cancelled transaction")
+    };
+    messages.sort_by_key(|m| (!m.contains(GUARD), consequence(m), m.clone()));
+    messages.into_iter().next()
+}
+
+/// A checked response: statement results read by index.
+pub(crate) struct Response(surrealdb::IndexedResults);
+
+impl Response {
+    /// Every row of statement `index`, as domain values.
+    pub(crate) fn rows<T: DeserializeOwned>(
+        &mut self,
+        index: usize,
+        table: &'static str,
+    ) -> StoreResult<Vec<T>> {
+        let rows: Vec<Value> = self.0.take(index)?;
+        rows.into_iter().map(|row| decode(table, row)).collect()
+    }
+
+    /// A single value (`RETURN`, `SELECT VALUE ... FROM ONLY`, a count).
+    pub(crate) fn value(&mut self, index: usize) -> StoreResult<Value> {
+        let value: Option<Value> = self.0.take(index)?;
+        Ok(value.unwrap_or(Value::Null))
+    }
+}
+
+/// Reads a stored record into a domain type.
+pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, row: Value) -> StoreResult<T> {
+    serde_json::from_value(row).map_err(|e| StoreError::Corrupt { table, message: e.to_string() })
+}
+
+/// A domain value as record content: its JSON without `id` (the record id carries it).
+pub(crate) fn content<T: Serialize>(value: &T) -> StoreResult<Value> {
+    let mut json = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
+    if let Some(object) = json.as_object_mut() {
+        object.remove("id");
+        object.retain(|_, v| !v.is_null());
+    }
+    Ok(json)
+}
+
+/// Builds query variables.
+#[macro_export]
+macro_rules! vars {
+    ($($key:literal => $value:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut map = serde_json::Map::new();
+        $( map.insert($key.to_owned(), serde_json::json!($value)); )*
+        map
+    }};
+}
+
+/// The key that orders lists: display name (case-insensitive), then id, so cursors are stable.
+#[must_use]
+pub fn sort_key(display_name: &str, id: &str) -> String {
+    format!("{}\u{1}{id}", display_name.to_lowercase())
+}
+
+/// How a table's rows get their domain id back from the record id. Role scopes are keyed
+/// `[packageId, roleScopeId]` because Graph's role scope ids are unique only within a package.
+fn id_expr(table: &str) -> &'static str {
+    match table {
+        "role_scope" => "record::id(id)[1]",
+        _ => "record::id(id)",
+    }
+}
+
+fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', ""))
+}
+
+impl Store {
+    /// One page of `table` in sort-key order, filtered by `conditions` (SurrealQL over `vars`).
+    pub(crate) async fn page<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        conditions: &[String],
+        mut vars: Map<String, Value>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
+        let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+        vars.insert("after".into(), Value::String(page.after.clone().unwrap_or_default()));
+        vars.insert("limit".into(), Value::from(page.first + 1));
+        let id = id_expr(table);
+        let sql = format!(
+            "SELECT count() AS n FROM {table} WHERE {filter} GROUP ALL;\n\
+             SELECT *, {id} AS id FROM {table} WHERE ({filter}) AND sortKey > $after ORDER BY sortKey LIMIT $limit;"
+        );
+        let mut response = self.read(&sql, vars).await?;
+        let total = response.value(0)?.get("n").and_then(Value::as_u64).unwrap_or(0);
+        let rows: Vec<Value> = response.rows(1, table)?;
+        let has_next = rows.len() > page.first;
+        let mut items = Vec::with_capacity(rows.len().min(page.first));
+        for row in rows.into_iter().take(page.first) {
+            let cursor = row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+            items.push((cursor, decode(table, row)?));
+        }
+        Ok(Page { items, has_next, total: usize::try_from(total).unwrap_or(usize::MAX) })
+    }
+
+    /// One record by id, if it exists.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        id: &str,
+    ) -> StoreResult<Option<T>> {
+        let sql = format!("SELECT *, {} AS id FROM ONLY type::record('{table}', $id);", id_expr(table));
+        let mut response = self.read(&sql, vars! { "id" => id }).await?;
+        match response.value(0)? {
+            Value::Null => Ok(None),
+            row => decode(table, row).map(Some),
+        }
+    }
+
+    /// All records of `table` matching `filter`, ordered by `order`.
+    pub(crate) async fn all<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        filter: &str,
+        order: &str,
+        vars: Map<String, Value>,
+    ) -> StoreResult<Vec<T>> {
+        let sql = format!("SELECT *, {} AS id FROM {table} WHERE {filter} ORDER BY {order};", id_expr(table));
+        self.read(&sql, vars).await?.rows(0, table)
+    }
+}
+
+/// One page of a list: rows after a cursor, and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<(String, T)>,
+    pub has_next: bool,
+    pub total: usize,
+}
+
+/// Where a page starts and how long it is.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// The sort key of the last row already seen.
+    pub after: Option<String>,
+    pub first: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_messages_come_back_as_domain_errors() {
+        let message = "An error occurred: em:CONFLICT:id:catalog `x` still holds 2 access package(s)";
+        match classify(message) {
+            StoreError::Domain(e) => {
+                assert_eq!(e.code, ErrorCode::Conflict);
+                assert_eq!(e.field.as_deref(), Some("id"));
+                assert_eq!(e.message, "catalog `x` still holds 2 access package(s)");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_cause_of_a_failed_transaction_is_reported() {
+        let picked = pick_error(vec![
+            "The query was not executed due to a failed transaction".into(),
+            "em:NOT_FOUND:catalogId:catalog `c` does not exist".into(),
+        ]);
+        assert_eq!(picked.as_deref(), Some("em:NOT_FOUND:catalogId:catalog `c` does not exist"));
+    }
+
+    #[test]
+    fn quoting_escapes_quotes_and_backslashes() {
+        assert_eq!(quote(r"it's a \ test"), r"'it\'s a \\ test'");
+    }
+}

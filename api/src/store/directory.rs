@@ -1,0 +1,518 @@
+//! Directory objects in the store: users, groups and their members, applications, sites and
+//! directory roles.
+
+use std::collections::HashMap;
+
+use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, ObjectKind, Site, User};
+use em_engine::import::DirectoryImport;
+use em_engine::{DomainError, ErrorCode};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{Page, PageRequest, Store, StoreResult, content, sort_key, throw};
+use crate::vars;
+
+/// The tables holding directory objects, with their kinds.
+pub const DIRECTORY_TABLES: [(&str, ObjectKind); 5] = [
+    ("user", ObjectKind::User),
+    ("group", ObjectKind::Group),
+    ("application", ObjectKind::Application),
+    ("site", ObjectKind::Site),
+    ("directory_role", ObjectKind::DirectoryRole),
+];
+
+/// The table that holds objects of `kind`.
+#[must_use]
+pub fn table_of(kind: ObjectKind) -> &'static str {
+    DIRECTORY_TABLES.iter().find(|(_, k)| *k == kind).map_or("user", |(t, _)| t)
+}
+
+/// A member or owner of a group, as stored.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MembershipRow {
+    pub group_id: String,
+    pub principal_id: String,
+    pub relation: GroupRelation,
+}
+
+/// Filters for listing users.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive prefix of displayName, userPrincipalName or mail.
+    pub search: Option<String>,
+    pub department: Option<String>,
+    pub country: Option<String>,
+    pub user_type: Option<String>,
+    pub account_enabled: Option<bool>,
+    pub manager_id: Option<String>,
+}
+
+/// Filters for listing groups.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFilter {
+    pub search: Option<String>,
+    pub security_enabled: Option<bool>,
+    pub is_team: Option<bool>,
+}
+
+fn user_row(user: &User) -> StoreResult<Value> {
+    let mut row = content(user)?;
+    if let Some(object) = row.as_object_mut() {
+        object
+            .insert("sortKey".into(), json!(sort_key(user.display_name.as_deref().unwrap_or(""), &user.id)));
+        if let Some(upn) = &user.user_principal_name {
+            object.insert("upnKey".into(), json!(upn.to_lowercase()));
+        }
+        if let Some(manager) = user.manager_id() {
+            object.insert("managerId".into(), json!(manager));
+        }
+    }
+    Ok(row)
+}
+
+fn named_row<T: Serialize>(value: &T, display_name: &str, id: &str) -> StoreResult<Value> {
+    let mut row = content(value)?;
+    if let Some(object) = row.as_object_mut() {
+        object.insert("sortKey".into(), json!(sort_key(display_name, id)));
+    }
+    Ok(row)
+}
+
+fn with_id(id: &str, row: Value) -> Value {
+    json!({ "id": id, "row": row })
+}
+
+fn search_condition(
+    conditions: &mut Vec<String>,
+    vars: &mut Map<String, Value>,
+    search: Option<&str>,
+    fields: &[&str],
+) {
+    if let Some(text) = search.map(str::trim).filter(|s| !s.is_empty()) {
+        vars.insert("search".into(), json!(text.to_lowercase()));
+        let any = fields
+            .iter()
+            .map(|f| format!("string::starts_with(string::lowercase({f} ?? ''), $search)"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        conditions.push(format!("({any})"));
+    }
+}
+
+impl Store {
+    /// Every directory object id with its kind, for resolving the references of an import.
+    pub async fn directory_kinds(&self) -> StoreResult<HashMap<String, ObjectKind>> {
+        let sql = DIRECTORY_TABLES
+            .iter()
+            .map(|(table, _)| format!("SELECT VALUE record::id(id) FROM {table};"))
+            .collect::<String>();
+        let mut response = self.read(&sql, Map::new()).await?;
+        let mut kinds = HashMap::new();
+        for (index, (_, kind)) in DIRECTORY_TABLES.iter().enumerate() {
+            if let Value::Array(ids) = response.value(index)? {
+                for id in ids {
+                    if let Value::String(id) = id {
+                        kinds.insert(id, *kind);
+                    }
+                }
+            }
+        }
+        Ok(kinds)
+    }
+
+    /// Writes a validated import in one transaction: objects are created or replaced, and groups
+    /// that listed members or owners get exactly those.
+    pub async fn import_directory(&self, import: &DirectoryImport) -> StoreResult<()> {
+        let users =
+            import.users.iter().map(|u| Ok(with_id(&u.id, user_row(u)?))).collect::<StoreResult<Vec<_>>>()?;
+        let groups = import
+            .groups
+            .iter()
+            .map(|g| Ok(with_id(&g.id, named_row(g, &g.display_name, &g.id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let applications = import
+            .applications
+            .iter()
+            .map(|a| Ok(with_id(&a.id, named_row(a, &a.display_name, &a.id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let sites = import
+            .sites
+            .iter()
+            .map(|s| Ok(with_id(&s.id, named_row(s, &s.display_name, &s.id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let roles = import
+            .directory_roles
+            .iter()
+            .map(|r| Ok(with_id(&r.id, named_row(r, &r.display_name, &r.id)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let cleared: Vec<Value> = import
+            .memberships
+            .iter()
+            .map(|m| json!({ "groupId": m.group_id, "relation": m.relation }))
+            .collect();
+        let memberships: Vec<Value> = import
+            .memberships
+            .iter()
+            .flat_map(|m| {
+                m.principal_ids.iter().map(move |p| {
+                    json!({
+                        "id": [m.group_id, p, m.relation.as_str()],
+                        "groupId": m.group_id,
+                        "principalId": p,
+                        "relation": m.relation.as_str(),
+                    })
+                })
+            })
+            .collect();
+        let mut body = String::new();
+        for table in ["user", "group", "application", "site", "directory_role"] {
+            body.push_str(&format!(
+                "FOR $o IN ${table} {{ UPSERT type::record('{table}', $o.id) CONTENT $o.row RETURN NONE; }};\n"
+            ));
+        }
+        body.push_str("FOR $m IN $cleared { DELETE membership WHERE groupId = $m.groupId AND relation = $m.relation; };\n");
+        body.push_str("INSERT INTO membership $memberships RETURN NONE;\n");
+        self.transaction(
+            &body,
+            vars! {
+                "user" => users, "group" => groups, "application" => applications, "site" => sites,
+                "directory_role" => roles, "cleared" => cleared, "memberships" => memberships,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        self.get("user", id).await
+    }
+
+    /// Users by id, in id order; ids that do not exist are skipped.
+    pub async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
+        self.by_ids("user", ids).await
+    }
+
+    /// Groups by id, in id order; ids that do not exist are skipped.
+    pub async fn groups_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Group>> {
+        self.by_ids("group", ids).await
+    }
+
+    async fn by_ids<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        ids: &[String],
+    ) -> StoreResult<Vec<T>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT *, record::id(id) AS id FROM array::map($ids, |$i| type::record('{table}', $i)) ORDER BY sortKey;"
+        );
+        self.read(&sql, vars! { "ids" => ids }).await?.rows(0, table)
+    }
+
+    pub async fn users(&self, filter: &UserFilter, page: &PageRequest) -> StoreResult<Page<User>> {
+        let mut conditions = Vec::new();
+        let mut vars = Map::new();
+        search_condition(
+            &mut conditions,
+            &mut vars,
+            filter.search.as_deref(),
+            &["displayName", "userPrincipalName", "mail"],
+        );
+        for (field, value) in [
+            ("department", &filter.department),
+            ("country", &filter.country),
+            ("managerId", &filter.manager_id),
+        ] {
+            if let Some(v) = value {
+                conditions.push(format!("string::lowercase({field} ?? '') = ${field}"));
+                vars.insert(field.to_owned(), json!(v.to_lowercase()));
+            }
+        }
+        if let Some(t) = &filter.user_type {
+            conditions.push("(userType ?? 'Member') = $userType".to_owned());
+            vars.insert("userType".into(), json!(t));
+        }
+        if let Some(enabled) = filter.account_enabled {
+            conditions.push("(accountEnabled ?? true) = $accountEnabled".to_owned());
+            vars.insert("accountEnabled".into(), json!(enabled));
+        }
+        self.page("user", &conditions, vars, page).await
+    }
+
+    /// Creates a user; the manager, when given, must exist.
+    pub async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let body = format!(
+            "IF record::exists(type::record('user', $id)) {{ {exists} }};
+             IF $manager != NONE AND !record::exists(type::record('user', $manager)) {{ {manager} }};
+             CREATE type::record('user', $id) CONTENT $row RETURN NONE;",
+            exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists"),
+            manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
+        );
+        self.transaction(
+            &body,
+            vars! { "id" => user.id, "manager" => user.manager_id(), "row" => user_row(user)? },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a user; the user must exist and the manager, when given, too.
+    pub async fn replace_user(&self, user: &User) -> StoreResult<()> {
+        let body = format!(
+            "IF !record::exists(type::record('user', $id)) {{ {missing} }};
+             IF $manager != NONE AND !record::exists(type::record('user', $manager)) {{ {manager} }};
+             UPDATE type::record('user', $id) CONTENT $row RETURN NONE;",
+            missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
+            manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
+        );
+        self.transaction(
+            &body,
+            vars! { "id" => user.id, "manager" => user.manager_id(), "row" => user_row(user)? },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a user with their group memberships; their direct reports lose their manager.
+    pub async fn delete_user(&self, id: &str) -> StoreResult<()> {
+        let body = format!(
+            "IF !record::exists(type::record('user', $id)) {{ {missing} }};
+             DELETE membership WHERE principalId = $id;
+             UPDATE user SET manager = NONE, managerId = NONE WHERE managerId = $id RETURN NONE;
+             DELETE type::record('user', $id);",
+            missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
+        );
+        self.transaction(&body, vars! { "id" => id }).await?;
+        Ok(())
+    }
+
+    pub async fn group(&self, id: &str) -> StoreResult<Option<Group>> {
+        self.get("group", id).await
+    }
+
+    pub async fn groups(&self, filter: &GroupFilter, page: &PageRequest) -> StoreResult<Page<Group>> {
+        let mut conditions = Vec::new();
+        let mut vars = Map::new();
+        search_condition(&mut conditions, &mut vars, filter.search.as_deref(), &["displayName", "mail"]);
+        if let Some(security) = filter.security_enabled {
+            conditions.push("securityEnabled = $security".to_owned());
+            vars.insert("security".into(), json!(security));
+        }
+        if let Some(team) = filter.is_team {
+            conditions.push("('Team' IN (resourceProvisioningOptions ?? [])) = $team".to_owned());
+            vars.insert("team".into(), json!(team));
+        }
+        self.page("group", &conditions, vars, page).await
+    }
+
+    pub async fn create_group(&self, group: &Group) -> StoreResult<()> {
+        let body = format!(
+            "IF record::exists(type::record('group', $id)) OR record::exists(type::record('user', $id)) {{ {exists} }};
+             CREATE type::record('group', $id) CONTENT $row RETURN NONE;",
+            exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists"),
+        );
+        let row = named_row(group, &group.display_name, &group.id)?;
+        self.transaction(&body, vars! { "id" => group.id, "row" => row }).await?;
+        Ok(())
+    }
+
+    pub async fn replace_group(&self, group: &Group) -> StoreResult<()> {
+        let body = format!(
+            "IF !record::exists(type::record('group', $id)) {{ {missing} }};
+             UPDATE type::record('group', $id) CONTENT $row RETURN NONE;
+             UPDATE resource SET displayName = $name, description = $description WHERE objectId = $id AND originSystem = 'AadGroup' RETURN NONE;",
+            missing = throw(ErrorCode::NotFound, "id", "the group does not exist"),
+        );
+        let row = named_row(group, &group.display_name, &group.id)?;
+        self.transaction(
+            &body,
+            vars! { "id" => group.id, "row" => row, "name" => group.display_name, "description" => group.description },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a group unless a catalog holds it as a resource; its memberships and the
+    /// incompatibilities naming it go with it.
+    pub async fn delete_group(&self, id: &str) -> StoreResult<()> {
+        let body = format!(
+            "IF !record::exists(type::record('group', $id)) {{ {missing} }};
+             LET $used = (SELECT VALUE catalogId FROM resource WHERE objectId = $id AND originSystem = 'AadGroup');
+             IF array::len($used) > 0 {{ {used} }};
+             DELETE membership WHERE groupId = $id OR principalId = $id;
+             DELETE incompatibility WHERE kind = 'group' AND targetId = $id;
+             DELETE type::record('group', $id);",
+            missing = throw(ErrorCode::NotFound, "id", "the group does not exist"),
+            used = throw(
+                ErrorCode::Conflict,
+                "id",
+                "the group is a resource in a catalog; remove it from the catalog before deleting it"
+            ),
+        );
+        self.transaction(&body, vars! { "id" => id }).await?;
+        Ok(())
+    }
+
+    /// The members (or owners) of a group.
+    pub async fn group_members(
+        &self,
+        group_id: &str,
+        relation: GroupRelation,
+    ) -> StoreResult<Vec<MembershipRow>> {
+        self.all(
+            "membership",
+            "groupId = $group AND relation = $relation",
+            "principalId",
+            vars! { "group" => group_id, "relation" => relation.as_str() },
+        )
+        .await
+    }
+
+    /// The groups a principal belongs to directly.
+    pub async fn memberships_of(&self, principal_id: &str) -> StoreResult<Vec<MembershipRow>> {
+        self.all("membership", "principalId = $principal", "groupId", vars! { "principal" => principal_id })
+            .await
+    }
+
+    /// Adds a member or owner. Dynamic groups are refused (their rule decides membership).
+    pub async fn add_group_member(
+        &self,
+        group_id: &str,
+        principal_id: &str,
+        relation: GroupRelation,
+    ) -> StoreResult<()> {
+        let allowed_tables = match relation {
+            GroupRelation::Member => "['user', 'group']",
+            GroupRelation::Owner => "['user']",
+        };
+        let body = format!(
+            "LET $g = (SELECT * FROM ONLY type::record('group', $group));
+             IF $g == NONE {{ {missing_group} }};
+             IF 'DynamicMembership' IN ($g.groupTypes ?? []) OR ($g.membershipRule ?? '') != '' {{ {dynamic} }};
+             IF $group = $principal {{ {itself} }};
+             LET $found = (SELECT VALUE t FROM [{{ t: 'user', e: record::exists(type::record('user', $principal)) }}, {{ t: 'group', e: record::exists(type::record('group', $principal)) }}] WHERE e);
+             IF array::len($found) == 0 {{ {missing_principal} }};
+             IF $found[0] NOT IN {allowed_tables} {{ {wrong_kind} }};
+             IF record::exists(type::record('membership', [$group, $principal, $relation])) {{ {already} }};
+             CREATE type::record('membership', [$group, $principal, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;",
+            missing_group = throw(ErrorCode::NotFound, "groupId", "the group does not exist"),
+            dynamic = throw(
+                ErrorCode::ValidationFailed,
+                "groupId",
+                "the group has dynamic membership; its rule decides who is a member"
+            ),
+            itself = throw(ErrorCode::ValidationFailed, "principalId", "a group cannot be a member of itself"),
+            missing_principal = throw(ErrorCode::NotFound, "principalId", "no user or group has this id"),
+            wrong_kind = throw(ErrorCode::ValidationFailed, "principalId", "only users can own a group"),
+            already = throw(ErrorCode::Conflict, "principalId", "the principal already holds this relation on the group"),
+        );
+        self.transaction(
+            &body,
+            vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        group_id: &str,
+        principal_id: &str,
+        relation: GroupRelation,
+    ) -> StoreResult<()> {
+        let body = format!(
+            "IF !record::exists(type::record('membership', [$group, $principal, $relation])) {{ {missing} }};
+             DELETE type::record('membership', [$group, $principal, $relation]);",
+            missing = throw(
+                ErrorCode::NotFound,
+                "principalId",
+                "the principal does not hold this relation on the group"
+            ),
+        );
+        self.transaction(
+            &body,
+            vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn application(&self, id: &str) -> StoreResult<Option<Application>> {
+        self.get("application", id).await
+    }
+
+    pub async fn applications(
+        &self,
+        search: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Application>> {
+        let (conditions, vars) = searched(search);
+        self.page("application", &conditions, vars, page).await
+    }
+
+    pub async fn site(&self, id: &str) -> StoreResult<Option<Site>> {
+        self.get("site", id).await
+    }
+
+    /// A site by id or by its web URL (Graph names SharePoint resources by URL).
+    pub async fn site_by_id_or_url(&self, key: &str) -> StoreResult<Option<Site>> {
+        if let Some(site) = self.site(key).await? {
+            return Ok(Some(site));
+        }
+        let url = key.trim_end_matches('/');
+        let mut sites: Vec<Site> = self
+            .all(
+                "site",
+                "string::lowercase(webUrl) = $url OR string::lowercase(webUrl) = $slash",
+                "sortKey",
+                vars! {
+                    "url" => url.to_lowercase(), "slash" => format!("{}/", url.to_lowercase())
+                },
+            )
+            .await?;
+        Ok(sites.pop())
+    }
+
+    pub async fn sites(&self, search: Option<&str>, page: &PageRequest) -> StoreResult<Page<Site>> {
+        let (conditions, vars) = searched(search);
+        self.page("site", &conditions, vars, page).await
+    }
+
+    pub async fn directory_role(&self, id: &str) -> StoreResult<Option<DirectoryRole>> {
+        self.get("directory_role", id).await
+    }
+
+    pub async fn directory_roles(
+        &self,
+        search: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DirectoryRole>> {
+        let (conditions, vars) = searched(search);
+        self.page("directory_role", &conditions, vars, page).await
+    }
+
+    /// The kind of a directory object, or NOT_FOUND.
+    pub async fn kind_of(&self, id: &str) -> StoreResult<ObjectKind> {
+        let sql = DIRECTORY_TABLES
+            .iter()
+            .map(|(table, _)| format!("RETURN record::exists(type::record('{table}', $id));"))
+            .collect::<String>();
+        let mut response = self.read(&sql, vars! { "id" => id }).await?;
+        for (index, (_, kind)) in DIRECTORY_TABLES.iter().enumerate() {
+            if response.value(index)? == Value::Bool(true) {
+                return Ok(*kind);
+            }
+        }
+        Err(DomainError::not_found("directory object", id).into())
+    }
+}
+
+fn searched(search: Option<&str>) -> (Vec<String>, Map<String, Value>) {
+    let mut conditions = Vec::new();
+    let mut vars = Map::new();
+    search_condition(&mut conditions, &mut vars, search, &["displayName"]);
+    (conditions, vars)
+}

@@ -1,0 +1,138 @@
+//! The database schema in SurrealQL, as an ordered list of migrations.
+//!
+//! Each migration runs once, in one transaction, and records its number in `schema_meta:version`.
+//! A later version appends a migration; existing databases are brought forward at startup.
+//! Never edit a migration that has shipped: add another.
+
+/// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+
+/// The version this build expects.
+#[must_use]
+pub fn current_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |(v, _)| *v)
+}
+
+/// Version 1: the directory, catalogs, resources and access packages.
+const V1: &str = r#"
+DEFINE TABLE schema_meta SCHEMAFULL;
+DEFINE FIELD version ON schema_meta TYPE int;
+DEFINE FIELD migratedDateTime ON schema_meta TYPE string;
+
+-- The directory: users, groups, applications, SharePoint sites, directory roles.
+-- Users carry many optional Graph properties; the ones queried by the engine are typed here and
+-- the table stays open for the rest (onPremisesExtensionAttributes, extensions, ...).
+DEFINE TABLE user SCHEMALESS;
+DEFINE FIELD displayName ON user TYPE option<string>;
+DEFINE FIELD userPrincipalName ON user TYPE option<string> ASSERT $value == NONE OR string::contains($value, '@');
+DEFINE FIELD mail ON user TYPE option<string>;
+DEFINE FIELD department ON user TYPE option<string>;
+DEFINE FIELD country ON user TYPE option<string>;
+DEFINE FIELD userType ON user TYPE option<string> ASSERT $value == NONE OR $value IN ['Member', 'Guest'];
+DEFINE FIELD accountEnabled ON user TYPE option<bool>;
+DEFINE FIELD managerId ON user TYPE option<string>;
+DEFINE FIELD sortKey ON user TYPE string;
+DEFINE FIELD upnKey ON user TYPE option<string>;
+DEFINE INDEX userUpn ON user FIELDS upnKey UNIQUE;
+DEFINE INDEX userManager ON user FIELDS managerId;
+DEFINE INDEX userSort ON user FIELDS sortKey;
+
+DEFINE TABLE group SCHEMALESS;
+DEFINE FIELD displayName ON group TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD securityEnabled ON group TYPE bool DEFAULT false;
+DEFINE FIELD mailEnabled ON group TYPE bool DEFAULT false;
+DEFINE FIELD groupTypes ON group TYPE array<string> DEFAULT [];
+DEFINE FIELD sortKey ON group TYPE string;
+DEFINE INDEX groupSort ON group FIELDS sortKey;
+
+-- Group membership and ownership: one record per (group, principal, relation).
+DEFINE TABLE membership SCHEMAFULL;
+DEFINE FIELD groupId ON membership TYPE string;
+DEFINE FIELD principalId ON membership TYPE string;
+DEFINE FIELD relation ON membership TYPE string ASSERT $value IN ['member', 'owner'];
+DEFINE INDEX membershipGroup ON membership FIELDS groupId, relation;
+DEFINE INDEX membershipPrincipal ON membership FIELDS principalId;
+
+DEFINE TABLE application SCHEMALESS;
+DEFINE FIELD displayName ON application TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD sortKey ON application TYPE string;
+
+DEFINE TABLE site SCHEMALESS;
+DEFINE FIELD displayName ON site TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD webUrl ON site TYPE string ASSERT string::starts_with($value, 'http');
+DEFINE FIELD sortKey ON site TYPE string;
+DEFINE INDEX siteUrl ON site FIELDS webUrl UNIQUE;
+
+DEFINE TABLE directory_role SCHEMALESS;
+DEFINE FIELD displayName ON directory_role TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD sortKey ON directory_role TYPE string;
+
+-- Entitlement management.
+DEFINE TABLE catalog SCHEMAFULL;
+DEFINE FIELD displayName ON catalog TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD nameKey ON catalog VALUE string::lowercase(displayName);
+DEFINE FIELD description ON catalog TYPE option<string>;
+DEFINE FIELD catalogType ON catalog TYPE string ASSERT $value IN ['userManaged', 'serviceDefault', 'serviceManaged'];
+DEFINE FIELD state ON catalog TYPE string ASSERT $value IN ['published', 'unpublished'];
+DEFINE FIELD isExternallyVisible ON catalog TYPE bool;
+DEFINE FIELD createdDateTime ON catalog TYPE string;
+DEFINE FIELD modifiedDateTime ON catalog TYPE string;
+DEFINE FIELD accessPackageCount ON catalog TYPE int DEFAULT 0 ASSERT $value >= 0;
+DEFINE FIELD sortKey ON catalog TYPE string;
+DEFINE INDEX catalogName ON catalog FIELDS nameKey UNIQUE;
+
+DEFINE TABLE resource SCHEMAFULL;
+DEFINE FIELD catalogId ON resource TYPE string;
+DEFINE FIELD displayName ON resource TYPE string;
+DEFINE FIELD description ON resource TYPE option<string>;
+DEFINE FIELD originId ON resource TYPE string;
+DEFINE FIELD originSystem ON resource TYPE string ASSERT $value IN ['AadGroup', 'AadApplication', 'SharePointOnline', 'DirectoryRole'];
+DEFINE FIELD objectId ON resource TYPE string;
+DEFINE FIELD resourceType ON resource TYPE string;
+DEFINE FIELD roles ON resource TYPE array<object> FLEXIBLE;
+DEFINE FIELD scopes ON resource TYPE array<object> FLEXIBLE;
+DEFINE FIELD createdDateTime ON resource TYPE string;
+DEFINE FIELD modifiedDateTime ON resource TYPE string;
+DEFINE FIELD roleScopeCount ON resource TYPE int DEFAULT 0 ASSERT $value >= 0;
+DEFINE FIELD sortKey ON resource TYPE string;
+DEFINE INDEX resourceOrigin ON resource FIELDS catalogId, originSystem, originId UNIQUE;
+DEFINE INDEX resourceObject ON resource FIELDS objectId;
+
+DEFINE TABLE resource_request SCHEMAFULL;
+DEFINE FIELD catalogId ON resource_request TYPE string;
+DEFINE FIELD resourceId ON resource_request TYPE string;
+DEFINE FIELD requestType ON resource_request TYPE string ASSERT $value IN ['adminAdd', 'adminRemove'];
+DEFINE FIELD state ON resource_request TYPE string;
+DEFINE FIELD createdDateTime ON resource_request TYPE string;
+DEFINE FIELD actor ON resource_request TYPE string;
+DEFINE FIELD resource ON resource_request TYPE object FLEXIBLE;
+DEFINE FIELD sortKey ON resource_request TYPE string;
+
+DEFINE TABLE access_package SCHEMAFULL;
+DEFINE FIELD catalogId ON access_package TYPE string;
+DEFINE FIELD displayName ON access_package TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD description ON access_package TYPE option<string>;
+DEFINE FIELD isHidden ON access_package TYPE bool;
+DEFINE FIELD createdDateTime ON access_package TYPE string;
+DEFINE FIELD modifiedDateTime ON access_package TYPE string;
+DEFINE FIELD sortKey ON access_package TYPE string;
+DEFINE INDEX accessPackageCatalog ON access_package FIELDS catalogId;
+
+DEFINE TABLE role_scope SCHEMAFULL;
+DEFINE FIELD accessPackageId ON role_scope TYPE string;
+DEFINE FIELD resourceId ON role_scope TYPE string;
+DEFINE FIELD roleId ON role_scope TYPE string;
+DEFINE FIELD scopeId ON role_scope TYPE string;
+DEFINE FIELD createdDateTime ON role_scope TYPE string;
+DEFINE INDEX roleScopePackage ON role_scope FIELDS accessPackageId;
+DEFINE INDEX roleScopeResource ON role_scope FIELDS resourceId;
+
+-- Separation of duties: one-way edges from a package to an incompatible package or group.
+DEFINE TABLE incompatibility SCHEMAFULL;
+DEFINE FIELD accessPackageId ON incompatibility TYPE string;
+DEFINE FIELD kind ON incompatibility TYPE string ASSERT $value IN ['accessPackage', 'group'];
+DEFINE FIELD targetId ON incompatibility TYPE string;
+DEFINE FIELD createdDateTime ON incompatibility TYPE string;
+DEFINE INDEX incompatibilityFrom ON incompatibility FIELDS accessPackageId, kind;
+DEFINE INDEX incompatibilityTo ON incompatibility FIELDS targetId, kind;
+"#;
