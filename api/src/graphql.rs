@@ -56,3 +56,15 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {
 pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
     ctx.data_opt::<Actor>().cloned().unwrap_or(Actor::LocalOperator)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_schema_is_current() {
+        let committed = include_str!("../../schema.graphql");
+        assert!(
+            committed == super::sdl(),
+            "schema.graphql is stale: run `cargo run -p em-api -- schema > schema.graphql` and commit it"
+        );
+    }
+}

@@ -158,11 +158,11 @@ impl AccessPackageCatalogNode {
     async fn is_externally_visible(&self) -> bool {
         self.0.is_externally_visible
     }
-    async fn created_date_time(&self) -> String {
-        self.0.created_date_time.to_rfc3339()
+    async fn created_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_date_time
     }
-    async fn modified_date_time(&self) -> String {
-        self.0.modified_date_time.to_rfc3339()
+    async fn modified_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.modified_date_time
     }
     async fn access_packages(
         &self,
@@ -247,11 +247,11 @@ impl AccessPackageResourceNode {
     async fn resource_type(&self) -> &str {
         &self.0.resource_type
     }
-    async fn created_date_time(&self) -> String {
-        self.0.created_date_time.to_rfc3339()
+    async fn created_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_date_time
     }
-    async fn modified_date_time(&self) -> String {
-        self.0.modified_date_time.to_rfc3339()
+    async fn modified_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.modified_date_time
     }
     async fn roles(&self) -> Vec<AccessPackageResourceRoleNode> {
         self.0
@@ -375,11 +375,11 @@ impl AccessPackageNode {
     async fn is_hidden(&self) -> bool {
         self.0.is_hidden
     }
-    async fn created_date_time(&self) -> String {
-        self.0.created_date_time.to_rfc3339()
+    async fn created_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_date_time
     }
-    async fn modified_date_time(&self) -> String {
-        self.0.modified_date_time.to_rfc3339()
+    async fn modified_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.modified_date_time
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
         Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
@@ -454,8 +454,8 @@ impl AccessPackageResourceRoleScopeNode {
     async fn id(&self) -> &str {
         &self.role_scope.id
     }
-    async fn created_date_time(&self) -> String {
-        self.role_scope.created_date_time.to_rfc3339()
+    async fn created_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.role_scope.created_date_time
     }
     async fn role(&self) -> Option<AccessPackageResourceRoleNode> {
         self.resource

@@ -1,0 +1,377 @@
+//! Test support: the real app served on port 0 with a fresh in-memory SurrealDB, a GraphQL client
+//! that speaks to it over HTTP, the small directory every test imports, and a guard for `em-api`
+//! child processes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use em_api::clock::SystemClock;
+use em_api::graphql;
+use em_api::server::{self, AppState};
+use em_api::service::Services;
+use em_api::store::{Store, StoreConfig};
+use serde_json::{Value, json};
+
+/// The app as the binary builds it, on 127.0.0.1 port 0, over its own in-memory database.
+pub struct TestServer {
+    pub api: Api,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let store = Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens");
+        let services = Services::new(store, Arc::new(SystemClock));
+        services.bootstrap().await.expect("bootstrap creates the General catalog");
+        let schema = graphql::build_schema(services.clone());
+        let app = server::app(AppState { schema, services });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
+        let address = listener.local_addr().expect("a bound listener has an address");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("the test server runs");
+        });
+        Self { api: Api::at(address), task }
+    }
+
+    /// A server with the small directory of [`directory`] imported.
+    pub async fn with_directory() -> Self {
+        let server = Self::start().await;
+        server.import(directory()).await;
+        server
+    }
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A GraphQL-over-HTTP client for one server.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+/// A refusal: `errors[0]` of a response whose operation wrote no data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+    /// `extensions.problems` as `(path, message)`.
+    pub problems: Vec<(String, String)>,
+}
+
+impl Refusal {
+    /// The problem paths, sorted.
+    pub fn paths(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = self.problems.iter().map(|(p, _)| p.as_str()).collect();
+        paths.sort_unstable();
+        paths
+    }
+}
+
+impl Api {
+    pub fn at(address: SocketAddr) -> Self {
+        Self { base: format!("http://{address}"), http: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs one operation and returns the whole response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200, "POST /graphql for {query}");
+        response.json().await.expect("the body is JSON")
+    }
+
+    /// `data` of a response that must have no errors.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors for {query}:\n{body:#}");
+        body["data"].clone()
+    }
+
+    /// The refusal of an operation that must fail, after checking that it produced no data.
+    pub async fn refusal(&self, query: &str, variables: Value) -> Refusal {
+        let body = self.gql(query, variables).await;
+        let error = &body["errors"][0];
+        assert!(error.is_object(), "expected an error for {query}:\n{body:#}");
+        match &body["data"] {
+            Value::Null => {}
+            Value::Object(fields) => {
+                assert!(fields.values().all(Value::is_null), "a refused operation returned data:\n{body:#}");
+            }
+            other => panic!("unexpected data {other}"),
+        }
+        let extensions = &error["extensions"];
+        let problems = extensions["problems"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| (text(&p["path"]), text(&p["message"])))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        Refusal {
+            code: text(&extensions["code"]),
+            field: extensions["field"].as_str().map(str::to_owned),
+            message: text(&error["message"]),
+            problems,
+        }
+    }
+
+    /// Asserts that an operation is refused with `code` at `field`, and returns the refusal.
+    pub async fn refused(&self, query: &str, variables: Value, code: &str, field: Option<&str>) -> Refusal {
+        let refusal = self.refusal(query, variables.clone()).await;
+        assert_eq!(
+            (refusal.code.as_str(), refusal.field.as_deref()),
+            (code, field),
+            "refusal of {query} with {variables}: {}",
+            refusal.message
+        );
+        refusal
+    }
+
+    /// Imports a directory document and returns the payload's counts.
+    pub async fn import(&self, directory: Value) -> Value {
+        self.data(IMPORT, json!({ "d": directory })).await["importDirectory"].clone()
+    }
+
+    /// How many objects of each kind the directory holds, and the fixture's Sales Team members.
+    pub async fn census(&self) -> Value {
+        self.data(
+            "{ users { totalCount } groups { totalCount } applications { totalCount }
+               sites { totalCount } directoryRoles { totalCount }
+               group(id: \"g-sales\") { memberCount owners { objectId } } }",
+            json!({}),
+        )
+        .await
+    }
+
+    /// Creates a catalog and returns its global id.
+    pub async fn create_catalog(&self, name: &str) -> String {
+        let data = self
+            .data(
+                "mutation($n: String!) { createCatalog(input: {displayName: $n}) { catalog { id } } }",
+                json!({ "n": name }),
+            )
+            .await;
+        text(&data["createCatalog"]["catalog"]["id"])
+    }
+
+    /// Adds a directory object to a catalog and returns the resource (id, originId, roles).
+    pub async fn add_resource(&self, catalog: &str, system: &str, origin: &str) -> Value {
+        let data = self.data(RESOURCE_REQUEST, resource_request(catalog, "adminAdd", system, origin)).await;
+        data["createResourceRequest"]["resource"].clone()
+    }
+
+    /// Creates an access package in a catalog and returns its global id.
+    pub async fn create_package(&self, catalog: &str, name: &str) -> String {
+        let data = self
+            .data(
+                "mutation($c: ID!, $n: String!) {
+                   createAccessPackage(input: {catalogId: $c, displayName: $n}) { accessPackage { id } } }",
+                json!({ "c": catalog, "n": name }),
+            )
+            .await;
+        text(&data["createAccessPackage"]["accessPackage"]["id"])
+    }
+
+    /// Adds a resource role, named by its origin id, to a package; returns the role scope.
+    pub async fn add_role_scope(&self, package: &str, resource: &str, role_origin: &str) -> Value {
+        let data = self
+            .data(
+                ADD_ROLE_SCOPE,
+                json!({ "input": { "accessPackageId": package, "resourceId": resource, "roleOriginId": role_origin } }),
+            )
+            .await;
+        data["addAccessPackageResourceRoleScope"]["resourceRoleScope"].clone()
+    }
+}
+
+/// The string in a JSON value, or an empty string.
+pub fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// The `field` of every item of a JSON list.
+pub fn pluck(list: &Value, field: &str) -> Vec<String> {
+    list.as_array().map(|l| l.iter().map(|x| text(&x[field])).collect()).unwrap_or_default()
+}
+
+pub const IMPORT: &str = "mutation($d: JSON!) { importDirectory(input: {directory: $d}) {
+    users groups memberships applications sites directoryRoles } }";
+
+pub const RESOURCE_REQUEST: &str = "mutation($input: CreateResourceRequestInput!) {
+    createResourceRequest(input: $input) {
+      resourceRequest { requestType state requestor catalog { id } }
+      resource { id displayName originId originSystem resourceType
+                 roles { id displayName originId roleType }
+                 scopes { id originId isRootScope } } } }";
+
+pub const ADD_ROLE_SCOPE: &str = "mutation($input: AddResourceRoleScopeInput!) {
+    addAccessPackageResourceRoleScope(input: $input) {
+      accessPackage { id }
+      resourceRoleScope { id role { id originId displayName } scope { id isRootScope } } } }";
+
+/// Variables for [`RESOURCE_REQUEST`].
+pub fn resource_request(catalog: &str, request_type: &str, system: &str, origin: &str) -> Value {
+    json!({ "input": {
+        "catalogId": catalog,
+        "requestType": request_type,
+        "resource": { "originId": origin, "originSystem": system },
+    } })
+}
+
+/// A custom extension property name, in Entra's `extension_<appId>_<name>` form.
+pub const OFFICE_NUMBER: &str = "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber";
+
+/// A small directory in Microsoft Graph's shape: 5 users in a manager tree (one guest), 7 groups
+/// (security, nested, Microsoft 365, Team, dynamic, on-premises synced, distribution), 2
+/// applications (one without app roles), 2 sites (one with its own roles) and 2 directory roles
+/// (one privileged). 6 memberships and ownerships.
+pub fn directory() -> Value {
+    json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directory",
+        "users": [
+            {"id": "u-ada", "displayName": "Ada Lovelace", "givenName": "Ada", "surname": "Lovelace",
+             "userPrincipalName": "ada@contoso.com", "mail": "ada@contoso.com", "jobTitle": "CEO",
+             "department": "Executive", "country": "United Kingdom", "usageLocation": "GB",
+             "employeeHireDate": "2015-03-01T00:00:00Z",
+             "onPremisesExtensionAttributes": {"extensionAttribute15": "EMEA"},
+             "extension_c272a57b722d4eb29bfe327874ae79cb_OfficeNumber": "101",
+             "@odata.type": "#microsoft.graph.user"},
+            // Eve's manager comes later in the file: references may point forward.
+            {"id": "u-eve", "displayName": "Eve Online", "userType": "guest", "accountEnabled": false,
+             "userPrincipalName": "eve_fabrikam.com#EXT#@contoso.onmicrosoft.com", "mail": "eve@fabrikam.com",
+             "companyName": "Fabrikam", "country": "Germany", "manager": {"id": "u-bob"}},
+            {"id": "u-bob", "displayName": "Bob Builder", "userPrincipalName": "bob@contoso.com",
+             "mail": "bob@contoso.com", "department": "Sales", "country": "Germany",
+             "manager": {"id": "u-ada"}},
+            {"id": "u-carol", "displayName": "Carol Danvers", "userPrincipalName": "carol@contoso.com",
+             "department": "Sales", "country": "Germany", "manager": {"id": "u-ada"}},
+            {"id": "u-dan", "displayName": "Dan Brown", "userPrincipalName": "dan@contoso.com",
+             "department": "Engineering", "country": "United States", "manager": {"id": "u-ada"}}
+        ],
+        "groups": [
+            {"id": "g-sales", "displayName": "Sales Team", "securityEnabled": true,
+             "members": [{"id": "u-bob"}, {"id": "u-carol"}], "owners": [{"id": "u-ada"}]},
+            {"id": "g-all", "displayName": "All Staff", "securityEnabled": true,
+             "members": [{"id": "u-ada"}, {"id": "g-sales"}]},
+            {"id": "g-m365", "displayName": "Marketing 365", "groupTypes": ["Unified"], "mailEnabled": true,
+             "mail": "marketing@contoso.com", "members": [{"id": "u-dan"}]},
+            {"id": "g-team", "displayName": "Project Falcon", "groupTypes": ["Unified"], "mailEnabled": true,
+             "resourceProvisioningOptions": ["Team"], "members": []},
+            {"id": "g-dynamic", "displayName": "Sales (dynamic)", "securityEnabled": true,
+             "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Sales\""},
+            {"id": "g-onprem", "displayName": "Legacy AD Group", "securityEnabled": true,
+             "onPremisesSyncEnabled": true},
+            {"id": "g-dist", "displayName": "Newsletter", "mailEnabled": true, "securityEnabled": false}
+        ],
+        "applications": [
+            {"id": "app-sf", "appId": "00000000-0000-0000-0000-00000000a5f0", "displayName": "Salesforce",
+             "appRoles": [
+                {"id": "r-sf-user", "displayName": "User", "value": "user", "allowedMemberTypes": ["User"]},
+                {"id": "r-sf-admin", "displayName": "Administrator", "value": "admin"},
+                {"id": "r-sf-daemon", "displayName": "Daemon", "allowedMemberTypes": ["Application"]},
+                {"id": "r-sf-old", "displayName": "Legacy", "isEnabled": false}
+             ]},
+            {"id": "app-wiki", "displayName": "Wiki"}
+        ],
+        "sites": [
+            {"id": "site-mkt", "displayName": "Marketing Site",
+             "webUrl": "https://contoso.sharepoint.com/sites/marketing"},
+            {"id": "site-hr", "displayName": "HR Portal", "webUrl": "https://contoso.sharepoint.com/sites/hr",
+             "roles": [{"id": "3", "displayName": "HR Owners"},
+                       {"id": "7", "displayName": "HR Readers", "description": "Read"}]}
+        ],
+        "directoryRoles": [
+            {"id": "role-helpdesk", "displayName": "Helpdesk Administrator",
+             "roleTemplateId": "729827e3-9c14-49f7-bb1b-9608f156bbb8"},
+            {"id": "role-ga", "displayName": "Global Administrator", "isPrivileged": true,
+             "roleTemplateId": "62e90394-69f5-4237-9190-012177145e10"}
+        ]
+    })
+}
+
+/// The import payload for [`directory`].
+pub fn directory_counts() -> Value {
+    json!({"users": 5, "groups": 7, "memberships": 6, "applications": 2, "sites": 2, "directoryRoles": 2})
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("port 0 binds");
+    listener.local_addr().expect("a bound listener has an address").port()
+}
+
+/// An `em-api` process, killed (SIGKILL) when dropped so a failing test leaves none behind.
+pub struct Process {
+    child: std::process::Child,
+    pub api: Api,
+}
+
+impl Process {
+    /// Starts `em-api serve` on the database at `db` and waits until `/healthz` answers.
+    pub async fn serve(db: &str, log: &Path) -> Self {
+        let port = free_port();
+        let log = std::fs::File::create(log).expect("the log file is created");
+        let child = Command::new(env!("CARGO_BIN_EXE_em-api"))
+            .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("em-api starts");
+        let process = Self { child, api: Api::at(SocketAddr::from(([127, 0, 0, 1], port))) };
+        process.wait_healthy().await;
+        process
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = self.api.http.get(self.api.url("/healthz")).send().await;
+            if let Ok(response) = answer
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "em-api did not become healthy within 60 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process with SIGKILL: no graceful shutdown, no flush.
+    pub fn kill(mut self) {
+        self.child.kill().expect("the process can be killed");
+        self.child.wait().expect("the killed process is reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
