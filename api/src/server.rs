@@ -117,7 +117,11 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return request_error(media, StatusCode::BAD_REQUEST, &format!("the body is not valid JSON: {e}"));
+            return request_error(
+                media,
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not valid JSON: {e}"),
+            );
         }
     };
     if value.is_array() {

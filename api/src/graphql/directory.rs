@@ -237,7 +237,10 @@ pub struct ExtensionProperty {
 pub struct GroupNode(pub Group);
 
 /// A member of a group: a user or a nested group.
-#[expect(clippy::large_enum_variant, reason = "short-lived response values; boxing users would only add indirection")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived response values; boxing users would only add indirection"
+)]
 #[derive(Union)]
 pub enum DirectoryObject {
     User(UserNode),

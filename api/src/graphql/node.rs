@@ -13,7 +13,10 @@ use super::error::OrGraphql;
 use super::services;
 
 /// An object with a global id.
-#[expect(clippy::large_enum_variant, reason = "short-lived response values; boxing users would only add indirection")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived response values; boxing users would only add indirection"
+)]
 #[derive(Interface)]
 #[graphql(name = "Node", field(name = "id", ty = "ID", desc = "The global id: `<Type>:<Graph id>`."))]
 pub enum Node {
