@@ -162,20 +162,25 @@ async fn execute(state: &AppState, request: async_graphql::Request, media: &'sta
         Ok(r) => r,
         Err(_) => return request_error(media, StatusCode::SERVICE_UNAVAILABLE, "the request took too long"),
     };
-    // A response without data failed before execution (syntax, validation, variables).
+    // Errors without a path happened before execution (syntax, validation, variables): such a
+    // response has no `data` entry and, under graphql-response+json, a 400 status. Field errors
+    // keep `data` (possibly null) and a 2xx status, as GraphQL over HTTP says.
+    let request_error = response.data == async_graphql::Value::Null
+        && response.is_err()
+        && response.errors.iter().all(|e| e.path.is_empty());
     let status =
-        if media == GRAPHQL_RESPONSE && response.data == async_graphql::Value::Null && response.is_err() {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-    match serde_json::to_vec(&response) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response(),
+        if media == GRAPHQL_RESPONSE && request_error { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut body = match serde_json::to_value(&response) {
+        Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
+    };
+    if request_error && let Some(object) = body.as_object_mut() {
+        object.remove("data");
     }
+    (status, [(header::CONTENT_TYPE, content_type(media))], body.to_string()).into_response()
 }
 
 fn content_type(media: &'static str) -> HeaderValue {
