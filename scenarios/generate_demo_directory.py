@@ -848,10 +848,12 @@ def build_roles() -> list[dict]:
         {"id": ROLE_GLOBAL_ADMINISTRATOR, "displayName": "Global Administrator",
          "description": "Can manage all aspects of Microsoft Entra ID and Microsoft services that use "
                         "Microsoft Entra identities.",
-         "roleTemplateId": ROLE_GLOBAL_ADMINISTRATOR, "isBuiltIn": True, "isPrivileged": True},
+         "roleTemplateId": ROLE_GLOBAL_ADMINISTRATOR, "isBuiltIn": True, "isPrivileged": True,
+         "members": [{"id": NESTOR_WILKE}]},
         {"id": ROLE_IDENTITY_GOVERNANCE_ADMINISTRATOR, "displayName": "Identity Governance Administrator",
          "description": "Manage access using Microsoft Entra ID for identity governance scenarios.",
-         "roleTemplateId": ROLE_IDENTITY_GOVERNANCE_ADMINISTRATOR, "isBuiltIn": True, "isPrivileged": True},
+         "roleTemplateId": ROLE_IDENTITY_GOVERNANCE_ADMINISTRATOR, "isBuiltIn": True, "isPrivileged": True,
+         "members": [{"id": MEGAN_BOWEN}]},
         {"id": ROLE_USER_ADMINISTRATOR, "displayName": "User Administrator",
          "description": "Can manage all aspects of users and groups, including resetting passwords for "
                         "limited admins.",

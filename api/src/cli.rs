@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::auth::{AuthSettings, Authenticator};
 use crate::clock::SystemClock;
 use crate::graphql;
 use crate::server::{self, AppState};
@@ -33,6 +34,55 @@ pub enum Command {
     Import(ImportArgs),
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Mint an HS256 bearer token for a directory user (for local use and tests).
+    Token(TokenArgs),
+}
+
+/// How bearer tokens are checked. Without a secret or a JWKS file the server does not
+/// authenticate: every request acts as the local operator.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AuthArgs {
+    /// Shared secret of HS256 tokens (at least 32 bytes).
+    #[arg(long = "auth-secret", env = "EM_AUTH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// JWKS file with the public keys of RS256/ES256 tokens.
+    #[arg(long = "auth-jwks", env = "EM_AUTH_JWKS")]
+    pub jwks: Option<PathBuf>,
+    /// Required `iss` claim.
+    #[arg(long = "auth-issuer", env = "EM_AUTH_ISSUER", default_value = "em-api")]
+    pub issuer: String,
+    /// Required `aud` claim.
+    #[arg(long = "auth-audience", env = "EM_AUTH_AUDIENCE", default_value = "em-api")]
+    pub audience: String,
+}
+
+impl AuthArgs {
+    /// The authenticator, or `None` when no key is configured.
+    pub fn authenticator(&self) -> anyhow::Result<Option<Authenticator>> {
+        if self.secret.is_none() && self.jwks.is_none() {
+            return Ok(None);
+        }
+        let jwks = self.jwks.as_deref().map(Authenticator::read_jwks).transpose()?;
+        let settings = AuthSettings {
+            hs256_secret: self.secret.clone(),
+            jwks,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+        };
+        Ok(Some(Authenticator::new(settings)?))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The object id of the directory user the token names.
+    #[arg(long)]
+    pub user: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// Where the database is.
@@ -79,6 +129,8 @@ pub struct ServeArgs {
     /// Load the demo directory (a Contoso-like organisation) if it is not loaded yet.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Logs as JSON lines.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     pub log_format: String,
@@ -122,13 +174,52 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("demo directory loaded");
     }
     let schema = graphql::build_schema(services.clone());
+    let mut state = AppState::new(schema, services);
+    let mut auth = args.auth.clone();
+    if args.demo && auth.secret.is_none() && auth.jwks.is_none() {
+        // The demo authenticates like a real deployment, with a secret made for this run.
+        auth.secret = Some(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    }
+    match auth.authenticator()? {
+        Some(authenticator) => {
+            if args.demo && authenticator_mints(&auth) {
+                print_demo_tokens(&authenticator)?;
+            }
+            state = state.with_auth(authenticator);
+        }
+        None => tracing::warn!(
+            "no --auth-secret or --auth-jwks: requests are not authenticated and act as the local operator"
+        ),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, db = %args.db.url, "listening; GraphiQL at http://{address}/");
-    axum::serve(listener, server::app(AppState { schema, services }))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
+    axum::serve(listener, server::app(state)).with_graceful_shutdown(server::shutdown_signal()).await?;
     Ok(())
+}
+
+fn authenticator_mints(auth: &AuthArgs) -> bool {
+    auth.secret.is_some()
+}
+
+/// Prints ready tokens for the demo's administrator, requestor and approver.
+fn print_demo_tokens(authenticator: &Authenticator) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    println!("Demo tokens (valid 8 hours). In GraphiQL, open Headers and paste one as");
+    println!("  {{\"Authorization\": \"Bearer <token>\"}}");
+    for (who, id) in crate::demo::DEMO_PEOPLE {
+        println!("\n{who}:\n{}", authenticator.mint(id, now, 8 * 3600)?);
+    }
+    println!();
+    Ok(())
+}
+
+/// Mints a token for `em-api token`.
+pub fn token(args: &TokenArgs) -> anyhow::Result<String> {
+    let Some(authenticator) = args.auth.authenticator()? else {
+        anyhow::bail!("give the server's HS256 secret with --auth-secret or EM_AUTH_SECRET");
+    };
+    Ok(authenticator.mint(&args.user, chrono::Utc::now().timestamp(), args.ttl)?)
 }
 
 /// Imports a directory file and prints what was written.

@@ -4,6 +4,7 @@
 //! The binary (`main.rs`) is glue: parse the command line, set up logging, call into here.
 //! Tests build the same [`server::app`] on port 0 with an in-memory database.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod demo;

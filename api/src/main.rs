@@ -39,6 +39,10 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Some(Command::Token(args)) => em_api::cli::token(&args).map(|token| {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }),
         Some(Command::Serve(args)) => serve(args).await,
         None => serve(cli.serve).await,
     };

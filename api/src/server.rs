@@ -17,6 +17,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use em_engine::Actor;
+
+use crate::auth::{AuthError, Authenticator, bearer};
 use crate::graphql::AppSchema;
 use crate::service::Services;
 
@@ -33,6 +38,40 @@ const JSON: &str = "application/json";
 pub struct AppState {
     pub schema: AppSchema,
     pub services: Services,
+    /// Checks bearer tokens; `None` serves every request as the local operator (no identity
+    /// provider configured, for a server on a developer's machine).
+    pub auth: Option<Arc<Authenticator>>,
+}
+
+impl AppState {
+    /// A server without authentication.
+    #[must_use]
+    pub fn new(schema: AppSchema, services: Services) -> Self {
+        Self { schema, services, auth: None }
+    }
+
+    /// A server that requires bearer tokens.
+    #[must_use]
+    pub fn with_auth(mut self, auth: Authenticator) -> Self {
+        self.auth = Some(Arc::new(auth));
+        self
+    }
+
+    /// Who is calling: the local operator without authentication, else the token's user, who
+    /// must exist in the directory.
+    pub async fn caller(&self, authorization: Option<&str>) -> Result<Actor, AuthError> {
+        let Some(auth) = &self.auth else { return Ok(Actor::LocalOperator) };
+        let token = bearer(authorization).ok_or(AuthError::Missing)?;
+        let verified = auth.verify(token)?;
+        match self.services.store.user(&verified.user_id).await {
+            Ok(Some(user)) if user.account_enabled() => Ok(Actor::User { id: verified.user_id }),
+            Ok(_) => Err(AuthError::UnknownUser),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up the caller");
+                Err(AuthError::Invalid("the directory is unavailable".into()))
+            }
+        }
+    }
 }
 
 /// The application's routes, ready to serve or to drive in tests.
@@ -101,7 +140,7 @@ async fn graphql_get(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, request, media).await
+    execute(&state, &headers, request, media).await
 }
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -153,11 +192,21 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(r) => r,
         Err(e) => return request_error(media, StatusCode::BAD_REQUEST, &format!("malformed request: {e}")),
     };
-    execute(&state, request, media).await
+    execute(&state, &headers, request, media).await
 }
 
-async fn execute(state: &AppState, request: async_graphql::Request, media: &'static str) -> Response {
-    let request = request.data(em_engine::Actor::LocalOperator);
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    media: &'static str,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let actor = match state.caller(authorization).await {
+        Ok(actor) => actor,
+        Err(e) => return unauthorized(media, &e),
+    };
+    let request = request.data(actor);
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, state.schema.execute(request)).await {
         Ok(r) => r,
         Err(_) => return request_error(media, StatusCode::SERVICE_UNAVAILABLE, "the request took too long"),
@@ -205,6 +254,25 @@ fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// 401 with the `WWW-Authenticate` challenge of RFC 6750.
+fn unauthorized(media: &'static str, error: &AuthError) -> Response {
+    let challenge = match error {
+        AuthError::Missing => "Bearer".to_owned(),
+        other => format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            other.to_string().replace('"', "'")
+        ),
+    };
+    let body = serde_json::json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": "UNAUTHENTICATED" } }] });
+    let mut response =
+        (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, content_type(media))], body.to_string())
+            .into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn not_acceptable() -> Response {

@@ -6,6 +6,7 @@ pub mod directory;
 
 use std::sync::Arc;
 
+use em_engine::directory::role_templates;
 use em_engine::{Actor, DomainError};
 
 use crate::clock::Clock;
@@ -62,15 +63,24 @@ impl Services {
         uuid::Uuid::new_v4().to_string()
     }
 
-    /// Administrative changes need an administrator. Until authentication exists, only the local
-    /// operator (a server or CLI without an identity provider) and the engine itself qualify.
-    pub fn require_admin(&self, actor: &Actor) -> ServiceResult<()> {
+    /// Administrative changes need the Identity Governance Administrator or Global Administrator
+    /// directory role. The engine itself and the local operator (a CLI, or a server started without
+    /// authentication) act with full rights.
+    pub async fn require_admin(&self, actor: &Actor) -> ServiceResult<()> {
         match actor {
             Actor::System | Actor::LocalOperator => Ok(()),
-            Actor::User { .. } => Err(DomainError::forbidden(
-                "this operation needs the Identity Governance Administrator or Global Administrator role",
-            )
-            .into()),
+            Actor::User { id } => {
+                let templates =
+                    [role_templates::IDENTITY_GOVERNANCE_ADMINISTRATOR, role_templates::GLOBAL_ADMINISTRATOR];
+                if self.store.holds_directory_role(id, &templates).await? {
+                    Ok(())
+                } else {
+                    Err(DomainError::forbidden(
+                        "this operation needs the Identity Governance Administrator or Global Administrator role",
+                    )
+                    .into())
+                }
+            }
         }
     }
 }

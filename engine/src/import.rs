@@ -39,7 +39,7 @@ impl Known for HashMap<String, ObjectKind> {
 pub struct DirectoryImport {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
-    /// For each group that listed them, its complete member (or owner) set.
+    /// For each group (or directory role) that listed them, its complete member (or owner) set.
     pub memberships: Vec<GroupMembers>,
     pub applications: Vec<Application>,
     pub sites: Vec<Site>,
@@ -160,12 +160,17 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
             import.sites.push(site);
         }
     }
+    let mut role_members: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for (path, item) in items(object, "directoryRoles", &mut problems) {
         if let Some(role) = parse_item::<DirectoryRole>(&path, item, &mut problems) {
             if role.display_name.trim().is_empty() {
                 problems.push(format!("{path}.displayName"), "`displayName` must not be empty");
             }
             claim(&mut problems, ObjectKind::DirectoryRole, &role.id, &path);
+            if let Some(refs) = item.get("members") {
+                role_members
+                    .push((role.id.clone(), parse_refs(&format!("{path}.members"), refs, &mut problems)));
+            }
             import.directory_roles.push(role);
         }
     }
@@ -215,6 +220,24 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
             }
         }
         import.memberships.push(GroupMembers { group_id, relation, principal_ids });
+    }
+
+    for (role_id, refs) in role_members {
+        let mut principal_ids = Vec::with_capacity(refs.len());
+        for (path, id) in refs {
+            match kind_of(&id) {
+                Some(ObjectKind::User) if !principal_ids.contains(&id) => principal_ids.push(id),
+                Some(ObjectKind::User) => {}
+                Some(other) => problems
+                    .push(path, format!("`{id}` is a {}; directory roles are held by users", other.as_str())),
+                None => problems.push(path, format!("unknown role member `{id}`")),
+            }
+        }
+        import.memberships.push(GroupMembers {
+            group_id: role_id,
+            relation: GroupRelation::Member,
+            principal_ids,
+        });
     }
 
     problems.into_result("the directory file was rejected")?;

@@ -455,6 +455,18 @@ impl DirectoryRoleNode {
     async fn is_privileged(&self) -> bool {
         self.0.is_privileged
     }
+    /// Users who hold the role.
+    async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserNode>> {
+        let store = &services(ctx).store;
+        let ids: Vec<String> = store
+            .group_members(&self.0.id, GroupRelation::Member)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|m| m.principal_id)
+            .collect();
+        Ok(store.users_by_ids(&ids).await.gql()?.into_iter().map(UserNode).collect())
+    }
 }
 
 /// Filters for `users`.

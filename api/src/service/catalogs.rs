@@ -34,7 +34,7 @@ impl Services {
         actor: &Actor,
         input: NewCatalog,
     ) -> ServiceResult<AccessPackageCatalog> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let catalog = AccessPackageCatalog::create(self.new_id(), input, self.now())?;
         self.store.create_catalog(&catalog).await.map_err(|e| name_taken(e, &catalog.display_name))?;
         Ok(catalog)
@@ -46,7 +46,7 @@ impl Services {
         id: &str,
         patch: CatalogPatch,
     ) -> ServiceResult<AccessPackageCatalog> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let current = found(self.store.catalog(id).await?, "catalog", "id", id)?;
         if current.catalog_type != em_engine::catalog::CatalogType::UserManaged
             && patch.display_name.is_some()
@@ -63,7 +63,7 @@ impl Services {
     }
 
     pub async fn delete_catalog(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let catalog = found(self.store.catalog(id).await?, "catalog", "id", id)?;
         catalog.check_deletable(0)?;
         self.store.delete_catalog(id).await?;
@@ -77,7 +77,7 @@ impl Services {
         actor: &Actor,
         input: ResourceRequestInput,
     ) -> ServiceResult<(ResourceRequestRow, AccessPackageResource)> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let catalog =
             found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
         let now = self.now();
@@ -171,7 +171,7 @@ impl Services {
         actor: &Actor,
         input: NewAccessPackage,
     ) -> ServiceResult<AccessPackage> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
         let package = AccessPackage::create(self.new_id(), input, self.now())?;
         self.store.create_access_package(&package).await?;
@@ -184,7 +184,7 @@ impl Services {
         id: &str,
         patch: AccessPackagePatch,
     ) -> ServiceResult<AccessPackage> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let current = found(self.store.access_package(id).await?, "access package", "id", id)?;
         let next = current.update(patch, self.now())?;
         self.store.update_access_package(&next).await?;
@@ -192,7 +192,7 @@ impl Services {
     }
 
     pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.delete_access_package(id).await?;
         Ok(())
     }
@@ -205,7 +205,7 @@ impl Services {
         resource_id: &str,
         selection: RoleScopeSelection,
     ) -> ServiceResult<AccessPackageResourceRoleScope> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let package = found(
             self.store.access_package(package_id).await?,
             "access package",
@@ -224,7 +224,7 @@ impl Services {
         package_id: &str,
         role_scope_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.remove_role_scope(package_id, role_scope_id).await?;
         Ok(())
     }
@@ -235,7 +235,7 @@ impl Services {
         package_id: &str,
         other_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let package = found(
             self.store.access_package(package_id).await?,
             "access package",
@@ -262,7 +262,7 @@ impl Services {
         package_id: &str,
         group_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         found(self.store.access_package(package_id).await?, "access package", "accessPackageId", package_id)?;
         found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
         let now = self.now().to_rfc3339();
@@ -277,7 +277,7 @@ impl Services {
         kind: IncompatibilityKind,
         target_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.remove_incompatibility(package_id, kind, target_id).await?;
         Ok(())
     }

@@ -11,7 +11,7 @@ impl Services {
     /// Imports a directory file (Graph's JSON shape) in one transaction, or changes nothing.
     #[tracing::instrument(skip(self, text), fields(actor = actor.label(), bytes = text.len()))]
     pub async fn import_directory(&self, actor: &Actor, text: &str) -> ServiceResult<ImportCounts> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let known = self.store.directory_kinds().await?;
         let parsed = import::parse_directory(text, &known)?;
         self.store.import_directory(&parsed).await?;
@@ -26,7 +26,7 @@ impl Services {
         actor: &Actor,
         mut properties: Map<String, Value>,
     ) -> ServiceResult<User> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         if !properties.contains_key("id") {
             properties.insert("id".into(), Value::String(self.new_id()));
         }
@@ -48,7 +48,7 @@ impl Services {
         id: &str,
         changes: Map<String, Value>,
     ) -> ServiceResult<User> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let current = found(self.store.user(id).await?, "user", "id", id)?;
         let mut merged = import::user_to_graph_json(&current);
         for (key, value) in changes {
@@ -99,7 +99,7 @@ impl Services {
     }
 
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.delete_user(id).await?;
         Ok(())
     }
@@ -109,7 +109,7 @@ impl Services {
         actor: &Actor,
         mut properties: Map<String, Value>,
     ) -> ServiceResult<Group> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         if !properties.contains_key("id") {
             properties.insert("id".into(), Value::String(self.new_id()));
         }
@@ -124,7 +124,7 @@ impl Services {
         id: &str,
         changes: Map<String, Value>,
     ) -> ServiceResult<Group> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         let current = found(self.store.group(id).await?, "group", "id", id)?;
         let mut merged = match serde_json::to_value(&current) {
             Ok(Value::Object(o)) => o,
@@ -142,7 +142,7 @@ impl Services {
     }
 
     pub async fn delete_group(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.delete_group(id).await?;
         Ok(())
     }
@@ -154,7 +154,7 @@ impl Services {
         principal_id: &str,
         relation: GroupRelation,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.add_group_member(group_id, principal_id, relation).await?;
         Ok(())
     }
@@ -166,7 +166,7 @@ impl Services {
         principal_id: &str,
         relation: GroupRelation,
     ) -> ServiceResult<()> {
-        self.require_admin(actor)?;
+        self.require_admin(actor).await?;
         self.store.remove_group_member(group_id, principal_id, relation).await?;
         Ok(())
     }

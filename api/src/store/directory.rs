@@ -494,6 +494,15 @@ impl Store {
         self.page("directory_role", &conditions, vars, page).await
     }
 
+    /// Whether a user holds a directory role made from one of `role_templates` (a role matches by
+    /// its template id or, for built-in roles exported without one, by its id).
+    pub async fn holds_directory_role(&self, user_id: &str, role_templates: &[&str]) -> StoreResult<bool> {
+        let sql = "LET $held = (SELECT VALUE groupId FROM membership WHERE principalId = $user AND relation = 'member');
+                   RETURN count(SELECT * FROM directory_role WHERE record::id(id) IN $held AND (roleTemplateId IN $templates OR record::id(id) IN $templates));";
+        let mut response = self.read(sql, vars! { "user" => user_id, "templates" => role_templates }).await?;
+        Ok(response.value(1)?.as_u64().unwrap_or(0) > 0)
+    }
+
     /// The kind of a directory object, or NOT_FOUND.
     pub async fn kind_of(&self, id: &str) -> StoreResult<ObjectKind> {
         let sql = DIRECTORY_TABLES
