@@ -10,8 +10,10 @@
 //!
 //! [`parse`] runs the first three and returns a checked [`Rule`] or every problem found, each a
 //! [`Diagnostic`] with its span, line, column, offending text and hint. [`evaluate`] is the
-//! reference evaluator: slow and obviously correct; a compiled evaluator will be written over
-//! the same [`ast`] and tested against it. [`Rule::normalized`] prints the canonical text.
+//! reference evaluator: slow and obviously correct. [`CompiledRule`] is the fast one: a rule
+//! compiled against a [`DirectoryIndex`] (the users, column by column) decides every user at
+//! once, as a [`Bitset`]; property tests check that it agrees with the reference.
+//! [`Rule::normalized`] prints the canonical text.
 //!
 //! The whole documented syntax is supported: every comparison operator, `-not`/`-and`/`-or` with
 //! Entra's precedence, `-any`/`-all` over `assignedPlans` and string collections, `memberOf`,
@@ -33,22 +35,30 @@ use chrono::{DateTime, Utc};
 use crate::directory::User;
 
 pub mod ast;
+pub mod bitset;
 pub mod check;
+pub mod compile;
 pub mod error;
 pub mod eval_reference;
+pub mod index;
 mod lexer;
 mod parser;
 pub mod schema;
 mod syntax;
 
 #[cfg(test)]
+mod agreement;
+#[cfg(test)]
 mod corpus;
 #[cfg(test)]
 mod roundtrip;
 
 pub use ast::{Rule, RuleBody};
+pub use bitset::Bitset;
+pub use compile::CompiledRule;
 pub use error::{Diagnostic, RuleError, Span};
 pub use eval_reference::evaluate;
+pub use index::{DirectoryIndex, Position};
 
 /// The longest rule Entra accepts, in characters.
 pub const MAX_RULE_CHARS: usize = 3_072;

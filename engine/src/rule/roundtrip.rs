@@ -16,14 +16,14 @@ use super::schema::{Collection, PlanField, PropertyType, UserProperty, known_nam
 use super::{Diagnostic, EvalContext, MAX_RULE_CHARS, Rule, RuleBody, evaluate, parse};
 
 /// xorshift64: small, fast, and the same sequence on every machine.
-struct Rng(u64);
+pub(super) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(super) fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -33,15 +33,15 @@ impl Rng {
     }
 
     /// A number in `0..n`; `n` must not be zero.
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         usize::try_from(self.next() % n.max(1) as u64).unwrap_or_default()
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+    pub(super) fn pick<T: Clone>(&mut self, items: &[T]) -> T {
         items[self.below(items.len())].clone()
     }
 }
@@ -63,7 +63,7 @@ fn random_id(rng: &mut Rng) -> String {
     format!("g{}{}", rng.below(100), random_text(rng).trim())
 }
 
-fn random_rule(rng: &mut Rng) -> Rule {
+pub(super) fn random_rule(rng: &mut Rng) -> Rule {
     let body = match rng.below(20) {
         0 => RuleBody::MemberOf { group_ids: (0..1 + rng.below(3)).map(|_| random_id(rng)).collect() },
         1 => RuleBody::DirectReports { manager_id: random_id(rng) },
