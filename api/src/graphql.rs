@@ -5,6 +5,7 @@
 //! The query and mutation roots are merged from one module per domain area. Output types are
 //! newtypes over engine types; inputs convert into engine commands.
 
+pub mod audit;
 pub mod catalog;
 pub mod directory;
 pub mod error;
@@ -18,7 +19,7 @@ use crate::service::Services;
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(node::NodeQuery, directory::DirectoryQuery, catalog::CatalogQuery);
+pub struct Query(node::NodeQuery, directory::DirectoryQuery, catalog::CatalogQuery, audit::AuditQuery);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]

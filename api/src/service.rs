@@ -7,6 +7,7 @@ pub mod directory;
 use std::sync::Arc;
 
 use em_engine::directory::role_templates;
+use em_engine::event::Event;
 use em_engine::{Actor, DomainError};
 
 use crate::clock::Clock;
@@ -55,6 +56,12 @@ impl Services {
     #[must_use]
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// A new event done by `actor` now, about `subject_type`/`subject_id`.
+    #[must_use]
+    pub fn event(&self, actor: &Actor, kind: &str, subject_type: &str, subject_id: &str) -> Event {
+        Event::new(self.new_id(), kind, actor, self.now(), subject_type, subject_id)
     }
 
     /// A new object id, in Graph's GUID form.

@@ -13,16 +13,20 @@
 
 pub mod catalogs;
 pub mod directory;
+pub mod events;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use em_engine::event::Event;
 use em_engine::{DomainError, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
+use tokio::sync::Notify;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -143,6 +147,10 @@ pub fn quote(text: &str) -> String {
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
+    /// Events the next transaction writes with its change (see [`Store::logged`]).
+    pending: Arc<Vec<Event>>,
+    /// Woken after every transaction that wrote events, for the live feed.
+    committed: Arc<Notify>,
 }
 
 impl Store {
@@ -162,7 +170,7 @@ impl Store {
             .check()?;
         }
         db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await?;
-        let store = Self { db };
+        let store = Self { db, pending: Arc::new(Vec::new()), committed: Arc::new(Notify::new()) };
         store.migrate().await?;
         Ok(store)
     }
@@ -200,7 +208,29 @@ impl Store {
 
     /// Runs statements as one transaction, retrying write conflicts, and returns the response.
     /// `body` must not contain BEGIN/COMMIT.
-    pub(crate) async fn transaction(&self, body: &str, vars: Map<String, Value>) -> StoreResult<Response> {
+    /// The events given here are written by the transaction this handle runs next, together with
+    /// its change: a change and its events commit or fail together.
+    #[must_use]
+    pub fn logged(&self, events: Vec<Event>) -> Self {
+        Self { pending: Arc::new(events), ..self.clone() }
+    }
+
+    /// Resolves after the next transaction that wrote events has committed.
+    pub fn committed(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
+    }
+
+    pub(crate) async fn transaction(
+        &self,
+        body: &str,
+        mut vars: Map<String, Value>,
+    ) -> StoreResult<Response> {
+        let mut body = body.to_owned();
+        if !self.pending.is_empty() {
+            let rows = self.pending.iter().map(events::event_row).collect::<StoreResult<Vec<_>>>()?;
+            vars.insert("__events".into(), Value::Array(rows));
+            body.push_str("\nINSERT INTO event $__events RETURN NONE;");
+        }
         let sql = format!("BEGIN;\n{body}\nCOMMIT;");
         let mut attempt = 0u32;
         loop {
@@ -210,7 +240,12 @@ impl Store {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
                 }
-                other => return other,
+                other => {
+                    if other.is_ok() && !self.pending.is_empty() {
+                        self.committed.notify_waiters();
+                    }
+                    return other;
+                }
             }
         }
     }

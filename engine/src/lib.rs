@@ -13,6 +13,7 @@ pub mod actor;
 pub mod catalog;
 pub mod directory;
 pub mod error;
+pub mod event;
 pub mod import;
 pub mod resource;
 pub mod rule;

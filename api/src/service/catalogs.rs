@@ -36,7 +36,15 @@ impl Services {
     ) -> ServiceResult<AccessPackageCatalog> {
         self.require_admin(actor).await?;
         let catalog = AccessPackageCatalog::create(self.new_id(), input, self.now())?;
-        self.store.create_catalog(&catalog).await.map_err(|e| name_taken(e, &catalog.display_name))?;
+        let event = self
+            .event(actor, "catalog.created", "AccessPackageCatalog", &catalog.id)
+            .in_catalog(&catalog.id)
+            .with_data(json(&catalog));
+        self.store
+            .logged(vec![event])
+            .create_catalog(&catalog)
+            .await
+            .map_err(|e| name_taken(e, &catalog.display_name))?;
         Ok(catalog)
     }
 
@@ -58,7 +66,15 @@ impl Services {
             .into());
         }
         let next = current.update(patch, self.now())?;
-        self.store.update_catalog(&next).await.map_err(|e| name_taken(e, &next.display_name))?;
+        let event = self
+            .event(actor, "catalog.updated", "AccessPackageCatalog", &next.id)
+            .in_catalog(&next.id)
+            .with_data(json(&next));
+        self.store
+            .logged(vec![event])
+            .update_catalog(&next)
+            .await
+            .map_err(|e| name_taken(e, &next.display_name))?;
         Ok(next)
     }
 
@@ -66,7 +82,11 @@ impl Services {
         self.require_admin(actor).await?;
         let catalog = found(self.store.catalog(id).await?, "catalog", "id", id)?;
         catalog.check_deletable(0)?;
-        self.store.delete_catalog(id).await?;
+        let event = self
+            .event(actor, "catalog.deleted", "AccessPackageCatalog", id)
+            .in_catalog(id)
+            .with_data(json(&catalog));
+        self.store.logged(vec![event]).delete_catalog(id).await?;
         Ok(())
     }
 
@@ -101,7 +121,11 @@ impl Services {
                 request.request_type = "adminAdd".to_owned();
                 request.resource_id = resource.id.clone();
                 request.resource = serde_json::to_value(&resource).unwrap_or_default();
-                self.store.add_resource(&resource, &request).await?;
+                let event = self
+                    .event(actor, "catalog.resourceAdded", "AccessPackageResource", &resource.id)
+                    .in_catalog(&catalog.id)
+                    .with_data(json(&resource));
+                self.store.logged(vec![event]).add_resource(&resource, &request).await?;
                 Ok((request, resource))
             }
             ResourceRequestType::AdminRemove => {
@@ -115,7 +139,11 @@ impl Services {
                 request.request_type = "adminRemove".to_owned();
                 request.resource_id = resource.id.clone();
                 request.resource = serde_json::to_value(&resource).unwrap_or_default();
-                self.store.remove_resource(&resource.id, &request).await?;
+                let event = self
+                    .event(actor, "catalog.resourceRemoved", "AccessPackageResource", &resource.id)
+                    .in_catalog(&catalog.id)
+                    .with_data(json(&resource));
+                self.store.logged(vec![event]).remove_resource(&resource.id, &request).await?;
                 Ok((request, resource))
             }
         }
@@ -174,7 +202,8 @@ impl Services {
         self.require_admin(actor).await?;
         found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
         let package = AccessPackage::create(self.new_id(), input, self.now())?;
-        self.store.create_access_package(&package).await?;
+        let event = self.package_event(actor, "accessPackage.created", &package).with_data(json(&package));
+        self.store.logged(vec![event]).create_access_package(&package).await?;
         Ok(package)
     }
 
@@ -187,13 +216,16 @@ impl Services {
         self.require_admin(actor).await?;
         let current = found(self.store.access_package(id).await?, "access package", "id", id)?;
         let next = current.update(patch, self.now())?;
-        self.store.update_access_package(&next).await?;
+        let event = self.package_event(actor, "accessPackage.updated", &next).with_data(json(&next));
+        self.store.logged(vec![event]).update_access_package(&next).await?;
         Ok(next)
     }
 
     pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.delete_access_package(id).await?;
+        let package = found(self.store.access_package(id).await?, "access package", "id", id)?;
+        let event = self.package_event(actor, "accessPackage.deleted", &package).with_data(json(&package));
+        self.store.logged(vec![event]).delete_access_package(id).await?;
         Ok(())
     }
 
@@ -214,7 +246,10 @@ impl Services {
         )?;
         let resource = found(self.store.resource(resource_id).await?, "resource", "resourceId", resource_id)?;
         let role_scope = AccessPackageResourceRoleScope::bind(&package, &resource, &selection, self.now())?;
-        self.store.add_role_scope(&role_scope).await?;
+        let event = self
+            .package_event(actor, "accessPackage.resourceRoleScopeAdded", &package)
+            .with_data(json(&role_scope));
+        self.store.logged(vec![event]).add_role_scope(&role_scope).await?;
         Ok(role_scope)
     }
 
@@ -225,7 +260,16 @@ impl Services {
         role_scope_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.remove_role_scope(package_id, role_scope_id).await?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
+        let event = self
+            .package_event(actor, "accessPackage.resourceRoleScopeRemoved", &package)
+            .with_data(serde_json::json!({ "resourceRoleScopeId": role_scope_id }));
+        self.store.logged(vec![event]).remove_role_scope(package_id, role_scope_id).await?;
         Ok(())
     }
 
@@ -250,7 +294,11 @@ impl Services {
         )?;
         check_incompatible_package(&package, &other)?;
         let now = self.now().to_rfc3339();
+        let event = self
+            .package_event(actor, "accessPackage.incompatibleAccessPackageAdded", &package)
+            .with_data(serde_json::json!({ "incompatibleAccessPackageId": other_id }));
         self.store
+            .logged(vec![event])
             .add_incompatibility(package_id, IncompatibilityKind::AccessPackage, other_id, &now)
             .await?;
         Ok(())
@@ -263,10 +311,21 @@ impl Services {
         group_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        found(self.store.access_package(package_id).await?, "access package", "accessPackageId", package_id)?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
         found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
         let now = self.now().to_rfc3339();
-        self.store.add_incompatibility(package_id, IncompatibilityKind::Group, group_id, &now).await?;
+        let event = self
+            .package_event(actor, "accessPackage.incompatibleGroupAdded", &package)
+            .with_data(serde_json::json!({ "groupId": group_id }));
+        self.store
+            .logged(vec![event])
+            .add_incompatibility(package_id, IncompatibilityKind::Group, group_id, &now)
+            .await?;
         Ok(())
     }
 
@@ -278,9 +337,31 @@ impl Services {
         target_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.remove_incompatibility(package_id, kind, target_id).await?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
+        let event = self
+            .package_event(actor, "accessPackage.incompatibilityRemoved", &package)
+            .with_data(serde_json::json!({ "kind": kind.as_str(), "targetId": target_id }));
+        self.store.logged(vec![event]).remove_incompatibility(package_id, kind, target_id).await?;
         Ok(())
     }
+}
+
+impl Services {
+    fn package_event(&self, actor: &Actor, kind: &str, package: &AccessPackage) -> em_engine::event::Event {
+        self.event(actor, kind, "AccessPackage", &package.id)
+            .in_catalog(&package.catalog_id)
+            .for_package(&package.id)
+    }
+}
+
+/// An object as event data.
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 /// A unique-index refusal on a catalog names the display name that is taken.

@@ -14,8 +14,11 @@ impl Services {
         self.require_admin(actor).await?;
         let known = self.store.directory_kinds().await?;
         let parsed = import::parse_directory(text, &known)?;
-        self.store.import_directory(&parsed).await?;
         let counts = parsed.counts();
+        let event = self
+            .event(actor, "directory.imported", "Directory", "directory")
+            .with_data(serde_json::to_value(counts).unwrap_or_default());
+        self.store.logged(vec![event]).import_directory(&parsed).await?;
         tracing::info!(?counts, "directory imported");
         Ok(counts)
     }
@@ -37,7 +40,8 @@ impl Services {
         }
         let user = import::parse_user_object(&Value::Object(properties))?;
         self.check_manager(&user).await?;
-        self.store.create_user(&user).await?;
+        let event = self.event(actor, "user.created", "User", &user.id).with_data(user_json(&user));
+        self.store.logged(vec![event]).create_user(&user).await?;
         Ok(user)
     }
 
@@ -66,7 +70,8 @@ impl Services {
             return Err(DomainError::invalid("displayName", "`displayName` cannot be cleared").into());
         }
         self.check_manager(&user).await?;
-        self.store.replace_user(&user).await?;
+        let event = self.event(actor, "user.updated", "User", &user.id).with_data(user_json(&user));
+        self.store.logged(vec![event]).replace_user(&user).await?;
         Ok(user)
     }
 
@@ -100,7 +105,8 @@ impl Services {
 
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.delete_user(id).await?;
+        let event = self.event(actor, "user.deleted", "User", id);
+        self.store.logged(vec![event]).delete_user(id).await?;
         Ok(())
     }
 
@@ -114,7 +120,8 @@ impl Services {
             properties.insert("id".into(), Value::String(self.new_id()));
         }
         let group = import::parse_group_object(&Value::Object(properties))?;
-        self.store.create_group(&group).await?;
+        let event = self.event(actor, "group.created", "Group", &group.id).with_data(group_json(&group));
+        self.store.logged(vec![event]).create_group(&group).await?;
         Ok(group)
     }
 
@@ -137,13 +144,15 @@ impl Services {
         }
         merged.retain(|_, v| !v.is_null());
         let group = import::parse_group_object(&Value::Object(merged))?;
-        self.store.replace_group(&group).await?;
+        let event = self.event(actor, "group.updated", "Group", &group.id).with_data(group_json(&group));
+        self.store.logged(vec![event]).replace_group(&group).await?;
         Ok(group)
     }
 
     pub async fn delete_group(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.delete_group(id).await?;
+        let event = self.event(actor, "group.deleted", "Group", id);
+        self.store.logged(vec![event]).delete_group(id).await?;
         Ok(())
     }
 
@@ -155,7 +164,13 @@ impl Services {
         relation: GroupRelation,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.add_group_member(group_id, principal_id, relation).await?;
+        let kind = match relation {
+            GroupRelation::Member => "group.memberAdded",
+            GroupRelation::Owner => "group.ownerAdded",
+        };
+        let mut event = self.event(actor, kind, "Group", group_id);
+        event.target_id = Some(principal_id.to_owned());
+        self.store.logged(vec![event]).add_group_member(group_id, principal_id, relation).await?;
         Ok(())
     }
 
@@ -167,7 +182,21 @@ impl Services {
         relation: GroupRelation,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        self.store.remove_group_member(group_id, principal_id, relation).await?;
+        let kind = match relation {
+            GroupRelation::Member => "group.memberRemoved",
+            GroupRelation::Owner => "group.ownerRemoved",
+        };
+        let mut event = self.event(actor, kind, "Group", group_id);
+        event.target_id = Some(principal_id.to_owned());
+        self.store.logged(vec![event]).remove_group_member(group_id, principal_id, relation).await?;
         Ok(())
     }
+}
+
+fn user_json(user: &User) -> Value {
+    Value::Object(import::user_to_graph_json(user))
+}
+
+fn group_json(group: &Group) -> Value {
+    serde_json::to_value(group).unwrap_or(Value::Null)
 }

@@ -5,7 +5,7 @@
 //! Never edit a migration that has shipped: add another.
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
 
 /// The version this build expects.
 #[must_use]
@@ -135,4 +135,30 @@ DEFINE FIELD targetId ON incompatibility TYPE string;
 DEFINE FIELD createdDateTime ON incompatibility TYPE string;
 DEFINE INDEX incompatibilityFrom ON incompatibility FIELDS accessPackageId, kind;
 DEFINE INDEX incompatibilityTo ON incompatibility FIELDS targetId, kind;
+"#;
+
+/// Version 2: the event log. Every change writes its events in its own transaction; the table's
+/// change feed orders them by commit (versionstamps), which is the cursor live subscriptions
+/// resume from. The table itself is the audit trail.
+const V2: &str = r#"
+DEFINE TABLE event SCHEMAFULL CHANGEFEED 30d;
+DEFINE FIELD kind ON event TYPE string;
+DEFINE FIELD actor ON event TYPE string;
+DEFINE FIELD actorId ON event TYPE option<string>;
+DEFINE FIELD occurredDateTime ON event TYPE string;
+DEFINE FIELD subjectType ON event TYPE string;
+DEFINE FIELD subjectId ON event TYPE string;
+DEFINE FIELD catalogId ON event TYPE option<string>;
+DEFINE FIELD accessPackageId ON event TYPE option<string>;
+DEFINE FIELD targetId ON event TYPE option<string>;
+DEFINE FIELD audience ON event TYPE array<string> DEFAULT [];
+DEFINE FIELD justification ON event TYPE option<string>;
+DEFINE FIELD reason ON event TYPE option<string>;
+DEFINE FIELD data ON event TYPE option<object | array | string | number | bool> FLEXIBLE;
+DEFINE FIELD sortKey ON event TYPE string;
+DEFINE INDEX eventSort ON event FIELDS sortKey;
+DEFINE INDEX eventSubject ON event FIELDS subjectId;
+DEFINE INDEX eventCatalog ON event FIELDS catalogId;
+DEFINE INDEX eventPackage ON event FIELDS accessPackageId;
+DEFINE INDEX eventActor ON event FIELDS actorId;
 "#;
