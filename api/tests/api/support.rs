@@ -23,11 +23,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        // Internal errors are logged, not shown to clients; the harness prints them on failure.
+        em_api::telemetry::init(false);
         let store = Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens");
         let services = Services::new(store, Arc::new(SystemClock));
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         let schema = graphql::build_schema(services.clone());
-        let app = server::app(AppState { schema, services });
+        let app = server::app(AppState::new(schema, services));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
         let address = listener.local_addr().expect("a bound listener has an address");
         let task = tokio::spawn(async move {
@@ -126,11 +128,7 @@ impl Api {
         let extensions = &error["extensions"];
         let problems = extensions["problems"]
             .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|p| (text(&p["path"]), text(&p["message"])))
-                    .collect::<Vec<_>>()
-            })
+            .map(|list| list.iter().map(|p| (text(&p["path"]), text(&p["message"]))).collect::<Vec<_>>())
             .unwrap_or_default();
         Refusal {
             code: text(&extensions["code"]),

@@ -1,0 +1,27 @@
+//! The integration tests of em-api, in one test binary: each test serves the real app (the
+//! router, schema and services the binary builds) on port 0 over a fresh in-memory SurrealDB and
+//! talks GraphQL over HTTP to it; the process tests run the built `em-api` binary itself.
+//!
+//! | module | what it covers |
+//! |---|---|
+//! | `directory` | directory import and its rejections, directory queries, `node`, user and group mutations |
+//! | `catalogs` | catalogs and catalog resources (resource requests) |
+//! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
+//! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
+//! | `process` | restart after SIGKILL on SurrealKV, `em-api import`, `em-api schema` |
+
+// Test code: helpers outside `#[test]` functions unwrap and panic on purpose, to fail the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "api/access_packages.rs"]
+mod access_packages;
+#[path = "api/catalogs.rs"]
+mod catalogs;
+#[path = "api/directory.rs"]
+mod directory;
+#[path = "api/http.rs"]
+mod http;
+#[path = "api/process.rs"]
+mod process;
+#[path = "api/support.rs"]
+mod support;
