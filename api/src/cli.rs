@@ -1,4 +1,6 @@
-//! The command line: `serve` (the default), `import`, `schema`.
+//! The command line: `serve` (the default), `import`, `schema`, `token`, `rule`.
+
+pub mod rule;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +38,9 @@ pub enum Command {
     Schema,
     /// Mint an HS256 bearer token for a directory user (for local use and tests).
     Token(TokenArgs),
+    /// Check dynamic membership rules and try them on a directory file.
+    #[command(subcommand)]
+    Rule(rule::RuleCommand),
 }
 
 /// How bearer tokens are checked. Without a secret or a JWKS file the server does not

@@ -39,6 +39,12 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Some(Command::Rule(command)) => {
+            let outcome = em_api::cli::rule::run(&command);
+            print!("{}", outcome.stdout);
+            eprint!("{}", outcome.stderr);
+            Ok(ExitCode::from(outcome.code))
+        }
         Some(Command::Token(args)) => em_api::cli::token(&args).map(|token| {
             println!("{token}");
             ExitCode::SUCCESS
