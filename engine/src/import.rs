@@ -117,6 +117,11 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
             problems.push(format!("{path}.id"), "`id` must not be empty");
         } else if let Some((_, first)) = ids.get(id) {
             problems.push(format!("{path}.id"), format!("duplicate id `{id}`, first used at {first}"));
+        } else if let Some(existing) = known.kind_of(id).filter(|k| *k != kind) {
+            problems.push(
+                format!("{path}.id"),
+                format!("id `{id}` already belongs to a {} in the directory", existing.as_str()),
+            );
         } else {
             ids.insert(id.to_owned(), (kind, path.to_owned()));
         }
@@ -313,7 +318,13 @@ fn parse_item<T: DeserializeOwned>(path: &str, item: &Value, problems: &mut Prob
     match T::deserialize(item) {
         Ok(value) => Some(value),
         Err(e) => {
-            problems.push(path, e.to_string());
+            let message = e.to_string();
+            // Name the missing property in the path, as every other problem does.
+            let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+            match missing {
+                Some(field) => problems.push(format!("{path}.{field}"), format!("`{field}` is required")),
+                None => problems.push(path, message),
+            }
             None
         }
     }

@@ -854,13 +854,9 @@ pub struct GroupMemberInput {
     principal_id: ID,
 }
 
+/// A principal argument: a user or group id, global or bare.
 fn principal_local(raw: &ID) -> async_graphql::Result<String> {
-    let raw = raw.trim();
-    let id = raw.strip_prefix("User:").or_else(|| raw.strip_prefix("Group:")).unwrap_or(raw);
-    if id.is_empty() {
-        return Err(em_engine::DomainError::invalid("principalId", "`principalId` must not be empty")).gql();
-    }
-    Ok(id.to_owned())
+    local_id(raw, "User", "principalId").or_else(|_| local_id(raw, "Group", "principalId")).gql()
 }
 
 #[derive(Default)]

@@ -136,7 +136,9 @@ impl Store {
     pub async fn update_catalog(&self, catalog: &AccessPackageCatalog) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('catalog', $id)) {{ {missing} }};
-             UPDATE type::record('catalog', $id) MERGE $row RETURN NONE;",
+             UPDATE type::record('catalog', $id) SET displayName = $row.displayName, description = $row.description,
+                 state = $row.state, isExternallyVisible = $row.isExternallyVisible,
+                 modifiedDateTime = $row.modifiedDateTime, sortKey = $row.sortKey RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the catalog does not exist"),
         );
         let row = row(catalog, &catalog.display_name, &catalog.id)?;

@@ -27,6 +27,11 @@ pub fn table_of(kind: ObjectKind) -> &'static str {
     DIRECTORY_TABLES.iter().find(|(_, k)| *k == kind).map_or("user", |(t, _)| t)
 }
 
+/// True when any directory object already has the id `$id`: ids are unique across kinds.
+const ID_TAKEN: &str = "(record::exists(type::record('user', $id)) OR record::exists(type::record('group', $id)) \
+    OR record::exists(type::record('application', $id)) OR record::exists(type::record('site', $id)) \
+    OR record::exists(type::record('directory_role', $id)))";
+
 /// A member or owner of a group, as stored.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,13 +114,9 @@ impl Store {
             .collect::<String>();
         let mut response = self.read(&sql, Map::new()).await?;
         let mut kinds = HashMap::new();
-        for (index, (_, kind)) in DIRECTORY_TABLES.iter().enumerate() {
-            if let Value::Array(ids) = response.value(index)? {
-                for id in ids {
-                    if let Value::String(id) = id {
-                        kinds.insert(id, *kind);
-                    }
-                }
+        for (index, (table, kind)) in DIRECTORY_TABLES.iter().enumerate() {
+            for id in response.rows::<String>(index, table)? {
+                kinds.insert(id, *kind);
             }
         }
         Ok(kinds)
@@ -188,6 +189,18 @@ impl Store {
         self.get("user", id).await
     }
 
+    /// Every user, for building in-memory read models such as the rule index.
+    pub async fn all_users(&self) -> StoreResult<Vec<User>> {
+        self.all("user", "true", "sortKey", Map::new()).await
+    }
+
+    /// Every direct `(principal, group)` membership (not ownership).
+    pub async fn all_group_members(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows: Vec<MembershipRow> =
+            self.all("membership", "relation = 'member'", "groupId", Map::new()).await?;
+        Ok(rows.into_iter().map(|m| (m.principal_id, m.group_id)).collect())
+    }
+
     /// Users by id, in id order; ids that do not exist are skipped.
     pub async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
         self.by_ids("user", ids).await
@@ -207,7 +220,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT *, record::id(id) AS id FROM array::map($ids, |$i| type::record('{table}', $i)) ORDER BY sortKey;"
+            "SELECT *, record::id(id) AS id FROM array::filter(array::map($ids, |$i| type::record('{table}', $i)), |$r| record::exists($r)) ORDER BY sortKey;"
         );
         self.read(&sql, vars! { "ids" => ids }).await?.rows(0, table)
     }
@@ -245,9 +258,10 @@ impl Store {
     /// Creates a user; the manager, when given, must exist.
     pub async fn create_user(&self, user: &User) -> StoreResult<()> {
         let body = format!(
-            "IF record::exists(type::record('user', $id)) {{ {exists} }};
-             IF $manager != NONE AND !record::exists(type::record('user', $manager)) {{ {manager} }};
+            "IF {taken} {{ {exists} }};
+             IF $manager != NONE AND $manager != NULL AND !record::exists(type::record('user', $manager)) {{ {manager} }};
              CREATE type::record('user', $id) CONTENT $row RETURN NONE;",
+            taken = ID_TAKEN,
             exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists"),
             manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
         );
@@ -263,7 +277,7 @@ impl Store {
     pub async fn replace_user(&self, user: &User) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('user', $id)) {{ {missing} }};
-             IF $manager != NONE AND !record::exists(type::record('user', $manager)) {{ {manager} }};
+             IF $manager != NONE AND $manager != NULL AND !record::exists(type::record('user', $manager)) {{ {manager} }};
              UPDATE type::record('user', $id) CONTENT $row RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
             manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
@@ -310,8 +324,9 @@ impl Store {
 
     pub async fn create_group(&self, group: &Group) -> StoreResult<()> {
         let body = format!(
-            "IF record::exists(type::record('group', $id)) OR record::exists(type::record('user', $id)) {{ {exists} }};
+            "IF {taken} {{ {exists} }};
              CREATE type::record('group', $id) CONTENT $row RETURN NONE;",
+            taken = ID_TAKEN,
             exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists"),
         );
         let row = named_row(group, &group.display_name, &group.id)?;
@@ -323,7 +338,7 @@ impl Store {
         let body = format!(
             "IF !record::exists(type::record('group', $id)) {{ {missing} }};
              UPDATE type::record('group', $id) CONTENT $row RETURN NONE;
-             UPDATE resource SET displayName = $name, description = $description WHERE objectId = $id AND originSystem = 'AadGroup' RETURN NONE;",
+             UPDATE resource SET displayName = $name, description = $description ?? NONE WHERE objectId = $id AND originSystem = 'AadGroup' RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the group does not exist"),
         );
         let row = named_row(group, &group.display_name, &group.id)?;
