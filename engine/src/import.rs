@@ -315,10 +315,17 @@ fn parse_item<T: DeserializeOwned>(path: &str, item: &Value, problems: &mut Prob
         problems.push(path, "expected an object");
         return None;
     }
-    match T::deserialize(item) {
+    match serde_path_to_error::deserialize::<_, T>(item) {
         Ok(value) => Some(value),
         Err(e) => {
-            let message = e.to_string();
+            // The path of the offending property (`accountEnabled`, `appRoles[2].id`), which
+            // serde alone loses.
+            let at = e.path().to_string();
+            let message = e.into_inner().to_string();
+            if at != "." && !at.is_empty() && !message.starts_with("missing field") {
+                problems.push(format!("{path}.{at}"), message);
+                return None;
+            }
             // Name the missing property in the path, as every other problem does.
             let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
             match missing {
@@ -541,7 +548,7 @@ mod tests {
         for expected in [
             "teams",
             "users[0].usageLocation",
-            "users[1]",
+            "users[1].accountEnabled",
             "users[2].employeeHireDate",
             "users[2].userType",
             "users[0].manager.id",

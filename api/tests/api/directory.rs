@@ -316,7 +316,7 @@ async fn rejected_imports_change_nothing_and_list_every_problem() {
                 "users[0].usageLocation",
                 "users[1].employeeHireDate",
                 "users[2].userType",
-                "users[3]",
+                "users[3].accountEnabled",
                 "users[4].extension_short_Office",
                 "users[4].mail",
             ],
