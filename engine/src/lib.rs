@@ -10,14 +10,19 @@
 
 pub mod access_package;
 pub mod actor;
+pub mod approval;
+pub mod assignment;
 pub mod catalog;
 pub mod directory;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod import;
+pub mod policy;
 pub mod resource;
 pub mod rule;
 pub mod text;
+pub mod timer;
 
 pub use actor::Actor;
 pub use error::{DomainError, ErrorCode, FieldError};
