@@ -441,6 +441,12 @@ impl DirectoryIndex {
         G: AsRef<str>,
     {
         let mut index = Self::default();
+        let users = users.into_iter();
+        let expected = users.size_hint().0;
+        index.ids.reserve(expected);
+        index.positions.reserve(expected);
+        index.hire_dates.reserve(expected);
+        index.groups.groups_of.reserve(expected);
         for user in users {
             index.upsert(user);
         }

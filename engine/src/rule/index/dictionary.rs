@@ -3,8 +3,9 @@
 //! Codes are dense, start at 1 and are never reused or removed, so a table indexed by code stays
 //! valid as the dictionary grows: only the new codes need computing. Code 0 is reserved for "no
 //! value" and reads as the empty string. The strings live end to end in one arena and the hash
-//! table holds only codes, so a column of a million distinct ids costs about its text plus a dozen
-//! bytes a value.
+//! table holds each code with 32 bits of its string's hash (so growing the table never reads the
+//! arena again), so a column of a million distinct ids costs about its text plus twenty bytes a
+//! value.
 
 use std::hash::BuildHasher;
 
@@ -21,7 +22,8 @@ pub(crate) struct Dictionary {
     arena: String,
     /// Code `c` is `arena[bounds[c]..bounds[c + 1]]`; code 0 is the empty string.
     bounds: Vec<usize>,
-    codes: HashTable<u32>,
+    /// Each code with its [`short_hash`].
+    codes: HashTable<(u32, u32)>,
     hasher: FixedState,
 }
 
@@ -51,24 +53,37 @@ impl Dictionary {
     /// The code of `text`, added if new. The empty string gets a code of its own here: callers
     /// that mean "no value" by it use [`NULL`] instead.
     pub(crate) fn intern(&mut self, text: &str) -> u32 {
-        let hash = self.hasher.hash_one(text);
+        let short = self.short_hash(text);
         let (arena, bounds) = (&self.arena, &self.bounds);
-        if let Some(&code) = self.codes.find(hash, |&code| text_of(arena, bounds, code) == text) {
+        let same = |&(code, hash): &(u32, u32)| hash == short && text_of(arena, bounds, code) == text;
+        if let Some(&(code, _)) = self.codes.find(spread(short), same) {
             return code;
         }
         let code = u32::try_from(self.len()).unwrap_or(u32::MAX);
         self.arena.push_str(text);
         self.bounds.push(self.arena.len());
-        let (arena, bounds, hasher) = (&self.arena, &self.bounds, &self.hasher);
-        self.codes.insert_unique(hash, code, |&code| hasher.hash_one(text_of(arena, bounds, code)));
+        self.codes.insert_unique(spread(short), (code, short), |&(_, hash)| spread(hash));
         code
     }
 
     /// The code of `text`, if it has one.
     pub(crate) fn code(&self, text: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(text);
-        self.codes.find(hash, |&code| self.text(code) == text).copied()
+        let short = self.short_hash(text);
+        let same = |&(code, hash): &(u32, u32)| hash == short && self.text(code) == text;
+        self.codes.find(spread(short), same).map(|&(code, _)| code)
     }
+
+    /// 32 bits of the string's hash: what the table keeps beside each code.
+    fn short_hash(&self, text: &str) -> u32 {
+        let hash = self.hasher.hash_one(text);
+        (hash ^ (hash >> 32)) as u32
+    }
+}
+
+/// A short hash spread over 64 bits, as the table wants them (it reads both the top and the
+/// bottom bits).
+fn spread(short: u32) -> u64 {
+    u64::from(short).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 fn text_of<'a>(arena: &'a str, bounds: &[usize], code: u32) -> &'a str {
