@@ -407,8 +407,17 @@ impl ApprovalStage {
         match self.status {
             StageStatus::InProgress => {}
             StageStatus::Completed => {
+                let result = match self.review_result {
+                    ReviewResult::Approved => "approved",
+                    ReviewResult::Denied => "denied",
+                    ReviewResult::NotReviewed => {
+                        return Err(DomainError::conflict(format!(
+                            "{} was closed without a decision",
+                            self.display_name.to_lowercase()
+                        )));
+                    }
+                };
                 let by = self.reviewed_by.as_deref().unwrap_or("another approver");
-                let result = if self.review_result == ReviewResult::Approved { "approved" } else { "denied" };
                 return Err(DomainError::conflict(format!(
                     "{} was already {result} by `{by}`; the first decision stands",
                     self.display_name.to_lowercase()

@@ -19,6 +19,7 @@ pub mod error;
 pub mod event;
 pub mod import;
 pub mod policy;
+pub mod request;
 pub mod resource;
 pub mod rule;
 pub mod text;

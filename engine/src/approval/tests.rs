@@ -334,6 +334,12 @@ fn the_first_decision_wins() {
         &decision("bob", ReviewDecision::Approve, Some("y")),
         Err((ErrorCode::Conflict, "has not opened yet")),
     );
+    let closed = ApprovalStage { status: StageStatus::Completed, ..open_stage() };
+    check_decision(
+        &closed,
+        &decision("bob", ReviewDecision::Approve, Some("y")),
+        Err((ErrorCode::Conflict, "closed without a decision")),
+    );
 }
 
 #[test]

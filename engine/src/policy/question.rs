@@ -435,6 +435,30 @@ mod tests {
     }
 
     #[test]
+    fn updates_change_only_editable_answers_and_need_no_required_ones() {
+        let mut editable = text_question("cc", true, None);
+        editable.is_answer_editable = true;
+        let fixed = choice_question("site", false, &["emea"]);
+        let questions = [editable, fixed];
+        let mut problems = Problems::default();
+        check_answers(
+            &questions,
+            &[AccessPackageAnswerString::new("cc", "1")],
+            AnswerMode::Update,
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        check_answers(
+            &questions,
+            &[AccessPackageAnswerString::new("site", "emea")],
+            AnswerMode::Update,
+            &mut problems,
+        );
+        let got: Vec<String> = problems.into_inner().iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["answers[0].answeredQuestion.id: the answer to question `site?` cannot be changed"]);
+    }
+
+    #[test]
     fn display_values_are_filled_in() {
         let qs = [choice_question("site", false, &["emea"])];
         let mut problems = Problems::default();
