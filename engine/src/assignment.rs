@@ -47,6 +47,7 @@ pub enum AssignmentStatus {
 }
 
 impl AssignmentStatus {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -481,6 +482,9 @@ impl AccessPackageAssignment {
                 "the timer is due at {}, not yet",
                 timer.due.to_rfc3339()
             )));
+        }
+        if !matches!(timer.kind, TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration) {
+            return Err(DomainError::invalid("timer", "this timer belongs to a request, not an assignment"));
         }
         if !self.timers().contains(timer) {
             return Ok((self.clone(), None));

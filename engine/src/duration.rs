@@ -47,31 +47,37 @@ impl Duration {
     /// No time at all, printed `PT0S`.
     pub const ZERO: Self = Self { seconds: 0 };
 
+    /// A duration of `seconds` seconds.
     #[must_use]
     pub const fn from_seconds(seconds: u64) -> Self {
         Self { seconds }
     }
 
+    /// `n` minutes.
     #[must_use]
     pub const fn minutes(n: u64) -> Self {
         Self { seconds: n * MINUTE }
     }
 
+    /// `n` hours.
     #[must_use]
     pub const fn hours(n: u64) -> Self {
         Self { seconds: n * HOUR }
     }
 
+    /// `n` days of 24 hours.
     #[must_use]
     pub const fn days(n: u64) -> Self {
         Self { seconds: n * DAY }
     }
 
+    /// The length in seconds.
     #[must_use]
     pub const fn as_seconds(self) -> u64 {
         self.seconds
     }
 
+    /// Whether this is `PT0S`.
     #[must_use]
     pub const fn is_zero(self) -> bool {
         self.seconds == 0

@@ -71,6 +71,7 @@ pub enum AllowedTargetScope {
 }
 
 impl AllowedTargetScope {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -92,6 +92,7 @@ pub enum RequestOrigin {
 }
 
 impl AccessPackageRequestType {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -149,6 +150,7 @@ pub enum AccessPackageRequestState {
 }
 
 impl AccessPackageRequestState {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -192,6 +194,7 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -609,6 +612,9 @@ impl AccessPackageAssignmentRequest {
                 "the timer is due at {}, not yet",
                 timer.due.to_rfc3339()
             )));
+        }
+        if matches!(timer.kind, TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration) {
+            return Err(DomainError::invalid("timer", "this timer belongs to an assignment, not a request"));
         }
         if !self.timers().contains(timer) {
             return Ok(self.unchanged());

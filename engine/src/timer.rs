@@ -34,6 +34,7 @@ pub enum TimerKind {
 }
 
 impl Timer {
+    /// A timer of `kind` due at `due`.
     #[must_use]
     pub fn new(due: DateTime<Utc>, kind: TimerKind) -> Self {
         Self { due, kind }

@@ -310,6 +310,8 @@ fn timers_fire_in_order_and_stale_ones_change_nothing() {
     assert_eq!((same, plan), (extended.clone(), None));
     assert!(expired.end(&[], at(31)).is_err_and(|e| e.code == crate::ErrorCode::Conflict));
     assert!(expired.timers().is_empty());
+    let foreign = Timer::new(at(1), TimerKind::ScheduledStart);
+    assert!(a.on_timer(&foreign, &[], at(1)).is_err_and(|e| e.message.contains("belongs to a request")));
 }
 
 #[test]

@@ -43,6 +43,7 @@ pub enum RequestAction {
 }
 
 impl RequestAction {
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +117,7 @@ impl PolicyPriority {
         }
     }
 
+    /// Graph's spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -105,6 +105,7 @@ pub struct AccessPackageAnswerString {
 }
 
 impl AccessPackageAnswerString {
+    /// The answer `value` to question `question_id`.
     #[must_use]
     pub fn new(question_id: &str, value: &str) -> Self {
         Self {

@@ -33,16 +33,19 @@ pub struct ExpirationPattern {
 }
 
 impl ExpirationPattern {
+    /// Never ends.
     #[must_use]
     pub fn no_expiration() -> Self {
         Self { kind: ExpirationPatternType::NoExpiration, end_date_time: None, duration: None }
     }
 
+    /// Ends at `end`.
     #[must_use]
     pub fn after_date_time(end: DateTime<Utc>) -> Self {
         Self { kind: ExpirationPatternType::AfterDateTime, end_date_time: Some(end), duration: None }
     }
 
+    /// Ends `duration` after the start.
     #[must_use]
     pub fn after_duration(duration: Duration) -> Self {
         Self { kind: ExpirationPatternType::AfterDuration, end_date_time: None, duration: Some(duration) }

@@ -1151,3 +1151,19 @@ fn request_types_map_to_actions_and_origins() {
         assert_eq!(json, kind.as_str());
     }
 }
+
+#[test]
+fn events_that_do_not_fit_the_request_are_refused() {
+    let w = World::new();
+    let t = delivering();
+    let dave = w.user("dave");
+    check_refused(
+        t.request.decide(&approve("frank", None), &dave, &w.directory, t0()),
+        ErrorCode::Conflict,
+        "needs no approval",
+    );
+    let expiry = Timer::new(t0(), TimerKind::AssignmentExpiration);
+    check_refused(t.request.on_timer(&expiry, t0()), ErrorCode::ValidationFailed, "belongs to an assignment");
+    let timeout = Timer::new(t0(), TimerKind::ApprovalTimeout { stage: 0 });
+    assert!(!ok(t.request.on_timer(&timeout, t0())).changed);
+}
