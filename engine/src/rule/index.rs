@@ -5,7 +5,7 @@
 //!
 //! - **String properties** (the fixed ones, `extensionAttribute1`–`15`, and every
 //!   `extension_<appId>_<name>` seen) are columns of `u32` codes into a per-column
-//!   [`Dictionary`]; code 0 is null (absent or empty). Values are interned **exactly as
+//!   `Dictionary`; code 0 is null (absent or empty). Values are interned **exactly as
 //!   written**, not lowercased: `-match` must see the original text, because a case-insensitive
 //!   regular expression and lowercasing disagree on some Unicode (`İ` lowercases to two
 //!   characters). Case-insensitive comparison costs nothing per user anyway: the compiler decides
@@ -15,10 +15,10 @@
 //!   applied by the schema, so they are never null.
 //! - **`employeeHireDate`** is one `i128` per user: seconds since the epoch in the high bits and
 //!   nanoseconds in the low 32, so integer order is instant order, to the nanosecond, leap
-//!   seconds included. [`NULL_DATE`] marks null. (Microseconds in an `i64` would round, and the
+//!   seconds included. `NULL_DATE` marks null. (Microseconds in an `i64` would round, and the
 //!   reference evaluator compares exactly.)
 //! - **String collections** (`otherMails`, `proxyAddresses`) are lists of codes into one
-//!   dictionary per collection, stored CSR-style ([`CodeLists`]): one array of element codes,
+//!   dictionary per collection, stored CSR-style (`CodeLists`): one array of element codes,
 //!   and per position where its list starts and how long it is.
 //! - **`assignedPlans`** is a list per position too, of codes into a dictionary of whole plans
 //!   (`servicePlanId`, `service`, `capabilityStatus`, each a code into its own field
