@@ -2,8 +2,8 @@
 //! global ids, cursor connections, input and payload types), and errors with a stable
 //! `extensions.code`.
 //!
-//! The query and mutation roots are merged from one module per domain area. Output types are
-//! newtypes over engine types; inputs convert into engine commands.
+//! The query, mutation and subscription roots are merged from one module per domain area.
+//! Output types are newtypes over engine types; inputs convert into engine commands.
 
 pub mod audit;
 pub mod catalog;
@@ -11,10 +11,12 @@ pub mod directory;
 pub mod error;
 pub mod node;
 pub mod page;
+pub mod subscription;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use em_engine::Actor;
 
+use crate::feed::EventFeed;
 use crate::service::Services;
 
 /// The query root.
@@ -25,18 +27,24 @@ pub struct Query(node::NodeQuery, directory::DirectoryQuery, catalog::CatalogQue
 #[derive(MergedObject, Default)]
 pub struct Mutation(directory::DirectoryMutation, catalog::CatalogMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// The subscription root.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(subscription::EventSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deepest query accepted (OWASP: limit depth).
 pub const MAX_DEPTH: usize = 16;
 /// Most expensive query accepted (OWASP: limit cost); list fields cost their page size.
 pub const MAX_COMPLEXITY: usize = 20_000;
 
-/// Builds the schema around the services.
+/// Builds the schema around the services, with the live event feed of their store.
 #[must_use]
 pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let feed = EventFeed::new(services.store.clone());
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(services)
+        .data(feed)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -45,7 +53,7 @@ pub fn build_schema(services: Services) -> AppSchema {
 /// The schema in SDL, as committed in `schema.graphql`.
 #[must_use]
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 
 /// The services, from the request context.

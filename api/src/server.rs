@@ -1,5 +1,5 @@
-//! The HTTP server: GraphQL over HTTP at `/graphql` (POST, and GET for queries), the GraphiQL
-//! playground at `/`, and `/healthz`.
+//! The HTTP server: GraphQL over HTTP at `/graphql` (POST, and GET for queries), GraphQL over
+//! WebSocket at `/graphql/ws` ([`crate::ws`]), the GraphiQL playground at `/`, and `/healthz`.
 //!
 //! The GraphQL endpoint is a thin handler over the schema that follows the GraphQL-over-HTTP
 //! specification where async-graphql's stock handler does not: GET never executes a mutation
@@ -60,11 +60,19 @@ impl AppState {
     /// Who is calling: the local operator without authentication, else the token's user, who
     /// must exist in the directory.
     pub async fn caller(&self, authorization: Option<&str>) -> Result<Actor, AuthError> {
-        let Some(auth) = &self.auth else { return Ok(Actor::LocalOperator) };
+        self.caller_until(authorization).await.map(|(actor, _)| actor)
+    }
+
+    /// [`Self::caller`], and when the token expires (seconds since the epoch; `None` without
+    /// authentication), for connections that outlive a request.
+    pub async fn caller_until(&self, authorization: Option<&str>) -> Result<(Actor, Option<i64>), AuthError> {
+        let Some(auth) = &self.auth else { return Ok((Actor::LocalOperator, None)) };
         let token = bearer(authorization).ok_or(AuthError::Missing)?;
         let verified = auth.verify(token)?;
         match self.services.store.user(&verified.user_id).await {
-            Ok(Some(user)) if user.account_enabled() => Ok(Actor::User { id: verified.user_id }),
+            Ok(Some(user)) if user.account_enabled() => {
+                Ok((Actor::User { id: verified.user_id }, Some(verified.expires_at)))
+            }
             Ok(_) => Err(AuthError::UnknownUser),
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up the caller");
@@ -79,13 +87,20 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("Entitlement management").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Entitlement management")
+            .finish(),
+    )
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -15,6 +15,7 @@ pub mod catalogs;
 pub mod directory;
 pub mod events;
 pub mod schema;
+pub mod writers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +152,8 @@ pub struct Store {
     pending: Arc<Vec<Event>>,
     /// Woken after every transaction that wrote events, for the live feed.
     committed: Arc<Notify>,
+    /// The event-writing transactions now running, for the live feed.
+    writers: Arc<writers::Writers>,
 }
 
 impl Store {
@@ -170,7 +173,12 @@ impl Store {
             .check()?;
         }
         db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await?;
-        let store = Self { db, pending: Arc::new(Vec::new()), committed: Arc::new(Notify::new()) };
+        let store = Self {
+            db,
+            pending: Arc::new(Vec::new()),
+            committed: Arc::new(Notify::new()),
+            writers: Arc::new(writers::Writers::default()),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -215,9 +223,15 @@ impl Store {
         Self { pending: Arc::new(events), ..self.clone() }
     }
 
-    /// Resolves after the next transaction that wrote events has committed.
+    /// Notified (`notify_waiters`) after every transaction that wrote events has ended. Only
+    /// current waiters wake: a reader creates and enables its `Notified` before it reads.
     pub fn committed(&self) -> Arc<Notify> {
         Arc::clone(&self.committed)
+    }
+
+    /// The event-writing transactions now running (see [`writers`]).
+    pub fn writers(&self) -> Arc<writers::Writers> {
+        Arc::clone(&self.writers)
     }
 
     pub(crate) async fn transaction(
@@ -232,6 +246,8 @@ impl Store {
             body.push_str("\nINSERT INTO event $__events RETURN NONE;");
         }
         let sql = format!("BEGIN;\n{body}\nCOMMIT;");
+        // Registered before the database stamps the change feed, ended after the commit is visible.
+        let writing = (!self.pending.is_empty()).then(|| self.writers.begin());
         let mut attempt = 0u32;
         loop {
             let outcome = self.run(&sql, &vars).await;
@@ -241,8 +257,11 @@ impl Store {
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
                 }
                 other => {
-                    if other.is_ok() && !self.pending.is_empty() {
-                        self.committed.notify_waiters();
+                    if let Some(writing) = writing {
+                        writing.finish();
+                        if other.is_ok() {
+                            self.committed.notify_waiters();
+                        }
                     }
                     return other;
                 }

@@ -25,3 +25,5 @@ mod http;
 mod process;
 #[path = "api/support.rs"]
 mod support;
+#[path = "api/ws.rs"]
+mod ws;

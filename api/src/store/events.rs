@@ -1,6 +1,15 @@
 //! The event log in the store: events are written inside the transactions of the changes they
 //! describe ([`Store::logged`]); the table's change feed replays them in commit order from a
-//! cursor (a versionstamp), and the table answers audit queries.
+//! cursor, and the table answers audit queries.
+//!
+//! A cursor is an event's position in the feed: the versionstamp of its transaction's change set
+//! in the high bits and the event's place in that change set (from 1) in the low 32 bits, so the
+//! events of one transaction have distinct cursors and a reader can resume between them. Cursor 0
+//! is before every event.
+//!
+//! `SHOW CHANGES ... LIMIT n` counts change-feed entries of every table of the database, and
+//! skips those of other tables after counting them: the `event` table must stay the only table
+//! with a change feed, or a short page would no longer mean the end of the feed.
 
 use em_engine::event::Event;
 use serde_json::{Map, Value, json};
@@ -39,9 +48,22 @@ pub struct EventFilter {
 /// An event with its change-feed cursor.
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
-    /// The commit versionstamp: events replay in this order, and a client resumes after it.
+    /// The event's position (see the module documentation): events replay in this order, and a
+    /// reader resumes after it.
     pub cursor: u128,
     pub event: Event,
+}
+
+/// The cursor of the `index`th event (from 1) of the change set stamped `versionstamp`.
+#[must_use]
+pub fn cursor(versionstamp: u64, index: u32) -> u128 {
+    (u128::from(versionstamp) << 32) | u128::from(index)
+}
+
+/// The versionstamp of the change set a cursor points into.
+#[must_use]
+pub fn versionstamp(cursor: u128) -> u64 {
+    u64::try_from(cursor >> 32).unwrap_or(u64::MAX)
 }
 
 impl Store {
@@ -77,17 +99,17 @@ impl Store {
     }
 
     /// Events committed after `cursor` (0 for all that the change feed still holds), in commit
-    /// order, at most `limit`.
+    /// order, from at most `limit` transactions (at most 1,000).
     pub async fn events_since(&self, cursor: u128, limit: usize) -> StoreResult<Vec<FeedEvent>> {
-        let since = u64::try_from(cursor.saturating_add(1)).unwrap_or(u64::MAX);
-        let sql = format!("SHOW CHANGES FOR TABLE event SINCE {since} LIMIT {limit};");
-        let sets: Vec<Value> = self.read(&sql, vars! {}).await?.0.take(0)?;
         let mut out = Vec::new();
-        for set in sets {
-            let stamp = set.get("versionstamp").and_then(Value::as_u64).map(u128::from).ok_or_else(|| {
-                StoreError::Corrupt { table: "event", message: "a change set without a versionstamp".into() }
-            })?;
-            for change in set.get("changes").and_then(Value::as_array).into_iter().flatten() {
+        for set in self.change_sets(versionstamp(cursor), limit).await? {
+            let stamp = set_stamp(&set)?;
+            let changes = set.get("changes").and_then(Value::as_array).into_iter().flatten();
+            for (index, change) in (1..).zip(changes) {
+                let position = self::cursor(stamp, index);
+                if position <= cursor {
+                    continue;
+                }
                 let Some(mut row) = change.get("update").cloned() else { continue };
                 if let Some(object) = row.as_object_mut()
                     && let Some(Value::String(id)) = object.get("id")
@@ -96,11 +118,52 @@ impl Store {
                         id.strip_prefix("event:").unwrap_or(id).trim_matches(['`', '⟨', '⟩']).to_owned();
                     object.insert("id".into(), Value::String(bare));
                 }
-                out.push(FeedEvent { cursor: stamp, event: decode("event", row)? });
+                out.push(FeedEvent { cursor: position, event: decode("event", row)? });
             }
         }
         Ok(out)
     }
+
+    /// A cursor at the end of the change feed: after every event it holds, before every event
+    /// committed later (the end of the last change set; 0 for an empty feed).
+    ///
+    /// The change feed cannot be asked for its last entry, but its stamps are ordered, so this
+    /// searches for the last stamp: about 60 reads of one change set each, however long the feed.
+    pub async fn end_of_feed(&self) -> StoreResult<u128> {
+        let Some(mut low) = self.first_stamp_from(0).await? else { return Ok(0) };
+        // The feed has a change set at `low` and none at or after `high`.
+        let mut high = u64::try_from(i64::MAX).unwrap_or(u64::MAX);
+        if let Some(stamp) = self.first_stamp_from(high).await? {
+            low = stamp;
+            high = stamp.saturating_add(1);
+        }
+        while high.saturating_sub(low) > 1 {
+            let middle = low + (high - low) / 2;
+            match self.first_stamp_from(middle).await? {
+                Some(stamp) => low = stamp,
+                None => high = middle,
+            }
+        }
+        Ok(self::cursor(low, u32::MAX))
+    }
+
+    /// The stamp of the first change set at or after `stamp`.
+    async fn first_stamp_from(&self, stamp: u64) -> StoreResult<Option<u64>> {
+        self.change_sets(stamp, 1).await?.first().map(set_stamp).transpose()
+    }
+
+    /// The raw change sets stamped `since` or later.
+    async fn change_sets(&self, since: u64, limit: usize) -> StoreResult<Vec<Value>> {
+        let sql = format!("SHOW CHANGES FOR TABLE event SINCE {since} LIMIT {};", limit.clamp(1, 1000));
+        Ok(self.read(&sql, vars! {}).await?.0.take(0)?)
+    }
+}
+
+fn set_stamp(set: &Value) -> StoreResult<u64> {
+    set.get("versionstamp").and_then(Value::as_u64).ok_or_else(|| StoreError::Corrupt {
+        table: "event",
+        message: "a change set without a versionstamp".into(),
+    })
 }
 
 #[cfg(test)]
@@ -146,5 +209,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.total, 1);
+    }
+
+    #[tokio::test]
+    async fn a_reader_resumes_between_the_events_of_one_transaction() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let end = store.end_of_feed().await.unwrap();
+        assert!(store.events_since(end, 100).await.unwrap().is_empty(), "no event yet");
+        store
+            .logged(vec![event(0), event(1), event(2)])
+            .transaction("LET $x = 1;", Map::new())
+            .await
+            .unwrap();
+        store.logged(vec![event(3)]).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        let all = store.events_since(0, 100).await.unwrap();
+        assert_eq!(all.len(), 4);
+        assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor), "cursors are distinct and ordered");
+        assert_eq!(versionstamp(all[0].cursor), versionstamp(all[2].cursor), "one transaction, one stamp");
+        for (i, seen) in all.iter().enumerate() {
+            let rest = store.events_since(seen.cursor, 100).await.unwrap();
+            let ids: Vec<_> = rest.iter().map(|f| f.event.id.clone()).collect();
+            let expected: Vec<_> = all[i + 1..].iter().map(|f| f.event.id.clone()).collect();
+            assert_eq!(ids, expected, "after the event at {i}");
+        }
+        let end = store.end_of_feed().await.unwrap();
+        assert!(end >= all[3].cursor && store.events_since(end, 100).await.unwrap().is_empty());
+        store.logged(vec![event(4)]).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        let ids: Vec<_> =
+            store.events_since(end, 100).await.unwrap().into_iter().map(|f| f.event.id).collect();
+        assert_eq!(ids, ["e4"], "the end of the feed is before every later event");
     }
 }
