@@ -17,6 +17,11 @@ use serde_json::{Map, Value, json};
 use super::{Page, PageRequest, Store, StoreError, StoreResult, content, decode};
 use crate::vars;
 
+/// A time as text that sorts as the time does: UTC, always nine fractional digits.
+fn fixed_width(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 /// An event as stored: its JSON without id and nulls, with the key that orders the audit trail.
 pub(crate) fn event_row(event: &Event) -> StoreResult<Value> {
     let mut row = content(event)?;
@@ -24,7 +29,7 @@ pub(crate) fn event_row(event: &Event) -> StoreResult<Value> {
         object.insert("id".into(), json!(event.id));
         object.insert(
             "sortKey".into(),
-            json!(format!("{}\u{1}{}", event.occurred_date_time.to_rfc3339(), event.id)),
+            json!(format!("{}\u{1}{}", fixed_width(event.occurred_date_time), event.id)),
         );
     }
     Ok(row)
@@ -88,11 +93,11 @@ impl Store {
             vars.insert("kind".into(), json!(kind));
         }
         if let Some(from) = &filter.from {
-            conditions.push("occurredDateTime >= $from".to_owned());
+            conditions.push("<datetime> occurredDateTime >= <datetime> $from".to_owned());
             vars.insert("from".into(), json!(from));
         }
         if let Some(until) = &filter.until {
-            conditions.push("occurredDateTime < $until".to_owned());
+            conditions.push("<datetime> occurredDateTime < <datetime> $until".to_owned());
             vars.insert("until".into(), json!(until));
         }
         self.page("event", &conditions, vars, page).await
@@ -238,5 +243,51 @@ mod tests {
         let ids: Vec<_> =
             store.events_since(end, 100).await.unwrap().into_iter().map(|f| f.event.id).collect();
         assert_eq!(ids, ["e4"], "the end of the feed is before every later event");
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::fixed_width;
+
+    #[test]
+    fn audit_keys_sort_as_their_times() {
+        let a = Utc.timestamp_opt(1_700_000_000, 400_000_000).single().unwrap_or_default();
+        let b = Utc.timestamp_opt(1_700_000_000, 410_000_001).single().unwrap_or_default();
+        assert!(fixed_width(a) < fixed_width(b));
+        assert_eq!(fixed_width(a).len(), fixed_width(b).len());
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use em_engine::Actor;
+
+    use super::*;
+    use crate::store::StoreConfig;
+
+    #[tokio::test]
+    async fn the_audit_trail_filters_by_time_in_time_order() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let start = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        // Fractions of different lengths, which a plain text comparison of RFC 3339 would misorder.
+        for (n, micros) in [(0, 400_000), (1, 410_000), (2, 2_000_001)] {
+            let at = start + TimeDelta::microseconds(micros);
+            let event = Event::new(format!("t{n}"), "test.timed", &Actor::System, at, "Test", "s");
+            store.logged(vec![event]).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        }
+        let all = PageRequest { after: None, first: 10 };
+        let page = store.events(&EventFilter::default(), &all).await.unwrap();
+        let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
+        assert_eq!(ids, ["t0", "t1", "t2"]);
+        let from = (start + TimeDelta::microseconds(410_000)).to_rfc3339();
+        let until = (start + TimeDelta::seconds(2)).to_rfc3339();
+        let filter = EventFilter { from: Some(from), until: Some(until), ..EventFilter::default() };
+        let page = store.events(&filter, &all).await.unwrap();
+        let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
+        assert_eq!(ids, ["t1"]);
     }
 }
