@@ -14,6 +14,7 @@
 pub mod catalogs;
 pub mod directory;
 pub mod events;
+pub mod policies;
 pub mod schema;
 pub mod writers;
 

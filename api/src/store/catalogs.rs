@@ -300,10 +300,13 @@ impl Store {
         Ok(())
     }
 
+    /// Writes an updated package, keeping the counts its policies and assignments keep on it.
     pub async fn update_access_package(&self, package: &AccessPackage) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('access_package', $id)) {{ {missing} }};
-             UPDATE type::record('access_package', $id) CONTENT $row RETURN NONE;",
+             UPDATE type::record('access_package', $id) SET displayName = $row.displayName,
+                 description = $row.description, isHidden = $row.isHidden,
+                 modifiedDateTime = $row.modifiedDateTime, sortKey = $row.sortKey RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the access package does not exist"),
         );
         self.transaction(
@@ -316,11 +319,15 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a package with its role scopes and every incompatibility naming it.
+    /// Deletes a package with its role scopes, its assignment policies and every incompatibility
+    /// naming it; refused while it or one of its policies has assignments.
     pub async fn delete_access_package(&self, id: &str) -> StoreResult<()> {
         let body = format!(
             "LET $p = (SELECT * FROM ONLY type::record('access_package', $id));
              IF $p == NONE {{ {missing} }};
+             IF $p.assignmentCount > 0 OR array::len(SELECT VALUE id FROM assignment_policy
+                 WHERE accessPackageId = $id AND assignmentCount > 0) > 0 {{ {assigned} }};
+             DELETE assignment_policy WHERE accessPackageId = $id;
              FOR $rs IN (SELECT resourceId FROM role_scope WHERE accessPackageId = $id) {{
                  UPDATE type::record('resource', $rs.resourceId) SET roleScopeCount -= 1 RETURN NONE;
              }};
@@ -329,6 +336,11 @@ impl Store {
              UPDATE type::record('catalog', $p.catalogId) SET accessPackageCount -= 1 RETURN NONE;
              DELETE type::record('access_package', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the access package does not exist"),
+            assigned = throw(
+                ErrorCode::Conflict,
+                "id",
+                "the access package has assignments; an access package can be deleted only when it has none"
+            ),
         );
         self.transaction(&body, vars! { "id" => id }).await?;
         Ok(())

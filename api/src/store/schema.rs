@@ -5,7 +5,7 @@
 //! Never edit a migration that has shipped: add another.
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The version this build expects.
 #[must_use]
@@ -161,4 +161,32 @@ DEFINE INDEX eventSubject ON event FIELDS subjectId;
 DEFINE INDEX eventCatalog ON event FIELDS catalogId;
 DEFINE INDEX eventPackage ON event FIELDS accessPackageId;
 DEFINE INDEX eventActor ON event FIELDS actorId;
+"#;
+
+/// Version 3: assignment policies. The policy's Graph document is kept whole in `policy`; the
+/// fields queries and guards read are typed beside it. The access package counts its policies
+/// (so creating a policy and deleting its package write the same record), its auto-assignment
+/// policies (at most one, as Graph requires) and its assignments; a policy counts its own
+/// assignments. Deletions are refused while assignments remain.
+const V3: &str = r#"
+DEFINE FIELD policyCount ON access_package TYPE int DEFAULT 0 ASSERT $value >= 0;
+DEFINE FIELD automaticPolicyCount ON access_package TYPE int DEFAULT 0 ASSERT $value >= 0 AND $value <= 1;
+DEFINE FIELD assignmentCount ON access_package TYPE int DEFAULT 0 ASSERT $value >= 0;
+UPDATE access_package SET policyCount = 0, automaticPolicyCount = 0, assignmentCount = 0 RETURN NONE;
+
+DEFINE TABLE assignment_policy SCHEMAFULL;
+DEFINE FIELD accessPackageId ON assignment_policy TYPE string;
+DEFINE FIELD catalogId ON assignment_policy TYPE string;
+DEFINE FIELD displayName ON assignment_policy TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD allowedTargetScope ON assignment_policy TYPE string;
+DEFINE FIELD isAutomatic ON assignment_policy TYPE bool;
+-- The users and groups `specificAllowedTargets` names, lower-cased: who may request, at a glance.
+DEFINE FIELD targetIds ON assignment_policy TYPE array<string> DEFAULT [];
+DEFINE FIELD assignmentCount ON assignment_policy TYPE int DEFAULT 0 ASSERT $value >= 0;
+DEFINE FIELD createdDateTime ON assignment_policy TYPE string;
+DEFINE FIELD modifiedDateTime ON assignment_policy TYPE string;
+DEFINE FIELD sortKey ON assignment_policy TYPE string;
+DEFINE FIELD policy ON assignment_policy TYPE object FLEXIBLE;
+DEFINE INDEX assignmentPolicyPackage ON assignment_policy FIELDS accessPackageId;
+DEFINE INDEX assignmentPolicyCatalog ON assignment_policy FIELDS catalogId;
 "#;
