@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod node;
 pub mod page;
+pub mod policy;
 pub mod subscription;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
@@ -21,11 +22,17 @@ use crate::service::Services;
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(node::NodeQuery, directory::DirectoryQuery, catalog::CatalogQuery, audit::AuditQuery);
+pub struct Query(
+    node::NodeQuery,
+    directory::DirectoryQuery,
+    catalog::CatalogQuery,
+    policy::PolicyQuery,
+    audit::AuditQuery,
+);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(directory::DirectoryMutation, catalog::CatalogMutation);
+pub struct Mutation(directory::DirectoryMutation, catalog::CatalogMutation, policy::PolicyMutation);
 
 /// The subscription root.
 #[derive(MergedSubscription, Default)]

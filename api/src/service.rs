@@ -3,6 +3,7 @@
 
 pub mod catalogs;
 pub mod directory;
+pub mod policies;
 
 use std::sync::Arc;
 

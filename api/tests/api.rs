@@ -7,6 +7,7 @@
 //! | `directory` | directory import and its rejections, directory queries, `node`, user and group mutations |
 //! | `catalogs` | catalogs and catalog resources (resource requests) |
 //! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
+//! | `policies` | assignment policies, their validation, what the signed-in user may request |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `process` | restart after SIGKILL on SurrealKV, `em-api import`, `em-api schema` |
 
@@ -21,6 +22,8 @@ mod catalogs;
 mod directory;
 #[path = "api/http.rs"]
 mod http;
+#[path = "api/policies.rs"]
+mod policies;
 #[path = "api/process.rs"]
 mod process;
 #[path = "api/support.rs"]

@@ -384,6 +384,13 @@ impl AccessPackageNode {
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
         Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
     }
+    /// How users request the package or are assigned it, ordered by display name.
+    async fn assignment_policies(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::policy::AccessPackageAssignmentPolicyNode>> {
+        super::policy::policies_of_package(ctx, &self.0.id).await
+    }
     /// The resource roles the package grants.
     async fn resource_role_scopes(
         &self,
@@ -595,12 +602,12 @@ pub struct CatalogPayload {
 
 #[derive(InputObject)]
 pub struct DeleteByIdInput {
-    id: ID,
+    pub(crate) id: ID,
 }
 
 #[derive(SimpleObject)]
 pub struct DeletedPayload {
-    deleted_id: ID,
+    pub(crate) deleted_id: ID,
 }
 
 /// `requestType` of a resource request.
@@ -793,7 +800,8 @@ impl CatalogMutation {
         Ok(AccessPackagePayload { access_package: AccessPackageNode(package) })
     }
 
-    /// Deletes an access package with its resource role scopes and incompatibilities.
+    /// Deletes an access package with its resource role scopes, assignment policies and
+    /// incompatibilities; refused while it has assignments.
     async fn delete_access_package(
         &self,
         ctx: &Context<'_>,

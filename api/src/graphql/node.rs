@@ -10,6 +10,7 @@ use em_engine::DomainError;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, AccessPackageResourceNode};
 use super::directory::{ApplicationNode, DirectoryRoleNode, GroupNode, SiteNode, UserNode};
 use super::error::OrGraphql;
+use super::policy::AccessPackageAssignmentPolicyNode;
 use super::services;
 
 /// An object with a global id.
@@ -28,10 +29,11 @@ pub enum Node {
     AccessPackageCatalog(AccessPackageCatalogNode),
     AccessPackageResource(AccessPackageResourceNode),
     AccessPackage(AccessPackageNode),
+    AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode),
 }
 
 /// Types whose ids are global.
-const TYPES: [&str; 8] = [
+const TYPES: [&str; 9] = [
     "User",
     "Group",
     "Application",
@@ -40,6 +42,7 @@ const TYPES: [&str; 8] = [
     "AccessPackageCatalog",
     "AccessPackageResource",
     "AccessPackage",
+    "AccessPackageAssignmentPolicy",
 ];
 
 /// The global id of an object of `type_name` with Graph id `id`.
@@ -99,6 +102,11 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageResource(AccessPackageResourceNode(x))),
+            "AccessPackageAssignmentPolicy" => store
+                .assignment_policy(key)
+                .await
+                .gql()?
+                .map(|x| Node::AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode(x))),
             _ => store.access_package(key).await.gql()?.map(|x| Node::AccessPackage(AccessPackageNode(x))),
         };
         Ok(node)

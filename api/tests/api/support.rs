@@ -8,11 +8,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use em_api::auth::{AuthSettings, Authenticator};
 use em_api::clock::SystemClock;
 use em_api::graphql;
 use em_api::server::{self, AppState};
 use em_api::service::Services;
 use em_api::store::{Store, StoreConfig};
+use em_engine::Actor;
 use serde_json::{Value, json};
 
 /// The app as the binary builds it, on 127.0.0.1 port 0, over its own in-memory database.
@@ -23,13 +25,44 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::serve(Self::services().await, None).await
+    }
+
+    /// A server that requires bearer tokens (see [`TestServer::as_user`]) over `directory`,
+    /// imported before it serves. Its own `api` sends no token.
+    pub async fn with_auth(directory: Value) -> Self {
+        let services = Self::services().await;
+        services
+            .import_directory(&Actor::LocalOperator, &directory.to_string())
+            .await
+            .expect("the directory imports");
+        let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
+        Self::serve(services, Some(auth)).await
+    }
+
+    /// A client of this server that signs in as `user_id`, with a token valid for 10 minutes.
+    pub fn as_user(&self, user_id: &str) -> Api {
+        let minter = Authenticator::new(auth_settings()).expect("the test key is usable");
+        let token = minter.mint(user_id, chrono::Utc::now().timestamp(), 600).expect("HS256 tokens mint");
+        Api { bearer: Some(token), ..Api::at_base(&self.api.base) }
+    }
+
+    async fn services() -> Services {
         // Internal errors are logged, not shown to clients; the harness prints them on failure.
         em_api::telemetry::init(false);
         let store = Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens");
         let services = Services::new(store, Arc::new(SystemClock));
         services.bootstrap().await.expect("bootstrap creates the General catalog");
+        services
+    }
+
+    async fn serve(services: Services, auth: Option<Authenticator>) -> Self {
         let schema = graphql::build_schema(services.clone());
-        let app = server::app(AppState::new(schema, services));
+        let mut state = AppState::new(schema, services);
+        if let Some(auth) = auth {
+            state = state.with_auth(auth);
+        }
+        let app = server::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
         let address = listener.local_addr().expect("a bound listener has an address");
         let task = tokio::spawn(async move {
@@ -63,6 +96,18 @@ impl Drop for TestServer {
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    /// The bearer token sent with every operation, if any.
+    pub bearer: Option<String>,
+}
+
+/// How [`TestServer::with_auth`] checks tokens and [`TestServer::as_user`] mints them.
+fn auth_settings() -> AuthSettings {
+    AuthSettings {
+        hs256_secret: Some("the integration tests' secret of 32+ bytes".into()),
+        jwks: None,
+        issuer: "em-api".into(),
+        audience: "em-api".into(),
+    }
 }
 
 /// A refusal: `errors[0]` of a response whose operation wrote no data.
@@ -86,7 +131,11 @@ impl Refusal {
 
 impl Api {
     pub fn at(address: SocketAddr) -> Self {
-        Self { base: format!("http://{address}"), http: reqwest::Client::new() }
+        Self::at_base(&format!("http://{address}"))
+    }
+
+    fn at_base(base: &str) -> Self {
+        Self { base: base.to_owned(), http: reqwest::Client::new(), bearer: None }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -95,9 +144,11 @@ impl Api {
 
     /// POSTs one operation and returns the whole response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .http
-            .post(self.url("/graphql"))
+        let mut request = self.http.post(self.url("/graphql"));
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await

@@ -1,0 +1,310 @@
+//! Assignment policies: creating, replacing (Graph's `PUT`) and deleting them, and what the
+//! signed-in user may request (`filterByCurrentUser(on='allowedRequestor')` and
+//! `getApplicablePolicyRequirements`).
+//!
+//! The engine validates a policy and decides applicability; this module loads what those
+//! decisions read: the package, the users and groups a policy names (they must exist), and for
+//! the signed-in user, their user object and direct group memberships.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use em_engine::access_package::AccessPackage;
+use em_engine::approval::DirectorySnapshot;
+use em_engine::directory::{GroupRelation, User};
+use em_engine::error::FieldError;
+use em_engine::policy::applicability::applicable_policy_requirements;
+use em_engine::policy::{
+    AccessPackageAssignmentPolicy, ApplicablePolicyRequirements, PolicyInput, SubjectFacts, SubjectSet,
+};
+use em_engine::{Actor, DomainError, ErrorCode};
+
+use super::{ServiceResult, Services, found};
+use crate::store::policies::StoredPolicy;
+
+/// The signed-in user as applicability reads them: the user, their direct groups, and the slice
+/// of the directory that holds them.
+struct Requestor {
+    user: User,
+    group_ids: BTreeSet<String>,
+    directory: DirectorySnapshot,
+}
+
+impl Requestor {
+    fn facts(&self) -> SubjectFacts<'_> {
+        SubjectFacts::new(&self.user, &self.group_ids)
+    }
+
+    /// The user and their groups: the principals a policy may name as targets.
+    fn principal_ids(&self) -> Vec<String> {
+        std::iter::once(self.user.id.clone()).chain(self.group_ids.iter().cloned()).collect()
+    }
+}
+
+impl Services {
+    /// Creates a policy for an existing access package. Administrators only: Graph lets catalog
+    /// owners and package managers create request policies, but auto-assignment policies need
+    /// the Identity Governance Administrator, and delegated roles do not exist here yet.
+    pub async fn create_assignment_policy(
+        &self,
+        actor: &Actor,
+        input: PolicyInput,
+    ) -> ServiceResult<StoredPolicy> {
+        self.require_admin(actor).await?;
+        let package_id = input.access_package_id.clone();
+        let package = found(
+            self.store.access_package(&package_id).await?,
+            "access package",
+            "accessPackageId",
+            &package_id,
+        )?;
+        let policy = AccessPackageAssignmentPolicy::create(self.new_id(), input, self.now())?;
+        self.check_subjects_exist(&policy).await?;
+        let event = self.policy_event(actor, "assignmentPolicy.created", &policy, &package);
+        self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
+        Ok(StoredPolicy { policy, catalog_id: package.catalog_id, assignment_count: 0 })
+    }
+
+    /// Replaces a policy as a whole (Graph updates policies with `PUT`). An input without an
+    /// access package keeps the policy's; naming another one is refused.
+    pub async fn replace_assignment_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        mut input: PolicyInput,
+    ) -> ServiceResult<StoredPolicy> {
+        self.require_admin(actor).await?;
+        let current = found(self.store.assignment_policy(id).await?, "assignment policy", "id", id)?;
+        if input.access_package_id.trim().is_empty() {
+            input.access_package_id.clone_from(&current.policy.access_package_id);
+        }
+        let next = current.policy.replace(input, self.now())?;
+        self.check_subjects_exist(&next).await?;
+        let package = self.policy_package(&current).await?;
+        let event = self.policy_event(actor, "assignmentPolicy.updated", &next, &package);
+        self.store.logged(vec![event]).replace_assignment_policy(&next).await?;
+        Ok(StoredPolicy { policy: next, ..current })
+    }
+
+    /// Deletes a policy; refused while assignments were made through it.
+    pub async fn delete_assignment_policy(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+        self.require_admin(actor).await?;
+        let current = found(self.store.assignment_policy(id).await?, "assignment policy", "id", id)?;
+        if current.assignment_count > 0 {
+            return Err(DomainError::conflict(format!(
+                "{} has {} assignment(s); a policy can be deleted only when it has none",
+                current.policy.label(),
+                current.assignment_count
+            ))
+            .at("id")
+            .into());
+        }
+        let package = self.policy_package(&current).await?;
+        let event = self.policy_event(actor, "assignmentPolicy.deleted", &current.policy, &package);
+        self.store.logged(vec![event]).delete_assignment_policy(id).await?;
+        Ok(())
+    }
+
+    /// The access packages the signed-in user may request (Graph's
+    /// `filterByCurrentUser(on='allowedRequestor')`): not hidden, in a catalog that lets them
+    /// request, with at least one policy that applies to them. Ordered by display name.
+    pub async fn access_packages_for_me(&self, actor: &Actor) -> ServiceResult<Vec<AccessPackage>> {
+        let me = self.requestor(actor).await?;
+        let mut by_package: BTreeMap<String, Vec<AccessPackageAssignmentPolicy>> = BTreeMap::new();
+        for stored in self.store.requestable_assignment_policies(&me.principal_ids()).await? {
+            by_package.entry(stored.policy.access_package_id.clone()).or_default().push(stored.policy);
+        }
+        let ids: Vec<String> = by_package.keys().cloned().collect();
+        let mut catalogs = BTreeMap::new();
+        let mut out = Vec::new();
+        for package in self.store.access_packages_by_ids(&ids).await? {
+            if package.is_hidden {
+                continue;
+            }
+            if !catalogs.contains_key(&package.catalog_id) {
+                let catalog = self.store.catalog(&package.catalog_id).await?;
+                catalogs.insert(package.catalog_id.clone(), catalog);
+            }
+            let Some(Some(catalog)) = catalogs.get(&package.catalog_id) else { continue };
+            let policies = by_package.get(&package.id).map_or(&[][..], Vec::as_slice);
+            if !applicable_policy_requirements(catalog, policies, &me.facts(), &me.directory).is_empty() {
+                out.push(package);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `getApplicablePolicyRequirements`: for each policy through which the signed-in user may
+    /// request the package for themselves (after Graph's priority rules), what they must
+    /// provide. Hidden packages answer too: a user with the direct link may request them.
+    pub async fn applicable_policy_requirements(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+    ) -> ServiceResult<Vec<ApplicablePolicyRequirements>> {
+        let me = self.requestor(actor).await?;
+        let package = found(
+            self.store.access_package(package_id).await?,
+            "access package",
+            "accessPackageId",
+            package_id,
+        )?;
+        let Some(catalog) = self.store.catalog(&package.catalog_id).await? else {
+            return Ok(Vec::new());
+        };
+        let policies: Vec<AccessPackageAssignmentPolicy> = self
+            .store
+            .assignment_policies_of_package(&package.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.policy)
+            .collect();
+        Ok(applicable_policy_requirements(&catalog, &policies, &me.facts(), &me.directory))
+    }
+
+    /// The signed-in directory user, with their direct groups.
+    async fn requestor(&self, actor: &Actor) -> ServiceResult<Requestor> {
+        let Actor::User { id } = actor else {
+            return Err(DomainError::new(
+                ErrorCode::ValidationFailed,
+                "this query answers for a directory user; sign in as a directory user",
+            )
+            .into());
+        };
+        let user = found(self.store.user(id).await?, "user", "actor", id)?;
+        let mut directory = DirectorySnapshot::default();
+        let mut group_ids = BTreeSet::new();
+        for membership in self.store.memberships_of(&user.id).await? {
+            if membership.relation == GroupRelation::Member {
+                directory.add_member(&membership.group_id, &user.id);
+                group_ids.insert(membership.group_id);
+            }
+        }
+        directory.add_user(user.clone());
+        Ok(Requestor { user, group_ids, directory })
+    }
+
+    /// The users and groups a policy names must exist: each missing one is reported with its
+    /// path (`requestApprovalSettings.stages[0].primaryApprovers[1].userId`).
+    async fn check_subjects_exist(&self, policy: &AccessPackageAssignmentPolicy) -> ServiceResult<()> {
+        let named = named_subjects(policy);
+        let ids = |kind: Named| -> Vec<String> {
+            let set: BTreeSet<&str> = named.iter().filter(|n| n.kind == kind).map(|n| n.id).collect();
+            set.into_iter().map(str::to_owned).collect()
+        };
+        let users: BTreeSet<String> =
+            self.store.users_by_ids(&ids(Named::User)).await?.into_iter().map(|u| u.id).collect();
+        let groups: BTreeSet<String> =
+            self.store.groups_by_ids(&ids(Named::Group)).await?.into_iter().map(|g| g.id).collect();
+        let missing: Vec<FieldError> = named
+            .iter()
+            .filter(|n| match n.kind {
+                Named::User => !users.contains(n.id),
+                Named::Group => !groups.contains(n.id),
+            })
+            .map(|n| FieldError::new(n.path.clone(), format!("{} `{}` does not exist", n.kind.label(), n.id)))
+            .collect();
+        match missing.as_slice() {
+            [] => Ok(()),
+            [first, ..] => {
+                let message = if missing.len() == 1 {
+                    first.to_string()
+                } else {
+                    format!(
+                        "the policy names {} users or groups that do not exist, the first: {first}",
+                        missing.len()
+                    )
+                };
+                Err(DomainError {
+                    code: ErrorCode::NotFound,
+                    message,
+                    field: Some(first.path.clone()),
+                    details: missing,
+                }
+                .into())
+            }
+        }
+    }
+
+    async fn policy_package(&self, stored: &StoredPolicy) -> ServiceResult<AccessPackage> {
+        let id = &stored.policy.access_package_id;
+        found(self.store.access_package(id).await?, "access package", "accessPackageId", id)
+    }
+
+    fn policy_event(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        policy: &AccessPackageAssignmentPolicy,
+        package: &AccessPackage,
+    ) -> em_engine::event::Event {
+        self.event(actor, kind, "AccessPackageAssignmentPolicy", &policy.id)
+            .in_catalog(&package.catalog_id)
+            .for_package(&package.id)
+            .with_data(serde_json::to_value(policy).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// What a subject set names: a user or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Named {
+    User,
+    Group,
+}
+
+impl Named {
+    fn label(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Group => "group",
+        }
+    }
+}
+
+/// A user or group named somewhere in a policy, with the path of its id.
+struct NamedSubject<'a> {
+    kind: Named,
+    id: &'a str,
+    path: String,
+}
+
+/// Every user and group a policy names, in document order.
+fn named_subjects(policy: &AccessPackageAssignmentPolicy) -> Vec<NamedSubject<'_>> {
+    let mut lists: Vec<(String, &[SubjectSet])> = vec![
+        ("specificAllowedTargets".to_owned(), &policy.specific_allowed_targets),
+        ("requestorSettings.onBehalfRequestors".to_owned(), &policy.requestor_settings.on_behalf_requestors),
+    ];
+    for (i, stage) in policy.request_approval_settings.stages.iter().enumerate() {
+        let at = format!("requestApprovalSettings.stages[{i}]");
+        lists.push((format!("{at}.primaryApprovers"), &stage.primary_approvers));
+        lists.push((format!("{at}.fallbackPrimaryApprovers"), &stage.fallback_primary_approvers));
+        lists.push((format!("{at}.escalationApprovers"), &stage.escalation_approvers));
+        lists.push((format!("{at}.fallbackEscalationApprovers"), &stage.fallback_escalation_approvers));
+    }
+    if let Some(review) = &policy.review_settings {
+        lists.push(("reviewSettings.primaryReviewers".to_owned(), &review.primary_reviewers));
+        lists.push(("reviewSettings.fallbackReviewers".to_owned(), &review.fallback_reviewers));
+    }
+    let mut out = Vec::new();
+    for (at, sets) in lists {
+        for (i, set) in sets.iter().enumerate() {
+            match set {
+                SubjectSet::SingleUser { user_id, .. } => {
+                    out.push(NamedSubject {
+                        kind: Named::User,
+                        id: user_id,
+                        path: format!("{at}[{i}].userId"),
+                    });
+                }
+                SubjectSet::GroupMembers { group_id, .. } => {
+                    out.push(NamedSubject {
+                        kind: Named::Group,
+                        id: group_id,
+                        path: format!("{at}[{i}].groupId"),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
