@@ -12,6 +12,7 @@ pub mod error;
 pub mod node;
 pub mod page;
 pub mod policy;
+pub mod rules;
 pub mod subscription;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
@@ -27,6 +28,7 @@ pub struct Query(
     directory::DirectoryQuery,
     catalog::CatalogQuery,
     policy::PolicyQuery,
+    rules::RuleQuery,
     audit::AuditQuery,
 );
 

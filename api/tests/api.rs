@@ -8,6 +8,7 @@
 //! | `catalogs` | catalogs and catalog resources (resource requests) |
 //! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
+//! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `process` | restart after SIGKILL on SurrealKV, `em-api import`, `em-api schema` |
 
@@ -26,6 +27,8 @@ mod http;
 mod policies;
 #[path = "api/process.rs"]
 mod process;
+#[path = "api/rules.rs"]
+mod rules;
 #[path = "api/support.rs"]
 mod support;
 #[path = "api/ws.rs"]
