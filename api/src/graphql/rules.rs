@@ -83,7 +83,12 @@ impl RuleQuery {
                         rendered: d.render(&rule),
                     })
                     .collect();
-                return Ok(MembershipRulePreview { normalized: None, errors, match_count: 0, matches: Vec::new() });
+                return Ok(MembershipRulePreview {
+                    normalized: None,
+                    errors,
+                    match_count: 0,
+                    matches: Vec::new(),
+                });
             }
         };
         let svc = services(ctx);
@@ -97,6 +102,11 @@ impl RuleQuery {
         let wanted: std::collections::HashSet<&str> = ids.into_iter().take(first).collect();
         let mut matches: Vec<_> = users.iter().filter(|u| wanted.contains(u.id.as_str())).cloned().collect();
         matches.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(MembershipRulePreview { normalized: Some(parsed.normalized()), errors: Vec::new(), match_count, matches })
+        Ok(MembershipRulePreview {
+            normalized: Some(parsed.normalized()),
+            errors: Vec::new(),
+            match_count,
+            matches,
+        })
     }
 }
