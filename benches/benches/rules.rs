@@ -35,6 +35,21 @@ fn emea() -> Rule {
     parse(&emea_rule()).expect("the EMEA rule parses")
 }
 
+/// The generated directory is deterministic and has the documented mix (CI compiles the benches
+/// but does not run them, so this check runs with them rather than as a unit test: a unit test
+/// of this package would make `cargo test` build Cedar and Criterion).
+fn check_directory(users: &[em_engine::directory::User]) {
+    let sample = &users[..20_000.min(users.len())];
+    assert_eq!(sample, directory(sample.len(), SEED).as_slice(), "the directory is not deterministic");
+    let share = |test: &dyn Fn(&em_engine::directory::User) -> bool| {
+        sample.iter().filter(|u| test(u)).count() * 100 / sample.len().max(1)
+    };
+    let sales = share(&|u| u.department.as_deref() == Some("Sales"));
+    let emea = share(&|u| u.country.as_deref().is_some_and(|c| em_benches::EMEA_COUNTRIES.contains(&c)));
+    assert!((11..=13).contains(&sales), "{sales}% in Sales");
+    assert!((33..=37).contains(&emea), "{emea}% in EMEA");
+}
+
 fn configured<'c>(
     c: &'c mut Criterion,
     name: &str,
@@ -46,6 +61,7 @@ fn configured<'c>(
 
 fn rules(c: &mut Criterion) {
     let users = directory(MILLION, SEED);
+    check_directory(&users);
     let index = DirectoryIndex::build(&users, no_memberships());
     let rule = emea();
     let compiled = CompiledRule::compile(&rule, &index);

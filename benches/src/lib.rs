@@ -180,21 +180,3 @@ impl Rng {
         items.get(at).copied().unwrap_or_default()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_directory_is_deterministic_and_spread_as_documented() {
-        let users = directory(20_000, 1);
-        assert_eq!(users, directory(20_000, 1));
-        let share =
-            |test: &dyn Fn(&User) -> bool| users.iter().filter(|u| test(u)).count() * 100 / users.len();
-        let sales = share(&|u| u.department.as_deref() == Some("Sales"));
-        let emea = share(&|u| u.country.as_deref().is_some_and(|c| EMEA_COUNTRIES.contains(&c)));
-        assert!((11..=13).contains(&sales), "{sales}% in Sales");
-        assert!((33..=37).contains(&emea), "{emea}% in EMEA");
-        assert!(em_engine::rule::parse(&emea_rule()).is_ok());
-    }
-}
