@@ -93,6 +93,17 @@ impl Services {
     }
 }
 
+impl Services {
+    /// The access package `id`, or NOT_FOUND naming the input `field` it came from.
+    pub(crate) async fn access_package_at(
+        &self,
+        id: &str,
+        field: &str,
+    ) -> ServiceResult<em_engine::access_package::AccessPackage> {
+        found(self.store.access_package(id).await?, "access package", field, id)
+    }
+}
+
 /// Reads something that must exist, or NOT_FOUND naming `what` and the `field` it came from.
 pub(crate) fn found<T>(value: Option<T>, what: &str, field: &str, id: &str) -> ServiceResult<T> {
     value.ok_or_else(|| DomainError::not_found(what, id).at(field).into())

@@ -214,7 +214,7 @@ impl Services {
         patch: AccessPackagePatch,
     ) -> ServiceResult<AccessPackage> {
         self.require_admin(actor).await?;
-        let current = found(self.store.access_package(id).await?, "access package", "id", id)?;
+        let current = self.access_package_at(id, "id").await?;
         let next = current.update(patch, self.now())?;
         let event = self.package_event(actor, "accessPackage.updated", &next).with_data(json(&next));
         self.store.logged(vec![event]).update_access_package(&next).await?;
@@ -223,7 +223,7 @@ impl Services {
 
     pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let package = found(self.store.access_package(id).await?, "access package", "id", id)?;
+        let package = self.access_package_at(id, "id").await?;
         let event = self.package_event(actor, "accessPackage.deleted", &package).with_data(json(&package));
         self.store.logged(vec![event]).delete_access_package(id).await?;
         Ok(())
@@ -238,12 +238,7 @@ impl Services {
         selection: RoleScopeSelection,
     ) -> ServiceResult<AccessPackageResourceRoleScope> {
         self.require_admin(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
         let resource = found(self.store.resource(resource_id).await?, "resource", "resourceId", resource_id)?;
         let role_scope = AccessPackageResourceRoleScope::bind(&package, &resource, &selection, self.now())?;
         let event = self
@@ -260,12 +255,7 @@ impl Services {
         role_scope_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
         let event = self
             .package_event(actor, "accessPackage.resourceRoleScopeRemoved", &package)
             .with_data(serde_json::json!({ "resourceRoleScopeId": role_scope_id }));
@@ -280,18 +270,8 @@ impl Services {
         other_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
-        let other = found(
-            self.store.access_package(other_id).await?,
-            "access package",
-            "incompatibleAccessPackageId",
-            other_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let other = self.access_package_at(other_id, "incompatibleAccessPackageId").await?;
         check_incompatible_package(&package, &other)?;
         let now = self.now().to_rfc3339();
         let event = self
@@ -311,12 +291,7 @@ impl Services {
         group_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
         found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
         let now = self.now().to_rfc3339();
         let event = self
@@ -337,12 +312,7 @@ impl Services {
         target_id: &str,
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
         let event = self
             .package_event(actor, "accessPackage.incompatibilityRemoved", &package)
             .with_data(serde_json::json!({ "kind": kind.as_str(), "targetId": target_id }));

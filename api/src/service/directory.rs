@@ -163,15 +163,7 @@ impl Services {
         principal_id: &str,
         relation: GroupRelation,
     ) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let kind = match relation {
-            GroupRelation::Member => "group.memberAdded",
-            GroupRelation::Owner => "group.ownerAdded",
-        };
-        let mut event = self.event(actor, kind, "Group", group_id);
-        event.target_id = Some(principal_id.to_owned());
-        self.store.logged(vec![event]).add_group_member(group_id, principal_id, relation).await?;
-        Ok(())
+        self.change_membership(actor, group_id, principal_id, relation, true).await
     }
 
     pub async fn remove_group_member(
@@ -181,14 +173,32 @@ impl Services {
         principal_id: &str,
         relation: GroupRelation,
     ) -> ServiceResult<()> {
+        self.change_membership(actor, group_id, principal_id, relation, false).await
+    }
+
+    async fn change_membership(
+        &self,
+        actor: &Actor,
+        group_id: &str,
+        principal_id: &str,
+        relation: GroupRelation,
+        add: bool,
+    ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let kind = match relation {
-            GroupRelation::Member => "group.memberRemoved",
-            GroupRelation::Owner => "group.ownerRemoved",
+        let kind = match (relation, add) {
+            (GroupRelation::Member, true) => "group.memberAdded",
+            (GroupRelation::Member, false) => "group.memberRemoved",
+            (GroupRelation::Owner, true) => "group.ownerAdded",
+            (GroupRelation::Owner, false) => "group.ownerRemoved",
         };
         let mut event = self.event(actor, kind, "Group", group_id);
         event.target_id = Some(principal_id.to_owned());
-        self.store.logged(vec![event]).remove_group_member(group_id, principal_id, relation).await?;
+        let store = self.store.logged(vec![event]);
+        if add {
+            store.add_group_member(group_id, principal_id, relation).await?;
+        } else {
+            store.remove_group_member(group_id, principal_id, relation).await?;
+        }
         Ok(())
     }
 }

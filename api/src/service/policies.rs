@@ -142,12 +142,7 @@ impl Services {
         package_id: &str,
     ) -> ServiceResult<Vec<ApplicablePolicyRequirements>> {
         let me = self.requestor(actor).await?;
-        let package = found(
-            self.store.access_package(package_id).await?,
-            "access package",
-            "accessPackageId",
-            package_id,
-        )?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
         let Some(catalog) = self.store.catalog(&package.catalog_id).await? else {
             return Ok(Vec::new());
         };
@@ -227,7 +222,7 @@ impl Services {
 
     async fn policy_package(&self, stored: &StoredPolicy) -> ServiceResult<AccessPackage> {
         let id = &stored.policy.access_package_id;
-        found(self.store.access_package(id).await?, "access package", "accessPackageId", id)
+        self.access_package_at(id, "accessPackageId").await
     }
 
     fn policy_event(
