@@ -201,14 +201,19 @@ impl Store {
         Ok(rows.into_iter().map(|m| (m.principal_id, m.group_id)).collect())
     }
 
-    /// Users by id, in id order; ids that do not exist are skipped.
+    /// Users by id, ordered by display name; ids that do not exist are skipped.
     pub async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
-        self.by_ids("user", ids).await
+        let mut users: Vec<User> = self.by_ids("user", ids).await?;
+        // Selecting from a list of records does not honour ORDER BY: order here, as lists are ordered.
+        users.sort_by_cached_key(|u| sort_key(u.display_name.as_deref().unwrap_or(""), &u.id));
+        Ok(users)
     }
 
-    /// Groups by id, in id order; ids that do not exist are skipped.
+    /// Groups by id, ordered by display name; ids that do not exist are skipped.
     pub async fn groups_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Group>> {
-        self.by_ids("group", ids).await
+        let mut groups: Vec<Group> = self.by_ids("group", ids).await?;
+        groups.sort_by_cached_key(|g| sort_key(&g.display_name, &g.id));
+        Ok(groups)
     }
 
     async fn by_ids<T: serde::de::DeserializeOwned>(
