@@ -262,29 +262,27 @@ impl Store {
 
     /// Creates a user; the manager, when given, must exist.
     pub async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let body = format!(
-            "IF {taken} {{ {exists} }};
-             IF $manager != NONE AND $manager != NULL AND !record::exists(type::record('user', $manager)) {{ {manager} }};
-             CREATE type::record('user', $id) CONTENT $row RETURN NONE;",
-            taken = ID_TAKEN,
-            exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists"),
-            manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
-        );
-        self.transaction(
-            &body,
-            vars! { "id" => user.id, "manager" => user.manager_id(), "row" => user_row(user)? },
-        )
-        .await?;
-        Ok(())
+        let exists = throw(ErrorCode::Conflict, "id", "a directory object with this id already exists");
+        self.write_user(user, &format!("IF {ID_TAKEN} {{ {exists} }};"), "CREATE").await
     }
 
     /// Replaces a user; the user must exist and the manager, when given, too.
     pub async fn replace_user(&self, user: &User) -> StoreResult<()> {
+        let missing = throw(ErrorCode::NotFound, "id", "the user does not exist");
+        self.write_user(
+            user,
+            &format!("IF !record::exists(type::record('user', $id)) {{ {missing} }};"),
+            "UPDATE",
+        )
+        .await
+    }
+
+    /// Writes a user with `statement` (`CREATE` or `UPDATE`) after `guard`, checking the manager.
+    async fn write_user(&self, user: &User, guard: &str, statement: &str) -> StoreResult<()> {
         let body = format!(
-            "IF !record::exists(type::record('user', $id)) {{ {missing} }};
+            "{guard}
              IF $manager != NONE AND $manager != NULL AND !record::exists(type::record('user', $manager)) {{ {manager} }};
-             UPDATE type::record('user', $id) CONTENT $row RETURN NONE;",
-            missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
+             {statement} type::record('user', $id) CONTENT $row RETURN NONE;",
             manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
         );
         self.transaction(
