@@ -139,6 +139,10 @@ pub struct ServeArgs {
     /// Logs as JSON lines.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     pub log_format: String,
+    /// Run on a virtual clock that starts now and moves only when an administrator calls the
+    /// `advanceClock` mutation (for tests, demos and the simulator).
+    #[arg(long)]
+    pub virtual_clock: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -154,10 +158,19 @@ pub struct ImportArgs {
 
 /// Opens the store and the services on the system clock.
 pub async fn open(db: &DbArgs) -> anyhow::Result<Services> {
+    open_on(db, false).await
+}
+
+/// Opens the store and the services, on a virtual clock starting now when `virtual_clock`.
+pub async fn open_on(db: &DbArgs, virtual_clock: bool) -> anyhow::Result<Services> {
     let store = Store::open(&db.config()).await.map_err(|e| {
         anyhow::anyhow!("cannot open the database at `{}`: {e}{}", db.url, lock_hint(&e.to_string()))
     })?;
-    let services = Services::new(store, Arc::new(SystemClock));
+    let services = if virtual_clock {
+        Services::with_virtual_clock(store, crate::clock::ManualClock::starting_at(chrono::Utc::now()))
+    } else {
+        Services::new(store, Arc::new(SystemClock))
+    };
     services.bootstrap().await.map_err(|e| anyhow::anyhow!("cannot prepare the database: {e}"))?;
     Ok(services)
 }
@@ -172,14 +185,14 @@ fn lock_hint(message: &str) -> &'static str {
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let services = open(&args.db).await?;
+    let services = open_on(&args.db, args.virtual_clock).await?;
     if args.demo
         && crate::demo::load(&services).await.map_err(|e| anyhow::anyhow!("cannot load the demo: {e}"))?
     {
         tracing::info!("demo directory loaded");
     }
     let schema = graphql::build_schema(services.clone());
-    let mut state = AppState::new(schema, services);
+    let mut state = AppState::new(schema, services.clone());
     let mut auth = args.auth.clone();
     if args.demo && auth.secret.is_none() && auth.jwks.is_none() {
         // The demo authenticates like a real deployment, with a secret made for this run.
@@ -195,6 +208,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => tracing::warn!(
             "no --auth-secret or --auth-jwks: requests are not authenticated and act as the local operator"
         ),
+    }
+    // Timers that fell due while the server was down fire now; on the real clock a runner
+    // keeps firing them as they fall due.
+    services.fire_due_timers().await.map_err(|e| anyhow::anyhow!("cannot fire due timers: {e}"))?;
+    if args.virtual_clock {
+        tracing::info!("virtual clock: time moves only with the advanceClock mutation");
+    } else {
+        tokio::spawn(crate::service::timers::run(services.clone()));
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;

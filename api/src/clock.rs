@@ -33,6 +33,12 @@ impl ManualClock {
         Self { micros: Arc::new(AtomicI64::new(start.timestamp_micros())) }
     }
 
+    /// Moves the clock to `to`, if that is later than now; returns the time afterwards.
+    pub fn advance_to(&self, to: DateTime<Utc>) -> DateTime<Utc> {
+        self.micros.fetch_max(to.timestamp_micros(), Ordering::SeqCst);
+        self.now()
+    }
+
     /// Moves the clock forward by `by` (never backwards).
     pub fn advance(&self, by: TimeDelta) {
         let step = by.num_microseconds().unwrap_or(0).max(0);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod node;
 pub mod page;
 pub mod policy;
+pub mod request;
 pub mod rules;
 pub mod subscription;
 
@@ -28,17 +29,23 @@ pub struct Query(
     directory::DirectoryQuery,
     catalog::CatalogQuery,
     policy::PolicyQuery,
+    request::RequestQuery,
     rules::RuleQuery,
     audit::AuditQuery,
 );
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(directory::DirectoryMutation, catalog::CatalogMutation, policy::PolicyMutation);
+pub struct Mutation(
+    directory::DirectoryMutation,
+    catalog::CatalogMutation,
+    policy::PolicyMutation,
+    request::RequestMutation,
+);
 
 /// The subscription root.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(subscription::EventSubscription);
+pub struct Subscription(subscription::EventSubscription, subscription::ApprovalSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

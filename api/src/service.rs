@@ -4,6 +4,8 @@
 pub mod catalogs;
 pub mod directory;
 pub mod policies;
+pub mod requests;
+pub mod timers;
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use em_engine::directory::role_templates;
 use em_engine::event::Event;
 use em_engine::{Actor, DomainError};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, ManualClock};
 use crate::store::{Store, StoreError};
 
 /// Errors of the service layer: a refusal the user can act on, or an internal failure.
@@ -40,11 +42,59 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 pub struct Services {
     pub store: Store,
     clock: Arc<dyn Clock>,
+    /// The clock when the server runs on virtual time (`--virtual-clock`): moved by
+    /// [`Services::advance_clock`], never by itself.
+    virtual_clock: Option<ManualClock>,
 }
 
 impl Services {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, virtual_clock: None }
+    }
+
+    /// Services on a virtual clock, which only [`Services::advance_clock`] moves.
+    pub fn with_virtual_clock(store: Store, clock: ManualClock) -> Self {
+        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock) }
+    }
+
+    /// Whether the clock is virtual.
+    #[must_use]
+    pub fn is_virtual_clock(&self) -> bool {
+        self.virtual_clock.is_some()
+    }
+
+    /// Moves a virtual clock forward to `to` and fires every timer that falls due, in order of
+    /// their due times, each at its own due time. Administrators only. Returns the time
+    /// afterwards and how many timers fired.
+    pub async fn advance_clock(
+        &self,
+        actor: &Actor,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<(chrono::DateTime<chrono::Utc>, usize)> {
+        self.require_admin(actor).await?;
+        let Some(clock) = &self.virtual_clock else {
+            return Err(DomainError::new(
+                em_engine::ErrorCode::ValidationFailed,
+                "the server runs on the real clock; start it with `--virtual-clock` to move time",
+            )
+            .into());
+        };
+        if to < self.now() {
+            return Err(DomainError::invalid(
+                "to",
+                format!("time only moves forward; it is {} now", self.now().to_rfc3339()),
+            )
+            .into());
+        }
+        let mut fired = 0;
+        // Step from one due time to the next, so each timer fires at its own time.
+        while let Some(due) = self.store.next_timer_due().await?.filter(|d| *d <= to) {
+            clock.advance_to(due);
+            fired += self.fire_due_timers().await?;
+        }
+        let now = clock.advance_to(to);
+        fired += self.fire_due_timers().await?;
+        Ok((now, fired))
     }
 
     /// Prepares a fresh or existing database: the built-in General catalog exists.

@@ -15,6 +15,7 @@ pub mod catalogs;
 pub mod directory;
 pub mod events;
 pub mod policies;
+pub mod requests;
 pub mod schema;
 pub mod writers;
 

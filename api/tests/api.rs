@@ -27,6 +27,8 @@ mod http;
 mod policies;
 #[path = "api/process.rs"]
 mod process;
+#[path = "api/requests.rs"]
+mod requests;
 #[path = "api/rules.rs"]
 mod rules;
 #[path = "api/support.rs"]

@@ -11,7 +11,8 @@ use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, AccessPackageR
 use super::directory::{ApplicationNode, DirectoryRoleNode, GroupNode, SiteNode, UserNode};
 use super::error::OrGraphql;
 use super::policy::AccessPackageAssignmentPolicyNode;
-use super::services;
+use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
+use super::{actor, services};
 
 /// An object with a global id.
 #[expect(
@@ -30,10 +31,12 @@ pub enum Node {
     AccessPackageResource(AccessPackageResourceNode),
     AccessPackage(AccessPackageNode),
     AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode),
+    AccessPackageAssignmentRequest(AccessPackageAssignmentRequestNode),
+    AccessPackageAssignment(AccessPackageAssignmentNode),
 }
 
 /// Types whose ids are global.
-const TYPES: [&str; 9] = [
+const TYPES: [&str; 11] = [
     "User",
     "Group",
     "Application",
@@ -43,6 +46,8 @@ const TYPES: [&str; 9] = [
     "AccessPackageResource",
     "AccessPackage",
     "AccessPackageAssignmentPolicy",
+    "AccessPackageAssignmentRequest",
+    "AccessPackageAssignment",
 ];
 
 /// The global id of an object of `type_name` with Graph id `id`.
@@ -107,6 +112,16 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode(x))),
+            "AccessPackageAssignmentRequest" => services(ctx)
+                .visible_request(&actor(ctx), key)
+                .await
+                .gql()?
+                .map(|x| Node::AccessPackageAssignmentRequest(x.into())),
+            "AccessPackageAssignment" => services(ctx)
+                .visible_assignment(&actor(ctx), key)
+                .await
+                .gql()?
+                .map(|x| Node::AccessPackageAssignment(x.into())),
             _ => store.access_package(key).await.gql()?.map(|x| Node::AccessPackage(AccessPackageNode(x))),
         };
         Ok(node)

@@ -1034,6 +1034,14 @@ impl PolicyBodyInput {
     }
 }
 
+/// A requested schedule as the engine's, or every problem found converting it.
+pub(crate) fn schedule_input(value: ScheduleValue) -> Result<EntitlementManagementSchedule, DomainError> {
+    let mut c = Convert::default();
+    let schedule = c.schedule(value, "schedule");
+    c.problems.into_result("the schedule is invalid")?;
+    Ok(schedule)
+}
+
 /// Converts typed inputs into engine values, collecting problems with their paths.
 #[derive(Default)]
 struct Convert {

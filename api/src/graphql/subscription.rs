@@ -10,7 +10,10 @@ use async_graphql::{Context, ID, InputObject, Object, Subscription};
 use em_engine::{Actor, DomainError, ErrorCode};
 use futures::{Stream, StreamExt};
 
+use em_engine::request::AccessPackageAssignmentRequest;
+
 use super::audit::AuditEventNode;
+use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::error::OrGraphql;
 use super::{actor, services};
 use crate::feed::EventFeed;
@@ -80,6 +83,167 @@ impl EventSubscription {
             std::future::ready(out)
         }))
     }
+}
+
+/// A stage assigned to the signed-in approver, or taken from them.
+pub struct ApprovalStageChangeNode {
+    event: Arc<FeedEvent>,
+    request: Option<AccessPackageAssignmentRequest>,
+}
+
+#[Object(name = "ApprovalStageChange")]
+impl ApprovalStageChangeNode {
+    /// Subscribe again with `after` set to this to resume exactly after it.
+    async fn cursor(&self) -> String {
+        self.event.cursor.to_string()
+    }
+    /// `assigned` (a stage opened for you, or escalated to you) or `removed` (decided by
+    /// another approver, canceled, timed out, or decided by you).
+    async fn kind(&self) -> &str {
+        self.event.event.kind.strip_prefix("approvalStage.").unwrap_or(&self.event.event.kind)
+    }
+    async fn stage_id(&self) -> ID {
+        ID(self.event.event.subject_id.clone())
+    }
+    /// Why: the request's latest step (`stage 1 awaits ...`, `stage 1 approved by ...`).
+    async fn reason(&self) -> Option<&str> {
+        self.event.event.reason.as_deref()
+    }
+    async fn occurred_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.event.event.occurred_date_time
+    }
+    /// The request as it was right after the change.
+    async fn assignment_request(&self) -> Option<AccessPackageAssignmentRequestNode> {
+        self.request.clone().map(AccessPackageAssignmentRequestNode)
+    }
+}
+
+/// A change to a request or an assignment.
+pub struct AssignmentActivityNode {
+    event: Arc<FeedEvent>,
+}
+
+#[Object(name = "AssignmentActivity")]
+impl AssignmentActivityNode {
+    async fn cursor(&self) -> String {
+        self.event.cursor.to_string()
+    }
+    /// `assignmentRequest.created`, `assignmentRequest.stateChanged`, `assignment.created`,
+    /// `assignment.stateChanged`, ...
+    async fn kind(&self) -> &str {
+        &self.event.event.kind
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.event.event.reason.as_deref()
+    }
+    async fn occurred_date_time(&self) -> chrono::DateTime<chrono::Utc> {
+        self.event.event.occurred_date_time
+    }
+    /// Who made the change.
+    async fn actor(&self) -> &str {
+        &self.event.event.actor
+    }
+    /// The request as it was right after the change (request events).
+    async fn assignment_request(&self) -> Option<AccessPackageAssignmentRequestNode> {
+        let data = self.event.event.data.get("request")?;
+        serde_json::from_value(data.clone()).ok().map(AccessPackageAssignmentRequestNode)
+    }
+    /// The assignment as it was right after the change (assignment events).
+    async fn assignment(&self) -> Option<AccessPackageAssignmentNode> {
+        let data = self.event.event.data.get("assignment")?;
+        serde_json::from_value(data.clone()).ok().map(AccessPackageAssignmentNode)
+    }
+}
+
+/// Which request and assignment activity to receive.
+#[derive(InputObject, Default)]
+pub struct AssignmentActivityFilter {
+    catalog_id: Option<ID>,
+    access_package_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct ApprovalSubscription;
+
+#[Subscription]
+impl ApprovalSubscription {
+    /// For the signed-in approver: each approval stage assigned to them (when it opens, or
+    /// escalates to them) and each taken from them (decided, canceled, timed out). With `after`,
+    /// the changes committed after that cursor come first.
+    async fn approval_stage_changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ApprovalStageChangeNode>> + use<>> {
+        let Actor::User { id: me } = actor(ctx) else {
+            return Err(DomainError::invalid("actor", "approval notifications are for a signed-in directory user"))
+                .gql();
+        };
+        let events = live(ctx, after).await?;
+        Ok(events.filter_map(move |item| {
+            let out = match item {
+                Ok(e) if e.event.kind.starts_with("approvalStage.") && e.event.audience.contains(&me) => {
+                    let request =
+                        e.event.data.get("request").and_then(|r| serde_json::from_value(r.clone()).ok());
+                    Some(Ok(ApprovalStageChangeNode { event: e, request }))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e).gql()),
+            };
+            std::future::ready(out)
+        }))
+    }
+
+    /// Request and assignment activity. Requestors and targets receive every change to their
+    /// own requests and assignments; administrators every change, narrowed by `filter` to a
+    /// catalog or an access package.
+    async fn assignment_activity(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        filter: Option<AssignmentActivityFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AssignmentActivityNode>> + use<>> {
+        let f = filter.unwrap_or_default();
+        let filter = Filter::new(EventFeedFilter {
+            kind: None,
+            catalog_id: f.catalog_id,
+            access_package_id: f.access_package_id,
+        })?;
+        let who = actor(ctx);
+        let administrator = services(ctx).require_admin(&who).await.is_ok();
+        let me = match who {
+            Actor::User { id } => Some(id),
+            Actor::System | Actor::LocalOperator => None,
+        };
+        let events = live(ctx, after).await?;
+        Ok(events.filter_map(move |item| {
+            let out = match item {
+                Ok(e) => {
+                    let kind = &e.event.kind;
+                    let relevant = kind.starts_with("assignmentRequest.") || kind.starts_with("assignment.");
+                    let mine = administrator
+                        || me.as_ref().is_some_and(|m| {
+                            e.event.target_id.as_ref() == Some(m) || e.event.audience.contains(m)
+                        });
+                    (relevant && mine && filter.matches(&e)).then(|| Ok(AssignmentActivityNode { event: e }))
+                }
+                Err(e) => Some(Err(e).gql()),
+            };
+            std::future::ready(out)
+        }))
+    }
+}
+
+/// The live feed from `after`, for a subscription resolver.
+async fn live(
+    ctx: &Context<'_>,
+    after: Option<String>,
+) -> async_graphql::Result<impl Stream<Item = crate::store::StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+    let after = after.as_deref().map(parse_cursor).transpose().gql()?;
+    let Some(feed) = ctx.data_opt::<EventFeed>() else {
+        return Err(ServiceError::Internal("the schema was built without an event feed".into())).gql();
+    };
+    feed.subscribe(after).await.gql()
 }
 
 /// A cursor argument: the decimal string of a `LiveEvent.cursor`.

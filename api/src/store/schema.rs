@@ -5,7 +5,7 @@
 //! Never edit a migration that has shipped: add another.
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// The version this build expects.
 #[must_use]
@@ -189,4 +189,69 @@ DEFINE FIELD sortKey ON assignment_policy TYPE string;
 DEFINE FIELD policy ON assignment_policy TYPE object FLEXIBLE;
 DEFINE INDEX assignmentPolicyPackage ON assignment_policy FIELDS accessPackageId;
 DEFINE INDEX assignmentPolicyCatalog ON assignment_policy FIELDS catalogId;
+"#;
+
+/// Version 4: requests, assignments, their timers and the grants they deliver. Each request and
+/// assignment keeps the engine's document beside the typed fields queries read, and a version
+/// every write bumps; `target_state` holds a version per target user that every change to the
+/// user's requests and assignments bumps (see `store::requests`).
+const V4: &str = r#"
+DEFINE TABLE request SCHEMAFULL;
+DEFINE FIELD accessPackageId ON request TYPE string;
+DEFINE FIELD catalogId ON request TYPE string;
+DEFINE FIELD assignmentPolicyId ON request TYPE string;
+DEFINE FIELD targetId ON request TYPE string;
+DEFINE FIELD requestorId ON request TYPE option<string>;
+DEFINE FIELD requestType ON request TYPE string;
+DEFINE FIELD state ON request TYPE string;
+DEFINE FIELD status ON request TYPE string;
+DEFINE FIELD createdDateTime ON request TYPE string;
+-- The approvers who may decide the open stage now, and everyone ever asked to decide.
+DEFINE FIELD assignedTo ON request TYPE array<string> DEFAULT [];
+DEFINE FIELD approverIds ON request TYPE array<string> DEFAULT [];
+DEFINE FIELD version ON request TYPE int;
+DEFINE FIELD sortKey ON request TYPE string;
+DEFINE FIELD request ON request TYPE object FLEXIBLE;
+DEFINE INDEX requestTarget ON request FIELDS targetId, state;
+DEFINE INDEX requestRequestor ON request FIELDS requestorId;
+DEFINE INDEX requestPackage ON request FIELDS accessPackageId;
+DEFINE INDEX requestCatalog ON request FIELDS catalogId;
+DEFINE INDEX requestSort ON request FIELDS sortKey;
+
+DEFINE TABLE assignment SCHEMAFULL;
+DEFINE FIELD accessPackageId ON assignment TYPE string;
+DEFINE FIELD catalogId ON assignment TYPE string;
+DEFINE FIELD assignmentPolicyId ON assignment TYPE string;
+DEFINE FIELD targetId ON assignment TYPE string;
+DEFINE FIELD state ON assignment TYPE string;
+DEFINE FIELD status ON assignment TYPE string;
+DEFINE FIELD active ON assignment TYPE bool;
+DEFINE FIELD version ON assignment TYPE int;
+DEFINE FIELD sortKey ON assignment TYPE string;
+DEFINE FIELD assignment ON assignment TYPE object FLEXIBLE;
+DEFINE INDEX assignmentTarget ON assignment FIELDS targetId, active;
+DEFINE INDEX assignmentPackage ON assignment FIELDS accessPackageId, active;
+DEFINE INDEX assignmentCatalog ON assignment FIELDS catalogId;
+DEFINE INDEX assignmentSort ON assignment FIELDS sortKey;
+
+DEFINE TABLE target_state SCHEMAFULL;
+DEFINE FIELD version ON target_state TYPE int;
+
+-- Durable timers: what is due when, for which request or assignment. `due` is fixed-width UTC
+-- text, so it sorts as time does.
+DEFINE TABLE timer SCHEMAFULL;
+DEFINE FIELD owner ON timer TYPE string ASSERT $value IN ['request', 'assignment'];
+DEFINE FIELD ownerId ON timer TYPE string;
+DEFINE FIELD targetId ON timer TYPE string;
+DEFINE FIELD due ON timer TYPE string;
+DEFINE FIELD timer ON timer TYPE object FLEXIBLE;
+DEFINE INDEX timerDue ON timer FIELDS due;
+DEFINE INDEX timerOwner ON timer FIELDS ownerId;
+
+-- What assignments deliver into the directory: one record per principal and role.
+DEFINE TABLE grant SCHEMAFULL;
+DEFINE FIELD principalId ON grant TYPE string;
+DEFINE FIELD grant ON grant TYPE object FLEXIBLE;
+DEFINE FIELD sources ON grant TYPE array<string> DEFAULT [];
+DEFINE INDEX grantPrincipal ON grant FIELDS principalId;
 "#;

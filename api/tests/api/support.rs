@@ -31,7 +31,13 @@ impl TestServer {
     /// A server that requires bearer tokens (see [`TestServer::as_user`]) over `directory`,
     /// imported before it serves. Its own `api` sends no token.
     pub async fn with_auth(directory: Value) -> Self {
-        let services = Self::services().await;
+        Self::with_auth_on(directory, false).await
+    }
+
+    /// Like [`TestServer::with_auth`], on a virtual clock when `virtual_clock` (moved by the
+    /// `advanceClock` mutation).
+    pub async fn with_auth_on(directory: Value, virtual_clock: bool) -> Self {
+        let services = Self::services_on(virtual_clock).await;
         services
             .import_directory(&Actor::LocalOperator, &directory.to_string())
             .await
@@ -48,10 +54,18 @@ impl TestServer {
     }
 
     async fn services() -> Services {
+        Self::services_on(false).await
+    }
+
+    async fn services_on(virtual_clock: bool) -> Services {
         // Internal errors are logged, not shown to clients; the harness prints them on failure.
         em_api::telemetry::init(false);
         let store = Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens");
-        let services = Services::new(store, Arc::new(SystemClock));
+        let services = if virtual_clock {
+            Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
+        } else {
+            Services::new(store, Arc::new(SystemClock))
+        };
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         services
     }

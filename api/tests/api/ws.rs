@@ -31,13 +31,13 @@ const EVENTS: &str = "subscription($after: String, $filter: EventFeedFilter) {
     events(after: $after, filter: $filter) { cursor event { kind actorId targetId catalogId data } } }";
 
 /// A raw graphql-transport-ws client.
-struct Ws {
+pub(crate) struct Ws {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Ws {
     /// Opens a socket that offers the protocol.
-    async fn open(base: &str) -> Self {
+    pub(crate) async fn open(base: &str) -> Self {
         Self::open_with(base, Some("graphql-transport-ws")).await
     }
 
@@ -52,14 +52,14 @@ impl Ws {
     }
 
     /// Opens a socket and initialises the connection with `payload`, expecting the ack.
-    async fn connected(base: &str, payload: Value) -> Self {
+    pub(crate) async fn connected(base: &str, payload: Value) -> Self {
         let mut ws = Self::open(base).await;
         ws.send(json!({ "type": "connection_init", "payload": payload })).await;
         assert_eq!(ws.message().await, json!({ "type": "connection_ack" }));
         ws
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;
     }
 
@@ -67,7 +67,7 @@ impl Ws {
         self.socket.send(Message::text(text)).await.expect("the socket takes the message");
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(
             json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
         )
@@ -75,7 +75,7 @@ impl Ws {
     }
 
     /// The next protocol message; fails on a close or after [`WAIT`].
-    async fn message(&mut self) -> Value {
+    pub(crate) async fn message(&mut self) -> Value {
         loop {
             let frame = tokio::time::timeout(WAIT, self.socket.next())
                 .await
@@ -91,7 +91,7 @@ impl Ws {
     }
 
     /// Whether a protocol message arrives within `within`.
-    async fn quiet_for(&mut self, within: Duration) -> Option<Value> {
+    pub(crate) async fn quiet_for(&mut self, within: Duration) -> Option<Value> {
         match tokio::time::timeout(within, self.socket.next()).await {
             Err(_) => None,
             Ok(Some(Ok(Message::Text(text)))) => Some(serde_json::from_str(&text).unwrap()),
@@ -100,7 +100,7 @@ impl Ws {
     }
 
     /// The `next` payload's `data` of operation `id`.
-    async fn next(&mut self, id: &str) -> Value {
+    pub(crate) async fn next(&mut self, id: &str) -> Value {
         let message = self.message().await;
         assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("next"), Some(id)), "{message}");
         message["payload"]["data"].clone()
@@ -134,7 +134,7 @@ impl Ws {
     }
 
     /// Closes normally (1000).
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.socket.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() })).await.unwrap();
         while let Some(Ok(_)) = self.socket.next().await {}
     }

@@ -1,0 +1,836 @@
+//! Requests, approvals and assignments: submitting a request, deciding its stages, canceling
+//! and reprocessing it, and carrying out what the engine decides (creating an assignment and
+//! delivering its grants into the directory, ending one and revoking what no other assignment
+//! still grants), with the events that tell approvers, requestors and administrators.
+//!
+//! Every operation loads what the engine decides on, asks the engine, and commits the outcome
+//! as one [`GovernanceWrite`]. The write checks in its transaction that the target's requests and
+//! assignments have not moved since they were read; when they have, the operation decides again
+//! on fresh data ([`Services::decided`]), so that two racing submissions for incompatible
+//! packages cannot both pass separation of duties and the first decision on a stage wins.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use em_engine::access_package::AccessPackage;
+use em_engine::approval::{DirectorySnapshot, StageDecision};
+use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGrant, Grant, delivery_plan};
+use em_engine::directory::{GroupRelation, User};
+use em_engine::event::Event;
+use em_engine::policy::{AccessPackageAssignmentPolicy, SubjectFacts, SubjectSet};
+use em_engine::request::{
+    AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, OpenRequest, RequestInput,
+    SubmitContext, Transition, submit,
+};
+use em_engine::timer::Timer;
+use em_engine::{Actor, DomainError, ErrorCode};
+use serde_json::json;
+
+use super::{ServiceError, ServiceResult, Services, found};
+use crate::store::catalogs::IncompatibilityKind;
+use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment, StoredRequest, TimerOwner};
+
+/// How many times an operation decides again after its data moved under it.
+const ATTEMPTS: usize = 8;
+
+/// A user as policies and separation of duties read them: the user and their direct groups.
+pub(crate) struct Subject {
+    pub user: User,
+    pub group_ids: BTreeSet<String>,
+}
+
+impl Subject {
+    pub(crate) fn facts(&self) -> SubjectFacts<'_> {
+        SubjectFacts::new(&self.user, &self.group_ids)
+    }
+}
+
+/// What a target's requests and assignments looked like when read.
+struct TargetState {
+    version: u64,
+    assignments: Vec<StoredAssignment>,
+    open_requests: Vec<StoredRequest>,
+}
+
+/// The outcome of carrying out a transition: the write, and the request and assignments after it.
+struct Realized {
+    write: GovernanceWrite,
+    events: Vec<Event>,
+    request: AccessPackageAssignmentRequest,
+}
+
+fn is_stale(error: &ServiceError) -> bool {
+    matches!(error, ServiceError::Domain(e) if e.code == ErrorCode::Conflict && e.message == STALE)
+}
+
+impl Services {
+    /// Runs `attempt` until it commits on data that did not move under it.
+    async fn decided<T, F, Fut>(&self, mut attempt: F) -> ServiceResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ServiceResult<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(e) if is_stale(&e) && tries + 1 < ATTEMPTS => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Submits a request (Graph's `POST assignmentRequests`). The requestor is the caller; for
+    /// `adminAdd`/`adminUpdate`/`adminRemove` the caller must be an administrator.
+    pub async fn submit_request(
+        &self,
+        actor: &Actor,
+        mut input: RequestInput,
+        target_id: Option<String>,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        input.requestor = actor.clone();
+        if input.request_type.origin() == Some(em_engine::request::RequestOrigin::Admin) {
+            self.require_admin(actor).await?;
+        }
+        let target_id = match (target_id, actor) {
+            (Some(t), _) if !t.trim().is_empty() => t,
+            (_, Actor::User { id }) => id.clone(),
+            _ => {
+                return Err(DomainError::invalid("targetId", "name the user who should get the access").into());
+            }
+        };
+        input.id = self.new_id();
+        self.decided(|| self.submit_once(&input, &target_id)).await
+    }
+
+    async fn submit_once(
+        &self,
+        input: &RequestInput,
+        target_id: &str,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        let now = self.now();
+        let package = self.access_package_at(&input.access_package_id, "accessPackageId").await?;
+        let catalog = found(self.store.catalog(&package.catalog_id).await?, "catalog", "accessPackageId", &package.catalog_id)?;
+        let policies: Vec<AccessPackageAssignmentPolicy> = self
+            .store
+            .assignment_policies_of_package(&package.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.policy)
+            .collect();
+        let target = self.subject(target_id, "targetId").await?;
+        let requestor = match &input.requestor {
+            Actor::User { id } if id == target_id => None,
+            Actor::User { id } => Some(self.subject(id, "requestor").await?),
+            Actor::System | Actor::LocalOperator => None,
+        };
+        let state = self.target_state(target_id).await?;
+        let (incompatible_packages, incompatible_groups) = self.incompatibilities(&package).await?;
+        let directory = self.approver_directory(&policies_stages(&policies), &target, requestor.as_ref()).await?;
+        let assignments: Vec<AccessPackageAssignment> =
+            state.assignments.iter().map(|a| a.assignment.clone()).collect();
+        let open: Vec<OpenRequest> = state
+            .open_requests
+            .iter()
+            .map(|r| OpenRequest {
+                id: r.request.id.clone(),
+                access_package_id: r.request.access_package_id.clone(),
+                request_type: r.request.request_type,
+            })
+            .collect();
+        let requestor_facts = match &input.requestor {
+            Actor::User { .. } => Some(requestor.as_ref().unwrap_or(&target).facts()),
+            _ => None,
+        };
+        let transition = submit(
+            input.clone(),
+            &SubmitContext {
+            package: &package,
+            catalog: &catalog,
+            policies: &policies,
+            requestor: requestor_facts,
+            target: target.facts(),
+            target_assignments: &assignments,
+            target_open_requests: &open,
+            incompatible_packages: &incompatible_packages,
+            incompatible_groups: &incompatible_groups,
+            directory: &directory,
+        },
+            now,
+        )?;
+        let realized = self.realize(None, transition, &state, &package, &input.requestor, now).await?;
+        self.store.logged(realized.events).commit_governance(&realized.write).await?;
+        Ok(realized.request)
+    }
+
+    /// Records an approver's decision on a request's open stage (Graph's `PATCH stages/{id}`).
+    pub async fn decide_request(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        mut decision: StageDecision,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        let Actor::User { id } = actor else {
+            return Err(DomainError::forbidden("approvals are decided by a signed-in directory user").into());
+        };
+        decision.approver_id.clone_from(id);
+        self.decided(|| async {
+            let now = self.now();
+            let (stored, state, target) = self.request_context(request_id).await?;
+            let stages = stored.request.policy_snapshot.stages.clone();
+            let directory = self.approver_directory(&stages, &target, None).await?;
+            let transition = stored.request.decide(&decision, &target.user, &directory, now)?;
+            self.commit_transition(stored, transition, &state, actor, now).await
+        })
+        .await
+    }
+
+    /// Cancels a request: the requestor, the target or an administrator, while it is pending.
+    pub async fn cancel_request(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        let as_administrator = self.require_admin(actor).await.is_ok();
+        self.decided(|| async {
+            let now = self.now();
+            let (stored, state, _) = self.request_context(request_id).await?;
+            let transition = stored.request.cancel(actor, as_administrator, now)?;
+            self.commit_transition(stored, transition, &state, actor, now).await
+        })
+        .await
+    }
+
+    /// Retries a failed or partial delivery (Graph's `reprocess`): administrators, the requestor
+    /// and the target.
+    pub async fn reprocess_request(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        let as_administrator = self.require_admin(actor).await.is_ok();
+        self.decided(|| async {
+            let now = self.now();
+            let (stored, state, _) = self.request_context(request_id).await?;
+            let party = match actor {
+                Actor::User { id } => &stored.request.requestor == actor || *id == stored.request.target_id,
+                _ => true,
+            };
+            if !(as_administrator || party) {
+                return Err(DomainError::forbidden(
+                    "only the requestor, the target or an administrator may reprocess a request",
+                )
+                .into());
+            }
+            let transition = stored.request.reprocess(now)?;
+            self.commit_transition(stored, transition, &state, actor, now).await
+        })
+        .await
+    }
+
+    /// Fires every timer due at the clock's `now`, earliest first; returns how many fired.
+    pub async fn fire_due_timers(&self) -> ServiceResult<usize> {
+        let mut fired = 0;
+        loop {
+            let now = self.now();
+            let due = self.store.due_timers(now, 64).await?;
+            if due.is_empty() {
+                return Ok(fired);
+            }
+            for timer in due {
+                match self.decided(|| self.fire(&timer)).await {
+                    Ok(()) => fired += 1,
+                    // A timer the engine refuses would block every later one: it is dropped,
+                    // and the refusal logged.
+                    Err(ServiceError::Domain(e)) => {
+                        tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
+                        self.store.delete_timer(&timer.owner_id, &timer.timer).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    async fn fire(&self, due: &DueTimer) -> ServiceResult<()> {
+        let now = self.now();
+        let state = self.target_state(&due.target_id).await?;
+        match due.owner {
+            TimerOwner::Request => {
+                let Some(stored) = self.store.request(&due.owner_id).await? else {
+                    return self.drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id).await;
+                };
+                let transition = stored.request.on_timer(&due.timer, now)?;
+                if !transition.changed {
+                    return self
+                        .drop_stale_timer(&due.target_id, state.version, TimerOwner::Request, &due.owner_id, transition.timers)
+                        .await;
+                }
+                self.commit_transition(stored, transition, &state, &Actor::System, now).await?;
+                Ok(())
+            }
+            TimerOwner::Assignment => {
+                let Some(stored) = self.store.assignment(&due.owner_id).await? else {
+                    return self
+                        .drop_timers(&due.target_id, state.version, TimerOwner::Assignment, &due.owner_id)
+                        .await;
+                };
+                let others: Vec<AccessPackageAssignment> = state
+                    .assignments
+                    .iter()
+                    .filter(|a| a.assignment.id != stored.assignment.id)
+                    .map(|a| a.assignment.clone())
+                    .collect();
+                let (next, plan) = stored.assignment.on_timer(&due.timer, &others, now)?;
+                let mut write = GovernanceWrite::new(&due.target_id, state.version);
+                write.timers.push((TimerOwner::Assignment, next.id.clone(), next.timers()));
+                let mut events = Vec::new();
+                if next != stored.assignment {
+                    let package = self.store.access_package(&next.access_package_id).await?;
+                    if let Some(plan) = &plan {
+                        for grant in &plan.revoke {
+                            write.revoke.push((next.id.clone(), grant.clone(), true));
+                        }
+                        for kept in &plan.keep {
+                            write.revoke.push((next.id.clone(), kept.grant.clone(), false));
+                        }
+                    }
+                    events.push(self.assignment_event(&Actor::System, &stored.assignment, &next, package.as_ref()));
+                    write.assignments.push((next, Some(stored.version)));
+                }
+                self.store.logged(events).commit_governance(&write).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn drop_timers(&self, target: &str, version: u64, owner: TimerOwner, id: &str) -> ServiceResult<()> {
+        self.drop_stale_timer(target, version, owner, id, Vec::new()).await
+    }
+
+    /// Replaces an object's timers with the ones it has now (a fired timer turned out stale).
+    async fn drop_stale_timer(
+        &self,
+        target: &str,
+        version: u64,
+        owner: TimerOwner,
+        id: &str,
+        timers: Vec<Timer>,
+    ) -> ServiceResult<()> {
+        let mut write = GovernanceWrite::new(target, version);
+        write.timers.push((owner, id.to_owned(), timers));
+        self.store.commit_governance(&write).await?;
+        Ok(())
+    }
+
+    /// A request, its target's state and the target.
+    async fn request_context(&self, request_id: &str) -> ServiceResult<(StoredRequest, TargetState, Subject)> {
+        let stored = found(self.store.request(request_id).await?, "assignment request", "id", request_id)?;
+        let state = self.target_state(&stored.request.target_id).await?;
+        // Read the request again after the version: a write between the two reads is caught by
+        // the version check when committing.
+        let stored = found(self.store.request(request_id).await?, "assignment request", "id", request_id)?;
+        let target = self.subject(&stored.request.target_id, "targetId").await?;
+        Ok((stored, state, target))
+    }
+
+    async fn commit_transition(
+        &self,
+        stored: StoredRequest,
+        transition: Transition,
+        state: &TargetState,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        let package = self.access_package_at(&stored.request.access_package_id, "accessPackageId").await?;
+        let realized = self.realize(Some(&stored), transition, state, &package, actor, now).await?;
+        self.store.logged(realized.events).commit_governance(&realized.write).await?;
+        Ok(realized.request)
+    }
+
+    /// Carries out a transition's effects (delivery, extension, removal) and collects the write
+    /// and the events.
+    async fn realize(
+        &self,
+        before: Option<&StoredRequest>,
+        transition: Transition,
+        state: &TargetState,
+        package: &AccessPackage,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<Realized> {
+        let Transition { mut request, effects, mut timers, .. } = transition;
+        let mut write = GovernanceWrite::new(&request.target_id, state.version);
+        let mut events = Vec::new();
+        let others = |except: &str| -> Vec<AccessPackageAssignment> {
+            state
+                .assignments
+                .iter()
+                .filter(|a| a.assignment.id != except)
+                .map(|a| a.assignment.clone())
+                .collect()
+        };
+        let existing = |id: &str| state.assignments.iter().find(|a| a.assignment.id == id);
+        for effect in effects {
+            let (outcome, previous, next) = match effect {
+                Effect::CreateAssignment { assignment } => {
+                    let outcome = self.deliver(package, &assignment, &mut write).await?;
+                    (outcome, None, *assignment)
+                }
+                Effect::Deliver { assignment_id } => {
+                    let Some(stored) = existing(&assignment_id).cloned() else {
+                        let outcome = failed(format!("assignment `{assignment_id}` no longer exists"));
+                        let t = request.record_delivery(&outcome, now)?;
+                        request = t.request;
+                        timers = t.timers;
+                        continue;
+                    };
+                    let outcome = self.deliver(package, &stored.assignment, &mut write).await?;
+                    (outcome, Some(stored.clone()), stored.assignment.clone())
+                }
+                Effect::ExtendAssignment { assignment_id, expiration } => {
+                    let Some(stored) = existing(&assignment_id).cloned() else {
+                        let outcome = failed(format!("assignment `{assignment_id}` is no longer active"));
+                        let t = request.record_delivery(&outcome, now)?;
+                        request = t.request;
+                        timers = t.timers;
+                        continue;
+                    };
+                    let next = stored.assignment.extend(expiration);
+                    let outcome = DeliveryOutcome { delivered: next.delivered_grants.clone(), failed: Vec::new() };
+                    (outcome, Some(stored), next)
+                }
+                Effect::RemoveAssignment { assignment_id } => {
+                    let Some(stored) = existing(&assignment_id).cloned() else {
+                        let outcome = failed(format!("assignment `{assignment_id}` is no longer active"));
+                        let t = request.record_delivery(&outcome, now)?;
+                        request = t.request;
+                        timers = t.timers;
+                        continue;
+                    };
+                    let (ended, plan) = stored.assignment.end(&others(&assignment_id), now)?;
+                    for grant in &plan.revoke {
+                        write.revoke.push((ended.id.clone(), grant.clone(), true));
+                    }
+                    for kept in &plan.keep {
+                        write.revoke.push((ended.id.clone(), kept.grant.clone(), false));
+                    }
+                    let outcome = DeliveryOutcome { delivered: plan.revoke.clone(), failed: Vec::new() };
+                    write.timers.push((TimerOwner::Assignment, ended.id.clone(), Vec::new()));
+                    events.push(self.assignment_event(actor, &stored.assignment, &ended, Some(package)));
+                    write.assignments.push((ended, Some(stored.version)));
+                    let t = request.record_delivery(&outcome, now)?;
+                    request = t.request;
+                    timers = t.timers;
+                    continue;
+                }
+            };
+            let delivered = next.record_delivery(&outcome);
+            write.timers.push((TimerOwner::Assignment, delivered.id.clone(), delivered.timers()));
+            match &previous {
+                Some(stored) => {
+                    events.push(self.assignment_event(actor, &stored.assignment, &delivered, Some(package)));
+                }
+                None => events.push(self.assignment_created_event(actor, &delivered, package)),
+            }
+            write.assignments.push((delivered, previous.map(|p| p.version)));
+            let t = request.record_delivery(&outcome, now)?;
+            request = t.request;
+            timers = t.timers;
+        }
+        write.timers.push((TimerOwner::Request, request.id.clone(), timers));
+        events.extend(self.request_events(actor, before.map(|b| &b.request), &request, package));
+        write.requests.push((request.clone(), before.map(|b| b.version)));
+        Ok(Realized { write, events, request })
+    }
+
+    /// Plans the grants of a package for an assignment, checks that each role's object still
+    /// exists, and adds what can be delivered to the write.
+    async fn deliver(
+        &self,
+        package: &AccessPackage,
+        assignment: &AccessPackageAssignment,
+        write: &mut GovernanceWrite,
+    ) -> ServiceResult<DeliveryOutcome> {
+        let scopes = self.store.role_scopes(&package.id).await?;
+        let mut resources = Vec::new();
+        let ids: BTreeSet<&str> = scopes.iter().map(|s| s.resource_id.as_str()).collect();
+        for id in ids {
+            if let Some(resource) = self.store.resource(id).await? {
+                resources.push(resource);
+            }
+        }
+        let plan = delivery_plan(&scopes, &resources);
+        let mut outcome = DeliveryOutcome::default();
+        for problem in plan.unresolved {
+            outcome.failed.push(FailedGrant { grant: None, error: problem });
+        }
+        for grant in plan.grants {
+            if self.grant_object_exists(&grant).await? {
+                write.deliver.push((assignment.id.clone(), grant.clone()));
+                outcome.delivered.push(grant);
+            } else {
+                outcome.failed.push(FailedGrant {
+                    grant: Some(grant.clone()),
+                    error: format!("{} no longer exists in the directory", grant_object(&grant)),
+                });
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn grant_object_exists(&self, grant: &Grant) -> ServiceResult<bool> {
+        Ok(match grant {
+            Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => {
+                self.store.group(group_id).await?.is_some()
+            }
+            Grant::AppRole { application_id, .. } => self.store.application(application_id).await?.is_some(),
+            Grant::SiteRole { site_id, .. } => self.store.site(site_id).await?.is_some(),
+            Grant::DirectoryRoleEligible { directory_role_id }
+            | Grant::DirectoryRoleActive { directory_role_id } => {
+                self.store.directory_role(directory_role_id).await?.is_some()
+            }
+        })
+    }
+
+    /// A user and their direct groups; NOT_FOUND naming `field` when there is no such user.
+    pub(crate) async fn subject(&self, id: &str, field: &str) -> ServiceResult<Subject> {
+        let user = found(self.store.user(id).await?, "user", field, id)?;
+        let group_ids = self
+            .store
+            .memberships_of(&user.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.relation == GroupRelation::Member)
+            .map(|m| m.group_id)
+            .collect();
+        Ok(Subject { user, group_ids })
+    }
+
+    async fn target_state(&self, target_id: &str) -> ServiceResult<TargetState> {
+        let version = self.store.target_version(target_id).await?;
+        let assignments = self.store.active_assignments_of(target_id).await?;
+        let open_requests = self.store.open_requests_of(target_id).await?;
+        Ok(TargetState { version, assignments, open_requests })
+    }
+
+    /// The packages and groups incompatible with `package`, both ways for packages: a user
+    /// holding either of two packages marked incompatible cannot get the other.
+    async fn incompatibilities(
+        &self,
+        package: &AccessPackage,
+    ) -> ServiceResult<(Vec<AccessPackage>, Vec<em_engine::directory::Group>)> {
+        let mut package_ids: BTreeSet<String> = self
+            .store
+            .incompatibilities_from(&package.id, IncompatibilityKind::AccessPackage)
+            .await?
+            .into_iter()
+            .map(|row| row.target_id)
+            .collect();
+        package_ids.extend(self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id));
+        let package_ids: Vec<String> = package_ids.into_iter().collect();
+        let packages = self.store.access_packages_by_ids(&package_ids).await?;
+        let group_ids: Vec<String> = self
+            .store
+            .incompatibilities_from(&package.id, IncompatibilityKind::Group)
+            .await?
+            .into_iter()
+            .map(|row| row.target_id)
+            .collect();
+        let groups = self.store.groups_by_ids(&group_ids).await?;
+        Ok((packages, groups))
+    }
+
+    /// The slice of the directory approver resolution reads for these stages: the target and
+    /// requestor, their managers two levels up, the users named, and the members of the groups
+    /// named.
+    async fn approver_directory(
+        &self,
+        stages: &[em_engine::policy::AccessPackageApprovalStage],
+        target: &Subject,
+        requestor: Option<&Subject>,
+    ) -> ServiceResult<DirectorySnapshot> {
+        let mut directory = DirectorySnapshot::default();
+        let mut users: Vec<String> = Vec::new();
+        let mut subjects = vec![&target.user];
+        subjects.extend(requestor.map(|r| &r.user));
+        for user in subjects {
+            directory.add_user(user.clone());
+            let mut current = user.manager_id().map(str::to_owned);
+            for _ in 0..2 {
+                let Some(manager_id) = current.take() else { break };
+                if let Some(manager) = self.store.user(&manager_id).await? {
+                    current = manager.manager_id().map(str::to_owned);
+                    directory.add_user(manager);
+                }
+            }
+        }
+        let mut sets: Vec<SubjectSet> = Vec::new();
+        for s in stages {
+            sets.extend(s.primary_approvers.iter().cloned());
+            sets.extend(s.fallback_primary_approvers.iter().cloned());
+            sets.extend(s.escalation_approvers.iter().cloned());
+            sets.extend(s.fallback_escalation_approvers.iter().cloned());
+        }
+        for set in &sets {
+            match set {
+                SubjectSet::SingleUser { user_id, .. } => users.push(user_id.clone()),
+                SubjectSet::GroupMembers { group_id, .. } => {
+                    if !directory.group_members.contains_key(group_id) {
+                        for row in self.store.group_members(group_id, GroupRelation::Member).await? {
+                            directory.add_member(group_id, &row.principal_id);
+                            users.push(row.principal_id);
+                        }
+                        directory.group_members.entry(group_id.clone()).or_default();
+                    }
+                }
+                _ => {}
+            }
+        }
+        users.retain(|id| !directory.users.contains_key(id));
+        users.sort();
+        users.dedup();
+        for user in self.store.users_by_ids(&users).await? {
+            directory.add_user(user);
+        }
+        Ok(directory)
+    }
+
+    /// The events a request's change tells: created, every change of state or status, the
+    /// stages that opened for approvers (or escalated to more of them) and the stages taken
+    /// from them.
+    fn request_events(
+        &self,
+        actor: &Actor,
+        before: Option<&AccessPackageAssignmentRequest>,
+        after: &AccessPackageAssignmentRequest,
+        package: &AccessPackage,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        let data = json!({ "request": after });
+        let reason = after.explanation.log.last().map(|e| e.text.clone());
+        let parties = request_parties(after);
+        let base = |kind: &str, audience: Vec<String>| {
+            let mut event = self
+                .event(actor, kind, "AccessPackageAssignmentRequest", &after.id)
+                .in_catalog(&package.catalog_id)
+                .for_package(&package.id)
+                .with_data(data.clone());
+            event.target_id = Some(after.target_id.clone());
+            event.audience = audience;
+            event.justification.clone_from(&after.justification);
+            if let Some(r) = &reason {
+                event = event.with_reason(r.clone());
+            }
+            event
+        };
+        match before {
+            None => events.push(base("assignmentRequest.created", parties.clone())),
+            Some(b) if b.state != after.state || b.status != after.status => {
+                events.push(base("assignmentRequest.stateChanged", parties.clone()));
+            }
+            Some(_) => events.push(base("assignmentRequest.updated", parties.clone())),
+        }
+        let stages_after = after.approval.as_ref().map(|a| a.stages.as_slice()).unwrap_or_default();
+        let stages_before = before.and_then(|b| b.approval.as_ref()).map(|a| a.stages.as_slice()).unwrap_or_default();
+        for (i, stage) in stages_after.iter().enumerate() {
+            let old = stages_before.get(i);
+            let was_open = old.is_some_and(|s| s.is_open());
+            let had: BTreeSet<&String> = old.filter(|_| was_open).map(|s| s.assigned_to.iter().collect()).unwrap_or_default();
+            if stage.is_open() && after.state == AccessPackageRequestState::PendingApproval {
+                let new: Vec<String> = stage.assigned_to.iter().filter(|a| !had.contains(a)).cloned().collect();
+                if !new.is_empty() {
+                    let mut event = base("approvalStage.assigned", new);
+                    event.subject_type = "ApprovalStage".into();
+                    event.subject_id.clone_from(&stage.id);
+                    events.push(event);
+                }
+            } else if was_open {
+                let audience: Vec<String> = had.into_iter().cloned().collect();
+                if !audience.is_empty() {
+                    let mut event = base("approvalStage.removed", audience);
+                    event.subject_type = "ApprovalStage".into();
+                    event.subject_id.clone_from(&stage.id);
+                    events.push(event);
+                }
+            }
+        }
+        events
+    }
+
+    fn assignment_created_event(
+        &self,
+        actor: &Actor,
+        assignment: &AccessPackageAssignment,
+        package: &AccessPackage,
+    ) -> Event {
+        let mut event = self
+            .event(actor, "assignment.created", "AccessPackageAssignment", &assignment.id)
+            .in_catalog(&package.catalog_id)
+            .for_package(&package.id)
+            .with_data(json!({ "assignment": assignment }));
+        event.target_id = Some(assignment.target_id.clone());
+        event
+    }
+
+    fn assignment_event(
+        &self,
+        actor: &Actor,
+        before: &AccessPackageAssignment,
+        after: &AccessPackageAssignment,
+        package: Option<&AccessPackage>,
+    ) -> Event {
+        let kind = if before.state != after.state || before.status != after.status {
+            "assignment.stateChanged"
+        } else {
+            "assignment.updated"
+        };
+        let mut event = self
+            .event(actor, kind, "AccessPackageAssignment", &after.id)
+            .with_data(json!({ "assignment": after }))
+            .in_catalog(&after.catalog_id)
+            .for_package(&after.access_package_id);
+        if let Some(p) = package {
+            event = event.with_reason(format!(
+                "assignment to `{}` is {}",
+                p.display_name,
+                after.status.as_str()
+            ));
+        }
+        event.target_id = Some(after.target_id.clone());
+        event
+    }
+}
+
+/// The requestor and the target of a request.
+fn request_parties(request: &AccessPackageAssignmentRequest) -> Vec<String> {
+    let mut parties = vec![request.target_id.clone()];
+    if let Actor::User { id } = &request.requestor
+        && *id != request.target_id
+    {
+        parties.push(id.clone());
+    }
+    parties
+}
+
+fn failed(error: String) -> DeliveryOutcome {
+    DeliveryOutcome { delivered: Vec::new(), failed: vec![FailedGrant { grant: None, error }] }
+}
+
+/// The approval stages of every policy, for loading the approvers any of them might resolve to.
+fn policies_stages(policies: &[AccessPackageAssignmentPolicy]) -> Vec<em_engine::policy::AccessPackageApprovalStage> {
+    policies.iter().flat_map(|p| p.request_approval_settings.stages.iter().cloned()).collect()
+}
+
+/// The directory object a grant needs.
+fn grant_object(grant: &Grant) -> String {
+    match grant {
+        Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => format!("group `{group_id}`"),
+        Grant::AppRole { application_id, .. } => format!("application `{application_id}`"),
+        Grant::SiteRole { site_id, .. } => format!("site `{site_id}`"),
+        Grant::DirectoryRoleEligible { directory_role_id } | Grant::DirectoryRoleActive { directory_role_id } => {
+            format!("directory role `{directory_role_id}`")
+        }
+    }
+}
+
+/// `filterByCurrentUser(on: ...)` for requests: the signed-in user's requests by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestsOf {
+    /// Requests for the user (`target`).
+    Target,
+    /// Requests the user made (`createdBy`).
+    CreatedBy,
+    /// Requests awaiting the user's decision (`approver`).
+    Approver,
+}
+
+impl Services {
+    /// One page of requests. Administrators see every request; other users only their own, by
+    /// `filterByCurrentUser`.
+    pub async fn list_requests(
+        &self,
+        actor: &Actor,
+        by_me: Option<RequestsOf>,
+        mut filter: crate::store::requests::RequestFilter,
+        page: &crate::store::PageRequest,
+    ) -> ServiceResult<crate::store::Page<StoredRequest>> {
+        match (by_me, actor) {
+            (Some(on), Actor::User { id }) => match on {
+                RequestsOf::Target => filter.target_id = Some(id.clone()),
+                RequestsOf::CreatedBy => filter.requestor_id = Some(id.clone()),
+                RequestsOf::Approver => filter.assigned_to = Some(id.clone()),
+            },
+            (Some(_), _) => {
+                return Err(DomainError::invalid(
+                    "filterByCurrentUser",
+                    "`filterByCurrentUser` answers for a signed-in directory user",
+                )
+                .into());
+            }
+            (None, _) => self.require_admin(actor).await.map_err(|_| {
+                DomainError::forbidden(
+                    "listing every request needs an administrator role; use `filterByCurrentUser` for your own",
+                )
+            })?,
+        }
+        Ok(self.store.requests(&filter, page).await?)
+    }
+
+    /// One page of assignments. Administrators see every assignment; other users their own
+    /// (`filterByCurrentUser: true`, Graph's `on='target'`).
+    pub async fn list_assignments(
+        &self,
+        actor: &Actor,
+        mine: bool,
+        mut filter: crate::store::requests::AssignmentFilter,
+        page: &crate::store::PageRequest,
+    ) -> ServiceResult<crate::store::Page<StoredAssignment>> {
+        match (mine, actor) {
+            (true, Actor::User { id }) => filter.target_id = Some(id.clone()),
+            (true, _) => {
+                return Err(DomainError::invalid(
+                    "filterByCurrentUser",
+                    "`filterByCurrentUser` answers for a signed-in directory user",
+                )
+                .into());
+            }
+            (false, _) => self.require_admin(actor).await.map_err(|_| {
+                DomainError::forbidden(
+                    "listing every assignment needs an administrator role; use `filterByCurrentUser` for your own",
+                )
+            })?,
+        }
+        Ok(self.store.assignments(&filter, page).await?)
+    }
+
+    /// A request, when the caller may see it: administrators, its requestor and target, and
+    /// anyone asked to approve it.
+    pub async fn visible_request(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredRequest>> {
+        let Some(stored) = self.store.request(id).await? else { return Ok(None) };
+        if let Actor::User { id: me } = actor {
+            let request = &stored.request;
+            let party = &request.requestor == actor || request.target_id == *me;
+            let approver = request
+                .approval
+                .iter()
+                .flat_map(|a| a.stages.iter())
+                .any(|s| s.assigned_to.iter().any(|a| a == me));
+            if !(party || approver) && self.require_admin(actor).await.is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(stored))
+    }
+
+    /// An assignment, when the caller may see it: administrators and its target.
+    pub async fn visible_assignment(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredAssignment>> {
+        let Some(stored) = self.store.assignment(id).await? else { return Ok(None) };
+        if let Actor::User { id: me } = actor
+            && stored.assignment.target_id != *me
+            && self.require_admin(actor).await.is_err()
+        {
+            return Ok(None);
+        }
+        Ok(Some(stored))
+    }
+}

@@ -1,0 +1,558 @@
+//! Requests, assignments, their timers and what they deliver into the directory.
+//!
+//! A request or an assignment record keeps the engine's whole document (`request`,
+//! `assignment`) beside the typed fields that queries read, and a `version` that every write
+//! bumps. Every change to a target's requests and assignments is one [`GovernanceWrite`],
+//! committed in one transaction with its events, which checks inside the transaction that
+//! nothing it decided on has moved:
+//!
+//! - the target's `target_state.version`: every write for a target bumps it, so two
+//!   submissions for the same user (say, for two incompatible packages) cannot both commit on
+//!   what each saw alone; the loser gets [`STALE`] and the service decides again on fresh data;
+//! - each request's and assignment's `version`: the first decision on a stage wins.
+//!
+//! Grants are delivered into the directory as `grant` records (one per principal and role, with
+//! the assignments that deliver it in `sources`); group membership and ownership and active
+//! directory roles are also written as `membership` records, which is what the directory, the
+//! administrator check and `memberOf` rules read.
+
+use em_engine::ErrorCode;
+use em_engine::assignment::{AccessPackageAssignment, Grant};
+use em_engine::request::AccessPackageAssignmentRequest;
+use em_engine::timer::Timer;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Page, PageRequest, Store, StoreError, StoreResult, content, throw};
+use crate::vars;
+
+/// The message of the guard that refuses a write decided on data that has since changed.
+pub const STALE: &str = "the data this change was decided on has changed; decide again";
+
+/// A time as text that sorts as the time does.
+pub(crate) fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A request as stored, with its version.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RequestRecord")]
+pub struct StoredRequest {
+    pub request: AccessPackageAssignmentRequest,
+    pub version: u64,
+}
+
+#[derive(Deserialize)]
+struct RequestRecord {
+    id: String,
+    version: i64,
+    request: Value,
+}
+
+impl TryFrom<RequestRecord> for StoredRequest {
+    type Error = serde_json::Error;
+
+    fn try_from(record: RequestRecord) -> Result<Self, Self::Error> {
+        Ok(Self {
+            request: with_id(record.request, record.id)?,
+            version: u64::try_from(record.version).unwrap_or(0),
+        })
+    }
+}
+
+/// An assignment as stored, with its version.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "AssignmentRecord")]
+pub struct StoredAssignment {
+    pub assignment: AccessPackageAssignment,
+    pub version: u64,
+}
+
+#[derive(Deserialize)]
+struct AssignmentRecord {
+    id: String,
+    version: i64,
+    assignment: Value,
+}
+
+impl TryFrom<AssignmentRecord> for StoredAssignment {
+    type Error = serde_json::Error;
+
+    fn try_from(record: AssignmentRecord) -> Result<Self, Self::Error> {
+        Ok(Self {
+            assignment: with_id(record.assignment, record.id)?,
+            version: u64::try_from(record.version).unwrap_or(0),
+        })
+    }
+}
+
+fn with_id<T: serde::de::DeserializeOwned>(mut document: Value, id: String) -> Result<T, serde_json::Error> {
+    if let Some(object) = document.as_object_mut() {
+        object.insert("id".into(), Value::String(id));
+    }
+    serde_json::from_value(document)
+}
+
+/// Whose timer it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOwner {
+    Request,
+    Assignment,
+}
+
+impl TimerOwner {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Assignment => "assignment",
+        }
+    }
+}
+
+/// A stored timer: what is due, and for which request or assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub owner: TimerOwner,
+    pub owner_id: String,
+    pub target_id: String,
+    pub timer: Timer,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimerRecord {
+    owner: String,
+    owner_id: String,
+    target_id: String,
+    timer: Timer,
+}
+
+/// A grant held by a principal, and the assignments that deliver it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRecord {
+    pub principal_id: String,
+    pub grant: Grant,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// Everything one change to a target's requests and assignments writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct GovernanceWrite {
+    /// The user whose requests and assignments change.
+    pub target_id: String,
+    /// The target's version the change was decided on.
+    pub target_version: u64,
+    /// Requests to write, each with the version it was read at (`None`: a new request).
+    pub requests: Vec<(AccessPackageAssignmentRequest, Option<u64>)>,
+    /// Assignments to write, each with the version it was read at (`None`: a new assignment).
+    pub assignments: Vec<(AccessPackageAssignment, Option<u64>)>,
+    /// The complete timers of each request or assignment written.
+    pub timers: Vec<(TimerOwner, String, Vec<Timer>)>,
+    /// Grants to deliver to the target: `(assignment id, grant)`.
+    pub deliver: Vec<(String, Grant)>,
+    /// Grants an assignment stops delivering: `(assignment id, grant, take it from the target)`;
+    /// `false` when another assignment still delivers it.
+    pub revoke: Vec<(String, Grant, bool)>,
+}
+
+impl GovernanceWrite {
+    #[must_use]
+    pub fn new(target_id: &str, target_version: u64) -> Self {
+        Self { target_id: target_id.to_owned(), target_version, ..Self::default() }
+    }
+}
+
+/// A grant's record key: stable text naming the role.
+fn grant_key(grant: &Grant) -> String {
+    match grant {
+        Grant::GroupMember { group_id } => format!("groupMember:{group_id}"),
+        Grant::GroupOwner { group_id } => format!("groupOwner:{group_id}"),
+        Grant::AppRole { application_id, app_role_id } => format!("appRole:{application_id}:{app_role_id}"),
+        Grant::SiteRole { site_id, role_id } => format!("siteRole:{site_id}:{role_id}"),
+        Grant::DirectoryRoleEligible { directory_role_id } => format!("roleEligible:{directory_role_id}"),
+        Grant::DirectoryRoleActive { directory_role_id } => format!("roleActive:{directory_role_id}"),
+    }
+}
+
+/// The `membership` a grant shows as in the directory: `(group or role id, relation)`.
+fn grant_membership(grant: &Grant) -> Option<(&str, &'static str)> {
+    match grant {
+        Grant::GroupMember { group_id } => Some((group_id, "member")),
+        Grant::GroupOwner { group_id } => Some((group_id, "owner")),
+        Grant::DirectoryRoleActive { directory_role_id } => Some((directory_role_id, "member")),
+        _ => None,
+    }
+}
+
+fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreResult<Value> {
+    let document = content(request)?;
+    let requestor_id = match &request.requestor {
+        em_engine::Actor::User { id } => Some(id.clone()),
+        _ => None,
+    };
+    let assigned: Vec<String> = request
+        .current_stage()
+        .filter(|_| request.state == em_engine::request::AccessPackageRequestState::PendingApproval)
+        .map(|(_, stage)| stage.assigned_to.clone())
+        .unwrap_or_default();
+    let approvers: Vec<String> = {
+        let mut all: Vec<String> = request
+            .approval
+            .iter()
+            .flat_map(|a| a.stages.iter())
+            .flat_map(|s| s.assigned_to.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    Ok(json!({
+        "accessPackageId": request.access_package_id,
+        "catalogId": request.catalog_id,
+        "assignmentPolicyId": request.assignment_policy_id,
+        "targetId": request.target_id,
+        "requestorId": requestor_id,
+        "requestType": request.request_type.as_str(),
+        "state": request.state.as_str(),
+        "status": request.status.as_str(),
+        "createdDateTime": time_key(request.created_date_time),
+        "assignedTo": assigned,
+        "approverIds": approvers,
+        "version": version,
+        "sortKey": format!("{}\u{1}{}", time_key(request.created_date_time), request.id),
+        "request": document,
+    }))
+}
+
+fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &str) -> StoreResult<Value> {
+    let document = content(assignment)?;
+    Ok(json!({
+        "accessPackageId": assignment.access_package_id,
+        "catalogId": assignment.catalog_id,
+        "assignmentPolicyId": assignment.assignment_policy_id,
+        "targetId": assignment.target_id,
+        "state": serde_json::to_value(assignment.state).unwrap_or(Value::Null),
+        "status": assignment.status.as_str(),
+        "active": assignment.is_active(),
+        "version": version,
+        "sortKey": format!("{created}\u{1}{}", assignment.id),
+        "assignment": document,
+    }))
+}
+
+/// Filters for listing requests.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub access_package_id: Option<String>,
+    pub catalog_id: Option<String>,
+    pub target_id: Option<String>,
+    pub requestor_id: Option<String>,
+    /// Requests whose open stage this user may decide now.
+    pub assigned_to: Option<String>,
+    /// Requests this user was ever an approver of.
+    pub approver_id: Option<String>,
+    pub state: Option<String>,
+}
+
+/// Filters for listing assignments.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    pub access_package_id: Option<String>,
+    pub catalog_id: Option<String>,
+    pub target_id: Option<String>,
+    pub assignment_policy_id: Option<String>,
+    /// Only those that still give access (not expired).
+    pub active_only: bool,
+}
+
+fn conditions(pairs: &[(&str, &Option<String>)]) -> (Vec<String>, Map<String, Value>) {
+    let mut conditions = Vec::new();
+    let mut vars = Map::new();
+    for (field, value) in pairs {
+        if let Some(v) = value {
+            conditions.push(format!("{field} = ${field}"));
+            vars.insert((*field).to_owned(), json!(v));
+        }
+    }
+    (conditions, vars)
+}
+
+impl Store {
+    pub async fn request(&self, id: &str) -> StoreResult<Option<StoredRequest>> {
+        self.get("request", id).await
+    }
+
+    pub async fn assignment(&self, id: &str) -> StoreResult<Option<StoredAssignment>> {
+        self.get("assignment", id).await
+    }
+
+    /// The version of a target's requests and assignments (0 before the first).
+    pub async fn target_version(&self, target_id: &str) -> StoreResult<u64> {
+        let mut response = self
+            .read(
+                "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;",
+                vars! { "target" => target_id },
+            )
+            .await?;
+        Ok(response.value(0)?.as_u64().unwrap_or(0))
+    }
+
+    /// One page of requests, oldest first.
+    pub async fn requests(
+        &self,
+        filter: &RequestFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<StoredRequest>> {
+        let (mut conditions, mut vars) = conditions(&[
+            ("accessPackageId", &filter.access_package_id),
+            ("catalogId", &filter.catalog_id),
+            ("targetId", &filter.target_id),
+            ("requestorId", &filter.requestor_id),
+            ("state", &filter.state),
+        ]);
+        if let Some(me) = &filter.assigned_to {
+            conditions.push("assignedTo CONTAINS $assigned".to_owned());
+            vars.insert("assigned".into(), json!(me));
+        }
+        if let Some(me) = &filter.approver_id {
+            conditions.push("approverIds CONTAINS $approver".to_owned());
+            vars.insert("approver".into(), json!(me));
+        }
+        self.page("request", &conditions, vars, page).await
+    }
+
+    /// One page of assignments, oldest first.
+    pub async fn assignments(
+        &self,
+        filter: &AssignmentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<StoredAssignment>> {
+        let (mut conditions, vars) = conditions(&[
+            ("accessPackageId", &filter.access_package_id),
+            ("catalogId", &filter.catalog_id),
+            ("targetId", &filter.target_id),
+            ("assignmentPolicyId", &filter.assignment_policy_id),
+        ]);
+        if filter.active_only {
+            conditions.push("active = true".to_owned());
+        }
+        self.page("assignment", &conditions, vars, page).await
+    }
+
+    /// A target's assignments that still give access, of every package.
+    pub async fn active_assignments_of(&self, target_id: &str) -> StoreResult<Vec<StoredAssignment>> {
+        self.all("assignment", "targetId = $target AND active = true", "sortKey", vars! { "target" => target_id })
+            .await
+    }
+
+    /// The active assignments of an access package.
+    pub async fn active_assignments_of_package(&self, package_id: &str) -> StoreResult<Vec<StoredAssignment>> {
+        self.all(
+            "assignment",
+            "accessPackageId = $package AND active = true",
+            "sortKey",
+            vars! { "package" => package_id },
+        )
+        .await
+    }
+
+    /// A target's unfinished requests, of every package.
+    pub async fn open_requests_of(&self, target_id: &str) -> StoreResult<Vec<StoredRequest>> {
+        self.all(
+            "request",
+            "targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']",
+            "sortKey",
+            vars! { "target" => target_id },
+        )
+        .await
+    }
+
+    /// The grants a principal holds, with the assignments that deliver each.
+    pub async fn grants_of(&self, principal_id: &str) -> StoreResult<Vec<GrantRecord>> {
+        self.all("grant", "principalId = $principal", "id", vars! { "principal" => principal_id }).await
+    }
+
+    /// Timers due at or before `now`, earliest first, at most `limit`.
+    pub async fn due_timers(&self, now: chrono::DateTime<chrono::Utc>, limit: usize) -> StoreResult<Vec<DueTimer>> {
+        let sql = "SELECT owner, ownerId, targetId, timer, due FROM timer WHERE due <= $now ORDER BY due, ownerId LIMIT $limit;";
+        let rows: Vec<TimerRecord> =
+            self.read(sql, vars! { "now" => time_key(now), "limit" => limit }).await?.rows(0, "timer")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DueTimer {
+                owner: if r.owner == "assignment" { TimerOwner::Assignment } else { TimerOwner::Request },
+                owner_id: r.owner_id,
+                target_id: r.target_id,
+                timer: r.timer,
+            })
+            .collect())
+    }
+
+    /// Deletes one stored timer.
+    pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<()> {
+        self.transaction(
+            "DELETE timer WHERE ownerId = $owner AND due = $due;",
+            vars! { "owner" => owner_id, "due" => time_key(timer.due) },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// When the next timer is due, if any is stored.
+    pub async fn next_timer_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        let mut response =
+            self.read("RETURN (SELECT VALUE due FROM timer ORDER BY due LIMIT 1)[0];", Map::new()).await?;
+        Ok(response.value(0)?.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(Into::into))
+    }
+
+    /// Commits a change to a target's requests and assignments (see the module documentation).
+    pub async fn commit_governance(&self, write: &GovernanceWrite) -> StoreResult<()> {
+        let stale = throw(ErrorCode::Conflict, "", STALE);
+        let mut body = format!(
+            "IF ((SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0) != $seen {{ {stale} }};
+             UPSERT type::record('target_state', $target) SET version = $seen + 1 RETURN NONE;\n"
+        );
+        let mut vars = vars! { "target" => write.target_id, "seen" => write.target_version };
+        for (i, (request, version)) in write.requests.iter().enumerate() {
+            let next = version.map_or(1, |v| v + 1);
+            vars.insert(format!("r{i}"), request_row(request, next)?);
+            vars.insert(format!("rid{i}"), json!(request.id));
+            match version {
+                None => body.push_str(&format!(
+                    "CREATE type::record('request', $rid{i}) CONTENT $r{i} RETURN NONE;\n"
+                )),
+                Some(v) => body.push_str(&format!(
+                    "IF ((SELECT VALUE version FROM ONLY type::record('request', $rid{i})) ?? -1) != {v} {{ {stale} }};
+                     UPDATE type::record('request', $rid{i}) CONTENT $r{i} RETURN NONE;\n"
+                )),
+            }
+        }
+        for (i, (assignment, version)) in write.assignments.iter().enumerate() {
+            let next = version.map_or(1, |v| v + 1);
+            vars.insert(format!("aid{i}"), json!(assignment.id));
+            let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
+            match version {
+                None => {
+                    vars.insert(format!("a{i}"), assignment_row(assignment, next, &created)?);
+                    body.push_str(&format!(
+                        "CREATE type::record('assignment', $aid{i}) CONTENT $a{i} RETURN NONE;
+                         UPDATE type::record('access_package', $a{i}.accessPackageId) SET assignmentCount += 1 RETURN NONE;
+                         UPDATE type::record('assignment_policy', $a{i}.assignmentPolicyId) SET assignmentCount += 1 RETURN NONE;\n"
+                    ));
+                }
+                Some(v) => {
+                    vars.insert(format!("a{i}"), assignment_row(assignment, next, "")?);
+                    let ended = if assignment.is_active() {
+                        String::new()
+                    } else {
+                        format!(
+                            "IF $old{i}.active {{
+                                 UPDATE type::record('access_package', $a{i}.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
+                                 UPDATE type::record('assignment_policy', $a{i}.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
+                             }};"
+                        )
+                    };
+                    body.push_str(&format!(
+                        "LET $old{i} = (SELECT active, version, sortKey FROM ONLY type::record('assignment', $aid{i}));
+                         IF ($old{i}.version ?? -1) != {v} {{ {stale} }};
+                         {ended}
+                         UPDATE type::record('assignment', $aid{i}) CONTENT object::extend($a{i}, {{ sortKey: $old{i}.sortKey }}) RETURN NONE;\n"
+                    ));
+                }
+            }
+        }
+        let mut timer_rows = Vec::new();
+        let mut owners = Vec::new();
+        for (owner, owner_id, timers) in &write.timers {
+            owners.push(json!(owner_id));
+            for timer in timers {
+                timer_rows.push(json!({
+                    "owner": owner.as_str(),
+                    "ownerId": owner_id,
+                    "targetId": write.target_id,
+                    "due": time_key(timer.due),
+                    "timer": serde_json::to_value(timer).map_err(|e| StoreError::Backend(e.to_string()))?,
+                }));
+            }
+        }
+        if !owners.is_empty() {
+            body.push_str("DELETE timer WHERE ownerId IN $owners;\n");
+            vars.insert("owners".into(), Value::Array(owners));
+        }
+        if !timer_rows.is_empty() {
+            body.push_str("INSERT INTO timer $timers RETURN NONE;\n");
+            vars.insert("timers".into(), Value::Array(timer_rows));
+        }
+        let mut delivered = Vec::new();
+        for (assignment_id, grant) in &write.deliver {
+            delivered.push(json!({
+                "key": grant_key(grant),
+                "source": assignment_id,
+                "grant": serde_json::to_value(grant).map_err(|e| StoreError::Backend(e.to_string()))?,
+                "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
+            }));
+        }
+        if !delivered.is_empty() {
+            body.push_str(
+                "FOR $d IN $delivered {
+                     UPSERT type::record('grant', [$target, $d.key]) SET principalId = $target, grant = $d.grant,
+                         sources = array::union(sources ?? [], [$d.source]) RETURN NONE;
+                     IF $d.membership != NONE AND $d.membership != NULL {
+                         UPSERT type::record('membership', [$d.membership.group, $target, $d.membership.relation])
+                             CONTENT { groupId: $d.membership.group, principalId: $target, relation: $d.membership.relation } RETURN NONE;
+                     };
+                 };\n",
+            );
+            vars.insert("delivered".into(), Value::Array(delivered));
+        }
+        let mut revoked = Vec::new();
+        for (assignment_id, grant, remove) in &write.revoke {
+            revoked.push(json!({
+                "key": grant_key(grant),
+                "source": assignment_id,
+                "remove": remove,
+                "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
+            }));
+        }
+        if !revoked.is_empty() {
+            body.push_str(
+                "FOR $r IN $revoked {
+                     IF $r.remove {
+                         DELETE type::record('grant', [$target, $r.key]);
+                         IF $r.membership != NONE AND $r.membership != NULL {
+                             DELETE type::record('membership', [$r.membership.group, $target, $r.membership.relation]);
+                         };
+                     } ELSE {
+                         UPDATE type::record('grant', [$target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
+                     };
+                 };\n",
+            );
+            vars.insert("revoked".into(), Value::Array(revoked));
+        }
+        self.transaction(&body, vars).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_keys_name_the_role() {
+        let grant = Grant::AppRole { application_id: "a".into(), app_role_id: "r".into() };
+        assert_eq!(grant_key(&grant), "appRole:a:r");
+        assert_eq!(grant_membership(&Grant::GroupOwner { group_id: "g".into() }), Some(("g", "owner")));
+        assert_eq!(grant_membership(&grant), None);
+    }
+
+    #[test]
+    fn time_keys_sort_as_times() {
+        let a = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let b = a + chrono::TimeDelta::microseconds(1);
+        assert!(time_key(a) < time_key(b));
+        assert_eq!(time_key(a).len(), time_key(b).len());
+    }
+}
