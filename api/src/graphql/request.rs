@@ -548,11 +548,41 @@ impl RequestQuery {
         Ok(page::connection(found, has_previous, Into::into))
     }
 
+    /// Graph's `additionalAccess`: assignments of `accessPackageId` whose targets also hold
+    /// `incompatibleAccessPackageId`, or, without it, any package or group marked incompatible
+    /// with the package (either way round): the separation-of-duties violations that exist,
+    /// for example from before the incompatibility was declared. Administrators only.
+    async fn additional_access(
+        &self,
+        ctx: &Context<'_>,
+        access_package_id: ID,
+        incompatible_access_package_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<SeparationOfDutiesViolation>> {
+        let package = local_id(&access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let other =
+            optional_id(incompatible_access_package_id, "AccessPackage", "incompatibleAccessPackageId")?;
+        let found = services(ctx).additional_access(&actor(ctx), &package, other.as_deref()).await.gql()?;
+        Ok(found
+            .into_iter()
+            .map(|v| SeparationOfDutiesViolation {
+                assignment: AccessPackageAssignmentNode(v.assignment),
+                reason: v.reason,
+            })
+            .collect())
+    }
+
     /// The time the server runs on (virtual with `--virtual-clock`).
     async fn clock(&self, ctx: &Context<'_>) -> ClockValue {
         let s = services(ctx);
         ClockValue { now: s.now(), is_virtual: s.is_virtual_clock() }
     }
+}
+
+/// An assignment that breaks separation of duties, and why.
+#[derive(SimpleObject)]
+pub struct SeparationOfDutiesViolation {
+    pub assignment: AccessPackageAssignmentNode,
+    pub reason: String,
 }
 
 /// The server's time.

@@ -245,6 +245,8 @@ impl Services {
             .package_event(actor, "accessPackage.resourceRoleScopeAdded", &package)
             .with_data(json(&role_scope));
         self.store.logged(vec![event]).add_role_scope(&role_scope).await?;
+        // The package's current assignees get the new role.
+        self.reconcile_package_grants(actor, &package.id).await?;
         Ok(role_scope)
     }
 
@@ -260,6 +262,8 @@ impl Services {
             .package_event(actor, "accessPackage.resourceRoleScopeRemoved", &package)
             .with_data(serde_json::json!({ "resourceRoleScopeId": role_scope_id }));
         self.store.logged(vec![event]).remove_role_scope(package_id, role_scope_id).await?;
+        // The package's current assignees lose the role, unless another assignment grants it.
+        self.reconcile_package_grants(actor, &package.id).await?;
         Ok(())
     }
 

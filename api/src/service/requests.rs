@@ -834,3 +834,130 @@ impl Services {
         Ok(Some(stored))
     }
 }
+
+impl Services {
+    /// Brings every active assignment of a package in line with the package's resource roles
+    /// now: roles added to the package are delivered to its assignees, roles removed are taken
+    /// away (except where another of the assignee's assignments still grants them). Idempotent.
+    /// Returns how many assignments changed.
+    pub async fn reconcile_package_grants(&self, actor: &Actor, package_id: &str) -> ServiceResult<usize> {
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let mut changed = 0;
+        for stored in self.store.active_assignments_of_package(&package.id).await? {
+            let id = stored.assignment.id.clone();
+            let target = stored.assignment.target_id.clone();
+            if self.decided(|| self.reconcile_assignment(actor, &package, &target, &id)).await? {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn reconcile_assignment(
+        &self,
+        actor: &Actor,
+        package: &AccessPackage,
+        target_id: &str,
+        assignment_id: &str,
+    ) -> ServiceResult<bool> {
+        let state = self.target_state(target_id).await?;
+        let Some(stored) = state.assignments.iter().find(|a| a.assignment.id == assignment_id) else {
+            return Ok(false);
+        };
+        let mut write = GovernanceWrite::new(target_id, state.version);
+        let mut probe = GovernanceWrite::default();
+        let outcome = self.deliver(package, &stored.assignment, &mut probe).await?;
+        let want: BTreeSet<Grant> = outcome.delivered.into_iter().collect();
+        let have: BTreeSet<Grant> = stored.assignment.delivered_grants.iter().cloned().collect();
+        if want == have {
+            return Ok(false);
+        }
+        for grant in want.difference(&have) {
+            write.deliver.push((assignment_id.to_owned(), grant.clone()));
+        }
+        for grant in have.difference(&want) {
+            let held_elsewhere = state
+                .assignments
+                .iter()
+                .any(|a| a.assignment.id != assignment_id && a.assignment.delivered_grants.contains(grant));
+            write.revoke.push((assignment_id.to_owned(), grant.clone(), !held_elsewhere));
+        }
+        let mut next = stored.assignment.clone();
+        next.delivered_grants = want.into_iter().collect();
+        let event = self.assignment_event(actor, &stored.assignment, &next, Some(package)).with_reason(format!(
+            "the resource roles of access package `{}` changed",
+            package.display_name
+        ));
+        write.assignments.push((next, Some(stored.version)));
+        self.store.logged(vec![event]).commit_governance(&write).await?;
+        Ok(true)
+    }
+}
+
+/// An existing separation-of-duties violation: an assignment of a package held by a user who
+/// also holds an incompatible package or is a member of an incompatible group.
+#[derive(Debug, Clone)]
+pub struct Violation {
+    pub assignment: AccessPackageAssignment,
+    /// Why: ``also holds incompatible access package `X` (assignment `a`)``.
+    pub reason: String,
+}
+
+impl Services {
+    /// Graph's `additionalAccess`: the assignments of `package_id` whose targets also hold
+    /// `incompatible_id` (or, without it, any package or group incompatible with the package,
+    /// either way round). Administrators only. Ordered by target, then assignment.
+    pub async fn additional_access(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        incompatible_id: Option<&str>,
+    ) -> ServiceResult<Vec<Violation>> {
+        self.require_admin(actor).await?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let (mut packages, mut groups) = self.incompatibilities(&package).await?;
+        if let Some(other) = incompatible_id {
+            let other = self.access_package_at(other, "incompatibleAccessPackageId").await?;
+            packages = vec![other];
+            groups.clear();
+        }
+        let mut out = Vec::new();
+        let assignments = self.store.active_assignments_of_package(&package.id).await?;
+        let mut holders: std::collections::BTreeMap<String, Vec<StoredAssignment>> = Default::default();
+        for other in &packages {
+            for held in self.store.active_assignments_of_package(&other.id).await? {
+                holders.entry(held.assignment.target_id.clone()).or_default().push(held);
+            }
+        }
+        let mut members: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for group in &groups {
+            for row in self.store.group_members(&group.id, GroupRelation::Member).await? {
+                members.entry(row.principal_id).or_default().push(group.display_name.clone());
+            }
+        }
+        for stored in assignments {
+            let target = &stored.assignment.target_id;
+            for held in holders.get(target).into_iter().flatten() {
+                let name = packages
+                    .iter()
+                    .find(|p| p.id == held.assignment.access_package_id)
+                    .map_or_else(|| held.assignment.access_package_id.clone(), |p| p.display_name.clone());
+                out.push(Violation {
+                    assignment: stored.assignment.clone(),
+                    reason: format!(
+                        "`{target}` also holds incompatible access package `{name}` (assignment `{}`)",
+                        held.assignment.id
+                    ),
+                });
+            }
+            for group in members.get(target).into_iter().flatten() {
+                out.push(Violation {
+                    assignment: stored.assignment.clone(),
+                    reason: format!("`{target}` is a member of incompatible group `{group}`"),
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.assignment.target_id, &a.assignment.id).cmp(&(&b.assignment.target_id, &b.assignment.id)));
+        Ok(out)
+    }
+}

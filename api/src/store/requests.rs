@@ -436,8 +436,10 @@ impl Store {
             match version {
                 None => {
                     vars.insert(format!("a{i}"), assignment_row(assignment, next, &created)?);
+                    let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
                     body.push_str(&format!(
-                        "CREATE type::record('assignment', $aid{i}) CONTENT $a{i} RETURN NONE;
+                        "IF !record::exists(type::record('access_package', $a{i}.accessPackageId)) {{ {gone} }};
+                         CREATE type::record('assignment', $aid{i}) CONTENT $a{i} RETURN NONE;
                          UPDATE type::record('access_package', $a{i}.accessPackageId) SET assignmentCount += 1 RETURN NONE;
                          UPDATE type::record('assignment_policy', $a{i}.assignmentPolicyId) SET assignmentCount += 1 RETURN NONE;\n"
                     ));

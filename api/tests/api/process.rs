@@ -182,3 +182,48 @@ fn cli_schema_prints_the_committed_sdl() {
         Err(e) => panic!("cannot read {}: {e}", committed.display()),
     }
 }
+
+/// A stage's timeout is stored with the request: a server killed with SIGKILL and restarted
+/// still denies the request when the (virtual) clock passes the deadline.
+#[tokio::test]
+async fn timers_survive_a_restart_and_fire_after_it() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let db = format!("surrealkv://{}", folder.path().join("data").display());
+    let file = folder.path().join("directory.json");
+    write_json(&file, &crate::requests::directory_with_admin());
+    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    let secret = "the process test's secret of 32+ bytes";
+    let args = ["--virtual-clock", "--auth-secret", secret];
+    let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
+        hs256_secret: Some(secret.into()),
+        jwks: None,
+        issuer: "em-api".into(),
+        audience: "em-api".into(),
+    })
+    .expect("the secret is usable");
+    let signed_in = |api: &Api, user: &str| Api {
+        bearer: Some(minter.mint(user, chrono::Utc::now().timestamp(), 600).expect("tokens mint")),
+        ..Api::at_base(&api.base)
+    };
+
+    let first = Process::serve_with(&db, &folder.path().join("first.log"), &args).await;
+    let (ada, dan) = (signed_in(&first.api, "u-ada"), signed_in(&first.api, "u-dan"));
+    let (_, package) = crate::requests::erp_package(&ada).await;
+    let end = (chrono::Utc::now() + chrono::TimeDelta::days(90)).to_rfc3339();
+    crate::requests::create_policy(&ada, &package, crate::requests::internal_policy(&end)).await;
+    let input = json!({ "accessPackageId": package, "justification": "migration",
+                        "answers": [{"questionId": "q-role", "value": "lead"}] });
+    let request = dan.data(&crate::requests::submit_query(), json!({ "input": input })).await
+        ["createAssignmentRequest"]["assignmentRequest"]["id"]
+        .clone();
+    first.kill();
+
+    let second = Process::serve_with(&db, &folder.path().join("second.log"), &args).await;
+    let (ada, dan) = (signed_in(&second.api, "u-ada"), signed_in(&second.api, "u-dan"));
+    let fired = ada.data("mutation { advanceClock(input: {by: \"P15D\"}) { firedTimers } }", json!({})).await;
+    assert_eq!(fired["advanceClock"]["firedTimers"], json!(1));
+    let after = dan
+        .data("query($id: ID!) { assignmentRequest(id: $id) { state status } }", json!({ "id": request }))
+        .await;
+    assert_eq!(after["assignmentRequest"], json!({ "state": "denied", "status": "Expired" }));
+}

@@ -211,3 +211,76 @@ async fn scenario_2_internal_users_request_are_approved_live_and_lose_access_at_
     dan_ws.close().await;
     ada_ws.close().await;
 }
+
+/// A policy anyone in the directory requests through, without approval.
+fn open_policy() -> Value {
+    json!({
+        "displayName": "Open",
+        "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true, "enableTargetsToSelfRemoveAccess": true},
+        "requestApprovalSettings": {"isApprovalRequiredForAdd": false}
+    })
+}
+
+async fn request_for_me(api: &Api, package: &str) -> Value {
+    let input = json!({ "accessPackageId": package });
+    api.data(&submit_query(), json!({ "input": input })).await["createAssignmentRequest"]["assignmentRequest"].clone()
+}
+
+#[tokio::test]
+async fn changing_a_packages_roles_changes_what_its_assignees_hold() {
+    let server = TestServer::with_auth(directory_with_admin()).await;
+    let (ada, dan) = (server.as_user("u-ada"), server.as_user("u-dan"));
+    let catalog = ada.create_catalog("Tools").await;
+    let team = ada.add_resource(&catalog, "AadGroup", "g-team").await;
+    let app = ada.add_resource(&catalog, "AadApplication", "app-sf").await;
+    let package = ada.create_package(&catalog, "Toolbox").await;
+    let scope = ada.add_role_scope(&package, &text(&team["id"]), "Member_g-team").await;
+    create_policy(&ada, &package, open_policy()).await;
+    let request = request_for_me(&dan, &package).await;
+    assert_eq!(request["state"], json!("delivered"));
+    assert!(members(&ada, "g-team").await.contains(&"u-dan".to_owned()));
+
+    ada.add_role_scope(&package, &text(&app["id"]), "r-sf-user").await;
+    let read = "query($id: ID!) { assignment(id: $id) { deliveredResourceRoles { type roleId } } }";
+    let id = json!({ "id": request["assignment"]["id"] });
+    let roles = dan.data(read, id.clone()).await["assignment"]["deliveredResourceRoles"].clone();
+    assert_eq!(roles, json!([{"type": "groupMember", "roleId": null}, {"type": "appRole", "roleId": "r-sf-user"}]));
+
+    ada.data(
+        "mutation($p: ID!, $s: ID!) { removeAccessPackageResourceRoleScope(
+             input: {accessPackageId: $p, resourceRoleScopeId: $s}) { accessPackage { id } } }",
+        json!({ "p": package, "s": scope["id"] }),
+    )
+    .await;
+    assert!(!members(&ada, "g-team").await.contains(&"u-dan".to_owned()));
+    let roles = dan.data(read, id).await["assignment"]["deliveredResourceRoles"].clone();
+    assert_eq!(roles, json!([{"type": "appRole", "roleId": "r-sf-user"}]));
+}
+
+#[tokio::test]
+async fn additional_access_lists_the_violations_that_exist() {
+    let server = TestServer::with_auth(directory_with_admin()).await;
+    let (ada, dan) = (server.as_user("u-ada"), server.as_user("u-dan"));
+    let catalog = ada.create_catalog("Finance").await;
+    let payables = ada.create_package(&catalog, "Payables").await;
+    let receivables = ada.create_package(&catalog, "Receivables").await;
+    create_policy(&ada, &payables, open_policy()).await;
+    create_policy(&ada, &receivables, open_policy()).await;
+    request_for_me(&dan, &payables).await;
+    request_for_me(&dan, &receivables).await;
+    ada.data(
+        "mutation($a: ID!, $b: ID!) { addIncompatibleAccessPackage(
+             input: {accessPackageId: $a, incompatibleAccessPackageId: $b}) { accessPackage { id } } }",
+        json!({ "a": payables, "b": receivables }),
+    )
+    .await;
+    let query = "query($p: ID!) { additionalAccess(accessPackageId: $p) { reason assignment { targetId } } }";
+    for package in [&payables, &receivables] {
+        let found = ada.data(query, json!({ "p": package })).await["additionalAccess"].clone();
+        assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+        assert_eq!(found[0]["assignment"]["targetId"], json!("u-dan"));
+        assert!(text(&found[0]["reason"]).contains("incompatible access package"));
+    }
+    dan.refused(query, json!({ "p": payables }), "FORBIDDEN", None).await;
+}

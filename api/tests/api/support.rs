@@ -148,7 +148,7 @@ impl Api {
         Self::at_base(&format!("http://{address}"))
     }
 
-    fn at_base(base: &str) -> Self {
+    pub fn at_base(base: &str) -> Self {
         Self { base: base.to_owned(), http: reqwest::Client::new(), bearer: None }
     }
 
@@ -397,10 +397,16 @@ pub struct Process {
 impl Process {
     /// Starts `em-api serve` on the database at `db` and waits until `/healthz` answers.
     pub async fn serve(db: &str, log: &Path) -> Self {
+        Self::serve_with(db, log, &[]).await
+    }
+
+    /// Starts `em-api serve` with more arguments (`--virtual-clock`, `--auth-secret ...`).
+    pub async fn serve_with(db: &str, log: &Path, extra: &[&str]) -> Self {
         let port = free_port();
         let log = std::fs::File::create(log).expect("the log file is created");
         let child = Command::new(env!("CARGO_BIN_EXE_em-api"))
             .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
