@@ -1,7 +1,9 @@
 //! Services: the operations users perform, as sentences — load, decide (in the engine), persist
 //! in one transaction. Every state change takes the [`Actor`] performing it.
 
+pub(crate) mod cache;
 pub mod catalogs;
+pub(crate) mod context;
 pub mod directory;
 pub mod policies;
 pub mod requests;
@@ -9,7 +11,6 @@ pub mod timers;
 
 use std::sync::Arc;
 
-use em_engine::directory::role_templates;
 use em_engine::event::Event;
 use em_engine::{Actor, DomainError};
 
@@ -45,16 +46,18 @@ pub struct Services {
     /// The clock when the server runs on virtual time (`--virtual-clock`): moved by
     /// [`Services::advance_clock`], never by itself.
     virtual_clock: Option<ManualClock>,
+    /// The read models of the request path (see `cache`).
+    caches: Arc<context::Caches>,
 }
 
 impl Services {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, virtual_clock: None }
+        Self { store, clock, virtual_clock: None, caches: Arc::default() }
     }
 
     /// Services on a virtual clock, which only [`Services::advance_clock`] moves.
     pub fn with_virtual_clock(store: Store, clock: ManualClock) -> Self {
-        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock) }
+        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock), caches: Arc::default() }
     }
 
     /// Whether the clock is virtual.
@@ -128,9 +131,7 @@ impl Services {
         match actor {
             Actor::System | Actor::LocalOperator => Ok(()),
             Actor::User { id } => {
-                let templates =
-                    [role_templates::IDENTITY_GOVERNANCE_ADMINISTRATOR, role_templates::GLOBAL_ADMINISTRATOR];
-                if self.store.holds_directory_role(id, &templates).await? {
+                if self.is_administrator(id).await? {
                     Ok(())
                 } else {
                     Err(DomainError::forbidden(

@@ -20,6 +20,7 @@ pub mod schema;
 pub mod writers;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use em_engine::event::Event;
@@ -156,6 +157,11 @@ pub struct Store {
     committed: Arc<Notify>,
     /// The event-writing transactions now running, for the live feed.
     writers: Arc<writers::Writers>,
+    /// Counts committed changes to the directory and the catalogs (every transaction but
+    /// [`Store::commit_governance`]'s), so read models built from them know when to rebuild.
+    generation: Arc<AtomicU64>,
+    /// Whether this handle's next transaction leaves the generation alone.
+    untracked: bool,
 }
 
 impl Store {
@@ -180,6 +186,8 @@ impl Store {
             pending: Arc::new(Vec::new()),
             committed: Arc::new(Notify::new()),
             writers: Arc::new(writers::Writers::default()),
+            generation: Arc::new(AtomicU64::new(0)),
+            untracked: false,
         };
         store.migrate().await?;
         Ok(store)
@@ -225,6 +233,20 @@ impl Store {
         Self { pending: Arc::new(events), ..self.clone() }
     }
 
+    /// The number of committed changes to the directory and the catalogs so far (see
+    /// `generation`). Read it before reading what it guards: a read model built from data read
+    /// after it is current up to it.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// This handle's next transaction does not count as a directory or catalog change.
+    #[must_use]
+    pub(crate) fn untracked(&self) -> Self {
+        Self { untracked: true, pending: Arc::clone(&self.pending), ..self.clone() }
+    }
+
     /// Notified (`notify_waiters`) after every transaction that wrote events has ended. Only
     /// current waiters wake: a reader creates and enables its `Notified` before it reads.
     pub fn committed(&self) -> Arc<Notify> {
@@ -259,6 +281,9 @@ impl Store {
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
                 }
                 other => {
+                    if other.is_ok() && !self.untracked {
+                        self.generation.fetch_add(1, Ordering::AcqRel);
+                    }
                     if let Some(writing) = writing {
                         writing.finish();
                         if other.is_ok() {

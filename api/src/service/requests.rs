@@ -10,14 +10,15 @@
 //! packages cannot both pass separation of duties and the first decision on a stage wins.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use em_engine::access_package::AccessPackage;
 use em_engine::approval::{DirectorySnapshot, StageDecision};
-use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGrant, Grant, delivery_plan};
-use em_engine::directory::{GroupRelation, User};
+use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGrant, Grant};
+use em_engine::directory::GroupRelation;
 use em_engine::event::Event;
-use em_engine::policy::{AccessPackageAssignmentPolicy, SubjectFacts, SubjectSet};
+use em_engine::policy::SubjectSet;
 use em_engine::request::{
     AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, OpenRequest, RequestInput,
     SubmitContext, Transition, submit,
@@ -26,31 +27,12 @@ use em_engine::timer::Timer;
 use em_engine::{Actor, DomainError, ErrorCode};
 use serde_json::json;
 
+use super::context::{PackageContext, Subject, TargetState};
 use super::{ServiceError, ServiceResult, Services, found};
-use crate::store::catalogs::IncompatibilityKind;
 use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment, StoredRequest, TimerOwner};
 
 /// How many times an operation decides again after its data moved under it.
 const ATTEMPTS: usize = 8;
-
-/// A user as policies and separation of duties read them: the user and their direct groups.
-pub(crate) struct Subject {
-    pub user: User,
-    pub group_ids: BTreeSet<String>,
-}
-
-impl Subject {
-    pub(crate) fn facts(&self) -> SubjectFacts<'_> {
-        SubjectFacts::new(&self.user, &self.group_ids)
-    }
-}
-
-/// What a target's requests and assignments looked like when read.
-struct TargetState {
-    version: u64,
-    assignments: Vec<StoredAssignment>,
-    open_requests: Vec<StoredRequest>,
-}
 
 /// The outcome of carrying out a transition: the write, and the request and assignments after it.
 struct Realized {
@@ -91,8 +73,14 @@ impl Services {
         if input.request_type.origin() == Some(em_engine::request::RequestOrigin::Admin) {
             self.require_admin(actor).await?;
         }
+        let named = match &input.assignment_id {
+            // An update or removal names the assignment; its target is the assignment's.
+            Some(id) => Some(found(self.store.assignment(id).await?, "assignment", "assignmentId", id)?),
+            None => None,
+        };
         let target_id = match (target_id, actor) {
             (Some(t), _) if !t.trim().is_empty() => t,
+            _ if named.is_some() => named.map(|a| a.assignment.target_id).unwrap_or_default(),
             (_, Actor::User { id }) => id.clone(),
             _ => {
                 return Err(DomainError::invalid("targetId", "name the user who should get the access").into());
@@ -108,15 +96,7 @@ impl Services {
         target_id: &str,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let now = self.now();
-        let package = self.access_package_at(&input.access_package_id, "accessPackageId").await?;
-        let catalog = found(self.store.catalog(&package.catalog_id).await?, "catalog", "accessPackageId", &package.catalog_id)?;
-        let policies: Vec<AccessPackageAssignmentPolicy> = self
-            .store
-            .assignment_policies_of_package(&package.id)
-            .await?
-            .into_iter()
-            .map(|stored| stored.policy)
-            .collect();
+        let context = self.package_context(&input.access_package_id, "accessPackageId").await?;
         let target = self.subject(target_id, "targetId").await?;
         let requestor = match &input.requestor {
             Actor::User { id } if id == target_id => None,
@@ -124,8 +104,7 @@ impl Services {
             Actor::System | Actor::LocalOperator => None,
         };
         let state = self.target_state(target_id).await?;
-        let (incompatible_packages, incompatible_groups) = self.incompatibilities(&package).await?;
-        let directory = self.approver_directory(&policies_stages(&policies), &target, requestor.as_ref()).await?;
+        let directory = self.approver_directory(&context.stages, &target, requestor.as_ref()).await?;
         let assignments: Vec<AccessPackageAssignment> =
             state.assignments.iter().map(|a| a.assignment.clone()).collect();
         let open: Vec<OpenRequest> = state
@@ -141,24 +120,20 @@ impl Services {
             Actor::User { .. } => Some(requestor.as_ref().unwrap_or(&target).facts()),
             _ => None,
         };
-        let transition = submit(
-            input.clone(),
-            &SubmitContext {
-            package: &package,
-            catalog: &catalog,
-            policies: &policies,
+        let transition = submit(input.clone(), &SubmitContext {
+            package: &context.package,
+            catalog: &context.catalog,
+            policies: &context.policies,
             requestor: requestor_facts,
             target: target.facts(),
             target_assignments: &assignments,
             target_open_requests: &open,
-            incompatible_packages: &incompatible_packages,
-            incompatible_groups: &incompatible_groups,
+            incompatible_packages: &context.incompatible_packages,
+            incompatible_groups: &context.incompatible_groups,
             directory: &directory,
-        },
-            now,
-        )?;
-        let realized = self.realize(None, transition, &state, &package, &input.requestor, now).await?;
-        self.store.logged(realized.events).commit_governance(&realized.write).await?;
+        }, now)?;
+        let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
+        self.commit_governance(&realized.write, realized.events, &state).await?;
         Ok(realized.request)
     }
 
@@ -256,7 +231,7 @@ impl Services {
         let state = self.target_state(&due.target_id).await?;
         match due.owner {
             TimerOwner::Request => {
-                let Some(stored) = self.store.request(&due.owner_id).await? else {
+                let Some(stored) = self.stored_request(&due.owner_id).await? else {
                     return self.drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id).await;
                 };
                 let transition = stored.request.on_timer(&due.timer, now)?;
@@ -269,7 +244,10 @@ impl Services {
                 Ok(())
             }
             TimerOwner::Assignment => {
-                let Some(stored) = self.store.assignment(&due.owner_id).await? else {
+                let Some(stored) =
+                    state.assignments.iter().find(|a| a.assignment.id == due.owner_id).cloned()
+                else {
+                    // Ended (or never active): its timers go.
                     return self
                         .drop_timers(&due.target_id, state.version, TimerOwner::Assignment, &due.owner_id)
                         .await;
@@ -297,8 +275,7 @@ impl Services {
                     events.push(self.assignment_event(&Actor::System, &stored.assignment, &next, package.as_ref()));
                     write.assignments.push((next, Some(stored.version)));
                 }
-                self.store.logged(events).commit_governance(&write).await?;
-                Ok(())
+                self.commit_governance(&write, events, &state).await
             }
         }
     }
@@ -318,17 +295,17 @@ impl Services {
     ) -> ServiceResult<()> {
         let mut write = GovernanceWrite::new(target, version);
         write.timers.push((owner, id.to_owned(), timers));
-        self.store.commit_governance(&write).await?;
-        Ok(())
+        let state = self.target_state(target).await?;
+        self.commit_governance(&write, Vec::new(), &state).await
     }
 
     /// A request, its target's state and the target.
-    async fn request_context(&self, request_id: &str) -> ServiceResult<(StoredRequest, TargetState, Subject)> {
-        let stored = found(self.store.request(request_id).await?, "assignment request", "id", request_id)?;
+    async fn request_context(
+        &self,
+        request_id: &str,
+    ) -> ServiceResult<(StoredRequest, Arc<TargetState>, Subject)> {
+        let stored = found(self.stored_request(request_id).await?, "assignment request", "id", request_id)?;
         let state = self.target_state(&stored.request.target_id).await?;
-        // Read the request again after the version: a write between the two reads is caught by
-        // the version check when committing.
-        let stored = found(self.store.request(request_id).await?, "assignment request", "id", request_id)?;
         let target = self.subject(&stored.request.target_id, "targetId").await?;
         Ok((stored, state, target))
     }
@@ -341,23 +318,24 @@ impl Services {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
-        let package = self.access_package_at(&stored.request.access_package_id, "accessPackageId").await?;
-        let realized = self.realize(Some(&stored), transition, state, &package, actor, now).await?;
-        self.store.logged(realized.events).commit_governance(&realized.write).await?;
+        let context = self.package_context(&stored.request.access_package_id, "accessPackageId").await?;
+        let realized = self.realize(Some(&stored), transition, state, &context, actor, now)?;
+        self.commit_governance(&realized.write, realized.events, state).await?;
         Ok(realized.request)
     }
 
     /// Carries out a transition's effects (delivery, extension, removal) and collects the write
     /// and the events.
-    async fn realize(
+    fn realize(
         &self,
         before: Option<&StoredRequest>,
         transition: Transition,
         state: &TargetState,
-        package: &AccessPackage,
+        context: &PackageContext,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> ServiceResult<Realized> {
+        let package = &context.package;
         let Transition { mut request, effects, mut timers, .. } = transition;
         let mut write = GovernanceWrite::new(&request.target_id, state.version);
         let mut events = Vec::new();
@@ -373,7 +351,7 @@ impl Services {
         for effect in effects {
             let (outcome, previous, next) = match effect {
                 Effect::CreateAssignment { assignment } => {
-                    let outcome = self.deliver(package, &assignment, &mut write).await?;
+                    let outcome = self.deliver(context, &assignment, &mut write);
                     (outcome, None, *assignment)
                 }
                 Effect::Deliver { assignment_id } => {
@@ -384,7 +362,7 @@ impl Services {
                         timers = t.timers;
                         continue;
                     };
-                    let outcome = self.deliver(package, &stored.assignment, &mut write).await?;
+                    let outcome = self.deliver(context, &stored.assignment, &mut write);
                     (outcome, Some(stored.clone()), stored.assignment.clone())
                 }
                 Effect::ExtendAssignment { assignment_id, expiration } => {
@@ -443,101 +421,30 @@ impl Services {
         Ok(Realized { write, events, request })
     }
 
-    /// Plans the grants of a package for an assignment, checks that each role's object still
-    /// exists, and adds what can be delivered to the write.
-    async fn deliver(
+    /// Adds the grants of the package that can be delivered to the write, and reports the
+    /// outcome: a grant whose group, application, site or role no longer exists fails.
+    fn deliver(
         &self,
-        package: &AccessPackage,
+        context: &PackageContext,
         assignment: &AccessPackageAssignment,
         write: &mut GovernanceWrite,
-    ) -> ServiceResult<DeliveryOutcome> {
-        let scopes = self.store.role_scopes(&package.id).await?;
-        let mut resources = Vec::new();
-        let ids: BTreeSet<&str> = scopes.iter().map(|s| s.resource_id.as_str()).collect();
-        for id in ids {
-            if let Some(resource) = self.store.resource(id).await? {
-                resources.push(resource);
-            }
-        }
-        let plan = delivery_plan(&scopes, &resources);
+    ) -> DeliveryOutcome {
         let mut outcome = DeliveryOutcome::default();
-        for problem in plan.unresolved {
-            outcome.failed.push(FailedGrant { grant: None, error: problem });
+        for problem in &context.plan.unresolved {
+            outcome.failed.push(FailedGrant { grant: None, error: problem.clone() });
         }
-        for grant in plan.grants {
-            if self.grant_object_exists(&grant).await? {
-                write.deliver.push((assignment.id.clone(), grant.clone()));
-                outcome.delivered.push(grant);
-            } else {
+        for grant in &context.plan.grants {
+            if context.missing.contains(grant) {
                 outcome.failed.push(FailedGrant {
                     grant: Some(grant.clone()),
-                    error: format!("{} no longer exists in the directory", grant_object(&grant)),
+                    error: format!("{} no longer exists in the directory", grant_object(grant)),
                 });
+            } else {
+                write.deliver.push((assignment.id.clone(), grant.clone()));
+                outcome.delivered.push(grant.clone());
             }
         }
-        Ok(outcome)
-    }
-
-    async fn grant_object_exists(&self, grant: &Grant) -> ServiceResult<bool> {
-        Ok(match grant {
-            Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => {
-                self.store.group(group_id).await?.is_some()
-            }
-            Grant::AppRole { application_id, .. } => self.store.application(application_id).await?.is_some(),
-            Grant::SiteRole { site_id, .. } => self.store.site(site_id).await?.is_some(),
-            Grant::DirectoryRoleEligible { directory_role_id }
-            | Grant::DirectoryRoleActive { directory_role_id } => {
-                self.store.directory_role(directory_role_id).await?.is_some()
-            }
-        })
-    }
-
-    /// A user and their direct groups; NOT_FOUND naming `field` when there is no such user.
-    pub(crate) async fn subject(&self, id: &str, field: &str) -> ServiceResult<Subject> {
-        let user = found(self.store.user(id).await?, "user", field, id)?;
-        let group_ids = self
-            .store
-            .memberships_of(&user.id)
-            .await?
-            .into_iter()
-            .filter(|m| m.relation == GroupRelation::Member)
-            .map(|m| m.group_id)
-            .collect();
-        Ok(Subject { user, group_ids })
-    }
-
-    async fn target_state(&self, target_id: &str) -> ServiceResult<TargetState> {
-        let version = self.store.target_version(target_id).await?;
-        let assignments = self.store.active_assignments_of(target_id).await?;
-        let open_requests = self.store.open_requests_of(target_id).await?;
-        Ok(TargetState { version, assignments, open_requests })
-    }
-
-    /// The packages and groups incompatible with `package`, both ways for packages: a user
-    /// holding either of two packages marked incompatible cannot get the other.
-    async fn incompatibilities(
-        &self,
-        package: &AccessPackage,
-    ) -> ServiceResult<(Vec<AccessPackage>, Vec<em_engine::directory::Group>)> {
-        let mut package_ids: BTreeSet<String> = self
-            .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::AccessPackage)
-            .await?
-            .into_iter()
-            .map(|row| row.target_id)
-            .collect();
-        package_ids.extend(self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id));
-        let package_ids: Vec<String> = package_ids.into_iter().collect();
-        let packages = self.store.access_packages_by_ids(&package_ids).await?;
-        let group_ids: Vec<String> = self
-            .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::Group)
-            .await?
-            .into_iter()
-            .map(|row| row.target_id)
-            .collect();
-        let groups = self.store.groups_by_ids(&group_ids).await?;
-        Ok((packages, groups))
+        outcome
     }
 
     /// The slice of the directory approver resolution reads for these stages: the target and
@@ -558,7 +465,7 @@ impl Services {
             let mut current = user.manager_id().map(str::to_owned);
             for _ in 0..2 {
                 let Some(manager_id) = current.take() else { break };
-                if let Some(manager) = self.store.user(&manager_id).await? {
+                if let Some(manager) = self.cached_user(&manager_id).await? {
                     current = manager.manager_id().map(str::to_owned);
                     directory.add_user(manager);
                 }
@@ -576,11 +483,9 @@ impl Services {
                 SubjectSet::SingleUser { user_id, .. } => users.push(user_id.clone()),
                 SubjectSet::GroupMembers { group_id, .. } => {
                     if !directory.group_members.contains_key(group_id) {
-                        for row in self.store.group_members(group_id, GroupRelation::Member).await? {
-                            directory.add_member(group_id, &row.principal_id);
-                            users.push(row.principal_id);
-                        }
-                        directory.group_members.entry(group_id.clone()).or_default();
+                        let members = self.cached_group_members(group_id).await?;
+                        users.extend(members.iter().cloned());
+                        directory.group_members.insert(group_id.clone(), (*members).clone());
                     }
                 }
                 _ => {}
@@ -589,8 +494,10 @@ impl Services {
         users.retain(|id| !directory.users.contains_key(id));
         users.sort();
         users.dedup();
-        for user in self.store.users_by_ids(&users).await? {
-            directory.add_user(user);
+        for id in users {
+            if let Some(user) = self.cached_user(&id).await? {
+                directory.add_user(user);
+            }
         }
         Ok(directory)
     }
@@ -716,11 +623,6 @@ fn failed(error: String) -> DeliveryOutcome {
     DeliveryOutcome { delivered: Vec::new(), failed: vec![FailedGrant { grant: None, error }] }
 }
 
-/// The approval stages of every policy, for loading the approvers any of them might resolve to.
-fn policies_stages(policies: &[AccessPackageAssignmentPolicy]) -> Vec<em_engine::policy::AccessPackageApprovalStage> {
-    policies.iter().flat_map(|p| p.request_approval_settings.stages.iter().cloned()).collect()
-}
-
 /// The directory object a grant needs.
 fn grant_object(grant: &Grant) -> String {
     match grant {
@@ -841,12 +743,11 @@ impl Services {
     /// away (except where another of the assignee's assignments still grants them). Idempotent.
     /// Returns how many assignments changed.
     pub async fn reconcile_package_grants(&self, actor: &Actor, package_id: &str) -> ServiceResult<usize> {
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
         let mut changed = 0;
-        for stored in self.store.active_assignments_of_package(&package.id).await? {
+        for stored in self.store.active_assignments_of_package(package_id).await? {
             let id = stored.assignment.id.clone();
             let target = stored.assignment.target_id.clone();
-            if self.decided(|| self.reconcile_assignment(actor, &package, &target, &id)).await? {
+            if self.decided(|| self.reconcile_assignment(actor, package_id, &target, &id)).await? {
                 changed += 1;
             }
         }
@@ -856,17 +757,19 @@ impl Services {
     async fn reconcile_assignment(
         &self,
         actor: &Actor,
-        package: &AccessPackage,
+        package_id: &str,
         target_id: &str,
         assignment_id: &str,
     ) -> ServiceResult<bool> {
+        let context = self.package_context(package_id, "accessPackageId").await?;
+        let package = &context.package;
         let state = self.target_state(target_id).await?;
         let Some(stored) = state.assignments.iter().find(|a| a.assignment.id == assignment_id) else {
             return Ok(false);
         };
         let mut write = GovernanceWrite::new(target_id, state.version);
         let mut probe = GovernanceWrite::default();
-        let outcome = self.deliver(package, &stored.assignment, &mut probe).await?;
+        let outcome = self.deliver(&context, &stored.assignment, &mut probe);
         let want: BTreeSet<Grant> = outcome.delivered.into_iter().collect();
         let have: BTreeSet<Grant> = stored.assignment.delivered_grants.iter().cloned().collect();
         if want == have {
@@ -889,7 +792,7 @@ impl Services {
             package.display_name
         ));
         write.assignments.push((next, Some(stored.version)));
-        self.store.logged(vec![event]).commit_governance(&write).await?;
+        self.commit_governance(&write, vec![event], &state).await?;
         Ok(true)
     }
 }
@@ -914,8 +817,10 @@ impl Services {
         incompatible_id: Option<&str>,
     ) -> ServiceResult<Vec<Violation>> {
         self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
-        let (mut packages, mut groups) = self.incompatibilities(&package).await?;
+        let context = self.package_context(package_id, "accessPackageId").await?;
+        let package = &context.package;
+        let (mut packages, mut groups) =
+            (context.incompatible_packages.clone(), context.incompatible_groups.clone());
         if let Some(other) = incompatible_id {
             let other = self.access_package_at(other, "incompatibleAccessPackageId").await?;
             packages = vec![other];

@@ -392,7 +392,7 @@ impl Store {
 
     /// Deletes one stored timer.
     pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<()> {
-        self.transaction(
+        self.untracked().transaction(
             "DELETE timer WHERE ownerId = $owner AND due = $due;",
             vars! { "owner" => owner_id, "due" => time_key(timer.due) },
         )
@@ -533,7 +533,7 @@ impl Store {
             );
             vars.insert("revoked".into(), Value::Array(revoked));
         }
-        self.transaction(&body, vars).await?;
+        self.untracked().transaction(&body, vars).await?;
         Ok(())
     }
 }

@@ -1,0 +1,308 @@
+//! What the request path decides on, read through the in-memory read models of
+//! [`super::cache`]: a package's context, users with their groups, group members, and a target's
+//! requests and assignments.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use em_engine::access_package::AccessPackage;
+use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
+use em_engine::catalog::AccessPackageCatalog;
+use em_engine::directory::{Group, GroupRelation, User};
+use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
+use em_engine::request::AccessPackageAssignmentRequest;
+
+use super::cache::GenerationMap;
+use super::{ServiceResult, Services, found};
+use crate::store::catalogs::IncompatibilityKind;
+use crate::store::requests::{GovernanceWrite, StoredAssignment, StoredRequest};
+
+/// The read models of the request path.
+#[derive(Default)]
+pub(crate) struct Caches {
+    packages: GenerationMap<String, PackageContext>,
+    users: GenerationMap<String, Option<User>>,
+    user_groups: GenerationMap<String, BTreeSet<String>>,
+    group_members: GenerationMap<String, Vec<String>>,
+    administrators: GenerationMap<String, bool>,
+    /// Validated by the database (generation 0 always).
+    targets: GenerationMap<String, TargetState>,
+    requests: GenerationMap<String, StoredRequest>,
+}
+
+/// Everything about an access package that a request through it decides on.
+pub(crate) struct PackageContext {
+    pub package: AccessPackage,
+    pub catalog: AccessPackageCatalog,
+    pub policies: Vec<AccessPackageAssignmentPolicy>,
+    /// The approval stages of every policy (whose approvers a decision may resolve).
+    pub stages: Vec<AccessPackageApprovalStage>,
+    /// What an assignment of the package delivers.
+    pub plan: DeliveryPlan,
+    /// Grants of the plan whose group, application, site or role no longer exists.
+    pub missing: BTreeSet<Grant>,
+    /// Incompatible packages, either way round, and incompatible groups.
+    pub incompatible_packages: Vec<AccessPackage>,
+    pub incompatible_groups: Vec<Group>,
+}
+
+/// A user as policies and separation of duties read them: the user and their direct groups.
+pub(crate) struct Subject {
+    pub user: User,
+    pub group_ids: BTreeSet<String>,
+}
+
+impl Subject {
+    pub(crate) fn facts(&self) -> SubjectFacts<'_> {
+        SubjectFacts::new(&self.user, &self.group_ids)
+    }
+}
+
+/// What a target's requests and assignments looked like when read.
+#[derive(Clone)]
+pub(crate) struct TargetState {
+    pub version: u64,
+    /// Active assignments.
+    pub assignments: Vec<StoredAssignment>,
+    /// Unfinished requests.
+    pub open_requests: Vec<StoredRequest>,
+}
+
+impl TargetState {
+    /// The state after `write` committed.
+    fn after(&self, write: &GovernanceWrite) -> Self {
+        let mut next = self.clone();
+        next.version = write.target_version + 1;
+        for (assignment, version) in &write.assignments {
+            next.assignments.retain(|a| a.assignment.id != assignment.id);
+            if assignment.is_active() {
+                next.assignments.push(StoredAssignment {
+                    assignment: assignment.clone(),
+                    version: version.map_or(1, |v| v + 1),
+                });
+            }
+        }
+        for (request, version) in &write.requests {
+            next.open_requests.retain(|r| r.request.id != request.id);
+            if is_open(request) {
+                next.open_requests.push(StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) });
+            }
+        }
+        next
+    }
+}
+
+fn is_open(request: &AccessPackageAssignmentRequest) -> bool {
+    !request.state.is_completed() && request.state != em_engine::request::AccessPackageRequestState::Denied
+}
+
+impl Services {
+    /// The context of a package; NOT_FOUND naming `field` when there is no such package.
+    pub(crate) async fn package_context(&self, id: &str, field: &str) -> ServiceResult<Arc<PackageContext>> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.packages.get(&id.to_owned(), generation) {
+            return Ok(hit);
+        }
+        let package = self.access_package_at(id, field).await?;
+        let catalog =
+            found(self.store.catalog(&package.catalog_id).await?, "catalog", field, &package.catalog_id)?;
+        let policies: Vec<AccessPackageAssignmentPolicy> = self
+            .store
+            .assignment_policies_of_package(&package.id)
+            .await?
+            .into_iter()
+            .map(|stored| stored.policy)
+            .collect();
+        let stages = policies.iter().flat_map(|p| p.request_approval_settings.stages.iter().cloned()).collect();
+        let scopes = self.store.role_scopes(&package.id).await?;
+        let mut resources = Vec::new();
+        let resource_ids: BTreeSet<&str> = scopes.iter().map(|s| s.resource_id.as_str()).collect();
+        for resource_id in resource_ids {
+            if let Some(resource) = self.store.resource(resource_id).await? {
+                resources.push(resource);
+            }
+        }
+        let plan = delivery_plan(&scopes, &resources);
+        let mut missing = BTreeSet::new();
+        for grant in &plan.grants {
+            if !self.grant_object_exists(grant).await? {
+                missing.insert(grant.clone());
+            }
+        }
+        let mut package_ids: BTreeSet<String> = self
+            .store
+            .incompatibilities_from(&package.id, IncompatibilityKind::AccessPackage)
+            .await?
+            .into_iter()
+            .map(|row| row.target_id)
+            .collect();
+        package_ids
+            .extend(self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id));
+        let package_ids: Vec<String> = package_ids.into_iter().collect();
+        let incompatible_packages = self.store.access_packages_by_ids(&package_ids).await?;
+        let group_ids: Vec<String> = self
+            .store
+            .incompatibilities_from(&package.id, IncompatibilityKind::Group)
+            .await?
+            .into_iter()
+            .map(|row| row.target_id)
+            .collect();
+        let incompatible_groups = self.store.groups_by_ids(&group_ids).await?;
+        let context = Arc::new(PackageContext {
+            package,
+            catalog,
+            policies,
+            stages,
+            plan,
+            missing,
+            incompatible_packages,
+            incompatible_groups,
+        });
+        self.caches.packages.put(id.to_owned(), generation, Arc::clone(&context));
+        Ok(context)
+    }
+
+    async fn grant_object_exists(&self, grant: &Grant) -> ServiceResult<bool> {
+        Ok(match grant {
+            Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => {
+                self.store.group(group_id).await?.is_some()
+            }
+            Grant::AppRole { application_id, .. } => self.store.application(application_id).await?.is_some(),
+            Grant::SiteRole { site_id, .. } => self.store.site(site_id).await?.is_some(),
+            Grant::DirectoryRoleEligible { directory_role_id }
+            | Grant::DirectoryRoleActive { directory_role_id } => {
+                self.store.directory_role(directory_role_id).await?.is_some()
+            }
+        })
+    }
+
+    /// A user of the directory, if there is one.
+    pub(crate) async fn cached_user(&self, id: &str) -> ServiceResult<Option<User>> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.users.get(&id.to_owned(), generation) {
+            return Ok((*hit).clone());
+        }
+        let user = self.store.user(id).await?;
+        self.caches.users.put(id.to_owned(), generation, Arc::new(user.clone()));
+        Ok(user)
+    }
+
+    /// A user and their direct groups; NOT_FOUND naming `field` when there is no such user.
+    pub(crate) async fn subject(&self, id: &str, field: &str) -> ServiceResult<Subject> {
+        let generation = self.store.generation();
+        let user = found(self.cached_user(id).await?, "user", field, id)?;
+        let group_ids = match self.caches.user_groups.get(&user.id, generation) {
+            Some(hit) => (*hit).clone(),
+            None => {
+                let groups: BTreeSet<String> = self
+                    .store
+                    .memberships_of(&user.id)
+                    .await?
+                    .into_iter()
+                    .filter(|m| m.relation == GroupRelation::Member)
+                    .map(|m| m.group_id)
+                    .collect();
+                self.caches.user_groups.put(user.id.clone(), generation, Arc::new(groups.clone()));
+                groups
+            }
+        };
+        Ok(Subject { user, group_ids })
+    }
+
+    /// The direct members of a group.
+    pub(crate) async fn cached_group_members(&self, group_id: &str) -> ServiceResult<Arc<Vec<String>>> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.group_members.get(&group_id.to_owned(), generation) {
+            return Ok(hit);
+        }
+        let members: Vec<String> = self
+            .store
+            .group_members(group_id, GroupRelation::Member)
+            .await?
+            .into_iter()
+            .map(|row| row.principal_id)
+            .collect();
+        let members = Arc::new(members);
+        self.caches.group_members.put(group_id.to_owned(), generation, Arc::clone(&members));
+        Ok(members)
+    }
+
+    /// Whether a user holds an administrator role, remembered until the directory changes.
+    pub(crate) async fn is_administrator(&self, user_id: &str) -> ServiceResult<bool> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.administrators.get(&user_id.to_owned(), generation) {
+            return Ok(*hit);
+        }
+        let templates = [
+            em_engine::directory::role_templates::IDENTITY_GOVERNANCE_ADMINISTRATOR,
+            em_engine::directory::role_templates::GLOBAL_ADMINISTRATOR,
+        ];
+        let held = self.store.holds_directory_role(user_id, &templates).await?;
+        self.caches.administrators.put(user_id.to_owned(), generation, Arc::new(held));
+        Ok(held)
+    }
+
+    /// A target's active assignments and open requests, and their version.
+    pub(crate) async fn target_state(&self, target_id: &str) -> ServiceResult<Arc<TargetState>> {
+        if let Some(hit) = self.caches.targets.get(&target_id.to_owned(), 0) {
+            return Ok(hit);
+        }
+        let version = self.store.target_version(target_id).await?;
+        let assignments = self.store.active_assignments_of(target_id).await?;
+        let open_requests = self.store.open_requests_of(target_id).await?;
+        let state = Arc::new(TargetState { version, assignments, open_requests });
+        self.caches.targets.put(target_id.to_owned(), 0, Arc::clone(&state));
+        Ok(state)
+    }
+
+    /// A request with its version.
+    pub(crate) async fn stored_request(&self, id: &str) -> ServiceResult<Option<StoredRequest>> {
+        if let Some(hit) = self.caches.requests.get(&id.to_owned(), 0) {
+            return Ok(Some((*hit).clone()));
+        }
+        let stored = self.store.request(id).await?;
+        if let Some(s) = &stored {
+            self.caches.requests.put(id.to_owned(), 0, Arc::new(s.clone()));
+        }
+        Ok(stored)
+    }
+
+    /// Commits a governance write with its events, and brings the read models up to date: the
+    /// target's state and requests as written, and the principal's and groups' memberships
+    /// (deliveries change them) read again. A write refused as stale drops what it was decided on.
+    pub(crate) async fn commit_governance(
+        &self,
+        write: &GovernanceWrite,
+        events: Vec<em_engine::event::Event>,
+        state: &TargetState,
+    ) -> ServiceResult<()> {
+        match self.store.logged(events).commit_governance(write).await {
+            Ok(()) => {
+                let next = state.after(write);
+                self.caches.targets.put(write.target_id.clone(), 0, Arc::new(next));
+                for (request, version) in &write.requests {
+                    let stored = StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) };
+                    self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
+                }
+                if !write.deliver.is_empty() || !write.revoke.is_empty() {
+                    self.caches.user_groups.remove(&write.target_id);
+                    self.caches.administrators.remove(&write.target_id);
+                    let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
+                    for grant in touched {
+                        if let Grant::GroupMember { group_id } = grant {
+                            self.caches.group_members.remove(group_id);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.caches.targets.remove(&write.target_id);
+                for (request, _) in &write.requests {
+                    self.caches.requests.remove(&request.id);
+                }
+                Err(e.into())
+            }
+        }
+    }
+}
