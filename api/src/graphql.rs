@@ -6,6 +6,7 @@
 //! Output types are newtypes over engine types; inputs convert into engine commands.
 
 pub mod audit;
+pub mod auto;
 pub mod catalog;
 pub mod directory;
 pub mod error;
@@ -32,6 +33,7 @@ pub struct Query(
     request::RequestQuery,
     rules::RuleQuery,
     audit::AuditQuery,
+    auto::AutoQuery,
 );
 
 /// The mutation root.
@@ -41,6 +43,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     policy::PolicyMutation,
     request::RequestMutation,
+    auto::AutoMutation,
 );
 
 /// The subscription root.

@@ -1,6 +1,7 @@
 //! Services: the operations users perform, as sentences — load, decide (in the engine), persist
 //! in one transaction. Every state change takes the [`Actor`] performing it.
 
+pub mod auto;
 pub(crate) mod cache;
 pub mod catalogs;
 pub(crate) mod context;
@@ -48,16 +49,18 @@ pub struct Services {
     virtual_clock: Option<ManualClock>,
     /// The read models of the request path (see `cache`).
     caches: Arc<context::Caches>,
+    /// The directory index and compiled auto-assignment rules (see `auto`).
+    auto: auto::SharedAutoModel,
 }
 
 impl Services {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, virtual_clock: None, caches: Arc::default() }
+        Self { store, clock, virtual_clock: None, caches: Arc::default(), auto: Arc::default() }
     }
 
     /// Services on a virtual clock, which only [`Services::advance_clock`] moves.
     pub fn with_virtual_clock(store: Store, clock: ManualClock) -> Self {
-        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock), caches: Arc::default() }
+        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock), caches: Arc::default(), auto: Arc::default() }
     }
 
     /// Whether the clock is virtual.

@@ -17,6 +17,8 @@
 
 #[path = "api/access_packages.rs"]
 mod access_packages;
+#[path = "api/auto_assignment.rs"]
+mod auto_assignment;
 #[path = "api/catalogs.rs"]
 mod catalogs;
 #[path = "api/directory.rs"]

@@ -12,6 +12,7 @@ pub mod access_package;
 pub mod actor;
 pub mod approval;
 pub mod assignment;
+pub mod auto;
 pub mod catalog;
 pub mod directory;
 pub mod duration;

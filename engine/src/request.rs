@@ -613,7 +613,10 @@ impl AccessPackageAssignmentRequest {
                 timer.due.to_rfc3339()
             )));
         }
-        if matches!(timer.kind, TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration) {
+        if matches!(
+            timer.kind,
+            TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration | TimerKind::ScopeRemoval
+        ) {
             return Err(DomainError::invalid("timer", "this timer belongs to an assignment, not a request"));
         }
         if !self.timers().contains(timer) {
@@ -671,7 +674,7 @@ impl AccessPackageAssignmentRequest {
                 next.log(now, "the scheduled start is reached");
                 Ok(next.start_delivery(now))
             }
-            TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration => {
+            TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration | TimerKind::ScopeRemoval => {
                 Err(DomainError::invalid("timer", "this timer belongs to an assignment, not a request"))
             }
         }

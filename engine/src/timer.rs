@@ -31,6 +31,9 @@ pub enum TimerKind {
     AssignmentNearExpiry,
     /// An assignment reaches its end: it expires and its access is removed.
     AssignmentExpiration,
+    /// The grace period of an auto-assignment policy ends for a user who left its scope: the
+    /// assignment is removed if they still do not match (see [`crate::auto`]).
+    ScopeRemoval,
 }
 
 impl Timer {

@@ -285,6 +285,7 @@ impl Services {
                     self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
                 }
                 if !write.deliver.is_empty() || !write.revoke.is_empty() {
+                    self.auto_memberships_delivered(&write.target_id, write).await;
                     self.caches.user_groups.remove(&write.target_id);
                     self.caches.administrators.remove(&write.target_id);
                     let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));

@@ -20,6 +20,8 @@ impl Services {
             .with_data(serde_json::to_value(counts).unwrap_or_default());
         self.store.logged(vec![event]).import_directory(&parsed).await?;
         tracing::info!(?counts, "directory imported");
+        self.auto_reset().await;
+        self.auto_settle(self.reconcile_auto_assignments(&Actor::System, None).await);
         Ok(counts)
     }
 
@@ -42,6 +44,7 @@ impl Services {
         self.check_manager(&user).await?;
         let event = self.event(actor, "user.created", "User", &user.id).with_data(user_json(&user));
         self.store.logged(vec![event]).create_user(&user).await?;
+        self.auto_settle(self.auto_user_changed(&user.id).await);
         Ok(user)
     }
 
@@ -72,6 +75,7 @@ impl Services {
         self.check_manager(&user).await?;
         let event = self.event(actor, "user.updated", "User", &user.id).with_data(user_json(&user));
         self.store.logged(vec![event]).replace_user(&user).await?;
+        self.auto_settle(self.auto_user_changed(&user.id).await);
         Ok(user)
     }
 
@@ -107,6 +111,7 @@ impl Services {
         self.require_admin(actor).await?;
         let event = self.event(actor, "user.deleted", "User", id);
         self.store.logged(vec![event]).delete_user(id).await?;
+        self.auto_settle(self.auto_user_changed(id).await);
         Ok(())
     }
 
@@ -199,7 +204,22 @@ impl Services {
         } else {
             store.remove_group_member(group_id, principal_id, relation).await?;
         }
+        if relation == GroupRelation::Member {
+            self.auto_settle(self.auto_user_changed(principal_id).await);
+        }
         Ok(())
+    }
+}
+
+impl Services {
+    /// The directory change committed; what auto-assignment did after it is logged, and a
+    /// failure there does not undo the change (`reconcileAutoAssignments` repairs the drift).
+    fn auto_settle(&self, outcome: ServiceResult<super::auto::AutoOutcome>) {
+        match outcome {
+            Ok(o) if o != super::auto::AutoOutcome::default() => tracing::info!(?o, "auto-assignment acted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "auto-assignment after a directory change failed; reconcile to repair"),
+        }
     }
 }
 

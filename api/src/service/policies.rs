@@ -61,6 +61,9 @@ impl Services {
         self.check_subjects_exist(&policy).await?;
         let event = self.policy_event(actor, "assignmentPolicy.created", &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
+        if policy.is_automatic() {
+            self.auto_policy_changed(&policy.id).await?;
+        }
         Ok(StoredPolicy { policy, catalog_id: package.catalog_id, assignment_count: 0 })
     }
 
@@ -82,6 +85,9 @@ impl Services {
         let package = self.policy_package(&current).await?;
         let event = self.policy_event(actor, "assignmentPolicy.updated", &next, &package);
         self.store.logged(vec![event]).replace_assignment_policy(&next).await?;
+        if next.is_automatic() || current.policy.is_automatic() {
+            self.auto_policy_changed(&next.id).await?;
+        }
         Ok(StoredPolicy { policy: next, ..current })
     }
 
@@ -101,6 +107,9 @@ impl Services {
         let package = self.policy_package(&current).await?;
         let event = self.policy_event(actor, "assignmentPolicy.deleted", &current.policy, &package);
         self.store.logged(vec![event]).delete_assignment_policy(id).await?;
+        if current.policy.is_automatic() {
+            self.auto_policy_changed(id).await?;
+        }
         Ok(())
     }
 

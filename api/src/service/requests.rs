@@ -47,7 +47,7 @@ fn is_stale(error: &ServiceError) -> bool {
 
 impl Services {
     /// Runs `attempt` until it commits on data that did not move under it.
-    async fn decided<T, F, Fut>(&self, mut attempt: F) -> ServiceResult<T>
+    pub(crate) async fn decided<T, F, Fut>(&self, mut attempt: F) -> ServiceResult<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = ServiceResult<T>>,
@@ -230,6 +230,7 @@ impl Services {
         let now = self.now();
         let state = self.target_state(&due.target_id).await?;
         match due.owner {
+            TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
             TimerOwner::Request => {
                 let Some(stored) = self.stored_request(&due.owner_id).await? else {
                     return self.drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id).await;

@@ -141,6 +141,11 @@ impl Store {
         .await
     }
 
+    /// Every auto-assignment policy, ordered by display name.
+    pub async fn automatic_policies(&self) -> StoreResult<Vec<StoredPolicy>> {
+        self.all("assignment_policy", "isAutomatic = true", "sortKey", Map::new()).await
+    }
+
     /// Every policy of the packages of a catalog, ordered by display name.
     pub async fn assignment_policies_of_catalog(&self, catalog_id: &str) -> StoreResult<Vec<StoredPolicy>> {
         self.all("assignment_policy", "catalogId = $catalog", "sortKey", vars! { "catalog" => catalog_id })

@@ -98,6 +98,9 @@ fn with_id<T: serde::de::DeserializeOwned>(mut document: Value, id: String) -> R
 pub enum TimerOwner {
     Request,
     Assignment,
+    /// An auto-assignment policy's removal of an assignment after its grace period; the owner id
+    /// is `<assignment id>#scope`.
+    Scope,
 }
 
 impl TimerOwner {
@@ -105,6 +108,7 @@ impl TimerOwner {
         match self {
             Self::Request => "request",
             Self::Assignment => "assignment",
+            Self::Scope => "scope",
         }
     }
 }
@@ -125,6 +129,19 @@ struct TimerRecord {
     owner_id: String,
     target_id: String,
     timer: Timer,
+}
+
+/// The suffix of a scope-removal timer's owner id, after the assignment id.
+pub const SCOPE_SUFFIX: &str = "#scope";
+
+/// A user an auto-assignment policy selects but could not assign.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exclusion {
+    pub policy_id: String,
+    pub target_id: String,
+    pub reason: String,
+    pub recorded_date_time: String,
 }
 
 /// A grant held by a principal, and the assignments that deliver it.
@@ -208,12 +225,11 @@ fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreR
         all.dedup();
         all
     };
-    Ok(json!({
+    let mut row = json!({
         "accessPackageId": request.access_package_id,
         "catalogId": request.catalog_id,
         "assignmentPolicyId": request.assignment_policy_id,
         "targetId": request.target_id,
-        "requestorId": requestor_id,
         "requestType": request.request_type.as_str(),
         "state": request.state.as_str(),
         "status": request.status.as_str(),
@@ -223,7 +239,12 @@ fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreR
         "version": version,
         "sortKey": format!("{}\u{1}{}", time_key(request.created_date_time), request.id),
         "request": document,
-    }))
+    });
+    // SurrealDB's `option<string>` takes NONE (an absent field), not NULL.
+    if let (Some(object), Some(id)) = (row.as_object_mut(), requestor_id) {
+        object.insert("requestorId".into(), Value::String(id));
+    }
+    Ok(row)
 }
 
 fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &str) -> StoreResult<Value> {
@@ -382,7 +403,11 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(|r| DueTimer {
-                owner: if r.owner == "assignment" { TimerOwner::Assignment } else { TimerOwner::Request },
+                owner: match r.owner.as_str() {
+                    "assignment" => TimerOwner::Assignment,
+                    "scope" => TimerOwner::Scope,
+                    _ => TimerOwner::Request,
+                },
                 owner_id: r.owner_id,
                 target_id: r.target_id,
                 timer: r.timer,
@@ -398,6 +423,49 @@ impl Store {
         )
         .await?;
         Ok(())
+    }
+
+    /// The scheduled removals of auto-assigned access: `(assignment id, due)`.
+    pub async fn scope_removals(&self) -> StoreResult<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+        let rows: Vec<Value> = self
+            .read("SELECT ownerId, due FROM timer WHERE owner = 'scope';", Map::new())
+            .await?
+            .rows(0, "timer")?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let id = row.get("ownerId")?.as_str()?.strip_suffix(SCOPE_SUFFIX)?.to_owned();
+                let due = chrono::DateTime::parse_from_rfc3339(row.get("due")?.as_str()?).ok()?.to_utc();
+                Some((id, due))
+            })
+            .collect())
+    }
+
+    /// Records why an auto-assignment policy could not assign a user it selects.
+    pub async fn record_exclusion(&self, policy_id: &str, target_id: &str, reason: &str, at: &str) -> StoreResult<()> {
+        self.untracked()
+            .transaction(
+                "UPSERT type::record('auto_exclusion', [$policy, $target]) CONTENT { policyId: $policy, targetId: $target, reason: $reason, recordedDateTime: $at } RETURN NONE;",
+                vars! { "policy" => policy_id, "target" => target_id, "reason" => reason, "at" => at },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets an exclusion (the user was assigned, or left the scope).
+    pub async fn clear_exclusion(&self, policy_id: &str, target_id: &str) -> StoreResult<()> {
+        self.untracked()
+            .transaction(
+                "DELETE type::record('auto_exclusion', [$policy, $target]);",
+                vars! { "policy" => policy_id, "target" => target_id },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The users a policy selects but could not assign, and why, by user id.
+    pub async fn exclusions(&self, policy_id: &str) -> StoreResult<Vec<Exclusion>> {
+        self.all("auto_exclusion", "policyId = $policy", "targetId", vars! { "policy" => policy_id }).await
     }
 
     /// When the next timer is due, if any is stored.

@@ -240,7 +240,7 @@ DEFINE FIELD version ON target_state TYPE int;
 -- Durable timers: what is due when, for which request or assignment. `due` is fixed-width UTC
 -- text, so it sorts as time does.
 DEFINE TABLE timer SCHEMAFULL;
-DEFINE FIELD owner ON timer TYPE string ASSERT $value IN ['request', 'assignment'];
+DEFINE FIELD owner ON timer TYPE string ASSERT $value IN ['request', 'assignment', 'scope'];
 DEFINE FIELD ownerId ON timer TYPE string;
 DEFINE FIELD targetId ON timer TYPE string;
 DEFINE FIELD due ON timer TYPE string;
@@ -254,4 +254,12 @@ DEFINE FIELD principalId ON grant TYPE string;
 DEFINE FIELD grant ON grant TYPE object FLEXIBLE;
 DEFINE FIELD sources ON grant TYPE array<string> DEFAULT [];
 DEFINE INDEX grantPrincipal ON grant FIELDS principalId;
+
+-- Users an auto-assignment policy selects but cannot assign (separation of duties), and why.
+DEFINE TABLE auto_exclusion SCHEMAFULL;
+DEFINE FIELD policyId ON auto_exclusion TYPE string;
+DEFINE FIELD targetId ON auto_exclusion TYPE string;
+DEFINE FIELD reason ON auto_exclusion TYPE string;
+DEFINE FIELD recordedDateTime ON auto_exclusion TYPE string;
+DEFINE INDEX autoExclusionPolicy ON auto_exclusion FIELDS policyId;
 "#;

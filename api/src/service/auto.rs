@@ -1,0 +1,486 @@
+//! Auto-assignment policies at work: the directory index kept in memory, every auto-assignment
+//! policy's rule compiled against it, and the `systemAdd`/`systemRemove` requests that follow
+//! from a change.
+//!
+//! - When a policy is created or its rule changes (and on `reconcileAutoAssignments`), the whole
+//!   directory is evaluated at once and every difference between "selected" and "assigned"
+//!   is acted on ([`Services::reconcile_auto_assignments`], idempotent).
+//! - After that only what changed is evaluated: a user created, updated or deleted, a
+//!   membership added or removed ([`Services::auto_user_changed`]) re-decides that one user
+//!   against every policy.
+//! - A user who leaves a policy's scope keeps the access for the grace period: a `scope` timer
+//!   fires at its end and removes the assignment if they still do not match.
+//! - A user the policy selects but cannot assign (separation of duties: they hold an
+//!   incompatible package or group) is recorded with the reason (`auto_exclusion`), visible in
+//!   `autoAssignmentExclusions`; once something is removed from a user, they are re-decided, so
+//!   a user moved from AMER to EMEA gets EMEA when the grace period of AMER ends.
+//!
+//! The index is loaded from the store on first use and updated after each committed directory
+//! change of this process, by reading the changed user back from the store (so two racing
+//! changes of one user end with the committed one).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use em_engine::assignment::Grant;
+use em_engine::auto::{AutoAction, Holding, decide, rule_of};
+use em_engine::directory::GroupRelation;
+use em_engine::policy::AccessPackageAssignmentPolicy;
+use em_engine::request::{AccessPackageRequestType, RequestInput};
+use em_engine::rule::{self, CompiledRule, DirectoryIndex};
+use em_engine::timer::{Timer, TimerKind};
+use em_engine::{Actor, DomainError, ErrorCode};
+use tokio::sync::RwLock;
+
+use super::{ServiceError, ServiceResult, Services};
+use crate::store::requests::{GovernanceWrite, SCOPE_SUFFIX, TimerOwner};
+
+/// The in-memory model auto-assignment decides on.
+#[derive(Default)]
+pub(crate) struct AutoModel {
+    state: RwLock<Option<Model>>,
+}
+
+struct Model {
+    index: DirectoryIndex,
+    /// Auto-assignment policies by id, with their compiled rules.
+    policies: BTreeMap<String, Compiled>,
+    /// Scheduled removals: assignment id to due time.
+    removals: HashMap<String, DateTime<Utc>>,
+}
+
+struct Compiled {
+    policy: AccessPackageAssignmentPolicy,
+    rule: Option<CompiledRule>,
+}
+
+impl Compiled {
+    fn new(policy: AccessPackageAssignmentPolicy, index: &DirectoryIndex) -> Self {
+        let rule = rule_of(&policy).and_then(|text| match rule::parse(text) {
+            Ok(parsed) => Some(CompiledRule::compile(&parsed, index)),
+            Err(errors) => {
+                tracing::warn!(policy = %policy.id, errors = errors.len(), "an auto-assignment rule does not parse; it selects nobody");
+                None
+            }
+        });
+        Self { policy, rule }
+    }
+
+    fn matches(&self, index: &DirectoryIndex, user_id: &str, now: DateTime<Utc>) -> bool {
+        match (&self.rule, index.position(user_id)) {
+            (Some(rule), Some(position)) => rule.matches(index, position, now),
+            _ => false,
+        }
+    }
+}
+
+/// One thing to do, decided under the model's lock and carried out after it.
+#[derive(Debug, Clone)]
+struct Step {
+    policy_id: String,
+    package_id: String,
+    user_id: String,
+    assignment_id: Option<String>,
+    action: AutoAction,
+}
+
+/// What a reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoOutcome {
+    pub assigned: usize,
+    pub removals_scheduled: usize,
+    pub removed: usize,
+    pub removals_canceled: usize,
+    pub excluded: usize,
+}
+
+/// Who a proposed rule would give the package to, and take it from.
+#[derive(Debug, Clone, Default)]
+pub struct WhatIf {
+    /// Users the rule selects.
+    pub matching: usize,
+    /// Selected users who do not hold the package: the rule would assign them.
+    pub gain: Vec<String>,
+    /// Users holding the package through the package's auto-assignment policy whom the rule
+    /// would not select: they would lose it (after the grace period, if removal is on).
+    pub lose: Vec<String>,
+}
+
+impl Services {
+    async fn loaded(&self) -> ServiceResult<tokio::sync::RwLockWriteGuard<'_, Option<Model>>> {
+        let mut state = self.auto.state.write().await;
+        if state.is_none() {
+            let users = self.store.all_users().await?;
+            let members = self.store.all_group_members().await?;
+            let index = DirectoryIndex::build(&users, members);
+            let policies = self
+                .store
+                .automatic_policies()
+                .await?
+                .into_iter()
+                .map(|stored| (stored.policy.id.clone(), Compiled::new(stored.policy, &index)))
+                .collect();
+            let removals = self.store.scope_removals().await?.into_iter().collect();
+            tracing::info!(users = index.len(), "directory index loaded for auto-assignment");
+            *state = Some(Model { index, policies, removals });
+        }
+        Ok(state)
+    }
+
+    /// Forgets the model; the next use loads it again (after an import).
+    pub(crate) async fn auto_reset(&self) {
+        *self.auto.state.write().await = None;
+    }
+
+    /// A user changed (created, updated, deleted, joined or left a group): their index entry is
+    /// read back from the store, and every auto-assignment policy re-decides them.
+    pub async fn auto_user_changed(&self, user_id: &str) -> ServiceResult<AutoOutcome> {
+        let user = self.store.user(user_id).await?;
+        let groups: Vec<String> = self
+            .store
+            .memberships_of(user_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.relation == GroupRelation::Member)
+            .map(|m| m.group_id)
+            .collect();
+        {
+            let mut state = self.loaded().await?;
+            let Some(model) = state.as_mut() else { return Ok(AutoOutcome::default()) };
+            match &user {
+                Some(user) => {
+                    model.index.upsert(user);
+                    model.index.set_member_of(user_id, &groups);
+                }
+                None => {
+                    model.index.remove(user_id);
+                }
+            }
+        }
+        self.auto_decide_users(&[user_id.to_owned()], None).await
+    }
+
+    /// Re-decides users against every policy (or one), and carries out the steps. After a
+    /// removal the user is decided once more: what the removal made possible (an incompatible
+    /// package) follows at once.
+    async fn auto_decide_users(&self, users: &[String], only: Option<&str>) -> ServiceResult<AutoOutcome> {
+        let mut outcome = AutoOutcome::default();
+        let mut pending: Vec<String> = users.to_vec();
+        for _ in 0..2 {
+            let mut steps = Vec::new();
+            for user in &pending {
+                steps.extend(self.auto_steps_for(user, only).await?);
+            }
+            let removed: BTreeSet<String> = steps
+                .iter()
+                .filter(|s| s.action == AutoAction::Remove)
+                .map(|s| s.user_id.clone())
+                .collect();
+            self.run_steps(steps, &mut outcome).await?;
+            if removed.is_empty() {
+                break;
+            }
+            pending = removed.into_iter().collect();
+        }
+        Ok(outcome)
+    }
+
+    /// What every policy (or one) does about one user now.
+    async fn auto_steps_for(&self, user_id: &str, only: Option<&str>) -> ServiceResult<Vec<Step>> {
+        let now = self.now();
+        let decisions: Vec<(String, String, bool, AccessPackageAssignmentPolicy, Option<DateTime<Utc>>)> = {
+            let state = self.loaded().await?;
+            let Some(model) = state.as_ref() else { return Ok(Vec::new()) };
+            model
+                .policies
+                .values()
+                .filter(|c| only.is_none_or(|id| id == c.policy.id))
+                .map(|c| {
+                    (
+                        c.policy.id.clone(),
+                        c.policy.access_package_id.clone(),
+                        c.matches(&model.index, user_id, now),
+                        c.policy.clone(),
+                        None,
+                    )
+                })
+                .collect()
+        };
+        let target = self.target_state(user_id).await?;
+        let removals = {
+            let state = self.loaded().await?;
+            state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
+        };
+        let mut steps = Vec::new();
+        for (policy_id, package_id, matches, policy, _) in decisions {
+            let held = target.assignments.iter().find(|a| a.assignment.access_package_id == package_id);
+            let open = target.open_requests.iter().any(|r| r.request.access_package_id == package_id);
+            let (holding, assignment_id) = match held {
+                Some(a) if a.assignment.assignment_policy_id == policy_id => (
+                    Holding::ThroughPolicy { removal_due: removals.get(&a.assignment.id).copied() },
+                    Some(a.assignment.id.clone()),
+                ),
+                Some(_) => (Holding::Otherwise, None),
+                None if open => (Holding::Otherwise, None),
+                None => (Holding::Nothing, None),
+            };
+            let action = decide(&policy, matches, holding, now);
+            if action != AutoAction::Nothing {
+                steps.push(Step { policy_id, package_id, user_id: user_id.to_owned(), assignment_id, action });
+            } else if !matches {
+                // Out of scope: an old exclusion no longer applies.
+                self.store.clear_exclusion(&policy_id, user_id).await?;
+            }
+        }
+        Ok(steps)
+    }
+
+    async fn run_steps(&self, steps: Vec<Step>, outcome: &mut AutoOutcome) -> ServiceResult<()> {
+        for step in steps {
+            match step.action {
+                AutoAction::Nothing => {}
+                AutoAction::Assign => {
+                    let input = RequestInput {
+                        id: String::new(),
+                        request_type: AccessPackageRequestType::SystemAdd,
+                        requestor: Actor::System,
+                        access_package_id: step.package_id.clone(),
+                        assignment_policy_id: Some(step.policy_id.clone()),
+                        assignment_id: None,
+                        justification: None,
+                        answers: Vec::new(),
+                        schedule: None,
+                    };
+                    match self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await {
+                        Ok(_) => {
+                            outcome.assigned += 1;
+                            self.store.clear_exclusion(&step.policy_id, &step.user_id).await?;
+                        }
+                        Err(ServiceError::Domain(e)) if e.code != ErrorCode::NotFound => {
+                            outcome.excluded += 1;
+                            let at = self.now().to_rfc3339();
+                            self.store.record_exclusion(&step.policy_id, &step.user_id, &e.message, &at).await?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                AutoAction::ScheduleRemoval { at } => {
+                    let Some(assignment_id) = &step.assignment_id else { continue };
+                    self.set_scope_timer(&step.user_id, assignment_id, Some(at)).await?;
+                    outcome.removals_scheduled += 1;
+                }
+                AutoAction::CancelRemoval => {
+                    let Some(assignment_id) = &step.assignment_id else { continue };
+                    self.set_scope_timer(&step.user_id, assignment_id, None).await?;
+                    outcome.removals_canceled += 1;
+                }
+                AutoAction::Remove => {
+                    let Some(assignment_id) = &step.assignment_id else { continue };
+                    let input = RequestInput {
+                        id: String::new(),
+                        request_type: AccessPackageRequestType::SystemRemove,
+                        requestor: Actor::System,
+                        access_package_id: step.package_id.clone(),
+                        assignment_policy_id: None,
+                        assignment_id: Some(assignment_id.clone()),
+                        justification: None,
+                        answers: Vec::new(),
+                        schedule: None,
+                    };
+                    self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await?;
+                    self.set_scope_timer(&step.user_id, assignment_id, None).await?;
+                    outcome.removed += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules (or, with `None`, calls off) the removal of an auto-assigned assignment.
+    async fn set_scope_timer(&self, user_id: &str, assignment_id: &str, at: Option<DateTime<Utc>>) -> ServiceResult<()> {
+        self.decided(|| async {
+            let state = self.target_state(user_id).await?;
+            let mut write = GovernanceWrite::new(user_id, state.version);
+            let timers: Vec<Timer> = at.map(|due| Timer::new(due, TimerKind::ScopeRemoval)).into_iter().collect();
+            write.timers.push((TimerOwner::Scope, format!("{assignment_id}{SCOPE_SUFFIX}"), timers));
+            let mut event = self.event(
+                &Actor::System,
+                if at.is_some() { "autoAssignment.removalScheduled" } else { "autoAssignment.removalCanceled" },
+                "AccessPackageAssignment",
+                assignment_id,
+            );
+            event.target_id = Some(user_id.to_owned());
+            if let Some(at) = at {
+                event = event.with_reason(format!(
+                    "left the scope of its auto-assignment policy; access is removed at {} unless they match again",
+                    at.to_rfc3339()
+                ));
+            }
+            self.commit_governance(&write, vec![event], &state).await
+        })
+        .await?;
+        let mut state = self.auto.state.write().await;
+        if let Some(model) = state.as_mut() {
+            match at {
+                Some(at) => model.removals.insert(assignment_id.to_owned(), at),
+                None => model.removals.remove(assignment_id),
+            };
+        }
+        Ok(())
+    }
+
+    /// A scope timer fell due: the user is re-decided (removed if they still do not match).
+    pub(crate) async fn fire_scope_timer(&self, user_id: &str, owner_id: &str) -> ServiceResult<()> {
+        let assignment_id = owner_id.strip_suffix(SCOPE_SUFFIX).unwrap_or(owner_id);
+        let held = self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == assignment_id);
+        if held {
+            self.auto_decide_users(&[user_id.to_owned()], None).await?;
+        }
+        // Whatever was decided, this timer is done.
+        let still = {
+            let state = self.auto.state.read().await;
+            state.as_ref().and_then(|m| m.removals.get(assignment_id).copied())
+        };
+        if still.is_some_and(|due| due <= self.now()) || !held {
+            self.set_scope_timer(user_id, assignment_id, None).await?;
+        }
+        Ok(())
+    }
+
+    /// A policy was created, changed or deleted: its compiled rule is replaced and the whole
+    /// directory evaluated against it.
+    pub(crate) async fn auto_policy_changed(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
+        let stored = self.store.assignment_policy(policy_id).await?;
+        {
+            let mut state = self.loaded().await?;
+            let Some(model) = state.as_mut() else { return Ok(AutoOutcome::default()) };
+            match stored.filter(|s| s.policy.is_automatic()) {
+                Some(s) => {
+                    let compiled = Compiled::new(s.policy, &model.index);
+                    model.policies.insert(policy_id.to_owned(), compiled);
+                }
+                None => {
+                    model.policies.remove(policy_id);
+                    return Ok(AutoOutcome::default());
+                }
+            }
+        }
+        self.reconcile_policy(policy_id).await
+    }
+
+    /// Repairs drift: every auto-assignment policy (or one) is evaluated over the whole
+    /// directory and every difference acted on. Running it twice changes nothing the second
+    /// time. Administrators only.
+    pub async fn reconcile_auto_assignments(
+        &self,
+        actor: &Actor,
+        policy_id: Option<&str>,
+    ) -> ServiceResult<AutoOutcome> {
+        self.require_admin(actor).await?;
+        self.auto_reset().await;
+        let ids: Vec<String> = {
+            let state = self.loaded().await?;
+            state.as_ref().map(|m| m.policies.keys().cloned().collect()).unwrap_or_default()
+        };
+        if let Some(id) = policy_id
+            && !ids.iter().any(|i| i == id)
+        {
+            return Err(DomainError::not_found("auto-assignment policy", id).at("policyId").into());
+        }
+        let mut total = AutoOutcome::default();
+        for id in ids.iter().filter(|i| policy_id.is_none_or(|p| p == i.as_str())) {
+            let o = self.reconcile_policy(id).await?;
+            total.assigned += o.assigned;
+            total.removals_scheduled += o.removals_scheduled;
+            total.removed += o.removed;
+            total.removals_canceled += o.removals_canceled;
+            total.excluded += o.excluded;
+        }
+        Ok(total)
+    }
+
+    /// Evaluates one policy over the directory and decides every user it selects or holds.
+    async fn reconcile_policy(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
+        let now = self.now();
+        let (selected, package_id) = {
+            let state = self.loaded().await?;
+            let Some(model) = state.as_ref() else { return Ok(AutoOutcome::default()) };
+            let Some(compiled) = model.policies.get(policy_id) else { return Ok(AutoOutcome::default()) };
+            let selected: BTreeSet<String> = match &compiled.rule {
+                Some(rule) => rule.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect(),
+                None => BTreeSet::new(),
+            };
+            (selected, compiled.policy.access_package_id.clone())
+        };
+        let holders: BTreeSet<String> = self
+            .store
+            .active_assignments_of_package(&package_id)
+            .await?
+            .into_iter()
+            .map(|a| a.assignment.target_id)
+            .collect();
+        let mut users: Vec<String> = selected.symmetric_difference(&holders).cloned().collect();
+        // Selected holders may have a removal to call off.
+        let pending: Vec<String> = {
+            let state = self.auto.state.read().await;
+            let removals = state.as_ref().map(|m| m.removals.len()).unwrap_or(0);
+            if removals > 0 { selected.intersection(&holders).cloned().collect() } else { Vec::new() }
+        };
+        users.extend(pending);
+        users.sort();
+        self.auto_decide_users(&users, Some(policy_id)).await
+    }
+
+    /// Who a proposed rule would give the package to and take it from, before it is saved.
+    pub async fn auto_what_if(&self, actor: &Actor, package_id: &str, rule_text: &str) -> ServiceResult<WhatIf> {
+        self.require_admin(actor).await?;
+        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let parsed = rule::parse(rule_text).map_err(|errors| {
+            let first = errors.first().map(|e| e.message().to_string()).unwrap_or_default();
+            DomainError::invalid("rule", format!("the rule has {} error(s); the first: {first}", errors.len()))
+        })?;
+        let now = self.now();
+        let (selected, automatic) = {
+            let state = self.loaded().await?;
+            let Some(model) = state.as_ref() else { return Ok(WhatIf::default()) };
+            let compiled = CompiledRule::compile(&parsed, &model.index);
+            let selected: BTreeSet<String> =
+                compiled.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect();
+            let automatic: Option<String> =
+                model.policies.values().find(|c| c.policy.access_package_id == package.id).map(|c| c.policy.id.clone());
+            (selected, automatic)
+        };
+        let assignments = self.store.active_assignments_of_package(&package.id).await?;
+        let holders: BTreeSet<&str> = assignments.iter().map(|a| a.assignment.target_id.as_str()).collect();
+        let through: BTreeSet<&str> = assignments
+            .iter()
+            .filter(|a| Some(&a.assignment.assignment_policy_id) == automatic.as_ref())
+            .map(|a| a.assignment.target_id.as_str())
+            .collect();
+        Ok(WhatIf {
+            matching: selected.len(),
+            gain: selected.iter().filter(|u| !holders.contains(u.as_str())).cloned().collect(),
+            lose: through.iter().filter(|u| !selected.contains(**u)).map(|u| (*u).to_owned()).collect(),
+        })
+    }
+
+    /// Keeps the index's memberships in step with what a delivery granted or revoked.
+    pub(crate) async fn auto_memberships_delivered(&self, user_id: &str, write: &GovernanceWrite) {
+        let mut state = self.auto.state.write().await;
+        let Some(model) = state.as_mut() else { return };
+        for (_, grant) in &write.deliver {
+            if let Grant::GroupMember { group_id } = grant {
+                model.index.add_member(user_id, group_id);
+            }
+        }
+        for (_, grant, remove) in &write.revoke {
+            if let (Grant::GroupMember { group_id }, true) = (grant, remove) {
+                model.index.remove_member(user_id, group_id);
+            }
+        }
+    }
+}
+
+/// Shared handle type for the services.
+pub(crate) type SharedAutoModel = Arc<AutoModel>;

@@ -1,0 +1,160 @@
+//! Auto-assignment policies through GraphQL: seed scenario 1 (EMEA sales get the EMEA package
+//! the moment they match, a user moved to AMER loses it after the grace period and gets the
+//! AMER one, no one ever holds both), the what-if of a proposed rule, exclusions for separation
+//! of duties, and reconciliation that changes nothing when run twice.
+
+use serde_json::{Value, json};
+
+use crate::requests::{create_policy, directory_with_admin};
+use crate::support::{Api, TestServer, pluck, text};
+
+/// An auto-assignment policy selecting by `rule`, removing after `grace`.
+fn automatic(name: &str, rule: &str, grace: &str) -> Value {
+    json!({
+        "displayName": name,
+        "allowedTargetScope": "specificDirectoryUsers",
+        "specificAllowedTargets": [{"type": "attributeRuleMembers", "membershipRule": rule}],
+        "automaticRequestSettings": {"requestAccessForAllowedTargets": true,
+                                     "removeAccessWhenTargetLeavesAllowedTargets": true,
+                                     "gracePeriodBeforeAccessRemoval": grace}
+    })
+}
+
+const EMEA: &str = r#"user.department -eq "Sales" -and user.country -in ["Germany", "France", "United Kingdom"]"#;
+const AMER: &str = r#"user.department -eq "Sales" -and user.country -in ["United States", "Canada"]"#;
+
+/// The package names `user` holds, sorted.
+async fn held(admin: &Api, user: &str) -> Vec<String> {
+    let data = admin
+        .data(
+            "query($u: ID!) { assignments(filter: {targetId: $u}) { nodes { accessPackage { displayName } } } }",
+            json!({ "u": user }),
+        )
+        .await;
+    let mut names: Vec<String> = data["assignments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| text(&n["accessPackage"]["displayName"]))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn members(api: &Api, group: &str) -> Vec<String> {
+    let data = api
+        .data(
+            "query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }",
+            json!({ "g": group }),
+        )
+        .await;
+    pluck(&data["group"]["members"], "objectId")
+}
+
+async fn move_to(admin: &Api, user: &str, country: &str) {
+    admin
+        .data(
+            "mutation($u: ID!, $c: String!) { updateUser(input: {id: $u, country: $c}) { user { id } } }",
+            json!({ "u": user, "c": country }),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn scenario_1_emea_sales_are_assigned_automatically_and_never_overlap_with_amer() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let catalog = ada.create_catalog("Sales").await;
+    let team = ada.add_resource(&catalog, "AadGroup", "g-team").await;
+    let emea = ada.create_package(&catalog, "EMEA sales").await;
+    let amer = ada.create_package(&catalog, "AMER sales").await;
+    ada.add_role_scope(&emea, &text(&team["id"]), "Member_g-team").await;
+    ada.data(
+        "mutation($a: ID!, $b: ID!) { addIncompatibleAccessPackage(
+             input: {accessPackageId: $a, incompatibleAccessPackageId: $b}) { accessPackage { id } } }",
+        json!({ "a": emea, "b": amer }),
+    )
+    .await;
+
+    // Before saving, the what-if shows who would get EMEA: Bob and Carol (Sales, Germany).
+    let what_if = ada
+        .data(
+            "query($p: ID!, $r: String!) { autoAssignmentWhatIf(accessPackageId: $p, rule: $r) { matchingCount gain lose } }",
+            json!({ "p": emea, "r": EMEA }),
+        )
+        .await["autoAssignmentWhatIf"]
+        .clone();
+    assert_eq!(what_if, json!({ "matchingCount": 2, "gain": ["u-bob", "u-carol"], "lose": [] }));
+
+    create_policy(&ada, &emea, automatic("EMEA sales", EMEA, "P7D")).await;
+    let amer_policy = create_policy(&ada, &amer, automatic("AMER sales", AMER, "PT0S")).await;
+    assert_eq!(held(&ada, "u-carol").await, ["EMEA sales"]);
+    assert!(members(&ada, "g-team").await.contains(&"u-carol".to_owned()));
+
+    // A new EMEA sales person is assigned the moment they exist.
+    ada.data(
+        "mutation { createUser(input: {objectId: \"u-gerhart\", displayName: \"Gerhart Moller\",
+             userPrincipalName: \"gerhart@contoso.com\", department: \"Sales\", country: \"Germany\"}) { user { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(held(&ada, "u-gerhart").await, ["EMEA sales"]);
+
+    // Carol moves to the United States: she keeps EMEA for the grace period, and AMER waits,
+    // excluded because EMEA is incompatible.
+    move_to(&ada, "u-carol", "United States").await;
+    assert_eq!(held(&ada, "u-carol").await, ["EMEA sales"]);
+    let exclusions = ada
+        .data(
+            "query($p: ID!) { autoAssignmentExclusions(policyId: $p) { userId reason } }",
+            json!({ "p": amer_policy }),
+        )
+        .await["autoAssignmentExclusions"]
+        .clone();
+    assert_eq!(exclusions[0]["userId"], json!("u-carol"));
+    assert!(text(&exclusions[0]["reason"]).contains("incompatible"), "{exclusions}");
+
+    // After the grace period she loses EMEA (and the team) and gets AMER; never both.
+    let moved = ada.data("mutation { advanceClock(input: {by: \"P8D\"}) { firedTimers } }", json!({})).await;
+    assert_eq!(moved["advanceClock"]["firedTimers"], json!(1));
+    assert_eq!(held(&ada, "u-carol").await, ["AMER sales"]);
+    assert!(!members(&ada, "g-team").await.contains(&"u-carol".to_owned()));
+    let exclusions =
+        ada.data("query($p: ID!) { autoAssignmentExclusions(policyId: $p) { userId } }", json!({ "p": amer_policy })).await;
+    assert_eq!(exclusions["autoAssignmentExclusions"], json!([]));
+
+    // Reconciling changes nothing: everything is already as the rules say.
+    let reconcile = "mutation { reconcileAutoAssignments { assigned removalsScheduled removed removalsCanceled excluded } }";
+    let outcome = ada.data(reconcile, json!({})).await["reconcileAutoAssignments"].clone();
+    assert_eq!(
+        outcome,
+        json!({"assigned": 0, "removalsScheduled": 0, "removed": 0, "removalsCanceled": 0, "excluded": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_user_who_comes_back_during_the_grace_period_keeps_the_access() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let catalog = ada.create_catalog("Sales").await;
+    let emea = ada.create_package(&catalog, "EMEA sales").await;
+    create_policy(&ada, &emea, automatic("EMEA sales", EMEA, "P7D")).await;
+    move_to(&ada, "u-carol", "Canada").await;
+    ada.data("mutation { advanceClock(input: {by: \"P3D\"}) { firedTimers } }", json!({})).await;
+    move_to(&ada, "u-carol", "France").await;
+    let moved = ada.data("mutation { advanceClock(input: {by: \"P10D\"}) { firedTimers } }", json!({})).await;
+    assert_eq!(moved["advanceClock"]["firedTimers"], json!(0), "the removal was called off");
+    assert_eq!(held(&ada, "u-carol").await, ["EMEA sales"]);
+}
+
+#[tokio::test]
+async fn auto_assignment_needs_an_administrator_and_a_valid_rule() {
+    let server = TestServer::with_auth(directory_with_admin()).await;
+    let (ada, bob) = (server.as_user("u-ada"), server.as_user("u-bob"));
+    let catalog = ada.create_catalog("Sales").await;
+    let emea = ada.create_package(&catalog, "EMEA sales").await;
+    let query = "query($p: ID!, $r: String!) { autoAssignmentWhatIf(accessPackageId: $p, rule: $r) { matchingCount } }";
+    bob.refused(query, json!({ "p": emea, "r": EMEA }), "FORBIDDEN", None).await;
+    ada.refused(query, json!({ "p": emea, "r": "user.department -eq" }), "VALIDATION_FAILED", Some("rule")).await;
+    bob.refused("mutation { reconcileAutoAssignments { assigned } }", json!({}), "FORBIDDEN", None).await;
+}
