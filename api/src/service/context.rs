@@ -276,7 +276,7 @@ impl Services {
         events: Vec<em_engine::event::Event>,
         state: &TargetState,
     ) -> ServiceResult<()> {
-        match self.store.logged(events).commit_governance(write).await {
+        match self.committer.commit(&self.store, write.clone(), events).await {
             Ok(()) => {
                 let next = state.after(write);
                 self.caches.targets.put(write.target_id.clone(), 0, Arc::new(next));

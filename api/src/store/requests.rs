@@ -477,133 +477,160 @@ impl Store {
 
     /// Commits a change to a target's requests and assignments (see the module documentation).
     pub async fn commit_governance(&self, write: &GovernanceWrite) -> StoreResult<()> {
-        let stale = throw(ErrorCode::Conflict, "", STALE);
-        let mut body = format!(
-            "IF ((SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0) != $seen {{ {stale} }};
-             UPSERT type::record('target_state', $target) SET version = $seen + 1 RETURN NONE;\n"
-        );
-        let mut vars = vars! { "target" => write.target_id, "seen" => write.target_version };
-        for (i, (request, version)) in write.requests.iter().enumerate() {
-            let next = version.map_or(1, |v| v + 1);
-            vars.insert(format!("r{i}"), request_row(request, next)?);
-            vars.insert(format!("rid{i}"), json!(request.id));
-            match version {
-                None => body.push_str(&format!(
-                    "CREATE type::record('request', $rid{i}) CONTENT $r{i} RETURN NONE;\n"
-                )),
-                Some(v) => body.push_str(&format!(
-                    "IF ((SELECT VALUE version FROM ONLY type::record('request', $rid{i})) ?? -1) != {v} {{ {stale} }};
-                     UPDATE type::record('request', $rid{i}) CONTENT $r{i} RETURN NONE;\n"
-                )),
-            }
-        }
-        for (i, (assignment, version)) in write.assignments.iter().enumerate() {
-            let next = version.map_or(1, |v| v + 1);
-            vars.insert(format!("aid{i}"), json!(assignment.id));
-            let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
-            match version {
-                None => {
-                    vars.insert(format!("a{i}"), assignment_row(assignment, next, &created)?);
-                    let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
-                    body.push_str(&format!(
-                        "IF !record::exists(type::record('access_package', $a{i}.accessPackageId)) {{ {gone} }};
-                         CREATE type::record('assignment', $aid{i}) CONTENT $a{i} RETURN NONE;
-                         UPDATE type::record('access_package', $a{i}.accessPackageId) SET assignmentCount += 1 RETURN NONE;
-                         UPDATE type::record('assignment_policy', $a{i}.assignmentPolicyId) SET assignmentCount += 1 RETURN NONE;\n"
-                    ));
-                }
-                Some(v) => {
-                    vars.insert(format!("a{i}"), assignment_row(assignment, next, "")?);
-                    let ended = if assignment.is_active() {
-                        String::new()
-                    } else {
-                        format!(
-                            "IF $old{i}.active {{
-                                 UPDATE type::record('access_package', $a{i}.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
-                                 UPDATE type::record('assignment_policy', $a{i}.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
-                             }};"
-                        )
-                    };
-                    body.push_str(&format!(
-                        "LET $old{i} = (SELECT active, version, sortKey FROM ONLY type::record('assignment', $aid{i}));
-                         IF ($old{i}.version ?? -1) != {v} {{ {stale} }};
-                         {ended}
-                         UPDATE type::record('assignment', $aid{i}) CONTENT object::extend($a{i}, {{ sortKey: $old{i}.sortKey }}) RETURN NONE;\n"
-                    ));
-                }
-            }
-        }
-        let mut timer_rows = Vec::new();
-        let mut owners = Vec::new();
-        for (owner, owner_id, timers) in &write.timers {
-            owners.push(json!(owner_id));
-            for timer in timers {
-                timer_rows.push(json!({
-                    "owner": owner.as_str(),
-                    "ownerId": owner_id,
-                    "targetId": write.target_id,
-                    "due": time_key(timer.due),
-                    "timer": serde_json::to_value(timer).map_err(|e| StoreError::Backend(e.to_string()))?,
-                }));
-            }
-        }
-        if !owners.is_empty() {
-            body.push_str("DELETE timer WHERE ownerId IN $owners;\n");
-            vars.insert("owners".into(), Value::Array(owners));
-        }
-        if !timer_rows.is_empty() {
-            body.push_str("INSERT INTO timer $timers RETURN NONE;\n");
-            vars.insert("timers".into(), Value::Array(timer_rows));
-        }
-        let mut delivered = Vec::new();
-        for (assignment_id, grant) in &write.deliver {
-            delivered.push(json!({
-                "key": grant_key(grant),
-                "source": assignment_id,
-                "grant": serde_json::to_value(grant).map_err(|e| StoreError::Backend(e.to_string()))?,
-                "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
-            }));
-        }
-        if !delivered.is_empty() {
-            body.push_str(
-                "FOR $d IN $delivered {
-                     UPSERT type::record('grant', [$target, $d.key]) SET principalId = $target, grant = $d.grant,
-                         sources = array::union(sources ?? [], [$d.source]) RETURN NONE;
-                     IF $d.membership != NONE AND $d.membership != NULL {
-                         UPSERT type::record('membership', [$d.membership.group, $target, $d.membership.relation])
-                             CONTENT { groupId: $d.membership.group, principalId: $target, relation: $d.membership.relation } RETURN NONE;
-                     };
-                 };\n",
-            );
-            vars.insert("delivered".into(), Value::Array(delivered));
-        }
-        let mut revoked = Vec::new();
-        for (assignment_id, grant, remove) in &write.revoke {
-            revoked.push(json!({
-                "key": grant_key(grant),
-                "source": assignment_id,
-                "remove": remove,
-                "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
-            }));
-        }
-        if !revoked.is_empty() {
-            body.push_str(
-                "FOR $r IN $revoked {
-                     IF $r.remove {
-                         DELETE type::record('grant', [$target, $r.key]);
-                         IF $r.membership != NONE AND $r.membership != NULL {
-                             DELETE type::record('membership', [$r.membership.group, $target, $r.membership.relation]);
-                         };
-                     } ELSE {
-                         UPDATE type::record('grant', [$target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
-                     };
-                 };\n",
-            );
-            vars.insert("revoked".into(), Value::Array(revoked));
+        let mut body = String::new();
+        let mut vars = Map::new();
+        governance_sql(write, "", &mut body, &mut vars)?;
+        self.untracked().transaction(&body, vars).await?;
+        Ok(())
+    }
+
+    /// Commits several changes, for different targets, in one transaction: all of them or none.
+    /// Each keeps its own guards, so one decided on moved data fails the batch as stale.
+    pub async fn commit_governance_batch(&self, writes: &[&GovernanceWrite]) -> StoreResult<()> {
+        let mut body = String::new();
+        let mut vars = Map::new();
+        for (k, write) in writes.iter().enumerate() {
+            governance_sql(write, &format!("w{k}_"), &mut body, &mut vars)?;
         }
         self.untracked().transaction(&body, vars).await?;
         Ok(())
     }
+}
+
+/// The statements and variables of one governance write; `p` prefixes every variable, so that
+/// several writes can share a transaction.
+fn governance_sql(
+    write: &GovernanceWrite,
+    p: &str,
+    body: &mut String,
+    vars: &mut Map<String, Value>,
+) -> StoreResult<()> {
+    let stale = throw(ErrorCode::Conflict, "", STALE);
+    body.push_str(&format!(
+        "IF ((SELECT VALUE version FROM ONLY type::record('target_state', ${p}target)) ?? 0) != ${p}seen {{ {stale} }};
+         UPSERT type::record('target_state', ${p}target) SET version = ${p}seen + 1 RETURN NONE;\n"
+    ));
+    vars.insert(format!("{p}target"), json!(write.target_id));
+    vars.insert(format!("{p}seen"), json!(write.target_version));
+    for (i, (request, version)) in write.requests.iter().enumerate() {
+        let next = version.map_or(1, |v| v + 1);
+        vars.insert(format!("{p}r{i}"), request_row(request, next)?);
+        vars.insert(format!("{p}rid{i}"), json!(request.id));
+        match version {
+            None => body.push_str(&format!(
+                "CREATE type::record('request', ${p}rid{i}) CONTENT ${p}r{i} RETURN NONE;\n"
+            )),
+            Some(v) => body.push_str(&format!(
+                "IF ((SELECT VALUE version FROM ONLY type::record('request', ${p}rid{i})) ?? -1) != {v} {{ {stale} }};
+                 UPDATE type::record('request', ${p}rid{i}) CONTENT ${p}r{i} RETURN NONE;\n"
+            )),
+        }
+    }
+    for (i, (assignment, version)) in write.assignments.iter().enumerate() {
+        let next = version.map_or(1, |v| v + 1);
+        vars.insert(format!("{p}aid{i}"), json!(assignment.id));
+        let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
+        match version {
+            None => {
+                vars.insert(format!("{p}a{i}"), assignment_row(assignment, next, &created)?);
+                let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
+                body.push_str(&format!(
+                    "IF !record::exists(type::record('access_package', ${p}a{i}.accessPackageId)) {{ {gone} }};
+                     CREATE type::record('assignment', ${p}aid{i}) CONTENT ${p}a{i} RETURN NONE;
+                     UPDATE type::record('access_package', ${p}a{i}.accessPackageId) SET assignmentCount += 1 RETURN NONE;
+                     UPDATE type::record('assignment_policy', ${p}a{i}.assignmentPolicyId) SET assignmentCount += 1 RETURN NONE;\n"
+                ));
+            }
+            Some(v) => {
+                vars.insert(format!("{p}a{i}"), assignment_row(assignment, next, "")?);
+                let ended = if assignment.is_active() {
+                    String::new()
+                } else {
+                    format!(
+                        "IF ${p}old{i}.active {{
+                             UPDATE type::record('access_package', ${p}a{i}.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
+                             UPDATE type::record('assignment_policy', ${p}a{i}.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
+                         }};"
+                    )
+                };
+                body.push_str(&format!(
+                    "LET ${p}old{i} = (SELECT active, version, sortKey FROM ONLY type::record('assignment', ${p}aid{i}));
+                     IF (${p}old{i}.version ?? -1) != {v} {{ {stale} }};
+                     {ended}
+                     UPDATE type::record('assignment', ${p}aid{i}) CONTENT object::extend(${p}a{i}, {{ sortKey: ${p}old{i}.sortKey }}) RETURN NONE;\n"
+                ));
+            }
+        }
+    }
+    let mut timer_rows = Vec::new();
+    let mut owners = Vec::new();
+    for (owner, owner_id, timers) in &write.timers {
+        owners.push(json!(owner_id));
+        for timer in timers {
+            timer_rows.push(json!({
+                "owner": owner.as_str(),
+                "ownerId": owner_id,
+                "targetId": write.target_id,
+                "due": time_key(timer.due),
+                "timer": serde_json::to_value(timer).map_err(|e| StoreError::Backend(e.to_string()))?,
+            }));
+        }
+    }
+    if !owners.is_empty() {
+        body.push_str(&format!("DELETE timer WHERE ownerId IN ${p}owners;\n"));
+        vars.insert(format!("{p}owners"), Value::Array(owners));
+    }
+    if !timer_rows.is_empty() {
+        body.push_str(&format!("INSERT INTO timer ${p}timers RETURN NONE;\n"));
+        vars.insert(format!("{p}timers"), Value::Array(timer_rows));
+    }
+    let mut delivered = Vec::new();
+    for (assignment_id, grant) in &write.deliver {
+        delivered.push(json!({
+            "key": grant_key(grant),
+            "source": assignment_id,
+            "grant": serde_json::to_value(grant).map_err(|e| StoreError::Backend(e.to_string()))?,
+            "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
+        }));
+    }
+    if !delivered.is_empty() {
+        body.push_str(&format!(
+            "FOR $d IN ${p}delivered {{
+                 UPSERT type::record('grant', [${p}target, $d.key]) SET principalId = ${p}target, grant = $d.grant,
+                     sources = array::union(sources ?? [], [$d.source]) RETURN NONE;
+                 IF $d.membership != NONE AND $d.membership != NULL {{
+                     UPSERT type::record('membership', [$d.membership.group, ${p}target, $d.membership.relation])
+                         CONTENT {{ groupId: $d.membership.group, principalId: ${p}target, relation: $d.membership.relation }} RETURN NONE;
+                 }};
+             }};\n"
+        ));
+        vars.insert(format!("{p}delivered"), Value::Array(delivered));
+    }
+    let mut revoked = Vec::new();
+    for (assignment_id, grant, remove) in &write.revoke {
+        revoked.push(json!({
+            "key": grant_key(grant),
+            "source": assignment_id,
+            "remove": remove,
+            "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
+        }));
+    }
+    if !revoked.is_empty() {
+        body.push_str(&format!(
+            "FOR $r IN ${p}revoked {{
+                 IF $r.remove {{
+                     DELETE type::record('grant', [${p}target, $r.key]);
+                     IF $r.membership != NONE AND $r.membership != NULL {{
+                         DELETE type::record('membership', [$r.membership.group, ${p}target, $r.membership.relation]);
+                     }};
+                 }} ELSE {{
+                     UPDATE type::record('grant', [${p}target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
+                 }};
+             }};\n"
+        ));
+        vars.insert(format!("{p}revoked"), Value::Array(revoked));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
