@@ -27,12 +27,15 @@ use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::directory::GroupRelation;
 use em_engine::policy::AccessPackageAssignmentPolicy;
-use em_engine::request::{AccessPackageRequestType, RequestInput};
+use em_engine::approval::DirectorySnapshot;
+use em_engine::policy::SubjectFacts;
+use em_engine::request::{AccessPackageRequestType, OpenRequest, RequestInput, SubmitContext, submit};
 use em_engine::rule::{self, CompiledRule, DirectoryIndex};
 use em_engine::timer::{Timer, TimerKind};
 use em_engine::{Actor, DomainError, ErrorCode};
 use tokio::sync::RwLock;
 
+use super::context::TargetState;
 use super::{ServiceError, ServiceResult, Services};
 use crate::store::requests::{GovernanceWrite, SCOPE_SUFFIX, TimerOwner};
 
@@ -72,6 +75,24 @@ impl Compiled {
             (Some(rule), Some(position)) => rule.matches(index, position, now),
             _ => false,
         }
+    }
+}
+
+/// How many users a bulk assignment commits per transaction.
+const BATCH: usize = 250;
+
+/// A `systemAdd` request of `package` through `policy`.
+fn system_add(package: &str, policy: &str, id: String) -> RequestInput {
+    RequestInput {
+        id,
+        request_type: AccessPackageRequestType::SystemAdd,
+        requestor: Actor::System,
+        access_package_id: package.to_owned(),
+        assignment_policy_id: Some(policy.to_owned()),
+        assignment_id: None,
+        justification: None,
+        answers: Vec::new(),
+        schedule: None,
     }
 }
 
@@ -241,17 +262,7 @@ impl Services {
             match step.action {
                 AutoAction::Nothing => {}
                 AutoAction::Assign => {
-                    let input = RequestInput {
-                        id: String::new(),
-                        request_type: AccessPackageRequestType::SystemAdd,
-                        requestor: Actor::System,
-                        access_package_id: step.package_id.clone(),
-                        assignment_policy_id: Some(step.policy_id.clone()),
-                        assignment_id: None,
-                        justification: None,
-                        answers: Vec::new(),
-                        schedule: None,
-                    };
+                    let input = system_add(&step.package_id, &step.policy_id, String::new());
                     match self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await {
                         Ok(_) => {
                             outcome.assigned += 1;
@@ -401,9 +412,11 @@ impl Services {
     }
 
     /// Evaluates one policy over the directory and decides every user it selects or holds.
+    /// Everything it decides on is read in bulk; the users to assign are decided and committed
+    /// in batches ([`BATCH`] per transaction), the rest one by one.
     async fn reconcile_policy(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
         let now = self.now();
-        let (selected, package_id) = {
+        let (selected, policy) = {
             let state = self.loaded().await?;
             let Some(model) = state.as_ref() else { return Ok(AutoOutcome::default()) };
             let Some(compiled) = model.policies.get(policy_id) else { return Ok(AutoOutcome::default()) };
@@ -411,25 +424,179 @@ impl Services {
                 Some(rule) => rule.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect(),
                 None => BTreeSet::new(),
             };
-            (selected, compiled.policy.access_package_id.clone())
+            (selected, compiled.policy.clone())
         };
-        let holders: BTreeSet<String> = self
-            .store
-            .active_assignments_of_package(&package_id)
-            .await?
-            .into_iter()
-            .map(|a| a.assignment.target_id)
-            .collect();
-        let mut users: Vec<String> = selected.symmetric_difference(&holders).cloned().collect();
-        // Selected holders may have a removal to call off.
-        let pending: Vec<String> = {
+        let removals = {
             let state = self.auto.state.read().await;
-            let removals = state.as_ref().map(|m| m.removals.len()).unwrap_or(0);
-            if removals > 0 { selected.intersection(&holders).cloned().collect() } else { Vec::new() }
+            state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
         };
-        users.extend(pending);
-        users.sort();
-        self.auto_decide_users(&users, Some(policy_id)).await
+        let versions = self.store.target_versions().await?;
+        let mut states: HashMap<String, TargetState> = HashMap::new();
+        let state_of = |states: &mut HashMap<String, TargetState>, target: &str| -> TargetState {
+            states
+                .entry(target.to_owned())
+                .or_insert_with(|| TargetState {
+                    version: versions.get(target).copied().unwrap_or(0),
+                    assignments: Vec::new(),
+                    open_requests: Vec::new(),
+                })
+                .clone()
+        };
+        for stored in self.store.all_active_assignments().await? {
+            let target = stored.assignment.target_id.clone();
+            state_of(&mut states, &target);
+            if let Some(s) = states.get_mut(&target) {
+                s.assignments.push(stored);
+            }
+        }
+        for stored in self.store.all_open_requests().await? {
+            let target = stored.request.target_id.clone();
+            state_of(&mut states, &target);
+            if let Some(s) = states.get_mut(&target) {
+                s.open_requests.push(stored);
+            }
+        }
+        let package_id = policy.access_package_id.clone();
+        let holders: BTreeSet<String> = states
+            .iter()
+            .filter(|(_, s)| s.assignments.iter().any(|a| a.assignment.access_package_id == package_id))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let mut adds = Vec::new();
+        let mut steps = Vec::new();
+        for user in selected.union(&holders) {
+            let state = state_of(&mut states, user);
+            let held = state.assignments.iter().find(|a| a.assignment.access_package_id == package_id);
+            let open = state.open_requests.iter().any(|r| r.request.access_package_id == package_id);
+            let (holding, assignment_id) = match held {
+                Some(a) if a.assignment.assignment_policy_id == policy.id => (
+                    Holding::ThroughPolicy { removal_due: removals.get(&a.assignment.id).copied() },
+                    Some(a.assignment.id.clone()),
+                ),
+                Some(_) => (Holding::Otherwise, None),
+                None if open => (Holding::Otherwise, None),
+                None => (Holding::Nothing, None),
+            };
+            match decide(&policy, selected.contains(user), holding, now) {
+                AutoAction::Nothing => {}
+                AutoAction::Assign => adds.push(user.clone()),
+                action => steps.push(Step {
+                    policy_id: policy.id.clone(),
+                    package_id: package_id.clone(),
+                    user_id: user.clone(),
+                    assignment_id,
+                    action,
+                }),
+            }
+        }
+        let mut outcome = AutoOutcome::default();
+        self.assign_in_bulk(&policy, adds, &states, &mut outcome).await?;
+        let removed: Vec<String> =
+            steps.iter().filter(|s| s.action == AutoAction::Remove).map(|s| s.user_id.clone()).collect();
+        self.run_steps(steps, &mut outcome).await?;
+        if !removed.is_empty() {
+            let after = self.auto_decide_users(&removed, None).await?;
+            outcome.assigned += after.assigned;
+            outcome.excluded += after.excluded;
+        }
+        Ok(outcome)
+    }
+
+    /// `systemAdd` for many users: decided in memory on what was read in bulk, committed
+    /// [`BATCH`] users per transaction. A batch that fails (something moved since the bulk read)
+    /// is decided again user by user.
+    async fn assign_in_bulk(
+        &self,
+        policy: &AccessPackageAssignmentPolicy,
+        users: Vec<String>,
+        states: &HashMap<String, TargetState>,
+        outcome: &mut AutoOutcome,
+    ) -> ServiceResult<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let context = self.package_context(&policy.access_package_id, "accessPackageId").await?;
+        let wanted: BTreeSet<&str> = users.iter().map(String::as_str).collect();
+        let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
+        if !context.incompatible_groups.is_empty() {
+            for (user, group) in self.store.all_group_members().await? {
+                if wanted.contains(user.as_str()) {
+                    groups.entry(user).or_default().insert(group);
+                }
+            }
+        }
+        let nobody = BTreeSet::new();
+        let directory = DirectorySnapshot::default();
+        let now = self.now();
+        for chunk in users.chunks(BATCH) {
+            let mut decided = Vec::new();
+            for user in self.store.users_by_ids(chunk).await? {
+                let state = states.get(&user.id).cloned().unwrap_or(TargetState {
+                    version: 0,
+                    assignments: Vec::new(),
+                    open_requests: Vec::new(),
+                });
+                let input = system_add(&policy.access_package_id, &policy.id, self.new_id());
+                let assignments: Vec<_> = state.assignments.iter().map(|a| a.assignment.clone()).collect();
+                let open: Vec<OpenRequest> = state
+                    .open_requests
+                    .iter()
+                    .map(|r| OpenRequest {
+                        id: r.request.id.clone(),
+                        access_package_id: r.request.access_package_id.clone(),
+                        request_type: r.request.request_type,
+                    })
+                    .collect();
+                let facts = SubjectFacts::new(&user, groups.get(&user.id).unwrap_or(&nobody));
+                let submitted = submit(
+                    input,
+                    &SubmitContext {
+                        package: &context.package,
+                        catalog: &context.catalog,
+                        policies: &context.policies,
+                        requestor: None,
+                        target: facts,
+                        target_assignments: &assignments,
+                        target_open_requests: &open,
+                        incompatible_packages: &context.incompatible_packages,
+                        incompatible_groups: &context.incompatible_groups,
+                        directory: &directory,
+                    },
+                    now,
+                );
+                match submitted {
+                    Ok(transition) => {
+                        let realized = self.realize(None, transition, &state, &context, &Actor::System, now)?;
+                        decided.push((realized, state));
+                    }
+                    Err(e) => {
+                        outcome.excluded += 1;
+                        self.store.record_exclusion(&policy.id, &user.id, &e.message, &now.to_rfc3339()).await?;
+                    }
+                }
+            }
+            let writes: Vec<&GovernanceWrite> = decided.iter().map(|(r, _)| &r.write).collect();
+            let events: Vec<_> = decided.iter().flat_map(|(r, _)| r.events.iter().cloned()).collect();
+            match self.store.logged(events).commit_governance_batch(&writes).await {
+                Ok(()) => {
+                    outcome.assigned += decided.len();
+                    for (realized, state) in &decided {
+                        self.remember_commit(&realized.write, state).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "a bulk batch failed; deciding its users one by one");
+                    let retry: Vec<String> = decided.iter().map(|(r, _)| r.write.target_id.clone()).collect();
+                    for user in &retry {
+                        self.forget_target(user);
+                    }
+                    let again = self.auto_decide_users(&retry, Some(&policy.id)).await?;
+                    outcome.assigned += again.assigned;
+                    outcome.excluded += again.excluded;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Who a proposed rule would give the package to and take it from, before it is saved.

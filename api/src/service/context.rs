@@ -97,6 +97,32 @@ fn is_open(request: &AccessPackageAssignmentRequest) -> bool {
 }
 
 impl Services {
+    /// Brings the read models up to date after `write` committed on `state`.
+    pub(crate) async fn remember_commit(&self, write: &GovernanceWrite, state: &TargetState) {
+        let next = state.after(write);
+        self.caches.targets.put(write.target_id.clone(), 0, Arc::new(next));
+        for (request, version) in &write.requests {
+            let stored = StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) };
+            self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
+        }
+        if !write.deliver.is_empty() || !write.revoke.is_empty() {
+            self.auto_memberships_delivered(&write.target_id, write).await;
+            self.caches.user_groups.remove(&write.target_id);
+            self.caches.administrators.remove(&write.target_id);
+            let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
+            for grant in touched {
+                if let Grant::GroupMember { group_id } = grant {
+                    self.caches.group_members.remove(group_id);
+                }
+            }
+        }
+    }
+
+    /// Forgets what the read models hold about a target (its data moved elsewhere).
+    pub(crate) fn forget_target(&self, target_id: &str) {
+        self.caches.targets.remove(&target_id.to_owned());
+    }
+
     /// The context of a package; NOT_FOUND naming `field` when there is no such package.
     pub(crate) async fn package_context(&self, id: &str, field: &str) -> ServiceResult<Arc<PackageContext>> {
         let generation = self.store.generation();
@@ -278,23 +304,7 @@ impl Services {
     ) -> ServiceResult<()> {
         match self.committer.commit(&self.store, write.clone(), events).await {
             Ok(()) => {
-                let next = state.after(write);
-                self.caches.targets.put(write.target_id.clone(), 0, Arc::new(next));
-                for (request, version) in &write.requests {
-                    let stored = StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) };
-                    self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
-                }
-                if !write.deliver.is_empty() || !write.revoke.is_empty() {
-                    self.auto_memberships_delivered(&write.target_id, write).await;
-                    self.caches.user_groups.remove(&write.target_id);
-                    self.caches.administrators.remove(&write.target_id);
-                    let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
-                    for grant in touched {
-                        if let Grant::GroupMember { group_id } = grant {
-                            self.caches.group_members.remove(group_id);
-                        }
-                    }
-                }
+                self.remember_commit(write, state).await;
                 Ok(())
             }
             Err(e) => {

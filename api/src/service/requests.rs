@@ -35,10 +35,10 @@ use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment,
 const ATTEMPTS: usize = 8;
 
 /// The outcome of carrying out a transition: the write, and the request and assignments after it.
-struct Realized {
-    write: GovernanceWrite,
-    events: Vec<Event>,
-    request: AccessPackageAssignmentRequest,
+pub(crate) struct Realized {
+    pub write: GovernanceWrite,
+    pub events: Vec<Event>,
+    pub request: AccessPackageAssignmentRequest,
 }
 
 fn is_stale(error: &ServiceError) -> bool {
@@ -327,7 +327,7 @@ impl Services {
 
     /// Carries out a transition's effects (delivery, extension, removal) and collects the write
     /// and the events.
-    fn realize(
+    pub(crate) fn realize(
         &self,
         before: Option<&StoredRequest>,
         transition: Transition,

@@ -379,6 +379,34 @@ impl Store {
         .await
     }
 
+    /// Every active assignment, of every target (bulk work: a first population).
+    pub async fn all_active_assignments(&self) -> StoreResult<Vec<StoredAssignment>> {
+        self.all("assignment", "active = true", "sortKey", Map::new()).await
+    }
+
+    /// Every unfinished request (bulk work).
+    pub async fn all_open_requests(&self) -> StoreResult<Vec<StoredRequest>> {
+        self.all(
+            "request",
+            "state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']",
+            "sortKey",
+            Map::new(),
+        )
+        .await
+    }
+
+    /// The version of every target that has one (bulk work).
+    pub async fn target_versions(&self) -> StoreResult<std::collections::HashMap<String, u64>> {
+        let rows: Vec<Value> = self
+            .read("SELECT record::id(id) AS id, version FROM target_state;", Map::new())
+            .await?
+            .rows(0, "target_state")?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.get("version")?.as_u64()?)))
+            .collect())
+    }
+
     /// A target's unfinished requests, of every package.
     pub async fn open_requests_of(&self, target_id: &str) -> StoreResult<Vec<StoredRequest>> {
         self.all(
