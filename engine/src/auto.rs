@@ -37,7 +37,9 @@ pub enum AutoAction {
     /// Submit a `systemAdd`.
     Assign,
     /// The user left the scope: remove at this time (now, without a grace period).
-    ScheduleRemoval { at: DateTime<Utc> },
+    ScheduleRemoval {
+        at: DateTime<Utc>,
+    },
     /// Submit a `systemRemove` now (a scheduled removal fell due, or no grace period).
     Remove,
     /// The user is back in scope during the grace period: keep the assignment.

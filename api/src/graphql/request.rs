@@ -306,7 +306,10 @@ impl AccessPackageAssignmentRequestNode {
         Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
     }
     /// The assignment the request created, changes or removes.
-    async fn assignment(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageAssignmentNode>> {
+    async fn assignment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<AccessPackageAssignmentNode>> {
         let Some(id) = &self.0.assignment_id else { return Ok(None) };
         Ok(services(ctx).store.assignment(id).await.gql()?.map(Into::into))
     }
@@ -351,7 +354,9 @@ impl From<&Grant> for DeliveredGrantValue {
     fn from(grant: &Grant) -> Self {
         let (object, role) = match grant {
             Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => (group_id.clone(), None),
-            Grant::AppRole { application_id, app_role_id } => (application_id.clone(), Some(app_role_id.clone())),
+            Grant::AppRole { application_id, app_role_id } => {
+                (application_id.clone(), Some(app_role_id.clone()))
+            }
             Grant::SiteRole { site_id, role_id } => (site_id.clone(), Some(role_id.clone())),
             Grant::DirectoryRoleEligible { directory_role_id }
             | Grant::DirectoryRoleActive { directory_role_id } => (directory_role_id.clone(), None),
@@ -543,8 +548,10 @@ impl RequestQuery {
         };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let found =
-            services(ctx).list_assignments(&actor(ctx), filter_by_current_user, filter, &request).await.gql()?;
+        let found = services(ctx)
+            .list_assignments(&actor(ctx), filter_by_current_user, filter, &request)
+            .await
+            .gql()?;
         Ok(page::connection(found, has_previous, Into::into))
     }
 
@@ -705,7 +712,8 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: UpdateApprovalStageInput,
     ) -> async_graphql::Result<AssignmentRequestPayload> {
-        let request_id = local_id(&input.approval_id, "AccessPackageAssignmentRequest", "approvalId").gql()?;
+        let request_id =
+            local_id(&input.approval_id, "AccessPackageAssignmentRequest", "approvalId").gql()?;
         let decision = StageDecision {
             stage_id: input.stage_id.map(|s| s.0),
             approver_id: String::new(),
@@ -755,7 +763,10 @@ impl RequestMutation {
                 let duration = em_engine::duration::Duration::parse(by.trim())
                     .map_err(|e| DomainError::invalid("by", e.to_string()))
                     .gql()?;
-                duration.after(s.now()).ok_or_else(|| DomainError::invalid("by", "the duration is too long")).gql()?
+                duration
+                    .after(s.now())
+                    .ok_or_else(|| DomainError::invalid("by", "the duration is too long"))
+                    .gql()?
             }
             _ => return Err(DomainError::invalid("to", "give exactly one of `to` and `by`")).gql(),
         };

@@ -13,8 +13,8 @@ use futures::{Stream, StreamExt};
 use em_engine::request::AccessPackageAssignmentRequest;
 
 use super::audit::AuditEventNode;
-use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::error::OrGraphql;
+use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::{actor, services};
 use crate::feed::EventFeed;
 use crate::service::ServiceError;
@@ -174,10 +174,14 @@ impl ApprovalSubscription {
         &self,
         ctx: &Context<'_>,
         after: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ApprovalStageChangeNode>> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ApprovalStageChangeNode>> + use<>>
+    {
         let Actor::User { id: me } = actor(ctx) else {
-            return Err(DomainError::invalid("actor", "approval notifications are for a signed-in directory user"))
-                .gql();
+            return Err(DomainError::invalid(
+                "actor",
+                "approval notifications are for a signed-in directory user",
+            ))
+            .gql();
         };
         let events = live(ctx, after).await?;
         Ok(events.filter_map(move |item| {
@@ -202,7 +206,8 @@ impl ApprovalSubscription {
         ctx: &Context<'_>,
         after: Option<String>,
         filter: Option<AssignmentActivityFilter>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AssignmentActivityNode>> + use<>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<AssignmentActivityNode>> + use<>>
+    {
         let f = filter.unwrap_or_default();
         let filter = Filter::new(EventFeedFilter {
             kind: None,

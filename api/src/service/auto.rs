@@ -23,11 +23,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::directory::GroupRelation;
 use em_engine::policy::AccessPackageAssignmentPolicy;
-use em_engine::approval::DirectorySnapshot;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, OpenRequest, RequestInput, SubmitContext, submit};
 use em_engine::rule::{self, CompiledRule, DirectoryIndex};
@@ -193,11 +193,8 @@ impl Services {
             for user in &pending {
                 steps.extend(self.auto_steps_for(user, only).await?);
             }
-            let removed: BTreeSet<String> = steps
-                .iter()
-                .filter(|s| s.action == AutoAction::Remove)
-                .map(|s| s.user_id.clone())
-                .collect();
+            let removed: BTreeSet<String> =
+                steps.iter().filter(|s| s.action == AutoAction::Remove).map(|s| s.user_id.clone()).collect();
             self.run_steps(steps, &mut outcome).await?;
             if removed.is_empty() {
                 break;
@@ -210,22 +207,15 @@ impl Services {
     /// What every policy (or one) does about one user now.
     async fn auto_steps_for(&self, user_id: &str, only: Option<&str>) -> ServiceResult<Vec<Step>> {
         let now = self.now();
-        let decisions: Vec<(String, String, bool, AccessPackageAssignmentPolicy, Option<DateTime<Utc>>)> = {
+        // (policy, does the user match it)
+        let decisions: Vec<(AccessPackageAssignmentPolicy, bool)> = {
             let state = self.loaded().await?;
             let Some(model) = state.as_ref() else { return Ok(Vec::new()) };
             model
                 .policies
                 .values()
                 .filter(|c| only.is_none_or(|id| id == c.policy.id))
-                .map(|c| {
-                    (
-                        c.policy.id.clone(),
-                        c.policy.access_package_id.clone(),
-                        c.matches(&model.index, user_id, now),
-                        c.policy.clone(),
-                        None,
-                    )
-                })
+                .map(|c| (c.policy.clone(), c.matches(&model.index, user_id, now)))
                 .collect()
         };
         let target = self.target_state(user_id).await?;
@@ -234,7 +224,8 @@ impl Services {
             state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
         };
         let mut steps = Vec::new();
-        for (policy_id, package_id, matches, policy, _) in decisions {
+        for (policy, matches) in decisions {
+            let (policy_id, package_id) = (policy.id.clone(), policy.access_package_id.clone());
             let held = target.assignments.iter().find(|a| a.assignment.access_package_id == package_id);
             let open = target.open_requests.iter().any(|r| r.request.access_package_id == package_id);
             let (holding, assignment_id) = match held {
@@ -248,7 +239,13 @@ impl Services {
             };
             let action = decide(&policy, matches, holding, now);
             if action != AutoAction::Nothing {
-                steps.push(Step { policy_id, package_id, user_id: user_id.to_owned(), assignment_id, action });
+                steps.push(Step {
+                    policy_id,
+                    package_id,
+                    user_id: user_id.to_owned(),
+                    assignment_id,
+                    action,
+                });
             } else if !matches {
                 // Out of scope: an old exclusion no longer applies.
                 self.store.clear_exclusion(&policy_id, user_id).await?;
@@ -271,7 +268,9 @@ impl Services {
                         Err(ServiceError::Domain(e)) if e.code != ErrorCode::NotFound => {
                             outcome.excluded += 1;
                             let at = self.now().to_rfc3339();
-                            self.store.record_exclusion(&step.policy_id, &step.user_id, &e.message, &at).await?;
+                            self.store
+                                .record_exclusion(&step.policy_id, &step.user_id, &e.message, &at)
+                                .await?;
                         }
                         Err(e) => return Err(e),
                     }
@@ -309,7 +308,12 @@ impl Services {
     }
 
     /// Schedules (or, with `None`, calls off) the removal of an auto-assigned assignment.
-    async fn set_scope_timer(&self, user_id: &str, assignment_id: &str, at: Option<DateTime<Utc>>) -> ServiceResult<()> {
+    async fn set_scope_timer(
+        &self,
+        user_id: &str,
+        assignment_id: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> ServiceResult<()> {
         self.decided(|| async {
             let state = self.target_state(user_id).await?;
             let mut write = GovernanceWrite::new(user_id, state.version);
@@ -344,7 +348,8 @@ impl Services {
     /// A scope timer fell due: the user is re-decided (removed if they still do not match).
     pub(crate) async fn fire_scope_timer(&self, user_id: &str, owner_id: &str) -> ServiceResult<()> {
         let assignment_id = owner_id.strip_suffix(SCOPE_SUFFIX).unwrap_or(owner_id);
-        let held = self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == assignment_id);
+        let held =
+            self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == assignment_id);
         if held {
             self.auto_decide_users(&[user_id.to_owned()], None).await?;
         }
@@ -566,12 +571,15 @@ impl Services {
                 );
                 match submitted {
                     Ok(transition) => {
-                        let realized = self.realize(None, transition, &state, &context, &Actor::System, now)?;
+                        let realized =
+                            self.realize(None, transition, &state, &context, &Actor::System, now)?;
                         decided.push((realized, state));
                     }
                     Err(e) => {
                         outcome.excluded += 1;
-                        self.store.record_exclusion(&policy.id, &user.id, &e.message, &now.to_rfc3339()).await?;
+                        self.store
+                            .record_exclusion(&policy.id, &user.id, &e.message, &now.to_rfc3339())
+                            .await?;
                     }
                 }
             }
@@ -600,12 +608,20 @@ impl Services {
     }
 
     /// Who a proposed rule would give the package to and take it from, before it is saved.
-    pub async fn auto_what_if(&self, actor: &Actor, package_id: &str, rule_text: &str) -> ServiceResult<WhatIf> {
+    pub async fn auto_what_if(
+        &self,
+        actor: &Actor,
+        package_id: &str,
+        rule_text: &str,
+    ) -> ServiceResult<WhatIf> {
         self.require_admin(actor).await?;
         let package = self.access_package_at(package_id, "accessPackageId").await?;
         let parsed = rule::parse(rule_text).map_err(|errors| {
             let first = errors.first().map(|e| e.message().to_string()).unwrap_or_default();
-            DomainError::invalid("rule", format!("the rule has {} error(s); the first: {first}", errors.len()))
+            DomainError::invalid(
+                "rule",
+                format!("the rule has {} error(s); the first: {first}", errors.len()),
+            )
         })?;
         let now = self.now();
         let (selected, automatic) = {
@@ -614,8 +630,11 @@ impl Services {
             let compiled = CompiledRule::compile(&parsed, &model.index);
             let selected: BTreeSet<String> =
                 compiled.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect();
-            let automatic: Option<String> =
-                model.policies.values().find(|c| c.policy.access_package_id == package.id).map(|c| c.policy.id.clone());
+            let automatic: Option<String> = model
+                .policies
+                .values()
+                .find(|c| c.policy.access_package_id == package.id)
+                .map(|c| c.policy.id.clone());
             (selected, automatic)
         };
         let assignments = self.store.active_assignments_of_package(&package.id).await?;

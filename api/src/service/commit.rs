@@ -36,7 +36,12 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Commits `write` with its `events`, possibly together with other changes.
-    pub(crate) async fn commit(&self, store: &Store, write: GovernanceWrite, events: Vec<Event>) -> StoreResult<()> {
+    pub(crate) async fn commit(
+        &self,
+        store: &Store,
+        write: GovernanceWrite,
+        events: Vec<Event>,
+    ) -> StoreResult<()> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
             tokio::spawn(run(store.clone(), receiver));

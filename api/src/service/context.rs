@@ -85,7 +85,8 @@ impl TargetState {
         for (request, version) in &write.requests {
             next.open_requests.retain(|r| r.request.id != request.id);
             if is_open(request) {
-                next.open_requests.push(StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) });
+                next.open_requests
+                    .push(StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) });
             }
         }
         next
@@ -139,7 +140,8 @@ impl Services {
             .into_iter()
             .map(|stored| stored.policy)
             .collect();
-        let stages = policies.iter().flat_map(|p| p.request_approval_settings.stages.iter().cloned()).collect();
+        let stages =
+            policies.iter().flat_map(|p| p.request_approval_settings.stages.iter().cloned()).collect();
         let scopes = self.store.role_scopes(&package.id).await?;
         let mut resources = Vec::new();
         let resource_ids: BTreeSet<&str> = scopes.iter().map(|s| s.resource_id.as_str()).collect();
@@ -162,8 +164,9 @@ impl Services {
             .into_iter()
             .map(|row| row.target_id)
             .collect();
-        package_ids
-            .extend(self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id));
+        package_ids.extend(
+            self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id),
+        );
         let package_ids: Vec<String> = package_ids.into_iter().collect();
         let incompatible_packages = self.store.access_packages_by_ids(&package_ids).await?;
         let group_ids: Vec<String> = self

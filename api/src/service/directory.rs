@@ -218,7 +218,9 @@ impl Services {
         match outcome {
             Ok(o) if o != super::auto::AutoOutcome::default() => tracing::info!(?o, "auto-assignment acted"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "auto-assignment after a directory change failed; reconcile to repair"),
+            Err(e) => {
+                tracing::warn!(error = %e, "auto-assignment after a directory change failed; reconcile to repair")
+            }
         }
     }
 }

@@ -83,7 +83,9 @@ impl Services {
             _ if named.is_some() => named.map(|a| a.assignment.target_id).unwrap_or_default(),
             (_, Actor::User { id }) => id.clone(),
             _ => {
-                return Err(DomainError::invalid("targetId", "name the user who should get the access").into());
+                return Err(
+                    DomainError::invalid("targetId", "name the user who should get the access").into()
+                );
             }
         };
         input.id = self.new_id();
@@ -120,18 +122,22 @@ impl Services {
             Actor::User { .. } => Some(requestor.as_ref().unwrap_or(&target).facts()),
             _ => None,
         };
-        let transition = submit(input.clone(), &SubmitContext {
-            package: &context.package,
-            catalog: &context.catalog,
-            policies: &context.policies,
-            requestor: requestor_facts,
-            target: target.facts(),
-            target_assignments: &assignments,
-            target_open_requests: &open,
-            incompatible_packages: &context.incompatible_packages,
-            incompatible_groups: &context.incompatible_groups,
-            directory: &directory,
-        }, now)?;
+        let transition = submit(
+            input.clone(),
+            &SubmitContext {
+                package: &context.package,
+                catalog: &context.catalog,
+                policies: &context.policies,
+                requestor: requestor_facts,
+                target: target.facts(),
+                target_assignments: &assignments,
+                target_open_requests: &open,
+                incompatible_packages: &context.incompatible_packages,
+                incompatible_groups: &context.incompatible_groups,
+                directory: &directory,
+            },
+            now,
+        )?;
         let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
         self.commit_governance(&realized.write, realized.events, &state).await?;
         Ok(realized.request)
@@ -233,12 +239,20 @@ impl Services {
             TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
             TimerOwner::Request => {
                 let Some(stored) = self.stored_request(&due.owner_id).await? else {
-                    return self.drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id).await;
+                    return self
+                        .drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id)
+                        .await;
                 };
                 let transition = stored.request.on_timer(&due.timer, now)?;
                 if !transition.changed {
                     return self
-                        .drop_stale_timer(&due.target_id, state.version, TimerOwner::Request, &due.owner_id, transition.timers)
+                        .drop_stale_timer(
+                            &due.target_id,
+                            state.version,
+                            TimerOwner::Request,
+                            &due.owner_id,
+                            transition.timers,
+                        )
                         .await;
                 }
                 self.commit_transition(stored, transition, &state, &Actor::System, now).await?;
@@ -273,7 +287,12 @@ impl Services {
                             write.revoke.push((next.id.clone(), kept.grant.clone(), false));
                         }
                     }
-                    events.push(self.assignment_event(&Actor::System, &stored.assignment, &next, package.as_ref()));
+                    events.push(self.assignment_event(
+                        &Actor::System,
+                        &stored.assignment,
+                        &next,
+                        package.as_ref(),
+                    ));
                     write.assignments.push((next, Some(stored.version)));
                 }
                 self.commit_governance(&write, events, &state).await
@@ -281,7 +300,13 @@ impl Services {
         }
     }
 
-    async fn drop_timers(&self, target: &str, version: u64, owner: TimerOwner, id: &str) -> ServiceResult<()> {
+    async fn drop_timers(
+        &self,
+        target: &str,
+        version: u64,
+        owner: TimerOwner,
+        id: &str,
+    ) -> ServiceResult<()> {
         self.drop_stale_timer(target, version, owner, id, Vec::new()).await
     }
 
@@ -375,7 +400,8 @@ impl Services {
                         continue;
                     };
                     let next = stored.assignment.extend(expiration);
-                    let outcome = DeliveryOutcome { delivered: next.delivered_grants.clone(), failed: Vec::new() };
+                    let outcome =
+                        DeliveryOutcome { delivered: next.delivered_grants.clone(), failed: Vec::new() };
                     (outcome, Some(stored), next)
                 }
                 Effect::RemoveAssignment { assignment_id } => {
@@ -482,12 +508,12 @@ impl Services {
         for set in &sets {
             match set {
                 SubjectSet::SingleUser { user_id, .. } => users.push(user_id.clone()),
-                SubjectSet::GroupMembers { group_id, .. } => {
-                    if !directory.group_members.contains_key(group_id) {
-                        let members = self.cached_group_members(group_id).await?;
-                        users.extend(members.iter().cloned());
-                        directory.group_members.insert(group_id.clone(), (*members).clone());
-                    }
+                SubjectSet::GroupMembers { group_id, .. }
+                    if !directory.group_members.contains_key(group_id) =>
+                {
+                    let members = self.cached_group_members(group_id).await?;
+                    users.extend(members.iter().cloned());
+                    directory.group_members.insert(group_id.clone(), (*members).clone());
                 }
                 _ => {}
             }
@@ -539,13 +565,16 @@ impl Services {
             Some(_) => events.push(base("assignmentRequest.updated", parties.clone())),
         }
         let stages_after = after.approval.as_ref().map(|a| a.stages.as_slice()).unwrap_or_default();
-        let stages_before = before.and_then(|b| b.approval.as_ref()).map(|a| a.stages.as_slice()).unwrap_or_default();
+        let stages_before =
+            before.and_then(|b| b.approval.as_ref()).map(|a| a.stages.as_slice()).unwrap_or_default();
         for (i, stage) in stages_after.iter().enumerate() {
             let old = stages_before.get(i);
             let was_open = old.is_some_and(|s| s.is_open());
-            let had: BTreeSet<&String> = old.filter(|_| was_open).map(|s| s.assigned_to.iter().collect()).unwrap_or_default();
+            let had: BTreeSet<&String> =
+                old.filter(|_| was_open).map(|s| s.assigned_to.iter().collect()).unwrap_or_default();
             if stage.is_open() && after.state == AccessPackageRequestState::PendingApproval {
-                let new: Vec<String> = stage.assigned_to.iter().filter(|a| !had.contains(a)).cloned().collect();
+                let new: Vec<String> =
+                    stage.assigned_to.iter().filter(|a| !had.contains(a)).cloned().collect();
                 if !new.is_empty() {
                     let mut event = base("approvalStage.assigned", new);
                     event.subject_type = "ApprovalStage".into();
@@ -598,11 +627,8 @@ impl Services {
             .in_catalog(&after.catalog_id)
             .for_package(&after.access_package_id);
         if let Some(p) = package {
-            event = event.with_reason(format!(
-                "assignment to `{}` is {}",
-                p.display_name,
-                after.status.as_str()
-            ));
+            event =
+                event.with_reason(format!("assignment to `{}` is {}", p.display_name, after.status.as_str()));
         }
         event.target_id = Some(after.target_id.clone());
         event
@@ -630,7 +656,8 @@ fn grant_object(grant: &Grant) -> String {
         Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => format!("group `{group_id}`"),
         Grant::AppRole { application_id, .. } => format!("application `{application_id}`"),
         Grant::SiteRole { site_id, .. } => format!("site `{site_id}`"),
-        Grant::DirectoryRoleEligible { directory_role_id } | Grant::DirectoryRoleActive { directory_role_id } => {
+        Grant::DirectoryRoleEligible { directory_role_id }
+        | Grant::DirectoryRoleActive { directory_role_id } => {
             format!("directory role `{directory_role_id}`")
         }
     }
@@ -726,7 +753,11 @@ impl Services {
     }
 
     /// An assignment, when the caller may see it: administrators and its target.
-    pub async fn visible_assignment(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredAssignment>> {
+    pub async fn visible_assignment(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> ServiceResult<Option<StoredAssignment>> {
         let Some(stored) = self.store.assignment(id).await? else { return Ok(None) };
         if let Actor::User { id: me } = actor
             && stored.assignment.target_id != *me
@@ -788,10 +819,9 @@ impl Services {
         }
         let mut next = stored.assignment.clone();
         next.delivered_grants = want.into_iter().collect();
-        let event = self.assignment_event(actor, &stored.assignment, &next, Some(package)).with_reason(format!(
-            "the resource roles of access package `{}` changed",
-            package.display_name
-        ));
+        let event = self
+            .assignment_event(actor, &stored.assignment, &next, Some(package))
+            .with_reason(format!("the resource roles of access package `{}` changed", package.display_name));
         write.assignments.push((next, Some(stored.version)));
         self.commit_governance(&write, vec![event], &state).await?;
         Ok(true)
@@ -863,7 +893,9 @@ impl Services {
                 });
             }
         }
-        out.sort_by(|a, b| (&a.assignment.target_id, &a.assignment.id).cmp(&(&b.assignment.target_id, &b.assignment.id)));
+        out.sort_by(|a, b| {
+            (&a.assignment.target_id, &a.assignment.id).cmp(&(&b.assignment.target_id, &b.assignment.id))
+        });
         Ok(out)
     }
 }

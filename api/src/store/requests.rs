@@ -364,12 +364,20 @@ impl Store {
 
     /// A target's assignments that still give access, of every package.
     pub async fn active_assignments_of(&self, target_id: &str) -> StoreResult<Vec<StoredAssignment>> {
-        self.all("assignment", "targetId = $target AND active = true", "sortKey", vars! { "target" => target_id })
-            .await
+        self.all(
+            "assignment",
+            "targetId = $target AND active = true",
+            "sortKey",
+            vars! { "target" => target_id },
+        )
+        .await
     }
 
     /// The active assignments of an access package.
-    pub async fn active_assignments_of_package(&self, package_id: &str) -> StoreResult<Vec<StoredAssignment>> {
+    pub async fn active_assignments_of_package(
+        &self,
+        package_id: &str,
+    ) -> StoreResult<Vec<StoredAssignment>> {
         self.all(
             "assignment",
             "accessPackageId = $package AND active = true",
@@ -424,7 +432,11 @@ impl Store {
     }
 
     /// Timers due at or before `now`, earliest first, at most `limit`.
-    pub async fn due_timers(&self, now: chrono::DateTime<chrono::Utc>, limit: usize) -> StoreResult<Vec<DueTimer>> {
+    pub async fn due_timers(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<DueTimer>> {
         let sql = "SELECT owner, ownerId, targetId, timer, due FROM timer WHERE due <= $now ORDER BY due, ownerId LIMIT $limit;";
         let rows: Vec<TimerRecord> =
             self.read(sql, vars! { "now" => time_key(now), "limit" => limit }).await?.rows(0, "timer")?;
@@ -445,11 +457,12 @@ impl Store {
 
     /// Deletes one stored timer.
     pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<()> {
-        self.untracked().transaction(
-            "DELETE timer WHERE ownerId = $owner AND due = $due;",
-            vars! { "owner" => owner_id, "due" => time_key(timer.due) },
-        )
-        .await?;
+        self.untracked()
+            .transaction(
+                "DELETE timer WHERE ownerId = $owner AND due = $due;",
+                vars! { "owner" => owner_id, "due" => time_key(timer.due) },
+            )
+            .await?;
         Ok(())
     }
 
@@ -470,7 +483,13 @@ impl Store {
     }
 
     /// Records why an auto-assignment policy could not assign a user it selects.
-    pub async fn record_exclusion(&self, policy_id: &str, target_id: &str, reason: &str, at: &str) -> StoreResult<()> {
+    pub async fn record_exclusion(
+        &self,
+        policy_id: &str,
+        target_id: &str,
+        reason: &str,
+        at: &str,
+    ) -> StoreResult<()> {
         self.untracked()
             .transaction(
                 "UPSERT type::record('auto_exclusion', [$policy, $target]) CONTENT { policyId: $policy, targetId: $target, reason: $reason, recordedDateTime: $at } RETURN NONE;",
@@ -500,7 +519,11 @@ impl Store {
     pub async fn next_timer_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         let mut response =
             self.read("RETURN (SELECT VALUE due FROM timer ORDER BY due LIMIT 1)[0];", Map::new()).await?;
-        Ok(response.value(0)?.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(Into::into))
+        Ok(response
+            .value(0)?
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(Into::into))
     }
 
     /// Commits a change to a target's requests and assignments (see the module documentation).
@@ -561,7 +584,8 @@ fn governance_sql(
         match version {
             None => {
                 vars.insert(format!("{p}a{i}"), assignment_row(assignment, next, &created)?);
-                let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
+                let gone =
+                    throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
                 body.push_str(&format!(
                     "IF !record::exists(type::record('access_package', ${p}a{i}.accessPackageId)) {{ {gone} }};
                      CREATE type::record('assignment', ${p}aid{i}) CONTENT ${p}a{i} RETURN NONE;

@@ -20,7 +20,8 @@ fn automatic(name: &str, rule: &str, grace: &str) -> Value {
     })
 }
 
-const EMEA: &str = r#"user.department -eq "Sales" -and user.country -in ["Germany", "France", "United Kingdom"]"#;
+const EMEA: &str =
+    r#"user.department -eq "Sales" -and user.country -in ["Germany", "France", "United Kingdom"]"#;
 const AMER: &str = r#"user.department -eq "Sales" -and user.country -in ["United States", "Canada"]"#;
 
 /// The package names `user` holds, sorted.
@@ -119,8 +120,12 @@ async fn scenario_1_emea_sales_are_assigned_automatically_and_never_overlap_with
     assert_eq!(moved["advanceClock"]["firedTimers"], json!(1));
     assert_eq!(held(&ada, "u-carol").await, ["AMER sales"]);
     assert!(!members(&ada, "g-team").await.contains(&"u-carol".to_owned()));
-    let exclusions =
-        ada.data("query($p: ID!) { autoAssignmentExclusions(policyId: $p) { userId } }", json!({ "p": amer_policy })).await;
+    let exclusions = ada
+        .data(
+            "query($p: ID!) { autoAssignmentExclusions(policyId: $p) { userId } }",
+            json!({ "p": amer_policy }),
+        )
+        .await;
     assert_eq!(exclusions["autoAssignmentExclusions"], json!([]));
 
     // Reconciling changes nothing: everything is already as the rules say.
@@ -155,6 +160,7 @@ async fn auto_assignment_needs_an_administrator_and_a_valid_rule() {
     let emea = ada.create_package(&catalog, "EMEA sales").await;
     let query = "query($p: ID!, $r: String!) { autoAssignmentWhatIf(accessPackageId: $p, rule: $r) { matchingCount } }";
     bob.refused(query, json!({ "p": emea, "r": EMEA }), "FORBIDDEN", None).await;
-    ada.refused(query, json!({ "p": emea, "r": "user.department -eq" }), "VALIDATION_FAILED", Some("rule")).await;
+    ada.refused(query, json!({ "p": emea, "r": "user.department -eq" }), "VALIDATION_FAILED", Some("rule"))
+        .await;
     bob.refused("mutation { reconcileAutoAssignments { assigned } }", json!({}), "FORBIDDEN", None).await;
 }

@@ -34,7 +34,8 @@ pub fn decide_query() -> String {
 const APPROVALS: &str = "subscription { approvalStageChanges { cursor kind stageId reason
     assignmentRequest { id justification state answers { value } target { id displayName } } } }";
 
-const ACTIVITY: &str = "subscription($filter: AssignmentActivityFilter) { assignmentActivity(filter: $filter) {
+const ACTIVITY: &str =
+    "subscription($filter: AssignmentActivityFilter) { assignmentActivity(filter: $filter) {
     cursor kind reason assignmentRequest { id state status } assignment { id state status } } }";
 
 /// The fixture directory with Ada as Global Administrator.
@@ -100,7 +101,10 @@ pub async fn socket(server: &TestServer, api: &Api) -> Ws {
 
 async fn members(api: &Api, group: &str) -> Vec<String> {
     let data = api
-        .data("query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }", json!({ "g": group }))
+        .data(
+            "query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }",
+            json!({ "g": group }),
+        )
         .await;
     pluck(&data["group"]["members"], "objectId")
 }
@@ -133,7 +137,10 @@ async fn scenario_2_internal_users_request_are_approved_live_and_lose_access_at_
     let request = dan.data(&submit_query(), json!({ "input": input })).await["createAssignmentRequest"]
         ["assignmentRequest"]
         .clone();
-    assert_eq!((text(&request["state"]), text(&request["status"])), ("pendingApproval".into(), "PendingApproval".into()));
+    assert_eq!(
+        (text(&request["state"]), text(&request["status"])),
+        ("pendingApproval".into(), "PendingApproval".into())
+    );
     assert_eq!(request["requestType"], json!("userAdd"));
     let stage = &request["approval"]["stages"][0];
     assert_eq!(stage["assignedTo"], json!(["u-carol"]));
@@ -224,7 +231,8 @@ fn open_policy() -> Value {
 
 async fn request_for_me(api: &Api, package: &str) -> Value {
     let input = json!({ "accessPackageId": package });
-    api.data(&submit_query(), json!({ "input": input })).await["createAssignmentRequest"]["assignmentRequest"].clone()
+    api.data(&submit_query(), json!({ "input": input })).await["createAssignmentRequest"]["assignmentRequest"]
+        .clone()
 }
 
 #[tokio::test]
@@ -245,7 +253,10 @@ async fn changing_a_packages_roles_changes_what_its_assignees_hold() {
     let read = "query($id: ID!) { assignment(id: $id) { deliveredResourceRoles { type roleId } } }";
     let id = json!({ "id": request["assignment"]["id"] });
     let roles = dan.data(read, id.clone()).await["assignment"]["deliveredResourceRoles"].clone();
-    assert_eq!(roles, json!([{"type": "groupMember", "roleId": null}, {"type": "appRole", "roleId": "r-sf-user"}]));
+    assert_eq!(
+        roles,
+        json!([{"type": "groupMember", "roleId": null}, {"type": "appRole", "roleId": "r-sf-user"}])
+    );
 
     ada.data(
         "mutation($p: ID!, $s: ID!) { removeAccessPackageResourceRoleScope(
