@@ -206,7 +206,7 @@ impl Services {
     }
 
     /// A user of the directory, if there is one.
-    pub(crate) async fn cached_user(&self, id: &str) -> ServiceResult<Option<User>> {
+    pub async fn cached_user(&self, id: &str) -> ServiceResult<Option<User>> {
         let generation = self.store.generation();
         if let Some(hit) = self.caches.users.get(&id.to_owned(), generation) {
             return Ok((*hit).clone());
