@@ -41,6 +41,31 @@ pub enum Command {
     /// Check dynamic membership rules and try them on a directory file.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
+    /// Evaluate every auto-assignment policy (or one) over the directory and repair any drift
+    /// (with the server stopped; a running server answers the `reconcileAutoAssignments` mutation).
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReconcileArgs {
+    /// One auto-assignment policy; every one when left out.
+    #[arg(long)]
+    pub policy: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Runs `em-api reconcile` and describes what it did.
+pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<String> {
+    let services = open(&args.db).await?;
+    let o = services
+        .reconcile_auto_assignments(&em_engine::Actor::LocalOperator, args.policy.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(format!(
+        "assigned {}, removals scheduled {}, removed {}, removals called off {}, excluded {}",
+        o.assigned, o.removals_scheduled, o.removed, o.removals_canceled, o.excluded
+    ))
 }
 
 /// How bearer tokens are checked. Without a secret or a JWKS file the server does not

@@ -45,6 +45,13 @@ async fn main() -> ExitCode {
             eprint!("{}", outcome.stderr);
             Ok(ExitCode::from(outcome.code))
         }
+        Some(Command::Reconcile(args)) => {
+            em_api::telemetry::init(false);
+            em_api::cli::reconcile(args).await.map(|summary| {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            })
+        }
         Some(Command::Token(args)) => em_api::cli::token(&args).map(|token| {
             println!("{token}");
             ExitCode::SUCCESS

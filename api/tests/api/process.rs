@@ -227,3 +227,49 @@ async fn timers_survive_a_restart_and_fire_after_it() {
         .await;
     assert_eq!(after["assignmentRequest"], json!({ "state": "denied", "status": "Expired" }));
 }
+
+/// `em-api reconcile` repairs drift (a user written behind the engine's back, who matches an
+/// auto-assignment rule but has no assignment) and changes nothing when run again.
+#[tokio::test]
+async fn cli_reconcile_repairs_drift_and_is_idempotent() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let db = format!("surrealkv://{}", folder.path().join("data").display());
+    let server = Process::serve(&db, &folder.path().join("serve.log")).await;
+    server.api.import(directory()).await;
+    let catalog = server.api.create_catalog("Sales").await;
+    let package = server.api.create_package(&catalog, "Sales in Germany").await;
+    let policy = json!({
+        "displayName": "Sales in Germany",
+        "allowedTargetScope": "specificDirectoryUsers",
+        "specificAllowedTargets": [{"type": "attributeRuleMembers",
+            "membershipRule": "user.department -eq \"Sales\" -and user.country -eq \"Germany\""}],
+        "automaticRequestSettings": {"requestAccessForAllowedTargets": true,
+                                     "removeAccessWhenTargetLeavesAllowedTargets": true}
+    });
+    crate::requests::create_policy(&server.api, &package, policy).await;
+    server.kill();
+
+    let store = Store::open(&StoreConfig::at(&db)).await.expect("the database opens");
+    let user = em_engine::import::parse_user_object(&json!({
+        "id": "u-hans", "displayName": "Hans", "department": "Sales", "country": "Germany"
+    }))
+    .expect("a user");
+    store.create_user(&user).await.expect("written behind the engine's back");
+    drop(store);
+
+    // The embedded engine lets go of its folder lock shortly after the handle is dropped.
+    let mut first = em_api(&["reconcile", "--db", &db]);
+    for _ in 0..50 {
+        if !String::from_utf8_lossy(&first.stderr).contains("LOCK") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        first = em_api(&["reconcile", "--db", &db]);
+    }
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("assigned 1,"), "{first:?}");
+    let second = em_api(&["reconcile", "--db", &db]);
+    assert!(
+        String::from_utf8_lossy(&second.stdout).starts_with("assigned 0, removals scheduled 0, removed 0")
+    );
+}
