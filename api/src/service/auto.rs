@@ -19,7 +19,7 @@
 //! change of this process, by reading the changed user back from the store (so two racing
 //! changes of one user end with the committed one).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -51,6 +51,9 @@ struct Model {
     policies: BTreeMap<String, Compiled>,
     /// Scheduled removals: assignment id to due time.
     removals: HashMap<String, DateTime<Utc>>,
+    /// The recorded exclusions, `(policy id, user id)`, so that clearing one costs nothing
+    /// when there is none.
+    exclusions: HashSet<(String, String)>,
 }
 
 struct Compiled {
@@ -143,10 +146,23 @@ impl Services {
                 .map(|stored| (stored.policy.id.clone(), Compiled::new(stored.policy, &index)))
                 .collect();
             let removals = self.store.scope_removals().await?.into_iter().collect();
+            let exclusions = self.store.all_exclusions().await?.into_iter().collect();
             tracing::info!(users = index.len(), "directory index loaded for auto-assignment");
-            *state = Some(Model { index, policies, removals });
+            *state = Some(Model { index, policies, removals, exclusions });
         }
         Ok(state)
+    }
+
+    /// The model, for reading (loaded first if need be).
+    async fn model(&self) -> ServiceResult<tokio::sync::RwLockReadGuard<'_, Option<Model>>> {
+        {
+            let state = self.auto.state.read().await;
+            if state.is_some() {
+                return Ok(state);
+            }
+        }
+        drop(self.loaded().await?);
+        Ok(self.auto.state.read().await)
     }
 
     /// Forgets the model; the next use loads it again (after an import).
@@ -207,49 +223,44 @@ impl Services {
     /// What every policy (or one) does about one user now.
     async fn auto_steps_for(&self, user_id: &str, only: Option<&str>) -> ServiceResult<Vec<Step>> {
         let now = self.now();
-        // (policy, does the user match it)
-        let decisions: Vec<(AccessPackageAssignmentPolicy, bool)> = {
-            let state = self.loaded().await?;
-            let Some(model) = state.as_ref() else { return Ok(Vec::new()) };
-            model
-                .policies
-                .values()
-                .filter(|c| only.is_none_or(|id| id == c.policy.id))
-                .map(|c| (c.policy.clone(), c.matches(&model.index, user_id, now)))
-                .collect()
-        };
         let target = self.target_state(user_id).await?;
-        let removals = {
-            let state = self.loaded().await?;
-            state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
-        };
         let mut steps = Vec::new();
-        for (policy, matches) in decisions {
-            let (policy_id, package_id) = (policy.id.clone(), policy.access_package_id.clone());
-            let held = target.assignments.iter().find(|a| a.assignment.access_package_id == package_id);
-            let open = target.open_requests.iter().any(|r| r.request.access_package_id == package_id);
-            let (holding, assignment_id) = match held {
-                Some(a) if a.assignment.assignment_policy_id == policy_id => (
-                    Holding::ThroughPolicy { removal_due: removals.get(&a.assignment.id).copied() },
-                    Some(a.assignment.id.clone()),
-                ),
-                Some(_) => (Holding::Otherwise, None),
-                None if open => (Holding::Otherwise, None),
-                None => (Holding::Nothing, None),
-            };
-            let action = decide(&policy, matches, holding, now);
-            if action != AutoAction::Nothing {
-                steps.push(Step {
-                    policy_id,
-                    package_id,
-                    user_id: user_id.to_owned(),
-                    assignment_id,
-                    action,
-                });
-            } else if !matches {
-                // Out of scope: an old exclusion no longer applies.
-                self.store.clear_exclusion(&policy_id, user_id).await?;
+        let mut out_of_scope = Vec::new();
+        {
+            let state = self.model().await?;
+            let Some(model) = state.as_ref() else { return Ok(Vec::new()) };
+            for compiled in model.policies.values().filter(|c| only.is_none_or(|id| id == c.policy.id)) {
+                let policy = &compiled.policy;
+                let matches = compiled.matches(&model.index, user_id, now);
+                let package_id = &policy.access_package_id;
+                let held = target.assignments.iter().find(|a| &a.assignment.access_package_id == package_id);
+                let open = target.open_requests.iter().any(|r| &r.request.access_package_id == package_id);
+                let (holding, assignment_id) = match held {
+                    Some(a) if a.assignment.assignment_policy_id == policy.id => (
+                        Holding::ThroughPolicy { removal_due: model.removals.get(&a.assignment.id).copied() },
+                        Some(a.assignment.id.clone()),
+                    ),
+                    Some(_) => (Holding::Otherwise, None),
+                    None if open => (Holding::Otherwise, None),
+                    None => (Holding::Nothing, None),
+                };
+                let action = decide(policy, matches, holding, now);
+                if action != AutoAction::Nothing {
+                    steps.push(Step {
+                        policy_id: policy.id.clone(),
+                        package_id: package_id.clone(),
+                        user_id: user_id.to_owned(),
+                        assignment_id,
+                        action,
+                    });
+                } else if !matches && model.exclusions.contains(&(policy.id.clone(), user_id.to_owned())) {
+                    out_of_scope.push(policy.id.clone());
+                }
             }
+        }
+        for policy_id in out_of_scope {
+            // Out of scope: an old exclusion no longer applies.
+            self.clear_exclusion(&policy_id, user_id).await?;
         }
         Ok(steps)
     }
@@ -263,14 +274,12 @@ impl Services {
                     match self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await {
                         Ok(_) => {
                             outcome.assigned += 1;
-                            self.store.clear_exclusion(&step.policy_id, &step.user_id).await?;
+                            self.clear_exclusion(&step.policy_id, &step.user_id).await?;
                         }
                         Err(ServiceError::Domain(e)) if e.code != ErrorCode::NotFound => {
                             outcome.excluded += 1;
                             let at = self.now().to_rfc3339();
-                            self.store
-                                .record_exclusion(&step.policy_id, &step.user_id, &e.message, &at)
-                                .await?;
+                            self.record_exclusion(&step.policy_id, &step.user_id, &e.message, &at).await?;
                         }
                         Err(e) => return Err(e),
                     }
@@ -302,6 +311,37 @@ impl Services {
                     self.set_scope_timer(&step.user_id, assignment_id, None).await?;
                     outcome.removed += 1;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_exclusion(
+        &self,
+        policy_id: &str,
+        user_id: &str,
+        reason: &str,
+        at: &str,
+    ) -> ServiceResult<()> {
+        self.store.record_exclusion(policy_id, user_id, reason, at).await?;
+        let mut state = self.auto.state.write().await;
+        if let Some(model) = state.as_mut() {
+            model.exclusions.insert((policy_id.to_owned(), user_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    async fn clear_exclusion(&self, policy_id: &str, user_id: &str) -> ServiceResult<()> {
+        let key = (policy_id.to_owned(), user_id.to_owned());
+        let known = {
+            let state = self.auto.state.read().await;
+            state.as_ref().is_none_or(|m| m.exclusions.contains(&key))
+        };
+        if known {
+            self.store.clear_exclusion(policy_id, user_id).await?;
+            let mut state = self.auto.state.write().await;
+            if let Some(model) = state.as_mut() {
+                model.exclusions.remove(&key);
             }
         }
         Ok(())
@@ -396,7 +436,7 @@ impl Services {
         self.require_admin(actor).await?;
         self.auto_reset().await;
         let ids: Vec<String> = {
-            let state = self.loaded().await?;
+            let state = self.model().await?;
             state.as_ref().map(|m| m.policies.keys().cloned().collect()).unwrap_or_default()
         };
         if let Some(id) = policy_id
@@ -422,7 +462,7 @@ impl Services {
     async fn reconcile_policy(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
         let now = self.now();
         let (selected, policy) = {
-            let state = self.loaded().await?;
+            let state = self.model().await?;
             let Some(model) = state.as_ref() else { return Ok(AutoOutcome::default()) };
             let Some(compiled) = model.policies.get(policy_id) else { return Ok(AutoOutcome::default()) };
             let selected: BTreeSet<String> = match &compiled.rule {
@@ -577,9 +617,7 @@ impl Services {
                     }
                     Err(e) => {
                         outcome.excluded += 1;
-                        self.store
-                            .record_exclusion(&policy.id, &user.id, &e.message, &now.to_rfc3339())
-                            .await?;
+                        self.record_exclusion(&policy.id, &user.id, &e.message, &now.to_rfc3339()).await?;
                     }
                 }
             }
@@ -625,7 +663,7 @@ impl Services {
         })?;
         let now = self.now();
         let (selected, automatic) = {
-            let state = self.loaded().await?;
+            let state = self.model().await?;
             let Some(model) = state.as_ref() else { return Ok(WhatIf::default()) };
             let compiled = CompiledRule::compile(&parsed, &model.index);
             let selected: BTreeSet<String> =

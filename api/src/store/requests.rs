@@ -510,6 +510,13 @@ impl Store {
         Ok(())
     }
 
+    /// Every recorded exclusion, as `(policy id, user id)`.
+    pub async fn all_exclusions(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows: Vec<Exclusion> =
+            self.all("auto_exclusion", "true", "policyId, targetId", Map::new()).await?;
+        Ok(rows.into_iter().map(|e| (e.policy_id, e.target_id)).collect())
+    }
+
     /// The users a policy selects but could not assign, and why, by user id.
     pub async fn exclusions(&self, policy_id: &str) -> StoreResult<Vec<Exclusion>> {
         self.all("auto_exclusion", "policyId = $policy", "targetId", vars! { "policy" => policy_id }).await
