@@ -10,7 +10,11 @@
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
-//! | `process` | restart after SIGKILL on SurrealKV, `em-api import`, `em-api schema` |
+//! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
+//! | `request_rules` | submission refusals, separation of duties under races, approval rules, virtual-clock timers, cancel, assignment removal |
+//! | `auto_assignment` | seed scenario 1, what-if, exclusions, grace periods, reconciliation |
+//! | `ws` | graphql-transport-ws: close codes, ping/pong, live events, resuming from a cursor, token expiry |
+//! | `process` | restart after SIGKILL on SurrealKV (data and timers), `em-api import`, `schema`, `reconcile` |
 
 // Test code: helpers outside `#[test]` functions unwrap and panic on purpose, to fail the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -29,6 +33,8 @@ mod http;
 mod policies;
 #[path = "api/process.rs"]
 mod process;
+#[path = "api/request_rules.rs"]
+mod request_rules;
 #[path = "api/requests.rs"]
 mod requests;
 #[path = "api/rules.rs"]
