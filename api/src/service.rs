@@ -3,8 +3,8 @@
 
 pub mod auto;
 pub(crate) mod cache;
-pub(crate) mod commit;
 pub mod catalogs;
+pub(crate) mod commit;
 pub(crate) mod context;
 pub mod directory;
 pub mod policies;
@@ -58,12 +58,26 @@ pub struct Services {
 
 impl Services {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, virtual_clock: None, caches: Arc::default(), auto: Arc::default(), committer: Arc::default() }
+        Self {
+            store,
+            clock,
+            virtual_clock: None,
+            caches: Arc::default(),
+            auto: Arc::default(),
+            committer: Arc::default(),
+        }
     }
 
     /// Services on a virtual clock, which only [`Services::advance_clock`] moves.
     pub fn with_virtual_clock(store: Store, clock: ManualClock) -> Self {
-        Self { store, clock: Arc::new(clock.clone()), virtual_clock: Some(clock), caches: Arc::default(), auto: Arc::default(), committer: Arc::default() }
+        Self {
+            store,
+            clock: Arc::new(clock.clone()),
+            virtual_clock: Some(clock),
+            caches: Arc::default(),
+            auto: Arc::default(),
+            committer: Arc::default(),
+        }
     }
 
     /// Whether the clock is virtual.
