@@ -17,7 +17,8 @@ use em_engine::rule::{self, CompiledRule, Diagnostic, DirectoryIndex};
 pub enum RuleCommand {
     /// Check a rule: print it normalized, or its errors (exit code 2).
     Check {
-        /// The rule, e.g. `user.department -eq "Sales"`.
+        /// The rule, e.g. `user.department -eq "Sales"` (a rule may start with `-not`).
+        #[arg(allow_hyphen_values = true)]
         rule: String,
     },
     /// Print the ids of the users of a directory file that a rule selects, sorted.
@@ -32,7 +33,8 @@ pub struct EvalArgs {
     /// The time `system.now` stands for (RFC 3339); the current time when omitted.
     #[arg(long)]
     pub now: Option<DateTime<Utc>>,
-    /// The rule.
+    /// The rule (it may start with `-not`).
+    #[arg(allow_hyphen_values = true)]
     pub rule: String,
 }
 

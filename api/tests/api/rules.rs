@@ -3,9 +3,9 @@
 
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::support::{TestServer, directory, pluck};
+use crate::support::{TestServer, directory, pluck, text};
 
 const PREVIEW: &str =
     "query($rule: String!, $first: Int!) { membershipRulePreview(rule: $rule, first: $first) {
@@ -96,4 +96,86 @@ fn rule_eval_prints_the_matching_ids_of_a_directory_file_sorted() {
     }
     let (_, stderr, code) = em_api(&["rule", "eval", "--directory", &path, "user.city -le \"x\""]);
     assert_eq!(code, 2, "{stderr}");
+}
+
+/// The engine's rule corpus (`engine/tests/corpus/`): every documented example rule and error
+/// case, with the ids each selects in the corpus's directory file or the errors it reports.
+const CORPUS: &str = include_str!("../../../engine/tests/corpus/rules.json");
+const CORPUS_DIRECTORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/corpus/directory.json");
+
+/// Runs a corpus case through `rule check` and `rule eval`: how their output differs from the
+/// case, if it does.
+fn corpus_case(case: &Value, now: &str) -> Vec<String> {
+    let rule = case["rule"].as_str().unwrap_or_default();
+    let (checked, check_err, check_code) = em_api(&["rule", "check", rule]);
+    let (selected, eval_err, eval_code) =
+        em_api(&["rule", "eval", "--directory", CORPUS_DIRECTORY, "--now", now, rule]);
+    let mut problems = Vec::new();
+    let Some(errors) = case["errors"].as_array() else {
+        let normalized = format!("{}\n", text(&case["normalized"]));
+        if (checked.as_str(), check_code) != (normalized.as_str(), 0) {
+            problems.push(format!(
+                "check: expected {normalized:?}, exit 0; found {checked:?}, exit {check_code}\n{check_err}"
+            ));
+        }
+        let ids = case["selects"].as_array().into_iter().flatten();
+        let expected: String = ids.map(|id| format!("{}\n", text(id))).collect();
+        if (selected.as_str(), eval_code) != (expected.as_str(), 0) {
+            problems.push(format!(
+                "eval: expected {expected:?}, exit 0; found {selected:?}, exit {eval_code}\n{eval_err}"
+            ));
+        }
+        return problems;
+    };
+    if (checked.as_str(), check_code) != ("", 2) {
+        problems.push(format!("check: expected errors and exit 2; found {checked:?}, exit {check_code}"));
+    }
+    // Each error in order: its message, its line and column, and its hint.
+    let fragments = errors.iter().flat_map(|error| {
+        let hint = error["hint"].as_str().map(|hint| format!("= hint: {hint}"));
+        [format!("error: {}\n", text(&error["message"])), format!("--> {}\n", text(&error["at"]))]
+            .into_iter()
+            .chain(hint)
+    });
+    let mut rest = check_err.as_str();
+    for fragment in fragments {
+        let Some(at) = rest.find(&fragment) else {
+            problems
+                .push(format!("check: {:?} missing or out of order in\n{check_err}", fragment.trim_end()));
+            break;
+        };
+        rest = &rest[at + fragment.len()..];
+    }
+    let reported = check_err.lines().filter(|line| line.starts_with("error: ")).count();
+    let count = match errors.len() {
+        1 => "1 error in the rule\n".to_owned(),
+        n => format!("{n} errors in the rule\n"),
+    };
+    if reported != errors.len() || !check_err.ends_with(&count) {
+        problems.push(format!("check: expected {count:?} at the end; found {reported} errors\n{check_err}"));
+    }
+    if (selected.as_str(), eval_err.as_str(), eval_code) != ("", check_err.as_str(), 2) {
+        problems.push(format!(
+            "eval: expected the errors of check and exit 2; found exit {eval_code}\n{eval_err}"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn every_rule_of_the_corpus_checks_and_evaluates_through_the_command_line_as_in_the_engine() {
+    let corpus: Value = serde_json::from_str(CORPUS).unwrap();
+    let now = text(&corpus["now"]);
+    let sections = corpus["sections"].as_array().into_iter().flatten();
+    let cases: Vec<&Value> =
+        sections.flat_map(|section| section["cases"].as_array().into_iter().flatten()).collect();
+    assert!(cases.len() >= 84, "only {} cases in the corpus", cases.len());
+    let failures: Vec<String> = cases
+        .iter()
+        .flat_map(|case| {
+            let rule = text(&case["rule"]);
+            corpus_case(case, &now).into_iter().map(move |problem| format!("rule: {rule}\n{problem}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} problems:\n\n{}", failures.len(), failures.join("\n\n"));
 }
