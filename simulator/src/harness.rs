@@ -1,0 +1,210 @@
+//! The server under test, in this process: the real store, services, schema and router that
+//! `em-api serve` builds, on a random loopback port, with bearer-token authentication.
+//!
+//! The server runs on its own Tokio runtime in its own thread, so the load the clients make
+//! and the work the server does are scheduled by the operating system as two programs would
+//! be; SurrealDB's embedded engine lives on the server's runtime. The database is a fresh
+//! SurrealKV folder with durable commits (`sync=every`, as `serve` uses by default), deleted
+//! when the harness stops, or the in-memory engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use em_api::auth::{AuthSettings, Authenticator};
+use em_api::clock::SystemClock;
+use em_api::graphql;
+use em_api::server::{self, AppState};
+use em_api::service::Services;
+use em_api::store::{Store, StoreConfig};
+use em_engine::Actor;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+/// Where the server keeps its data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// Embedded SurrealKV in a new temporary folder under `parent` (the system's temporary
+    /// folder when `None`). `sync` is SurrealKV's `sync=` setting: `every` (each commit synced
+    /// to disk before it is acknowledged, what `em-api serve` uses), `never`, or an interval.
+    SurrealKv { parent: Option<PathBuf>, sync: String },
+    /// SurrealDB's in-memory engine (for quick checks; nothing reaches the disk).
+    Memory,
+}
+
+/// How to start the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub storage: Storage,
+    /// Worker threads of the server's runtime.
+    pub threads: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            storage: Storage::SurrealKv { parent: None, sync: "every".into() },
+            threads: default_threads(),
+        }
+    }
+}
+
+/// The machine's cores, as `em-api serve` would use them.
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
+/// A running server; [`Harness::stop`] ends it and deletes its data.
+pub struct Harness {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The database URL the server opened.
+    pub db_url: String,
+    /// How long importing the directory took.
+    pub import_time: Duration,
+    minter: Authenticator,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Deleted on drop.
+    data: Option<tempfile::TempDir>,
+}
+
+struct Ready {
+    address: std::net::SocketAddr,
+    import_time: Duration,
+}
+
+impl Harness {
+    /// Opens a fresh database, imports `directory` (as the local operator, like `em-api
+    /// import`), and serves GraphQL on 127.0.0.1 with a port chosen by the system.
+    pub async fn start(options: &ServerOptions, directory: &Value) -> anyhow::Result<Self> {
+        let (data, db_url) = match &options.storage {
+            Storage::SurrealKv { parent, sync } => {
+                let dir = match parent {
+                    Some(p) => tempfile::Builder::new().prefix("em-simulator-").tempdir_in(p),
+                    None => tempfile::Builder::new().prefix("em-simulator-").tempdir(),
+                }
+                .context("cannot create the database folder")?;
+                let url = format!("surrealkv://{}?sync={sync}", dir.path().join("db").display());
+                (Some(dir), url)
+            }
+            Storage::Memory => (None, "mem://".to_owned()),
+        };
+        let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let settings = AuthSettings {
+            hs256_secret: Some(secret),
+            jwks: None,
+            issuer: "em-api".into(),
+            audience: "em-api".into(),
+        };
+        let minter = Authenticator::new(settings.clone())?;
+        let directory = directory.to_string();
+        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<Ready>>();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let threads = options.threads.max(1);
+        let url = db_url.clone();
+        let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("em-server-worker")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match prepare(&url, &directory, settings).await {
+                    Ok((listener, app, ready)) => {
+                        let _ = ready_tx.send(Ok(ready));
+                        tokio::select! {
+                            served = axum::serve(listener, app) => {
+                                if let Err(e) = served {
+                                    tracing::error!(error = %e, "the server stopped");
+                                }
+                            }
+                            _ = stop_rx => {}
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+            // Open WebSockets and the timer runner are cut off here.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        })?;
+        let ready = ready_rx.await.context("the server thread ended before it served")??;
+        Ok(Self {
+            base: format!("http://{}", ready.address),
+            db_url,
+            import_time: ready.import_time,
+            minter,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            data,
+        })
+    }
+
+    /// A bearer token for `user_id`, valid for `ttl`.
+    pub fn token(&self, user_id: &str, ttl: Duration) -> anyhow::Result<String> {
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        Ok(self.minter.mint(user_id, chrono::Utc::now().timestamp(), ttl)?)
+    }
+
+    /// Stops the server, waits for its thread and deletes its data.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the server thread panicked"))?;
+        }
+        if let Some(data) = self.data.take() {
+            data.close().context("cannot delete the database folder")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        // A harness dropped without `stop` (an error on the way) still ends its server; the
+        // temporary folder deletes itself.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Opens the store, imports the directory and builds the app as `em-api serve` does, with the
+/// timer runner of a server on the real clock.
+async fn prepare(
+    url: &str,
+    directory: &str,
+    settings: AuthSettings,
+) -> anyhow::Result<(tokio::net::TcpListener, axum::Router, Ready)> {
+    let store =
+        Store::open(&StoreConfig::at(url)).await.map_err(|e| anyhow::anyhow!("cannot open `{url}`: {e}"))?;
+    let services = Services::new(store, Arc::new(SystemClock));
+    services.bootstrap().await.map_err(|e| anyhow::anyhow!("cannot prepare the database: {e}"))?;
+    let started = Instant::now();
+    services
+        .import_directory(&Actor::LocalOperator, directory)
+        .await
+        .map_err(|e| anyhow::anyhow!("the directory does not import: {e}"))?;
+    let import_time = started.elapsed();
+    tokio::spawn(em_api::service::timers::run(services.clone()));
+    let schema = graphql::build_schema(services.clone());
+    let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    Ok((listener, server::app(state), Ready { address, import_time }))
+}

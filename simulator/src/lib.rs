@@ -1,0 +1,24 @@
+//! Measurements of the request → approval → assignment path over the real server: the
+//! `em-api` store, services, GraphQL schema and router, started in this process on a random
+//! loopback port over a fresh embedded SurrealKV folder with durable commits, driven by
+//! clients that speak GraphQL over HTTP and `graphql-transport-ws` like any other client.
+//!
+//! - [`lifecycles`]: complete two-stage lifecycles per second with N concurrent clients, and
+//!   the latency of each mutation; optionally the SurrealDB queries each mutation runs.
+//! - [`latency`]: with many approvers connected, the time from a stage-1 approval's commit to
+//!   the stage-2 approver's notification.
+//!
+//! The directory is generated ([`directory`]), the catalog, packages and policies are made by
+//! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded
+//! generator ([`rng`]), so two runs with the same options do the same work.
+
+pub mod client;
+pub mod cpu;
+pub mod directory;
+pub mod harness;
+pub mod latency;
+pub mod lifecycles;
+pub mod profile;
+pub mod rng;
+pub mod setup;
+pub mod stats;

@@ -1,0 +1,169 @@
+//! `em-simulator`: glue. Parse the command line, install logging, run a measurement, print it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use em_simulator::harness::{ServerOptions, Storage, default_threads};
+use em_simulator::{latency, lifecycles, profile};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Parser, Debug)]
+#[command(name = "em-simulator", version, about = "Load and latency measurements of requests and approvals")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Complete two-stage request lifecycles per second with concurrent clients.
+    Lifecycles(LifecyclesArgs),
+    /// Notification latency to the stage-2 approver with many approvers connected.
+    ApproverLatency(LatencyArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// Use SurrealDB's in-memory engine instead of SurrealKV on disk.
+    #[arg(long)]
+    memory: bool,
+    /// Create the temporary SurrealKV folder under this folder (default: the system's).
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
+    /// SurrealKV's `sync=`: `every` (durable commits, as `em-api serve`), `never`, or an
+    /// interval such as `200ms`.
+    #[arg(long, default_value = "every")]
+    sync: String,
+    /// Worker threads of the server's runtime (default: the machine's cores).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl ServerArgs {
+    fn options(&self) -> ServerOptions {
+        ServerOptions {
+            storage: if self.memory {
+                Storage::Memory
+            } else {
+                Storage::SurrealKv { parent: self.data_parent.clone(), sync: self.sync.clone() }
+            },
+            threads: self.server_threads.unwrap_or_else(default_threads),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct LifecyclesArgs {
+    /// Concurrent clients, each running lifecycles back to back.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// How long clients start new lifecycles (`20s`, `500ms`, `2m`).
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Requestors in the directory; each requests once.
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Access packages the requests spread over (each with its own two-stage policy).
+    #[arg(long, default_value_t = 1)]
+    packages: usize,
+    /// Afterwards, run this many lifecycles with one client and count SurrealDB queries per
+    /// mutation.
+    #[arg(long, default_value_t = 0)]
+    profile: usize,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+struct LatencyArgs {
+    /// Connected stage-2 approvers, each with its own package and a WebSocket subscription.
+    #[arg(long, default_value_t = 1000)]
+    approvers: usize,
+    /// Approvals measured, one after another.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
+    /// Pause between samples.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pause: Duration,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// `20s`, `500ms`, `2m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 20s or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "m" | "min" => value * 60.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,surrealdb=warn,surrealkv=warn,em_api=warn"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter);
+    let _ = tracing_subscriber::registry().with(fmt).with(profile::layer()).try_init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Lifecycles(args) => {
+            let report = lifecycles::run(lifecycles::Options {
+                server: args.server.options(),
+                clients: args.clients,
+                duration: args.duration,
+                users: args.users,
+                packages: args.packages,
+                seed: args.server.seed,
+                profile: args.profile,
+            })
+            .await?;
+            print!("{report}");
+        }
+        Command::ApproverLatency(args) => {
+            let report = latency::run(latency::Options {
+                server: args.server.options(),
+                approvers: args.approvers,
+                samples: args.samples,
+                seed: args.server.seed,
+                pause: args.pause,
+            })
+            .await?;
+            print!("{report}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_duration;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! What an administrator builds before the measurements, over GraphQL like any administrator:
+//! a catalog holding the group, and access packages that each deliver the group's Member role
+//! through one two-stage policy.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+
+use crate::client::{Graphql, text};
+use crate::directory::{GROUP, two_stage_policy};
+
+/// How many setup mutations run at once. Creating a package writes its catalog's record (the
+/// package count), so more only makes them conflict and retry.
+const SETUP_CONCURRENCY: usize = 4;
+
+/// The packages made, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub catalog: String,
+    pub packages: Vec<String>,
+    pub time: Duration,
+}
+
+/// Builds the catalog and `count` packages; package `i`'s policy has `approvers(i)` as its
+/// (stage 1, stage 2) approvers.
+pub async fn two_stage_packages(
+    api: &Graphql,
+    admin: &str,
+    count: usize,
+    approvers: impl Fn(usize) -> (String, String),
+) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let data = api
+        .execute(
+            admin,
+            "mutation($n: String!) { createCatalog(input: {displayName: $n}) { catalog { id } } }",
+            json!({ "n": "Simulation" }),
+        )
+        .await
+        .context("createCatalog")?;
+    let catalog = text(&data, "/createCatalog/catalog/id").to_owned();
+    let data = api
+        .execute(
+            admin,
+            "mutation($c: ID!, $o: String!) { createResourceRequest(input: {catalogId: $c, requestType: adminAdd,
+               resource: {originSystem: AadGroup, originId: $o}}) { resource { id } } }",
+            json!({ "c": catalog, "o": GROUP }),
+        )
+        .await
+        .context("createResourceRequest")?;
+    let resource = text(&data, "/createResourceRequest/resource/id").to_owned();
+    let plans: Vec<(usize, Value)> = (0..count)
+        .map(|i| {
+            let (first, second) = approvers(i);
+            (i, two_stage_policy(&format!("Two approvers {i}"), &first, &second))
+        })
+        .collect();
+    let packages = futures::stream::iter(plans)
+        .map(|(i, policy)| {
+            let (catalog, resource) = (&catalog, &resource);
+            async move { package(api, admin, catalog, resource, i, policy).await }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(Built { catalog, packages, time: started.elapsed() })
+}
+
+async fn package(
+    api: &Graphql,
+    admin: &str,
+    catalog: &str,
+    resource: &str,
+    i: usize,
+    policy: Value,
+) -> anyhow::Result<String> {
+    let data = api
+        .execute(
+            admin,
+            "mutation($c: ID!, $n: String!) {
+               createAccessPackage(input: {catalogId: $c, displayName: $n}) { accessPackage { id } } }",
+            json!({ "c": catalog, "n": format!("Simulation package {i}") }),
+        )
+        .await
+        .with_context(|| format!("createAccessPackage {i}"))?;
+    let package = text(&data, "/createAccessPackage/accessPackage/id").to_owned();
+    api.execute(
+        admin,
+        "mutation($p: ID!, $r: ID!, $role: String!, $policy: AccessPackageAssignmentPolicyInput!) {
+           scope: addAccessPackageResourceRoleScope(input: {accessPackageId: $p, resourceId: $r, roleOriginId: $role}) {
+             resourceRoleScope { id } }
+           policy: createAssignmentPolicy(input: {accessPackageId: $p, policy: $policy}) { assignmentPolicy { id } } }",
+        json!({ "p": package, "r": resource, "role": format!("Member_{GROUP}"), "policy": policy }),
+    )
+    .await
+    .with_context(|| format!("role scope and policy of package {i}"))?;
+    Ok(package)
+}
