@@ -388,23 +388,25 @@ fn countries_for_share(users: &[User], share: f64) -> Vec<String> {
 async fn population(args: PopulationArgs, folder: PathBuf) -> anyhow::Result<()> {
     ensure!((0.0..=1.0).contains(&args.in_scope), "--in-scope is a share between 0 and 1");
     let group_id = package_group_id(0);
-    let bench =
+    let Bench { services, users } =
         open_and_load(&args.setup, folder, vec![group(group_id.clone(), "Auto-assigned".into())]).await?;
-    let services = &bench.services;
+    let services = &services;
     let catalog_id = catalog(services).await?;
     let package_id = package_with_group(services, &catalog_id, &group_id, "Auto-assigned").await?;
 
-    let countries = countries_for_share(&bench.users, args.in_scope);
+    let countries = countries_for_share(&users, args.in_scope);
     let names: Vec<&str> = countries.iter().map(String::as_str).collect();
     let rule = format!("user.country -in [{}] -and user.accountEnabled -eq true", quoted(&names));
-    let expected = selected_by(&rule, &bench.users)?;
+    let expected = selected_by(&rule, &users)?;
     println!(
         "rule       {} countries, selects {} of {} users ({:.1}%)",
         countries.len(),
         expected.len(),
-        bench.users.len(),
-        100.0 * expected.len() as f64 / bench.users.len().max(1) as f64
+        users.len(),
+        100.0 * expected.len() as f64 / users.len().max(1) as f64
     );
+    // The service reads the whole directory back for its index: leave it the memory.
+    drop(users);
 
     let index = warm_index(services).await?;
     println!(
@@ -558,9 +560,8 @@ impl Latencies {
 async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()> {
     ensure!(args.policies > 0, "--policies must be at least 1");
     let groups = (0..args.policies).map(|n| group(package_group_id(n), format!("Auto {n:03}"))).collect();
-    let bench = open_and_load(&args.setup, folder, groups).await?;
-    let services = &bench.services;
-    let users = &bench.users;
+    let Bench { services, users } = open_and_load(&args.setup, folder, groups).await?;
+    let services = &services;
     let mut rng = Rng::new(args.setup.seed);
 
     // Every (department, country[, job title]) present, in a seeded order; the first
@@ -597,16 +598,30 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
         started.elapsed().as_secs_f64()
     );
 
-    let index = warm_index(services).await?;
-    println!("index      the service built its directory index in {:.2} s", index.as_secs_f64());
-
     let mut expected = 0;
     let mut selected_by_scope = Vec::with_capacity(scopes.len());
     for scope in &scopes {
-        let selected = selected_by(&scope.rule(), users)?;
+        let selected = selected_by(&scope.rule(), &users)?;
         expected += selected.len();
         selected_by_scope.push(selected.len());
     }
+
+    // Who can be moved into each scope: enabled users with its department (and title).
+    let mut candidates: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+    for (i, user) in users.iter().enumerate().filter(|(_, u)| u.account_enabled()) {
+        let key = (
+            user.department.clone().unwrap_or_default(),
+            args.narrow.then(|| user.job_title.clone().unwrap_or_default()),
+        );
+        candidates.entry(key).or_default().push(i);
+    }
+    // Each user's id and country; the service reads the whole directory back for its index, so
+    // the users themselves leave it the memory.
+    let people: Vec<(String, String)> =
+        users.into_iter().map(|u| (u.id, u.country.unwrap_or_default())).collect();
+
+    let index = warm_index(services).await?;
+    println!("index      the service built its directory index in {:.2} s", index.as_secs_f64());
     println!(
         "policies   {} rules select {} users in all ({} to {} per policy); populating them",
         scopes.len(),
@@ -638,15 +653,6 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
     );
     ensure!(assigned == expected, "{assigned} assignments, but the rules select {expected} users");
 
-    // Who can be moved into each scope: enabled users with its department (and title).
-    let mut candidates: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
-    for (i, user) in users.iter().enumerate().filter(|(_, u)| u.account_enabled()) {
-        let key = (
-            user.department.clone().unwrap_or_default(),
-            args.narrow.then(|| user.job_title.clone().unwrap_or_default()),
-        );
-        candidates.entry(key).or_default().push(i);
-    }
     let scope_of: HashMap<(String, String, Option<String>), usize> = scopes
         .iter()
         .enumerate()
@@ -693,24 +699,24 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
         let pool = candidates.get(&scope.key()).map(Vec::as_slice).unwrap_or_default();
         let mut picked = None;
         for _ in 0..1000 {
-            let i = pool[rng.below(pool.len())];
-            if !used.contains(&i) && users[i].country.as_deref() != Some(scope.country.as_str()) {
+            let Some(&i) = pool.get(rng.below(pool.len())) else { break };
+            if !used.contains(&i) && people.get(i).is_some_and(|(_, country)| *country != scope.country) {
                 picked = Some(i);
                 break;
             }
         }
-        let Some(i) = picked else { bail!("no user left to move into a scope") };
-        used.insert(i);
-        let user = &users[i];
+        let Some((user_id, country)) = picked.and_then(|i| used.insert(i).then(|| &people[i])) else {
+            bail!("no user left to move into the scope of {}", scope.rule())
+        };
         let (department, title) = scope.key();
-        if scope_of.contains_key(&(department, user.country.clone().unwrap_or_default(), title)) {
+        if scope_of.contains_key(&(department, country.clone(), title)) {
             left += 1;
         }
         let changes: Map<String, Value> =
             [("country".to_owned(), json!(scope.country))].into_iter().collect();
 
         let started = Instant::now();
-        services.update_user(&ACTOR, &user.id, changes).await?;
+        services.update_user(&ACTOR, user_id, changes).await?;
         let back = started.elapsed();
 
         // Wait for the assignment's event; the user's own event comes first, in its own commit.
@@ -722,10 +728,10 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
                 break;
             };
             match arrival.kind.as_str() {
-                "user.updated" if arrival.subject_id == user.id => {
+                "user.updated" if arrival.subject_id == *user_id => {
                     updated_at = updated_at.or(Some(arrival.at))
                 }
-                _ if arrival.target_id.as_deref() != Some(user.id.as_str()) => {}
+                _ if arrival.target_id.as_deref() != Some(user_id.as_str()) => {}
                 "assignment.created"
                     if arrival.access_package_id.as_deref() == Some(scope.package_id.as_str()) =>
                 {
