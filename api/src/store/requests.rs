@@ -16,10 +16,10 @@
 //! directory roles are also written as `membership` records, which is what the directory, the
 //! administrator check and `memberOf` rules read.
 
-use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
+use em_engine::{DomainError, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -535,161 +535,214 @@ impl Store {
 
     /// Commits a change to a target's requests and assignments (see the module documentation).
     pub async fn commit_governance(&self, write: &GovernanceWrite) -> StoreResult<()> {
-        let mut body = String::new();
-        let mut vars = Map::new();
-        governance_sql(write, "", &mut body, &mut vars)?;
-        self.untracked().transaction(&body, vars).await?;
-        Ok(())
+        self.commit_governance_batch(&[write]).await
     }
 
     /// Commits several changes, for different targets, in one transaction: all of them or none.
     /// Each keeps its own guards, so one decided on moved data fails the batch as stale.
+    ///
+    /// The statements are set-based: whatever the number of changes, the transaction is the
+    /// same dozen statements over arrays (new rows go in with one `INSERT` per table), so its
+    /// cost grows with the rows written, not with the statements parsed.
     pub async fn commit_governance_batch(&self, writes: &[&GovernanceWrite]) -> StoreResult<()> {
-        let mut body = String::new();
-        let mut vars = Map::new();
-        for (k, write) in writes.iter().enumerate() {
-            governance_sql(write, &format!("w{k}_"), &mut body, &mut vars)?;
+        let mut seen = std::collections::HashSet::new();
+        if !writes.iter().all(|w| seen.insert(w.target_id.as_str())) {
+            // Two changes of one target cannot both hold on the version they were decided on.
+            return Err(StoreError::Domain(DomainError::new(ErrorCode::Conflict, STALE)));
         }
+        let (body, vars) = governance_sql(writes)?;
         self.untracked().transaction(&body, vars).await?;
         Ok(())
     }
 }
 
-/// The statements and variables of one governance write; `p` prefixes every variable, so that
-/// several writes can share a transaction.
-fn governance_sql(
-    write: &GovernanceWrite,
-    p: &str,
-    body: &mut String,
-    vars: &mut Map<String, Value>,
-) -> StoreResult<()> {
+/// The statements and variables of a batch of governance writes.
+fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<String, Value>)> {
     let stale = throw(ErrorCode::Conflict, "", STALE);
-    body.push_str(&format!(
-        "IF ((SELECT VALUE version FROM ONLY type::record('target_state', ${p}target)) ?? 0) != ${p}seen {{ {stale} }};
-         UPSERT type::record('target_state', ${p}target) SET version = ${p}seen + 1 RETURN NONE;\n"
-    ));
-    vars.insert(format!("{p}target"), json!(write.target_id));
-    vars.insert(format!("{p}seen"), json!(write.target_version));
-    for (i, (request, version)) in write.requests.iter().enumerate() {
-        let next = version.map_or(1, |v| v + 1);
-        vars.insert(format!("{p}r{i}"), request_row(request, next)?);
-        vars.insert(format!("{p}rid{i}"), json!(request.id));
-        match version {
-            None => body.push_str(&format!(
-                "CREATE type::record('request', ${p}rid{i}) CONTENT ${p}r{i} RETURN NONE;\n"
-            )),
-            Some(v) => body.push_str(&format!(
-                "IF ((SELECT VALUE version FROM ONLY type::record('request', ${p}rid{i})) ?? -1) != {v} {{ {stale} }};
-                 UPDATE type::record('request', ${p}rid{i}) CONTENT ${p}r{i} RETURN NONE;\n"
-            )),
-        }
-    }
-    for (i, (assignment, version)) in write.assignments.iter().enumerate() {
-        let next = version.map_or(1, |v| v + 1);
-        vars.insert(format!("{p}aid{i}"), json!(assignment.id));
-        let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
-        match version {
-            None => {
-                vars.insert(format!("{p}a{i}"), assignment_row(assignment, next, &created)?);
-                let gone =
-                    throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
-                body.push_str(&format!(
-                    "IF !record::exists(type::record('access_package', ${p}a{i}.accessPackageId)) {{ {gone} }};
-                     CREATE type::record('assignment', ${p}aid{i}) CONTENT ${p}a{i} RETURN NONE;
-                     UPDATE type::record('access_package', ${p}a{i}.accessPackageId) SET assignmentCount += 1 RETURN NONE;
-                     UPDATE type::record('assignment_policy', ${p}a{i}.assignmentPolicyId) SET assignmentCount += 1 RETURN NONE;\n"
-                ));
-            }
-            Some(v) => {
-                vars.insert(format!("{p}a{i}"), assignment_row(assignment, next, "")?);
-                let ended = if assignment.is_active() {
-                    String::new()
-                } else {
-                    format!(
-                        "IF ${p}old{i}.active {{
-                             UPDATE type::record('access_package', ${p}a{i}.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
-                             UPDATE type::record('assignment_policy', ${p}a{i}.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
-                         }};"
-                    )
-                };
-                body.push_str(&format!(
-                    "LET ${p}old{i} = (SELECT active, version, sortKey FROM ONLY type::record('assignment', ${p}aid{i}));
-                     IF (${p}old{i}.version ?? -1) != {v} {{ {stale} }};
-                     {ended}
-                     UPDATE type::record('assignment', ${p}aid{i}) CONTENT object::extend(${p}a{i}, {{ sortKey: ${p}old{i}.sortKey }}) RETURN NONE;\n"
-                ));
-            }
-        }
-    }
-    let mut timer_rows = Vec::new();
+    let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
+    let mut targets = Vec::new();
+    let mut target_rows = Vec::new();
+    let mut new_requests = Vec::new();
+    let mut changed_requests = Vec::new();
+    let mut new_assignments = Vec::new();
+    let mut changed_assignments = Vec::new();
+    // (package, policy) -> assignments added
+    let mut added: std::collections::BTreeMap<(&str, &str), u64> = std::collections::BTreeMap::new();
     let mut owners = Vec::new();
-    for (owner, owner_id, timers) in &write.timers {
-        owners.push(json!(owner_id));
-        for timer in timers {
-            timer_rows.push(json!({
-                "owner": owner.as_str(),
-                "ownerId": owner_id,
-                "targetId": write.target_id,
-                "due": time_key(timer.due),
-                "timer": serde_json::to_value(timer).map_err(|e| StoreError::Backend(e.to_string()))?,
+    let mut timer_rows = Vec::new();
+    let mut grants = Vec::new();
+    let mut memberships = Vec::new();
+    let mut revoked = Vec::new();
+    for write in writes {
+        let target = &write.target_id;
+        targets.push(json!({ "id": target, "seen": write.target_version }));
+        target_rows.push(json!({ "id": target, "version": write.target_version + 1 }));
+        for (request, version) in &write.requests {
+            let next = version.map_or(1, |v| v + 1);
+            let mut row = request_row(request, next)?;
+            match version {
+                None => {
+                    if let Some(object) = row.as_object_mut() {
+                        object.insert("id".into(), json!(request.id));
+                    }
+                    new_requests.push(row);
+                }
+                Some(v) => changed_requests.push(json!({ "id": request.id, "expected": v, "row": row })),
+            }
+        }
+        for (assignment, version) in &write.assignments {
+            let next = version.map_or(1, |v| v + 1);
+            match version {
+                None => {
+                    let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
+                    let mut row = assignment_row(assignment, next, &created)?;
+                    if let Some(object) = row.as_object_mut() {
+                        object.insert("id".into(), json!(assignment.id));
+                    }
+                    new_assignments.push(row);
+                    *added
+                        .entry((
+                            assignment.access_package_id.as_str(),
+                            assignment.assignment_policy_id.as_str(),
+                        ))
+                        .or_default() += 1;
+                }
+                Some(v) => changed_assignments.push(json!({
+                    "id": assignment.id,
+                    "expected": v,
+                    "ends": !assignment.is_active(),
+                    "row": assignment_row(assignment, next, "")?,
+                })),
+            }
+        }
+        for (owner, owner_id, timers) in &write.timers {
+            owners.push(json!(owner_id));
+            for timer in timers {
+                timer_rows.push(json!({
+                    "owner": owner.as_str(),
+                    "ownerId": owner_id,
+                    "targetId": target,
+                    "due": time_key(timer.due),
+                    "timer": serde_json::to_value(timer).map_err(|e| StoreError::Backend(e.to_string()))?,
+                }));
+            }
+        }
+        for (assignment_id, grant) in &write.deliver {
+            grants.push(json!({
+                "id": [target, grant_key(grant)],
+                "principalId": target,
+                "grant": serde_json::to_value(grant).map_err(|e| StoreError::Backend(e.to_string()))?,
+                "sources": [assignment_id],
+            }));
+            if let Some((group, relation)) = grant_membership(grant) {
+                memberships.push(json!({
+                    "id": [group, target, relation],
+                    "groupId": group,
+                    "principalId": target,
+                    "relation": relation,
+                }));
+            }
+        }
+        for (assignment_id, grant, remove) in &write.revoke {
+            revoked.push(json!({
+                "target": target,
+                "key": grant_key(grant),
+                "source": assignment_id,
+                "remove": remove,
+                "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
             }));
         }
     }
+
+    let mut body = String::new();
+    let mut vars = Map::new();
+    // Every target still at the version its change was decided on, then one past it.
+    body.push_str(&format!(
+        "FOR $t IN $targets {{
+             IF ((SELECT VALUE version FROM ONLY type::record('target_state', $t.id)) ?? 0) != $t.seen {{ {stale} }};
+         }};
+         INSERT INTO target_state $targetRows ON DUPLICATE KEY UPDATE version = $input.version RETURN NONE;\n"
+    ));
+    vars.insert("targets".into(), Value::Array(targets));
+    vars.insert("targetRows".into(), Value::Array(target_rows));
+    if !changed_requests.is_empty() {
+        body.push_str(&format!(
+            "FOR $r IN $changedRequests {{
+                 IF ((SELECT VALUE version FROM ONLY type::record('request', $r.id)) ?? -1) != $r.expected {{ {stale} }};
+                 UPDATE type::record('request', $r.id) CONTENT $r.row RETURN NONE;
+             }};\n"
+        ));
+        vars.insert("changedRequests".into(), Value::Array(changed_requests));
+    }
+    if !new_requests.is_empty() {
+        body.push_str("INSERT INTO request $newRequests RETURN NONE;\n");
+        vars.insert("newRequests".into(), Value::Array(new_requests));
+    }
+    if !changed_assignments.is_empty() {
+        body.push_str(&format!(
+            "FOR $a IN $changedAssignments {{
+                 LET $old = (SELECT active, version, sortKey FROM ONLY type::record('assignment', $a.id));
+                 IF ($old.version ?? -1) != $a.expected {{ {stale} }};
+                 IF $a.ends AND $old.active {{
+                     UPDATE type::record('access_package', $a.row.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
+                     UPDATE type::record('assignment_policy', $a.row.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
+                 }};
+                 UPDATE type::record('assignment', $a.id) CONTENT object::extend($a.row, {{ sortKey: $old.sortKey }}) RETURN NONE;
+             }};\n"
+        ));
+        vars.insert("changedAssignments".into(), Value::Array(changed_assignments));
+    }
+    if !new_assignments.is_empty() {
+        let counts: Vec<Value> = added
+            .into_iter()
+            .map(|((package, policy), n)| json!({ "package": package, "policy": policy, "n": n }))
+            .collect();
+        body.push_str(&format!(
+            "FOR $c IN $added {{
+                 IF !record::exists(type::record('access_package', $c.package)) {{ {gone} }};
+                 UPDATE type::record('access_package', $c.package) SET assignmentCount += $c.n RETURN NONE;
+                 UPDATE type::record('assignment_policy', $c.policy) SET assignmentCount += $c.n RETURN NONE;
+             }};
+             INSERT INTO assignment $newAssignments RETURN NONE;\n"
+        ));
+        vars.insert("added".into(), Value::Array(counts));
+        vars.insert("newAssignments".into(), Value::Array(new_assignments));
+    }
     if !owners.is_empty() {
-        body.push_str(&format!("DELETE timer WHERE ownerId IN ${p}owners;\n"));
-        vars.insert(format!("{p}owners"), Value::Array(owners));
+        body.push_str("DELETE timer WHERE ownerId IN $owners;\n");
+        vars.insert("owners".into(), Value::Array(owners));
     }
     if !timer_rows.is_empty() {
-        body.push_str(&format!("INSERT INTO timer ${p}timers RETURN NONE;\n"));
-        vars.insert(format!("{p}timers"), Value::Array(timer_rows));
+        body.push_str("INSERT INTO timer $timers RETURN NONE;\n");
+        vars.insert("timers".into(), Value::Array(timer_rows));
     }
-    let mut delivered = Vec::new();
-    for (assignment_id, grant) in &write.deliver {
-        delivered.push(json!({
-            "key": grant_key(grant),
-            "source": assignment_id,
-            "grant": serde_json::to_value(grant).map_err(|e| StoreError::Backend(e.to_string()))?,
-            "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
-        }));
+    if !grants.is_empty() {
+        body.push_str(
+            "INSERT INTO grant $grants ON DUPLICATE KEY UPDATE grant = $input.grant,
+                 sources = array::union(sources ?? [], $input.sources) RETURN NONE;\n",
+        );
+        vars.insert("grants".into(), Value::Array(grants));
     }
-    if !delivered.is_empty() {
-        body.push_str(&format!(
-            "FOR $d IN ${p}delivered {{
-                 UPSERT type::record('grant', [${p}target, $d.key]) SET principalId = ${p}target, grant = $d.grant,
-                     sources = array::union(sources ?? [], [$d.source]) RETURN NONE;
-                 IF $d.membership != NONE AND $d.membership != NULL {{
-                     UPSERT type::record('membership', [$d.membership.group, ${p}target, $d.membership.relation])
-                         CONTENT {{ groupId: $d.membership.group, principalId: ${p}target, relation: $d.membership.relation }} RETURN NONE;
-                 }};
-             }};\n"
-        ));
-        vars.insert(format!("{p}delivered"), Value::Array(delivered));
-    }
-    let mut revoked = Vec::new();
-    for (assignment_id, grant, remove) in &write.revoke {
-        revoked.push(json!({
-            "key": grant_key(grant),
-            "source": assignment_id,
-            "remove": remove,
-            "membership": grant_membership(grant).map(|(group, relation)| json!({ "group": group, "relation": relation })),
-        }));
+    if !memberships.is_empty() {
+        body.push_str("INSERT IGNORE INTO membership $memberships RETURN NONE;\n");
+        vars.insert("memberships".into(), Value::Array(memberships));
     }
     if !revoked.is_empty() {
-        body.push_str(&format!(
-            "FOR $r IN ${p}revoked {{
-                 IF $r.remove {{
-                     DELETE type::record('grant', [${p}target, $r.key]);
-                     IF $r.membership != NONE AND $r.membership != NULL {{
-                         DELETE type::record('membership', [$r.membership.group, ${p}target, $r.membership.relation]);
-                     }};
-                 }} ELSE {{
-                     UPDATE type::record('grant', [${p}target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
-                 }};
-             }};\n"
-        ));
-        vars.insert(format!("{p}revoked"), Value::Array(revoked));
+        body.push_str(
+            "FOR $r IN $revoked {
+                 IF $r.remove {
+                     DELETE type::record('grant', [$r.target, $r.key]);
+                     IF $r.membership != NONE AND $r.membership != NULL {
+                         DELETE type::record('membership', [$r.membership.group, $r.target, $r.membership.relation]);
+                     };
+                 } ELSE {
+                     UPDATE type::record('grant', [$r.target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
+                 };
+             };\n",
+        );
+        vars.insert("revoked".into(), Value::Array(revoked));
     }
-    Ok(())
+    Ok((body, vars))
 }
 
 #[cfg(test)]
