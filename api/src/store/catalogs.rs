@@ -325,8 +325,14 @@ impl Store {
         let body = format!(
             "LET $p = (SELECT * FROM ONLY type::record('access_package', $id));
              IF $p == NONE {{ {missing} }};
-             IF $p.assignmentCount > 0 OR array::len(SELECT VALUE id FROM assignment_policy
-                 WHERE accessPackageId = $id AND assignmentCount > 0) > 0 {{ {assigned} }};
+             FOR $policy IN (SELECT VALUE record::id(id) FROM assignment_policy WHERE accessPackageId = $id) {{
+                 FOR $s IN $shards {{
+                     UPSERT type::record('assignment_tally', [$id, $policy, $s])
+                         SET accessPackageId = $id, assignmentPolicyId = $policy, n = n ?? 0 RETURN NONE;
+                 }};
+             }};
+             IF math::sum(SELECT VALUE n FROM assignment_tally WHERE accessPackageId = $id) > 0 {{ {assigned} }};
+             DELETE assignment_tally WHERE accessPackageId = $id;
              DELETE assignment_policy WHERE accessPackageId = $id;
              FOR $rs IN (SELECT resourceId FROM role_scope WHERE accessPackageId = $id) {{
                  UPDATE type::record('resource', $rs.resourceId) SET roleScopeCount -= 1 RETURN NONE;
@@ -342,7 +348,7 @@ impl Store {
                 "the access package has assignments; an access package can be deleted only when it has none"
             ),
         );
-        self.transaction(&body, vars! { "id" => id }).await?;
+        self.transaction(&body, vars! { "id" => id, "shards" => super::requests::tally_shards() }).await?;
         Ok(())
     }
 

@@ -108,7 +108,13 @@ fn second_automatic() -> String {
 
 impl Store {
     pub async fn assignment_policy(&self, id: &str) -> StoreResult<Option<StoredPolicy>> {
-        self.get("assignment_policy", id).await
+        let sql = "SELECT *, record::id(id) AS id,
+                       math::sum(SELECT VALUE n FROM assignment_tally WHERE assignmentPolicyId = $id) AS assignmentCount
+                   FROM ONLY type::record('assignment_policy', $id);";
+        match self.read(sql, vars! { "id" => id }).await?.value(0)? {
+            Value::Null => Ok(None),
+            row => super::decode("assignment_policy", row).map(Some),
+        }
     }
 
     /// One page of policies, ordered by display name.
@@ -248,7 +254,12 @@ impl Store {
         let body = format!(
             "LET $old = (SELECT * FROM ONLY type::record('assignment_policy', $id));
              IF $old == NONE {{ {missing} }};
-             IF $old.assignmentCount > 0 {{ {in_use} }};
+             FOR $s IN $shards {{
+                 UPSERT type::record('assignment_tally', [$old.accessPackageId, $id, $s])
+                     SET accessPackageId = $old.accessPackageId, assignmentPolicyId = $id, n = n ?? 0 RETURN NONE;
+             }};
+             IF math::sum(SELECT VALUE n FROM assignment_tally WHERE assignmentPolicyId = $id) > 0 {{ {in_use} }};
+             DELETE assignment_tally WHERE assignmentPolicyId = $id;
              UPDATE type::record('access_package', $old.accessPackageId)
                  SET policyCount -= 1, automaticPolicyCount -= (IF $old.isAutomatic {{ 1 }} ELSE {{ 0 }}) RETURN NONE;
              DELETE type::record('assignment_policy', $id);",
@@ -259,7 +270,7 @@ impl Store {
                 "assignments were made through the policy; a policy can be deleted only when it has none"
             ),
         );
-        self.transaction(&body, vars! { "id" => id }).await?;
+        self.transaction(&body, vars! { "id" => id, "shards" => super::requests::tally_shards() }).await?;
         Ok(())
     }
 }
@@ -316,9 +327,7 @@ mod tests {
     }
 
     async fn counts(store: &Store, table: &str, id: &str) -> Value {
-        let sql = format!(
-            "SELECT policyCount, automaticPolicyCount, assignmentCount FROM ONLY type::record('{table}', $id);"
-        );
+        let sql = format!("SELECT policyCount, automaticPolicyCount FROM ONLY type::record('{table}', $id);");
         store.read(&sql, vars! { "id" => id }).await.unwrap().value(0).unwrap()
     }
 
@@ -394,8 +403,7 @@ mod tests {
         // What a delivered request will do in its transaction.
         store
             .transaction(
-                "UPDATE assignment_policy:p1 SET assignmentCount += 1 RETURN NONE;
-                 UPDATE access_package:ap SET assignmentCount += 1 RETURN NONE;",
+                "UPSERT assignment_tally:['ap', 'p1', 3] SET accessPackageId = 'ap', assignmentPolicyId = 'p1', n = 1 RETURN NONE;",
                 Map::new(),
             )
             .await
@@ -411,20 +419,15 @@ mod tests {
         );
         assert!(store.assignment_policy("p1").await.unwrap().is_some(), "a refusal changes nothing");
 
-        // Without the package's own count, a policy's count still blocks the package.
+        // Tallies of one shard may go below zero: their sum is what counts.
         store
-            .transaction("UPDATE access_package:ap SET assignmentCount = 0 RETURN NONE;", Map::new())
+            .transaction(
+                "UPSERT assignment_tally:['ap', 'p1', 5] SET accessPackageId = 'ap', assignmentPolicyId = 'p1', n = -1 RETURN NONE;",
+                Map::new(),
+            )
             .await
             .unwrap();
-        assert_eq!(
-            refusal(store.delete_access_package("ap").await),
-            (ErrorCode::Conflict, Some("id".into()))
-        );
-
-        store
-            .transaction("UPDATE assignment_policy:p1 SET assignmentCount = 0 RETURN NONE;", Map::new())
-            .await
-            .unwrap();
+        assert_eq!(store.assignment_policy("p1").await.unwrap().unwrap().assignment_count, 0);
         store.delete_access_package("ap").await.unwrap();
         assert_eq!(store.assignment_policy("p1").await.unwrap(), None, "policies go with their package");
     }
@@ -438,7 +441,7 @@ mod tests {
         store.update_access_package(&renamed).await.unwrap();
         assert_eq!(
             counts(&store, "access_package", "ap").await,
-            json!({"policyCount": 1, "automaticPolicyCount": 1, "assignmentCount": 0})
+            json!({"policyCount": 1, "automaticPolicyCount": 1})
         );
     }
 

@@ -556,6 +556,23 @@ impl Store {
     }
 }
 
+/// How many shards an access package's and a policy's assignment tallies have (schema V5).
+const TALLY_SHARDS: u64 = 16;
+
+/// Every tally shard, for the deletions that write them all.
+pub(crate) fn tally_shards() -> Vec<u64> {
+    (0..TALLY_SHARDS).collect()
+}
+
+/// The tally shard a batch counts its assignments in: a hash of its first target, so that
+/// concurrent transactions rarely share one.
+fn tally_shard(writes: &[&GovernanceWrite]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    writes.first().map(|w| w.target_id.as_str()).unwrap_or_default().hash(&mut hasher);
+    hasher.finish() % TALLY_SHARDS
+}
+
 /// The statements and variables of a batch of governance writes.
 fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<String, Value>)> {
     let stale = throw(ErrorCode::Conflict, "", STALE);
@@ -656,6 +673,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
 
     let mut body = String::new();
     let mut vars = Map::new();
+    vars.insert("shard".into(), json!(tally_shard(writes)));
     // Every target still at the version its change was decided on, then one past it.
     body.push_str(&format!(
         "FOR $t IN $targets {{
@@ -684,8 +702,9 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
                  LET $old = (SELECT active, version, sortKey FROM ONLY type::record('assignment', $a.id));
                  IF ($old.version ?? -1) != $a.expected {{ {stale} }};
                  IF $a.ends AND $old.active {{
-                     UPDATE type::record('access_package', $a.row.accessPackageId) SET assignmentCount -= 1 RETURN NONE;
-                     UPDATE type::record('assignment_policy', $a.row.assignmentPolicyId) SET assignmentCount -= 1 RETURN NONE;
+                     UPSERT type::record('assignment_tally', [$a.row.accessPackageId, $a.row.assignmentPolicyId, $shard])
+                         SET accessPackageId = $a.row.accessPackageId, assignmentPolicyId = $a.row.assignmentPolicyId,
+                             n = (n ?? 0) - 1 RETURN NONE;
                  }};
                  UPDATE type::record('assignment', $a.id) CONTENT object::extend($a.row, {{ sortKey: $old.sortKey }}) RETURN NONE;
              }};\n"
@@ -700,8 +719,8 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         body.push_str(&format!(
             "FOR $c IN $added {{
                  IF !record::exists(type::record('access_package', $c.package)) {{ {gone} }};
-                 UPDATE type::record('access_package', $c.package) SET assignmentCount += $c.n RETURN NONE;
-                 UPDATE type::record('assignment_policy', $c.policy) SET assignmentCount += $c.n RETURN NONE;
+                 UPSERT type::record('assignment_tally', [$c.package, $c.policy, $shard])
+                     SET accessPackageId = $c.package, assignmentPolicyId = $c.policy, n = (n ?? 0) + $c.n RETURN NONE;
              }};
              INSERT INTO assignment $newAssignments RETURN NONE;\n"
         ));

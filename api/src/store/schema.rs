@@ -5,7 +5,7 @@
 //! Never edit a migration that has shipped: add another.
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// The version this build expects.
 #[must_use]
@@ -262,4 +262,28 @@ DEFINE FIELD targetId ON auto_exclusion TYPE string;
 DEFINE FIELD reason ON auto_exclusion TYPE string;
 DEFINE FIELD recordedDateTime ON auto_exclusion TYPE string;
 DEFINE INDEX autoExclusionPolicy ON auto_exclusion FIELDS policyId;
+"#;
+
+/// Version 5: assignments are counted in tallies, per access package, policy and shard, instead
+/// of in one counter on the package and one on the policy. Every transaction that makes or ends
+/// assignments wrote those two records, so two such transactions could never run side by side
+/// (SurrealKV lets the first of two writers of a record commit and fails the other); now each
+/// writes the tallies of its own shard. Deleting a package or a policy writes every shard of
+/// its tallies, so it still conflicts with any transaction adding an assignment to it, and is
+/// refused while their sum is above zero.
+const V5: &str = r#"
+DEFINE TABLE assignment_tally SCHEMAFULL;
+DEFINE FIELD accessPackageId ON assignment_tally TYPE string;
+DEFINE FIELD assignmentPolicyId ON assignment_tally TYPE string;
+DEFINE FIELD n ON assignment_tally TYPE int;
+DEFINE INDEX tallyPackage ON assignment_tally FIELDS accessPackageId;
+DEFINE INDEX tallyPolicy ON assignment_tally FIELDS assignmentPolicyId;
+FOR $p IN (SELECT record::id(id) AS id, accessPackageId, assignmentCount FROM assignment_policy WHERE assignmentCount > 0) {
+    CREATE type::record('assignment_tally', [$p.accessPackageId, $p.id, 0])
+        CONTENT { accessPackageId: $p.accessPackageId, assignmentPolicyId: $p.id, n: $p.assignmentCount } RETURN NONE;
+};
+UPDATE access_package UNSET assignmentCount RETURN NONE;
+UPDATE assignment_policy UNSET assignmentCount RETURN NONE;
+REMOVE FIELD assignmentCount ON access_package;
+REMOVE FIELD assignmentCount ON assignment_policy;
 "#;
