@@ -6,21 +6,25 @@
 //! second than one each. Nobody waits for a batch to fill: a change arriving on an idle
 //! committer goes at once, alone. Each change keeps its own guards; when a batch fails (one of
 //! its changes was decided on moved data), each change is committed again on its own, so only
-//! the stale one fails. Two changes of one target never share a batch.
+//! the stale one fails. Two changes of one target never share a batch, nor are they committed at
+//! the same time: up to two batches commit side by side, on different targets.
 //!
 //! Every caller still gets its answer only after its change is committed.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use em_engine::event::Event;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::store::requests::GovernanceWrite;
 use crate::store::{Store, StoreError, StoreResult};
 
 /// The most changes one transaction holds.
 const MAX_BATCH: usize = 64;
+
+/// Batches committed at once: one transaction's statements run on one core.
+const LANES: usize = 2;
 
 struct Job {
     write: GovernanceWrite,
@@ -56,36 +60,78 @@ impl GroupCommit {
     }
 }
 
+/// Drains the queue into batches and commits up to [`LANES`] of them at once, each on a task of
+/// its own (a transaction runs on the task that awaits it). A change whose target is in a batch
+/// being committed waits for it: the changes of one target commit in the order they came.
 async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
+    let lanes = Arc::new(Semaphore::new(LANES));
+    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let finished = Arc::new(Notify::new());
     let mut carried: VecDeque<Job> = VecDeque::new();
     loop {
-        let first = match carried.pop_front() {
-            Some(job) => job,
-            None => match receiver.recv().await {
-                Some(job) => job,
+        let Ok(permit) = Arc::clone(&lanes).acquire_owned().await else { return };
+        if carried.is_empty() {
+            match receiver.recv().await {
+                Some(job) => carried.push_back(job),
                 None => return,
-            },
-        };
-        let mut targets = HashSet::from([first.write.target_id.clone()]);
-        let mut batch = vec![first];
-        let mut later = VecDeque::new();
-        while batch.len() < MAX_BATCH {
-            let next = match carried.pop_front() {
-                Some(job) => job,
-                None => match receiver.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-            };
-            if targets.insert(next.write.target_id.clone()) {
-                batch.push(next);
-            } else {
-                later.push_back(next);
             }
         }
-        carried.extend(later);
-        commit_batch(&store, batch).await;
+        let mut batch = Vec::new();
+        {
+            let busy = lock(&busy);
+            let mut targets = HashSet::new();
+            let mut later = VecDeque::new();
+            let mut take = |job: Job, batch: &mut Vec<Job>| {
+                let target = &job.write.target_id;
+                if batch.len() < MAX_BATCH && !busy.contains(target) && targets.insert(target.clone()) {
+                    batch.push(job);
+                } else {
+                    later.push_back(job);
+                }
+            };
+            for job in carried.drain(..) {
+                take(job, &mut batch);
+            }
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => take(job, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            carried = later;
+        }
+        if batch.is_empty() {
+            // Every waiting change is of a target being committed: wait for a batch to end, or
+            // for a new change.
+            drop(permit);
+            tokio::select! {
+                () = finished.notified() => {}
+                job = receiver.recv() => match job {
+                    Some(job) => carried.push_back(job),
+                    None => return,
+                },
+            }
+            continue;
+        }
+        let targets: Vec<String> = batch.iter().map(|job| job.write.target_id.clone()).collect();
+        lock(&busy).extend(targets.iter().cloned());
+        let (store, busy, finished) = (store.clone(), Arc::clone(&busy), Arc::clone(&finished));
+        tokio::spawn(async move {
+            commit_batch(&store, batch).await;
+            let mut busy = lock(&busy);
+            for target in &targets {
+                busy.remove(target);
+            }
+            drop(busy);
+            drop(permit);
+            finished.notify_one();
+        });
     }
+}
+
+fn lock(busy: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    // A set of strings stays consistent under a panic, so a poisoned lock is still usable.
+    busy.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn commit_batch(store: &Store, batch: Vec<Job>) {
