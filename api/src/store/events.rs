@@ -35,6 +35,28 @@ pub(crate) fn event_row(event: &Event) -> StoreResult<Value> {
     Ok(row)
 }
 
+/// Gives each event of one transaction that names a request (`data.requestId`, an approval
+/// stage's event) the request as its request's own event in the transaction carries it
+/// (`data.request`), so a subscriber reads it from the event as from any other.
+fn with_requests(events: &mut [FeedEvent]) {
+    let requests: std::collections::HashMap<String, Value> = events
+        .iter()
+        .filter_map(|e| Some((e.event.subject_id.clone(), e.event.data.get("request")?.clone())))
+        .collect();
+    if requests.is_empty() {
+        return;
+    }
+    for e in events.iter_mut() {
+        let named = e.event.data.get("requestId").and_then(Value::as_str).map(str::to_owned);
+        if let (Some(id), Some(object)) = (named, e.event.data.as_object_mut())
+            && !object.contains_key("request")
+            && let Some(request) = requests.get(&id)
+        {
+            object.insert("request".into(), request.clone());
+        }
+    }
+}
+
 /// Filters for the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -108,6 +130,7 @@ impl Store {
     pub async fn events_since(&self, cursor: u128, limit: usize) -> StoreResult<Vec<FeedEvent>> {
         let mut out = Vec::new();
         for set in self.change_sets(versionstamp(cursor), limit).await? {
+            let mut set_events = Vec::new();
             let stamp = set_stamp(&set)?;
             let changes = set.get("changes").and_then(Value::as_array).into_iter().flatten();
             for (index, change) in (1..).zip(changes) {
@@ -123,8 +146,10 @@ impl Store {
                         id.strip_prefix("event:").unwrap_or(id).trim_matches(['`', '⟨', '⟩']).to_owned();
                     object.insert("id".into(), Value::String(bare));
                 }
-                out.push(FeedEvent { cursor: position, event: decode("event", row)? });
+                set_events.push(FeedEvent { cursor: position, event: decode("event", row)? });
             }
+            with_requests(&mut set_events);
+            out.append(&mut set_events);
         }
         Ok(out)
     }
