@@ -282,8 +282,67 @@ FOR $p IN (SELECT record::id(id) AS id, accessPackageId, assignmentCount FROM as
     CREATE type::record('assignment_tally', [$p.accessPackageId, $p.id, 0])
         CONTENT { accessPackageId: $p.accessPackageId, assignmentPolicyId: $p.id, n: $p.assignmentCount } RETURN NONE;
 };
-UPDATE access_package UNSET assignmentCount RETURN NONE;
-UPDATE assignment_policy UNSET assignmentCount RETURN NONE;
 REMOVE FIELD assignmentCount ON access_package;
 REMOVE FIELD assignmentCount ON assignment_policy;
+UPDATE access_package UNSET assignmentCount RETURN NONE;
+UPDATE assignment_policy UNSET assignmentCount RETURN NONE;
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database at version 4 with assignments counted on the package and the policy comes out
+    /// of version 5 with the same counts in tallies, and without the old counters.
+    #[tokio::test]
+    async fn version_5_moves_assignment_counts_into_tallies() {
+        let db = surrealdb::engine::any::connect("mem://").await.unwrap();
+        db.use_ns("em").use_db("em").await.unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 4) {
+            db.query(format!("BEGIN;\n{sql}\nCOMMIT;")).await.unwrap().check().unwrap();
+        }
+        db.query(
+            "CREATE access_package:ap CONTENT { catalogId: 'c', displayName: 'P', isHidden: false,
+                 createdDateTime: 'x', modifiedDateTime: 'x', sortKey: 'p', policyCount: 3, assignmentCount: 3 };
+             CREATE assignment_policy:p1 CONTENT { accessPackageId: 'ap', catalogId: 'c', displayName: 'One',
+                 allowedTargetScope: 'allMemberUsers', isAutomatic: false, assignmentCount: 2,
+                 createdDateTime: 'x', modifiedDateTime: 'x', sortKey: 'one', policy: {} };
+             CREATE assignment_policy:p2 CONTENT { accessPackageId: 'ap', catalogId: 'c', displayName: 'Two',
+                 allowedTargetScope: 'allMemberUsers', isAutomatic: false, assignmentCount: 1,
+                 createdDateTime: 'x', modifiedDateTime: 'x', sortKey: 'two', policy: {} };
+             CREATE assignment_policy:p3 CONTENT { accessPackageId: 'ap', catalogId: 'c', displayName: 'Three',
+                 allowedTargetScope: 'allMemberUsers', isAutomatic: false, assignmentCount: 0,
+                 createdDateTime: 'x', modifiedDateTime: 'x', sortKey: 'three', policy: {} };",
+        )
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+        db.query(format!("BEGIN;\n{V5}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query(
+                "SELECT assignmentPolicyId, n FROM assignment_tally ORDER BY assignmentPolicyId;
+                 RETURN math::sum(SELECT VALUE n FROM assignment_tally WHERE accessPackageId = 'ap');
+                 SELECT VALUE assignmentCount FROM assignment_policy;
+                 SELECT VALUE assignmentCount FROM access_package;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let tallies: Vec<serde_json::Value> = response.take(0).unwrap();
+        assert_eq!(
+            tallies,
+            vec![
+                serde_json::json!({ "assignmentPolicyId": "p1", "n": 2 }),
+                serde_json::json!({ "assignmentPolicyId": "p2", "n": 1 }),
+            ]
+        );
+        let sum: Option<i64> = response.take(1).unwrap();
+        assert_eq!(sum, Some(3));
+        let left: Vec<Option<i64>> = response.take(2).unwrap();
+        assert!(left.iter().all(Option::is_none), "the policies' counters are gone: {left:?}");
+        let left: Vec<Option<i64>> = response.take(3).unwrap();
+        assert!(left.iter().all(Option::is_none), "the package's counter is gone: {left:?}");
+    }
+}
