@@ -160,8 +160,13 @@ pub struct Store {
     /// Counts committed changes to the directory and the catalogs (every transaction but
     /// [`Store::commit_governance`]'s), so read models built from them know when to rebuild.
     generation: Arc<AtomicU64>,
+    /// Counts the committed changes of those that are not to users or group memberships alone
+    /// (see [`Store::people`]): what an access package's context is read from.
+    catalog_generation: Arc<AtomicU64>,
     /// Whether this handle's next transaction leaves the generation alone.
     untracked: bool,
+    /// Whether this handle's next transaction changes users or memberships only.
+    people_only: bool,
 }
 
 impl Store {
@@ -187,7 +192,9 @@ impl Store {
             committed: Arc::new(Notify::new()),
             writers: Arc::new(writers::Writers::default()),
             generation: Arc::new(AtomicU64::new(0)),
+            catalog_generation: Arc::new(AtomicU64::new(0)),
             untracked: false,
+            people_only: false,
         };
         store.migrate().await?;
         Ok(store)
@@ -241,6 +248,21 @@ impl Store {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The number of committed changes other than to users and group memberships alone: every
+    /// catalog change, and every directory change that could change an access package's context
+    /// (groups, applications, sites, roles). Read it as [`Store::generation`].
+    #[must_use]
+    pub fn catalog_generation(&self) -> u64 {
+        self.catalog_generation.load(Ordering::Acquire)
+    }
+
+    /// This handle's next transaction changes users or group memberships and nothing else: it
+    /// counts in the generation, not in the catalog generation.
+    #[must_use]
+    pub(crate) fn people(&self) -> Self {
+        Self { people_only: true, pending: Arc::clone(&self.pending), ..self.clone() }
+    }
+
     /// This handle's next transaction does not count as a directory or catalog change.
     #[must_use]
     pub(crate) fn untracked(&self) -> Self {
@@ -282,6 +304,9 @@ impl Store {
                 }
                 other => {
                     if other.is_ok() && !self.untracked {
+                        if !self.people_only {
+                            self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+                        }
                         self.generation.fetch_add(1, Ordering::AcqRel);
                     }
                     if let Some(writing) = writing {

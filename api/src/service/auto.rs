@@ -186,6 +186,8 @@ impl Services {
     /// A user changed (created, updated, deleted, joined or left a group): their index entry is
     /// read back from the store, and every auto-assignment policy re-decides them.
     pub async fn auto_user_changed(&self, user_id: &str) -> ServiceResult<AutoOutcome> {
+        // Read before the user: what is read is current up to it (see `Store::generation`).
+        let generation = self.store.generation();
         let user = self.store.user(user_id).await?;
         let groups: Vec<String> = self
             .store
@@ -195,6 +197,8 @@ impl Services {
             .filter(|m| m.relation == GroupRelation::Member)
             .map(|m| m.group_id)
             .collect();
+        // The request path reads them next.
+        self.prime_subject(generation, user_id, user.clone(), groups.iter().cloned().collect());
         {
             let mut state = self.loaded().await?;
             let Some(model) = state.as_mut() else { return Ok(AutoOutcome::default()) };
@@ -278,7 +282,15 @@ impl Services {
         Ok(steps)
     }
 
-    async fn run_steps(&self, steps: Vec<Step>, outcome: &mut AutoOutcome) -> ServiceResult<()> {
+    async fn run_steps(&self, mut steps: Vec<Step>, outcome: &mut AutoOutcome) -> ServiceResult<()> {
+        // Removals, then assignments, then timers: what a removal ends can no longer stand in an
+        // assignment's way, and a user who moves gets the new package before the old one's
+        // removal is scheduled. The sort is stable: the policies' order holds otherwise.
+        steps.sort_by_key(|s| match s.action {
+            AutoAction::Remove => 0,
+            AutoAction::Assign => 1,
+            _ => 2,
+        });
         for step in steps {
             match step.action {
                 AutoAction::Nothing => {}

@@ -125,8 +125,9 @@ impl Services {
     }
 
     /// The context of a package; NOT_FOUND naming `field` when there is no such package.
+    /// Cached at the catalog generation: a change to users or memberships leaves it alone.
     pub(crate) async fn package_context(&self, id: &str, field: &str) -> ServiceResult<Arc<PackageContext>> {
-        let generation = self.store.generation();
+        let generation = self.store.catalog_generation();
         if let Some(hit) = self.caches.packages.get(&id.to_owned(), generation) {
             return Ok(hit);
         }
@@ -214,6 +215,18 @@ impl Services {
         let user = self.store.user(id).await?;
         self.caches.users.put(id.to_owned(), generation, Arc::new(user.clone()));
         Ok(user)
+    }
+
+    /// Remembers a user and their direct groups as read after the generation `generation`.
+    pub(crate) fn prime_subject(
+        &self,
+        generation: u64,
+        id: &str,
+        user: Option<User>,
+        groups: BTreeSet<String>,
+    ) {
+        self.caches.users.put(id.to_owned(), generation, Arc::new(user));
+        self.caches.user_groups.put(id.to_owned(), generation, Arc::new(groups));
     }
 
     /// A user and their direct groups; NOT_FOUND naming `field` when there is no such user.

@@ -285,11 +285,12 @@ impl Store {
              {statement} type::record('user', $id) CONTENT $row RETURN NONE;",
             manager = throw(ErrorCode::NotFound, "managerId", "the manager does not exist"),
         );
-        self.transaction(
-            &body,
-            vars! { "id" => user.id, "manager" => user.manager_id(), "row" => user_row(user)? },
-        )
-        .await?;
+        self.people()
+            .transaction(
+                &body,
+                vars! { "id" => user.id, "manager" => user.manager_id(), "row" => user_row(user)? },
+            )
+            .await?;
         Ok(())
     }
 
@@ -302,7 +303,7 @@ impl Store {
              DELETE type::record('user', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
         );
-        self.transaction(&body, vars! { "id" => id }).await?;
+        self.people().transaction(&body, vars! { "id" => id }).await?;
         Ok(())
     }
 
@@ -427,11 +428,12 @@ impl Store {
             wrong_kind = throw(ErrorCode::ValidationFailed, "principalId", "only users can own a group"),
             already = throw(ErrorCode::Conflict, "principalId", "the principal already holds this relation on the group"),
         );
-        self.transaction(
-            &body,
-            vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
-        )
-        .await?;
+        self.people()
+            .transaction(
+                &body,
+                vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
+            )
+            .await?;
         Ok(())
     }
 
@@ -450,11 +452,12 @@ impl Store {
                 "the principal does not hold this relation on the group"
             ),
         );
-        self.transaction(
-            &body,
-            vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
-        )
-        .await?;
+        self.people()
+            .transaction(
+                &body,
+                vars! { "group" => group_id, "principal" => principal_id, "relation" => relation.as_str() },
+            )
+            .await?;
         Ok(())
     }
 
