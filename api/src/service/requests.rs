@@ -540,15 +540,13 @@ impl Services {
         package: &AccessPackage,
     ) -> Vec<Event> {
         let mut events = Vec::new();
-        let data = json!({ "request": after });
         let reason = after.explanation.log.last().map(|e| e.text.clone());
         let parties = request_parties(after);
         let base = |kind: &str, audience: Vec<String>| {
             let mut event = self
                 .event(actor, kind, "AccessPackageAssignmentRequest", &after.id)
                 .in_catalog(&package.catalog_id)
-                .for_package(&package.id)
-                .with_data(data.clone());
+                .for_package(&package.id);
             event.target_id = Some(after.target_id.clone());
             event.audience = audience;
             event.justification.clone_from(&after.justification);
@@ -557,13 +555,13 @@ impl Services {
             }
             event
         };
-        match before {
-            None => events.push(base("assignmentRequest.created", parties.clone())),
-            Some(b) if b.state != after.state || b.status != after.status => {
-                events.push(base("assignmentRequest.stateChanged", parties.clone()));
-            }
-            Some(_) => events.push(base("assignmentRequest.updated", parties.clone())),
-        }
+        // The request's own event carries the request; the stage events name it.
+        let kind = match before {
+            None => "assignmentRequest.created",
+            Some(b) if b.state != after.state || b.status != after.status => "assignmentRequest.stateChanged",
+            Some(_) => "assignmentRequest.updated",
+        };
+        events.push(base(kind, parties.clone()).with_data(json!({ "request": after })));
         let stages_after = after.approval.as_ref().map(|a| a.stages.as_slice()).unwrap_or_default();
         let stages_before =
             before.and_then(|b| b.approval.as_ref()).map(|a| a.stages.as_slice()).unwrap_or_default();

@@ -39,6 +39,9 @@ pub(crate) fn event_row(event: &Event) -> StoreResult<Value> {
 /// stage's event) the request as its request's own event in the transaction carries it
 /// (`data.request`), so a subscriber reads it from the event as from any other.
 fn with_requests(events: &mut [FeedEvent]) {
+    if !events.iter().any(|e| e.event.data.get("requestId").is_some()) {
+        return;
+    }
     let requests: std::collections::HashMap<String, Value> = events
         .iter()
         .filter_map(|e| Some((e.event.subject_id.clone(), e.event.data.get("request")?.clone())))
