@@ -133,6 +133,13 @@ impl DirectoryRelations {
     pub fn add_member(&mut self, user_id: &str, group_id: &str) {
         self.member_of.entry(user_id.to_owned()).or_default().insert(group_id.to_owned());
     }
+
+    /// Every direct membership as `(user id, group id)`, as `DirectoryIndex::build` takes them.
+    pub fn memberships(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.member_of
+            .iter()
+            .flat_map(|(user, groups)| groups.iter().map(move |group| (user.as_str(), group.as_str())))
+    }
 }
 
 impl Relations for DirectoryRelations {

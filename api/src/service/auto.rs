@@ -29,7 +29,7 @@ use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::directory::GroupRelation;
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
-use em_engine::request::{AccessPackageRequestType, OpenRequest, RequestInput, SubmitContext, submit};
+use em_engine::request::{AccessPackageRequestType, RequestInput};
 use em_engine::rule::{self, CompiledRule, DirectoryIndex};
 use em_engine::timer::{Timer, TimerKind};
 use em_engine::{Actor, DomainError, ErrorCode};
@@ -622,39 +622,10 @@ impl Services {
         let now = self.now();
         let mut decided = Vec::new();
         for user in self.store.users_by_ids(&chunk).await? {
-            let state = states.get(&user.id).cloned().unwrap_or(TargetState {
-                version: 0,
-                assignments: Vec::new(),
-                open_requests: Vec::new(),
-            });
+            let state = states.get(&user.id).cloned().unwrap_or_default();
             let input = system_add(&policy.access_package_id, &policy.id, self.new_id());
-            let assignments: Vec<_> = state.assignments.iter().map(|a| a.assignment.clone()).collect();
-            let open: Vec<OpenRequest> = state
-                .open_requests
-                .iter()
-                .map(|r| OpenRequest {
-                    id: r.request.id.clone(),
-                    access_package_id: r.request.access_package_id.clone(),
-                    request_type: r.request.request_type,
-                })
-                .collect();
             let facts = SubjectFacts::new(&user, groups.get(&user.id).unwrap_or(&nobody));
-            let submitted = submit(
-                input,
-                &SubmitContext {
-                    package: &context.package,
-                    catalog: &context.catalog,
-                    policies: &context.policies,
-                    requestor: None,
-                    target: facts,
-                    target_assignments: &assignments,
-                    target_open_requests: &open,
-                    incompatible_packages: &context.incompatible_packages,
-                    incompatible_groups: &context.incompatible_groups,
-                    directory: &directory,
-                },
-                now,
-            );
+            let submitted = context.submit(input, None, facts, &state, &directory, now);
             match submitted {
                 Ok(transition) => {
                     let realized = self.realize(None, transition, &state, context, &Actor::System, now)?;

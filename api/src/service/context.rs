@@ -5,12 +5,18 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use em_engine::DomainError;
 use em_engine::access_package::AccessPackage;
+use em_engine::approval::DirectoryView;
+use em_engine::assignment::AccessPackageAssignment;
 use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
 use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
-use em_engine::request::AccessPackageAssignmentRequest;
+use em_engine::request::{
+    AccessPackageAssignmentRequest, OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit,
+};
 
 use super::cache::GenerationMap;
 use super::{ServiceResult, Services, found};
@@ -46,6 +52,49 @@ pub(crate) struct PackageContext {
     pub incompatible_groups: Vec<Group>,
 }
 
+impl PackageContext {
+    /// The engine's decision on a request for this package: `target` with their requests and
+    /// assignments in `state`, `requestor` (`None` for the engine and a local operator),
+    /// approvers resolved from `directory`.
+    pub(crate) fn submit(
+        &self,
+        input: RequestInput,
+        requestor: Option<SubjectFacts<'_>>,
+        target: SubjectFacts<'_>,
+        state: &TargetState,
+        directory: &dyn DirectoryView,
+        now: DateTime<Utc>,
+    ) -> Result<SubmittedRequest, DomainError> {
+        let assignments: Vec<AccessPackageAssignment> =
+            state.assignments.iter().map(|a| a.assignment.clone()).collect();
+        let open: Vec<OpenRequest> = state
+            .open_requests
+            .iter()
+            .map(|r| OpenRequest {
+                id: r.request.id.clone(),
+                access_package_id: r.request.access_package_id.clone(),
+                request_type: r.request.request_type,
+            })
+            .collect();
+        submit(
+            input,
+            &SubmitContext {
+                package: &self.package,
+                catalog: &self.catalog,
+                policies: &self.policies,
+                requestor,
+                target,
+                target_assignments: &assignments,
+                target_open_requests: &open,
+                incompatible_packages: &self.incompatible_packages,
+                incompatible_groups: &self.incompatible_groups,
+                directory,
+            },
+            now,
+        )
+    }
+}
+
 /// A user as policies and separation of duties read them: the user and their direct groups.
 pub(crate) struct Subject {
     pub user: User,
@@ -59,7 +108,7 @@ impl Subject {
 }
 
 /// What a target's requests and assignments looked like when read.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct TargetState {
     pub version: u64,
     /// Active assignments.

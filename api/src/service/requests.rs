@@ -20,8 +20,7 @@ use em_engine::directory::GroupRelation;
 use em_engine::event::Event;
 use em_engine::policy::SubjectSet;
 use em_engine::request::{
-    AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, OpenRequest, RequestInput,
-    SubmitContext, Transition, submit,
+    AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, RequestInput, Transition,
 };
 use em_engine::timer::Timer;
 use em_engine::{Actor, DomainError, ErrorCode};
@@ -107,37 +106,12 @@ impl Services {
         };
         let state = self.target_state(target_id).await?;
         let directory = self.approver_directory(&context.stages, &target, requestor.as_ref()).await?;
-        let assignments: Vec<AccessPackageAssignment> =
-            state.assignments.iter().map(|a| a.assignment.clone()).collect();
-        let open: Vec<OpenRequest> = state
-            .open_requests
-            .iter()
-            .map(|r| OpenRequest {
-                id: r.request.id.clone(),
-                access_package_id: r.request.access_package_id.clone(),
-                request_type: r.request.request_type,
-            })
-            .collect();
         let requestor_facts = match &input.requestor {
             Actor::User { .. } => Some(requestor.as_ref().unwrap_or(&target).facts()),
             _ => None,
         };
-        let transition = submit(
-            input.clone(),
-            &SubmitContext {
-                package: &context.package,
-                catalog: &context.catalog,
-                policies: &context.policies,
-                requestor: requestor_facts,
-                target: target.facts(),
-                target_assignments: &assignments,
-                target_open_requests: &open,
-                incompatible_packages: &context.incompatible_packages,
-                incompatible_groups: &context.incompatible_groups,
-                directory: &directory,
-            },
-            now,
-        )?;
+        let transition =
+            context.submit(input.clone(), requestor_facts, target.facts(), &state, &directory, now)?;
         let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
         self.commit_governance(&realized.write, realized.events, &state).await?;
         Ok(realized.request)

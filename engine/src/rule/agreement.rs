@@ -406,12 +406,7 @@ fn compiled_agrees_with_the_reference_on_random_rules_and_directories() {
 fn compiled_agrees_on_the_corpus_fixtures() {
     let users = super::corpus::fixtures();
     let relations = super::corpus::relations(&users);
-    let memberships: Vec<(&str, &str)> = relations
-        .member_of
-        .iter()
-        .flat_map(|(user, groups)| groups.iter().map(move |group| (user.as_str(), group.as_str())))
-        .collect();
-    let index = DirectoryIndex::build(&users, memberships);
+    let index = DirectoryIndex::build(&users, relations.memberships());
     let world = World { users, memberships: BTreeSet::new(), next_id: 0 };
     let mut rng = Rng::new(11);
     let patterns: Vec<Pattern> = PATTERNS.iter().filter_map(|p| Pattern::new(p).ok()).collect();

@@ -147,12 +147,7 @@ fn selection(rule: &Rule) -> Vec<String> {
         reference.sort_unstable();
         answers.push((format!("the reference evaluator over {over}"), reference));
 
-        let memberships: Vec<(&str, &str)> = relations
-            .member_of
-            .iter()
-            .flat_map(|(user, groups)| groups.iter().map(move |group| (user.as_str(), group.as_str())))
-            .collect();
-        let index = DirectoryIndex::build(&users, memberships);
+        let index = DirectoryIndex::build(&users, relations.memberships());
         let mut compiled: Vec<String> = CompiledRule::compile(rule, &index)
             .matching_ids(&index, now)
             .into_iter()
