@@ -338,9 +338,7 @@ impl Services {
         if let Some(hit) = self.caches.targets.get(&target_id.to_owned(), 0) {
             return Ok(hit);
         }
-        let version = self.store.target_version(target_id).await?;
-        let assignments = self.store.active_assignments_of(target_id).await?;
-        let open_requests = self.store.open_requests_of(target_id).await?;
+        let (version, assignments, open_requests) = self.store.target_snapshot(target_id).await?;
         let state = Arc::new(TargetState { version, assignments, open_requests });
         self.caches.targets.put(target_id.to_owned(), 0, Arc::clone(&state));
         Ok(state)

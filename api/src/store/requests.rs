@@ -364,13 +364,7 @@ impl Store {
 
     /// A target's assignments that still give access, of every package.
     pub async fn active_assignments_of(&self, target_id: &str) -> StoreResult<Vec<StoredAssignment>> {
-        self.all(
-            "assignment",
-            "targetId = $target AND active = true",
-            "sortKey",
-            vars! { "target" => target_id },
-        )
-        .await
+        self.all("assignment", ACTIVE_OF_TARGET, "sortKey", vars! { "target" => target_id }).await
     }
 
     /// The active assignments of an access package.
@@ -415,20 +409,33 @@ impl Store {
             .collect())
     }
 
+    /// What a target holds, in one round trip: its version, its active assignments and its
+    /// unfinished requests (as [`Store::target_version`], [`Store::active_assignments_of`] and
+    /// [`Store::open_requests_of`] read them).
+    pub async fn target_snapshot(
+        &self,
+        target_id: &str,
+    ) -> StoreResult<(u64, Vec<StoredAssignment>, Vec<StoredRequest>)> {
+        let sql = format!(
+            "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;
+             SELECT *, record::id(id) AS id FROM assignment WHERE {ACTIVE_OF_TARGET} ORDER BY sortKey;
+             SELECT *, record::id(id) AS id FROM request WHERE {OPEN_OF_TARGET} ORDER BY sortKey;"
+        );
+        let mut response = self.read(&sql, vars! { "target" => target_id }).await?;
+        let version = response.value(0)?.as_u64().unwrap_or(0);
+        Ok((version, response.rows(1, "assignment")?, response.rows(2, "request")?))
+    }
+
     /// A target's unfinished requests, of every package.
     pub async fn open_requests_of(&self, target_id: &str) -> StoreResult<Vec<StoredRequest>> {
-        self.all(
-            "request",
-            "targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']",
-            "sortKey",
-            vars! { "target" => target_id },
-        )
-        .await
+        self.all("request", OPEN_OF_TARGET, "sortKey", vars! { "target" => target_id }).await
     }
 
     /// The grants a principal holds, with the assignments that deliver each.
     pub async fn grants_of(&self, principal_id: &str) -> StoreResult<Vec<GrantRecord>> {
-        self.all("grant", "principalId = $principal", "id", vars! { "principal" => principal_id }).await
+        // The id range of the principal: no index (schema V6); ids sort by their grant key.
+        let sql = "SELECT principalId, grant, sources FROM grant:[$principal, NONE]..[$principal, {}];";
+        self.read(sql, vars! { "principal" => principal_id }).await?.rows(0, "grant")
     }
 
     /// Timers due at or before `now`, earliest first, at most `limit`.
@@ -555,6 +562,13 @@ impl Store {
         Ok(())
     }
 }
+
+/// The active assignments of `$target`.
+const ACTIVE_OF_TARGET: &str = "targetId = $target AND active = true";
+
+/// The unfinished requests of `$target`.
+const OPEN_OF_TARGET: &str =
+    "targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']";
 
 /// How many shards an access package's and a policy's assignment tallies have (schema V5).
 const TALLY_SHARDS: u64 = 16;
@@ -774,6 +788,28 @@ mod tests {
         assert_eq!(grant_key(&grant), "appRole:a:r");
         assert_eq!(grant_membership(&Grant::GroupOwner { group_id: "g".into() }), Some(("g", "owner")));
         assert_eq!(grant_membership(&grant), None);
+    }
+
+    /// A principal's grants are the id range of the principal, without an index (schema V6):
+    /// another principal's grants, even one whose id starts with this one's, stay out.
+    #[tokio::test]
+    async fn grants_of_a_principal_are_its_id_range() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        let member = Grant::GroupMember { group_id: "g".into() };
+        let role = Grant::AppRole { application_id: "a".into(), app_role_id: "r".into() };
+        let mut write = GovernanceWrite::new("u1", 0);
+        write.deliver = vec![("as1".into(), member.clone()), ("as1".into(), role.clone())];
+        store.commit_governance_batch(&[&write]).await.unwrap();
+        let mut other = GovernanceWrite::new("u10", 0);
+        other.deliver = vec![("as2".into(), member.clone())];
+        store.commit_governance_batch(&[&other]).await.unwrap();
+
+        let held = store.grants_of("u1").await.unwrap();
+        let grants: Vec<&Grant> = held.iter().map(|g| &g.grant).collect();
+        assert_eq!(grants, vec![&role, &member], "ordered by grant key");
+        assert!(held.iter().all(|g| g.principal_id == "u1" && g.sources == ["as1"]));
+        assert_eq!(store.grants_of("u10").await.unwrap().len(), 1);
+        assert!(store.grants_of("u").await.unwrap().is_empty());
     }
 
     #[test]

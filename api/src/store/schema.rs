@@ -5,7 +5,7 @@
 //! Never edit a migration that has shipped: add another.
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
-pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+pub const MIGRATIONS: &[(u32, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// The version this build expects.
 #[must_use]
@@ -286,6 +286,14 @@ REMOVE FIELD assignmentCount ON access_package;
 REMOVE FIELD assignmentCount ON assignment_policy;
 UPDATE access_package UNSET assignmentCount RETURN NONE;
 UPDATE assignment_policy UNSET assignmentCount RETURN NONE;
+"#;
+
+/// Version 6: grants lose their principal index. Nothing queries it (a principal's grants are
+/// the id range `grant:[principal, NONE]..[principal, {}]`), and in SurrealDB 3 the first index of
+/// a table costs every row written to it about as much again as the row itself (see
+/// `benches/README.md`, "The store's ceiling"); every delivered assignment writes a grant.
+const V6: &str = r#"
+REMOVE INDEX grantPrincipal ON grant;
 "#;
 
 #[cfg(test)]
