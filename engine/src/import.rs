@@ -424,11 +424,14 @@ pub fn check_user(path: &str, user: &User, problems: &mut Problems) {
     {
         problems.push(format!("{path}.usageLocation"), format!("`{loc}` is not a two-letter country code"));
     }
+    // Read as rules read it: a date and time, or a date alone (midnight UTC), as HR exports write it.
     if let Some(date) = &user.employee_hire_date
-        && chrono::DateTime::parse_from_rfc3339(date).is_err()
+        && crate::rule::schema::parse_datetime(date).is_none()
     {
-        problems
-            .push(format!("{path}.employeeHireDate"), format!("`{date}` is not an ISO 8601 date and time"));
+        problems.push(
+            format!("{path}.employeeHireDate"),
+            format!("`{date}` is not an ISO 8601 date, or date and time"),
+        );
     }
     for (i, plan) in user.assigned_plans.iter().enumerate() {
         if let Some(at) = &plan.assigned_date_time
@@ -530,6 +533,21 @@ mod tests {
         assert_eq!(import.memberships.len(), 2);
         assert_eq!(import.memberships[0].principal_ids, ["u1", "u2"]);
         assert_eq!(import.counts().memberships, 3);
+    }
+
+    #[test]
+    fn a_hire_date_may_be_a_date_alone() {
+        let text = r#"{"users": [
+            {"id": "u1", "employeeHireDate": "2024-01-15"},
+            {"id": "u2", "employeeHireDate": "2024-01-15T09:30:00Z"},
+            {"id": "u3", "employeeHireDate": "2024-01-15T09:30:00"}
+        ]}"#;
+        let import = parse_directory(text, &none()).unwrap();
+        assert_eq!(import.users.len(), 3);
+        let err = parse_directory(r#"{"users": [{"id": "u1", "employeeHireDate": "15/01/2024"}]}"#, &none())
+            .err()
+            .unwrap_or_else(|| DomainError::conflict("x"));
+        assert_eq!(paths(&err), ["users[0].employeeHireDate"]);
     }
 
     #[test]
