@@ -309,17 +309,6 @@ impl Store {
         self.get("assignment", id).await
     }
 
-    /// The version of a target's requests and assignments (0 before the first).
-    pub async fn target_version(&self, target_id: &str) -> StoreResult<u64> {
-        let mut response = self
-            .read(
-                "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;",
-                vars! { "target" => target_id },
-            )
-            .await?;
-        Ok(response.value(0)?.as_u64().unwrap_or(0))
-    }
-
     /// One page of requests, oldest first.
     pub async fn requests(
         &self,
@@ -360,11 +349,6 @@ impl Store {
             conditions.push("active = true".to_owned());
         }
         self.page("assignment", &conditions, vars, page).await
-    }
-
-    /// A target's assignments that still give access, of every package.
-    pub async fn active_assignments_of(&self, target_id: &str) -> StoreResult<Vec<StoredAssignment>> {
-        self.all("assignment", ACTIVE_OF_TARGET, "sortKey", vars! { "target" => target_id }).await
     }
 
     /// The active assignments of an access package.
@@ -409,26 +393,21 @@ impl Store {
             .collect())
     }
 
-    /// What a target holds, in one round trip: its version, its active assignments and its
-    /// unfinished requests (as [`Store::target_version`], [`Store::active_assignments_of`] and
-    /// [`Store::open_requests_of`] read them).
+    /// What a target holds, in one round trip: the version of its requests and assignments (0
+    /// before the first), its assignments that still give access and its unfinished requests, of
+    /// every package.
     pub async fn target_snapshot(
         &self,
         target_id: &str,
     ) -> StoreResult<(u64, Vec<StoredAssignment>, Vec<StoredRequest>)> {
-        let sql = format!(
-            "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;
-             SELECT *, record::id(id) AS id FROM assignment WHERE {ACTIVE_OF_TARGET} ORDER BY sortKey;
-             SELECT *, record::id(id) AS id FROM request WHERE {OPEN_OF_TARGET} ORDER BY sortKey;"
-        );
-        let mut response = self.read(&sql, vars! { "target" => target_id }).await?;
+        let sql = "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;
+             SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $target AND active = true ORDER BY sortKey;
+             SELECT *, record::id(id) AS id FROM request
+                 WHERE targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']
+                 ORDER BY sortKey;";
+        let mut response = self.read(sql, vars! { "target" => target_id }).await?;
         let version = response.value(0)?.as_u64().unwrap_or(0);
         Ok((version, response.rows(1, "assignment")?, response.rows(2, "request")?))
-    }
-
-    /// A target's unfinished requests, of every package.
-    pub async fn open_requests_of(&self, target_id: &str) -> StoreResult<Vec<StoredRequest>> {
-        self.all("request", OPEN_OF_TARGET, "sortKey", vars! { "target" => target_id }).await
     }
 
     /// The grants a principal holds, with the assignments that deliver each.
@@ -562,13 +541,6 @@ impl Store {
         Ok(())
     }
 }
-
-/// The active assignments of `$target`.
-const ACTIVE_OF_TARGET: &str = "targetId = $target AND active = true";
-
-/// The unfinished requests of `$target`.
-const OPEN_OF_TARGET: &str =
-    "targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']";
 
 /// How many shards an access package's and a policy's assignment tallies have (schema V5).
 const TALLY_SHARDS: u64 = 16;

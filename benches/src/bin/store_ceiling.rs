@@ -44,13 +44,16 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.lanes = cli.lanes.max(1);
+    cli.chunk = cli.chunk.max(1);
+    cli.indexes = cli.indexes.min(10);
     let folder = tempfile::Builder::new().prefix("em-store-ceiling-").tempdir()?;
     let url = format!("surrealkv://{}?sync={}", folder.path().join("data").display(), cli.sync);
     let db = surrealdb::engine::any::connect(url.as_str()).await.context("open SurrealKV")?;
     db.use_ns("bench").use_db("bench").await?;
     let mut schema = String::from("DEFINE TABLE row SCHEMALESS;\n");
-    for i in 0..cli.indexes.min(10) {
+    for i in 0..cli.indexes {
         schema.push_str(&format!("DEFINE INDEX row{i} ON row FIELDS f{i};\n"));
     }
     if cli.tags > 0 {
@@ -59,14 +62,14 @@ async fn main() -> anyhow::Result<()> {
     db.query(schema).await?.check()?;
 
     let filler = "x".repeat(cli.bytes / 10);
-    let per_lane = cli.rows / cli.lanes.max(1);
+    let per_lane = cli.rows / cli.lanes;
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut lanes = Vec::new();
-    for lane in 0..cli.lanes.max(1) {
+    for lane in 0..cli.lanes {
         let db = db.clone();
         let filler = filler.clone();
-        let chunk = cli.chunk.max(1);
+        let chunk = cli.chunk;
         let tags = cli.tags;
         lanes.push(tokio::spawn(async move {
             let mut written = 0;
@@ -105,11 +108,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(count == Some(total), "{total} rows written, {count:?} counted");
     println!(
         "{total} rows of ~{} bytes with {} index(es), {} lane(s) x {} rows per transaction, sync={}",
-        cli.bytes,
-        cli.indexes.min(10),
-        cli.lanes.max(1),
-        cli.chunk,
-        cli.sync
+        cli.bytes, cli.indexes, cli.lanes, cli.chunk, cli.sync
     );
     println!(
         "committed in {:.2} s: {:.0} rows/s, {:.1} µs of CPU per row ({:.2} cores)",
