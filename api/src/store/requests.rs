@@ -86,7 +86,13 @@ impl TryFrom<AssignmentRecord> for StoredAssignment {
     }
 }
 
-fn with_id<T: serde::de::DeserializeOwned>(mut document: Value, id: String) -> Result<T, serde_json::Error> {
+/// A stored document with its record's id: the document is its JSON text (schema V7) or, in rows
+/// written before, an object.
+fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Result<T, serde_json::Error> {
+    let mut document = match document {
+        Value::String(text) => serde_json::from_str(&text)?,
+        object => object,
+    };
     if let Some(object) = document.as_object_mut() {
         object.insert("id".into(), Value::String(id));
     }
@@ -203,8 +209,13 @@ fn grant_membership(grant: &Grant) -> Option<(&str, &'static str)> {
     }
 }
 
+/// A domain object's record content as JSON text (schema V7).
+fn document_text<T: serde::Serialize>(value: &T) -> StoreResult<Value> {
+    Ok(Value::String(content(value)?.to_string()))
+}
+
 fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreResult<Value> {
-    let document = content(request)?;
+    let document = document_text(request)?;
     let requestor_id = match &request.requestor {
         em_engine::Actor::User { id } => Some(id.clone()),
         _ => None,
@@ -248,7 +259,7 @@ fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreR
 }
 
 fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &str) -> StoreResult<Value> {
-    let document = content(assignment)?;
+    let document = document_text(assignment)?;
     Ok(json!({
         "accessPackageId": assignment.access_package_id,
         "catalogId": assignment.catalog_id,
@@ -782,6 +793,52 @@ mod tests {
         assert!(held.iter().all(|g| g.principal_id == "u1" && g.sources == ["as1"]));
         assert_eq!(store.grants_of("u10").await.unwrap().len(), 1);
         assert!(store.grants_of("u").await.unwrap().is_empty());
+    }
+
+    fn sample_request(id: &str) -> AccessPackageAssignmentRequest {
+        serde_json::from_value(json!({
+            "id": id, "requestType": "userAdd", "state": "submitted", "status": "Accepted",
+            "justification": "needed", "answers": [], "schedule": null,
+            "accessPackageId": "ap", "assignmentPolicyId": "p", "catalogId": "c",
+            "requestor": { "kind": "user", "id": "u1" }, "targetId": "u1", "assignmentId": null,
+            "createdDateTime": "2026-01-01T00:00:00Z", "completedDateTime": null, "approval": null,
+            "policySnapshot": { "displayName": "P", "expiration": { "type": "notSpecified", "duration": null, "endDateTime": null }, "stages": [] },
+            "explanation": { "policyReason": "why", "priority": null, "otherPolicies": [], "log": [] }
+        }))
+        .unwrap()
+    }
+
+    /// Schema V7 stores a request's document as JSON text; a request written before, with its
+    /// document as an object, still reads the same.
+    #[tokio::test]
+    async fn requests_read_the_same_from_text_and_from_objects() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        let mut write = GovernanceWrite::new("u1", 0);
+        write.requests = vec![(sample_request("r1"), None), (sample_request("r2"), None)];
+        store.commit_governance_batch(&[&write]).await.unwrap();
+        let mut response =
+            store.db.query("SELECT VALUE type::is_string(request) FROM request ORDER BY id").await.unwrap();
+        let text: Vec<bool> = response.take(0).unwrap();
+        assert_eq!(text, [true, true], "new rows hold text");
+
+        // r2 as a V6 row: the document as an object.
+        store
+            .db
+            .query("UPDATE request:r2 SET request = $doc")
+            .bind(("doc", content(&sample_request("r2")).unwrap()))
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let mut response =
+            store.db.query("SELECT VALUE type::is_object(request) FROM request:r2").await.unwrap();
+        let object: Vec<bool> = response.take(0).unwrap();
+        assert_eq!(object, [true]);
+        for id in ["r1", "r2"] {
+            let stored = store.request(id).await.unwrap().expect("stored");
+            assert_eq!(stored.request, sample_request(id));
+            assert_eq!(stored.version, 1);
+        }
     }
 
     #[test]

@@ -37,6 +37,12 @@ struct Cli {
     /// Elements of an array field `tags` that carries one index (0: no such field).
     #[arg(long, default_value_t = 0)]
     tags: usize,
+    /// A JSON document every row also carries, in the field `doc` (a stored request, say).
+    #[arg(long)]
+    document: Option<std::path::PathBuf>,
+    /// Store `--document` as its JSON text instead of as a SurrealDB object.
+    #[arg(long)]
+    as_text: bool,
     /// SurrealKV's `sync=`: `every` (durable commits), `never`, or an interval.
     #[arg(long, default_value = "every")]
     sync: String,
@@ -62,6 +68,14 @@ async fn main() -> anyhow::Result<()> {
     db.query(schema).await?.check()?;
 
     let filler = "x".repeat(cli.bytes / 10);
+    let document: Option<Value> = match &cli.document {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).context("read --document")?;
+            let value: Value = serde_json::from_str(&text).context("parse --document")?;
+            Some(if cli.as_text { Value::String(value.to_string()) } else { value })
+        }
+        None => None,
+    };
     let per_lane = cli.rows / cli.lanes;
     let cpu_before = process_cpu();
     let started = Instant::now();
@@ -71,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         let filler = filler.clone();
         let chunk = cli.chunk;
         let tags = cli.tags;
+        let document = document.clone();
         lanes.push(tokio::spawn(async move {
             let mut written = 0;
             while written < per_lane {
@@ -85,6 +100,9 @@ async fn main() -> anyhow::Result<()> {
                         if tags > 0 {
                             let t: Vec<String> = (0..tags).map(|k| format!("t{k}:{}", i % 997)).collect();
                             row.insert("tags".into(), json!(t));
+                        }
+                        if let Some(doc) = &document {
+                            row.insert("doc".into(), doc.clone());
                         }
                         Value::Object(row)
                     })
