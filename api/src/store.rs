@@ -455,11 +455,24 @@ impl Store {
         table: &'static str,
         id: &str,
     ) -> StoreResult<Option<T>> {
-        let sql = format!("SELECT *, {} AS id FROM ONLY type::record('{table}', $id);", id_expr(table));
-        let mut response = self.read(&sql, vars! { "id" => id }).await?;
+        if table == "role_scope" {
+            let sql = format!("SELECT *, {} AS id FROM ONLY type::record('{table}', $id);", id_expr(table));
+            let mut response = self.read(&sql, vars! { "id" => id }).await?;
+            return match response.value(0)? {
+                Value::Null => Ok(None),
+                row => decode(table, row).map(Some),
+            };
+        }
+        // A record fetched by its id, not selected: SurrealDB plans a SELECT even for one record,
+        // which costs several times the fetch itself.
+        let mut response =
+            self.read(&format!("RETURN type::record('{table}', $id).*;"), vars! { "id" => id }).await?;
         match response.value(0)? {
-            Value::Null => Ok(None),
-            row => decode(table, row).map(Some),
+            Value::Object(mut row) => {
+                row.insert("id".into(), Value::String(id.to_owned()));
+                decode(table, Value::Object(row)).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 

@@ -411,7 +411,7 @@ impl Store {
         &self,
         target_id: &str,
     ) -> StoreResult<(u64, Vec<StoredAssignment>, Vec<StoredRequest>)> {
-        let sql = "RETURN (SELECT VALUE version FROM ONLY type::record('target_state', $target)) ?? 0;
+        let sql = "RETURN type::record('target_state', $target).version ?? 0;
              SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $target AND active = true ORDER BY sortKey;
              SELECT *, record::id(id) AS id FROM request
                  WHERE targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']
@@ -674,7 +674,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     // Every target still at the version its change was decided on, then one past it.
     body.push_str(&format!(
         "FOR $t IN $targets {{
-             IF ((SELECT VALUE version FROM ONLY type::record('target_state', $t.id)) ?? 0) != $t.seen {{ {stale} }};
+             IF (type::record('target_state', $t.id).version ?? 0) != $t.seen {{ {stale} }};
          }};
          INSERT INTO target_state $targetRows ON DUPLICATE KEY UPDATE version = $input.version RETURN NONE;\n"
     ));
@@ -683,7 +683,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     if !changed_requests.is_empty() {
         body.push_str(&format!(
             "FOR $r IN $changedRequests {{
-                 IF ((SELECT VALUE version FROM ONLY type::record('request', $r.id)) ?? -1) != $r.expected {{ {stale} }};
+                 IF (type::record('request', $r.id).version ?? -1) != $r.expected {{ {stale} }};
                  UPDATE type::record('request', $r.id) CONTENT $r.row RETURN NONE;
              }};\n"
         ));
@@ -696,7 +696,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     if !changed_assignments.is_empty() {
         body.push_str(&format!(
             "FOR $a IN $changedAssignments {{
-                 LET $old = (SELECT active, version, sortKey FROM ONLY type::record('assignment', $a.id));
+                 LET $old = type::record('assignment', $a.id).{{ active, version, sortKey }};
                  IF ($old.version ?? -1) != $a.expected {{ {stale} }};
                  IF $a.ends AND $old.active {{
                      UPSERT type::record('assignment_tally', [$a.row.accessPackageId, $a.row.assignmentPolicyId, $shard])
