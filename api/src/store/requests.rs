@@ -630,7 +630,13 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
             }
         }
         for (owner, owner_id, timers) in &write.timers {
-            owners.push(json!(owner_id));
+            // A request or assignment this write creates has no stored timers to replace; a
+            // DELETE costs a transaction a walk of the schema, even when nothing matches.
+            let created = write.requests.iter().any(|(r, v)| v.is_none() && r.id == *owner_id)
+                || write.assignments.iter().any(|(a, v)| v.is_none() && a.id == *owner_id);
+            if !created {
+                owners.push(json!(owner_id));
+            }
             for timer in timers {
                 timer_rows.push(json!({
                     "owner": owner.as_str(),
