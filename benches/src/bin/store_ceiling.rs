@@ -10,10 +10,11 @@
 //! writes N rows per unit cannot go faster than this rate divided by N, whatever the code around
 //! the store does. `cargo run --release -p em-benches --bin store_ceiling -- --rows 200000`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
+use em_benches::process_cpu;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -136,12 +137,4 @@ async fn main() -> anyhow::Result<()> {
         cpu.as_secs_f64() / elapsed.as_secs_f64()
     );
     Ok(())
-}
-
-/// CPU time of this process, user and system (`/proc/self/stat`, clock ticks of 10 ms).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or_default().split_whitespace().collect();
-    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-    Duration::from_millis(ticks * 10)
 }
