@@ -455,16 +455,9 @@ impl Store {
         table: &'static str,
         id: &str,
     ) -> StoreResult<Option<T>> {
-        if table == "role_scope" {
-            let sql = format!("SELECT *, {} AS id FROM ONLY type::record('{table}', $id);", id_expr(table));
-            let mut response = self.read(&sql, vars! { "id" => id }).await?;
-            return match response.value(0)? {
-                Value::Null => Ok(None),
-                row => decode(table, row).map(Some),
-            };
-        }
         // A record fetched by its id, not selected: SurrealDB plans a SELECT even for one record,
-        // which costs several times the fetch itself.
+        // which costs several times the fetch itself. The id given is the record's whole key, so
+        // this serves the tables keyed by a plain id (not `role_scope`, whose key is a pair).
         let mut response =
             self.read(&format!("RETURN type::record('{table}', $id).*;"), vars! { "id" => id }).await?;
         match response.value(0)? {
