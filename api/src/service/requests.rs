@@ -30,6 +30,9 @@ use super::context::{PackageContext, Subject, TargetState};
 use super::{ServiceError, ServiceResult, Services, found};
 use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment, StoredRequest, TimerOwner};
 
+/// The most emptied timer sets one firing of the timers deletes.
+const SWEEP: usize = 1000;
+
 /// How many times an operation decides again after its data moved under it.
 const ATTEMPTS: usize = 8;
 
@@ -189,6 +192,7 @@ impl Services {
             let now = self.now();
             let due = self.store.due_timers(now, 64).await?;
             if due.is_empty() {
+                self.store.sweep_timer_sets(SWEEP).await?;
                 return Ok(fired);
             }
             for timer in due {
