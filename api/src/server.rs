@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::ExecutableDocument;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -41,13 +42,14 @@ pub struct AppState {
     /// Checks bearer tokens; `None` serves every request as the local operator (no identity
     /// provider configured, for a server on a developer's machine).
     pub auth: Option<Arc<Authenticator>>,
+    parsed: Arc<ParsedQueries>,
 }
 
 impl AppState {
     /// A server without authentication.
     #[must_use]
     pub fn new(schema: AppSchema, services: Services) -> Self {
-        Self { schema, services, auth: None }
+        Self { schema, services, auth: None, parsed: Arc::default() }
     }
 
     /// A server that requires bearer tokens.
@@ -221,7 +223,10 @@ async fn execute(
         Ok(actor) => actor,
         Err(e) => return unauthorized(media, &e),
     };
-    let request = request.data(actor);
+    let mut request = request.data(actor);
+    if let Some(document) = state.parsed.get(&request.query) {
+        request.set_parsed_query(document);
+    }
     let response = match tokio::time::timeout(REQUEST_TIMEOUT, state.schema.execute(request)).await {
         Ok(r) => r,
         Err(_) => return request_error(media, StatusCode::SERVICE_UNAVAILABLE, "the request took too long"),
@@ -234,17 +239,25 @@ async fn execute(
         && response.errors.iter().all(|e| e.path.is_empty());
     let status =
         if media == GRAPHQL_RESPONSE && request_error { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let mut body = match serde_json::to_value(&response) {
-        Ok(v) => v,
+    // Straight to text, except for a request error, whose `data` entry goes.
+    let body = if request_error {
+        serde_json::to_value(&response).map(|mut body| {
+            if let Some(object) = body.as_object_mut() {
+                object.remove("data");
+            }
+            body.to_string()
+        })
+    } else {
+        serde_json::to_string(&response)
+    };
+    let body = match body {
+        Ok(body) => body,
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    if request_error && let Some(object) = body.as_object_mut() {
-        object.remove("data");
-    }
-    (status, [(header::CONTENT_TYPE, content_type(media))], body.to_string()).into_response()
+    (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response()
 }
 
 fn content_type(media: &'static str) -> HeaderValue {
@@ -302,6 +315,40 @@ fn request_error(media: &'static str, status: StatusCode, message: &str) -> Resp
 }
 
 /// Whether the operation a request would run is a mutation.
+/// Parsed query documents by their text. Clients send the same few operations over and over,
+/// and parsing one costs more than cloning it; the schema still checks every request (depth,
+/// directives, validation, complexity) as usual. Bounded: a full cache starts over.
+#[derive(Default)]
+struct ParsedQueries {
+    documents: std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>,
+}
+
+impl ParsedQueries {
+    /// Documents kept at most.
+    const CAPACITY: usize = 512;
+    /// Longer query texts are parsed each time (they are rare, and would crowd the cache).
+    const LONGEST: usize = 16 * 1024;
+
+    /// The document of `query`, parsed now or before; `None` when it does not parse (the schema
+    /// then reports the syntax error as usual) or is too long to keep.
+    fn get(&self, query: &str) -> Option<ExecutableDocument> {
+        if query.len() > Self::LONGEST {
+            return None;
+        }
+        let lock = || self.documents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(document) = lock().get(query) {
+            return Some(document.clone());
+        }
+        let document = async_graphql::parser::parse_query(query).ok()?;
+        let mut documents = lock();
+        if documents.len() >= Self::CAPACITY {
+            documents.clear();
+        }
+        documents.insert(query.to_owned(), document.clone());
+        Some(document)
+    }
+}
+
 fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
     let Ok(document) = async_graphql::parser::parse_query(query) else { return false };
@@ -343,6 +390,19 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_queries_are_kept_by_text_and_bounded() {
+        let parsed = ParsedQueries::default();
+        let first = parsed.get("{ me { id } }").expect("parses");
+        assert_eq!(format!("{first:?}"), format!("{:?}", parsed.get("{ me { id } }").unwrap()));
+        assert!(parsed.get("{ me { id }").is_none(), "a syntax error is left to the schema");
+        assert!(parsed.get(&format!("{{ me {{ id }} }}{}", " ".repeat(ParsedQueries::LONGEST))).is_none());
+        for i in 0..ParsedQueries::CAPACITY + 3 {
+            assert!(parsed.get(&format!("query Q{i} {{ me {{ id }} }}")).is_some());
+        }
+        assert!(parsed.documents.lock().unwrap().len() <= ParsedQueries::CAPACITY);
+    }
 
     #[test]
     fn mutations_are_recognised_for_get() {
