@@ -883,7 +883,7 @@ mod tests {
         let escalation = Timer::new(at("2026-01-02T00:00:00Z"), TimerKind::ApprovalEscalation { stage: 0 });
         let mut write = GovernanceWrite::new("u1", 0);
         write.requests = vec![(sample_request("r1"), None)];
-        write.timers = vec![(TimerOwner::Request, "r1".into(), vec![timeout.clone(), escalation.clone()])];
+        write.timers = vec![(TimerOwner::Request, "r1".into(), vec![timeout, escalation])];
         store.commit_governance_batch(&[&write]).await.unwrap();
         let mut other = GovernanceWrite::new("u2", 0);
         other.timers = vec![(
