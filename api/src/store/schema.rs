@@ -333,15 +333,21 @@ REMOVE TABLE timer;
 mod tests {
     use super::*;
 
+    /// An in-memory database migrated up to `version`.
+    async fn database_at(version: u32) -> surrealdb::Surreal<surrealdb::engine::any::Any> {
+        let db = surrealdb::engine::any::connect("mem://").await.unwrap();
+        db.use_ns("em").use_db("em").await.unwrap();
+        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= version) {
+            db.query(format!("BEGIN;\n{sql}\nCOMMIT;")).await.unwrap().check().unwrap();
+        }
+        db
+    }
+
     /// Timers stored one per record before version 8 come out of it as one set per owner, with
     /// the earliest due time, and the old table is gone.
     #[tokio::test]
     async fn version_8_gathers_timers_by_owner() {
-        let db = surrealdb::engine::any::connect("mem://").await.unwrap();
-        db.use_ns("em").use_db("em").await.unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 7) {
-            db.query(format!("BEGIN;\n{sql}\nCOMMIT;")).await.unwrap().check().unwrap();
-        }
+        let db = database_at(7).await;
         db.query(
             "CREATE timer CONTENT { owner: 'request', ownerId: 'r1', targetId: 'u1', due: '2026-01-03T00:00:00.000000Z',
                  timer: { due: '2026-01-03T00:00:00Z', kind: { type: 'approvalTimeout', stage: 0 } } };
@@ -381,11 +387,7 @@ mod tests {
     /// of version 5 with the same counts in tallies, and without the old counters.
     #[tokio::test]
     async fn version_5_moves_assignment_counts_into_tallies() {
-        let db = surrealdb::engine::any::connect("mem://").await.unwrap();
-        db.use_ns("em").use_db("em").await.unwrap();
-        for (_, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 4) {
-            db.query(format!("BEGIN;\n{sql}\nCOMMIT;")).await.unwrap().check().unwrap();
-        }
+        let db = database_at(4).await;
         db.query(
             "CREATE access_package:ap CONTENT { catalogId: 'c', displayName: 'P', isHidden: false,
                  createdDateTime: 'x', modifiedDateTime: 'x', sortKey: 'p', policyCount: 3, assignmentCount: 3 };
