@@ -484,8 +484,9 @@ impl Store {
         Ok(due)
     }
 
-    /// Deletes one stored timer.
-    pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<()> {
+    /// Deletes one stored timer; `false` when its set changed since it was read (or is gone),
+    /// and nothing was written.
+    pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<bool> {
         let Some(row) = self
             .read(
                 "RETURN type::record('timer_set', $owner).{ owner, targetId, timers };",
@@ -495,7 +496,7 @@ impl Store {
             .value(0)
             .map(|v| v.as_object().cloned())?
         else {
-            return Ok(());
+            return Ok(false);
         };
         let owner = match row.get("owner").and_then(Value::as_str) {
             Some("assignment") => TimerOwner::Assignment,
@@ -503,15 +504,23 @@ impl Store {
             _ => TimerOwner::Request,
         };
         let target = row.get("targetId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let timers: Vec<Timer> = super::decode("timer_set", row.get("timers").cloned().unwrap_or(json!([])))?;
+        let stored = row.get("timers").cloned().unwrap_or(json!([]));
+        let timers: Vec<Timer> = super::decode("timer_set", stored.clone())?;
         let left: Vec<Timer> = timers.into_iter().filter(|t| t != timer).collect();
-        self.untracked()
+        // Only the set as read: a set a write replaced meanwhile is left to the next firing.
+        let mut response = self
+            .untracked()
             .transaction(
-                "UPDATE type::record('timer_set', $row.id) SET due = $row.due, timers = $row.timers RETURN NONE;",
-                vars! { "row" => timer_set_row(owner, owner_id, &target, &left)? },
+                "LET $same = type::record('timer_set', $row.id).timers == $read;
+                 IF $same {
+                     UPDATE type::record('timer_set', $row.id) SET due = $row.due, timers = $row.timers RETURN NONE;
+                 };
+                 RETURN $same;",
+                vars! { "row" => timer_set_row(owner, owner_id, &target, &left)?, "read" => stored },
             )
             .await?;
-        Ok(())
+        // Statement 0 is the transaction's BEGIN.
+        Ok(response.value(3)?.as_bool().unwrap_or(false))
     }
 
     /// Deletes timer sets with no timers left, at most `limit`; returns how many. Writes replace
@@ -912,9 +921,11 @@ mod tests {
         assert_eq!(store.next_timer_due().await.unwrap(), Some(escalation.due));
 
         // The escalation is deleted alone; then the request's timers are replaced by none.
-        store.delete_timer("r1", &escalation).await.unwrap();
+        assert!(store.delete_timer("r1", &escalation).await.unwrap());
         let due = store.due_timers(at("2026-01-05T00:00:00Z"), 10).await.unwrap();
-        assert_eq!(due.iter().filter(|d| d.owner_id == "r1").count(), 1);
+        let left: Vec<&DueTimer> = due.iter().filter(|d| d.owner_id == "r1").collect();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].timer, timeout);
         let mut emptied = GovernanceWrite::new("u1", 1);
         emptied.timers = vec![(TimerOwner::Request, "r1".into(), Vec::new())];
         store.commit_governance_batch(&[&emptied]).await.unwrap();
