@@ -314,7 +314,6 @@ fn request_error(media: &'static str, status: StatusCode, message: &str) -> Resp
     (status, [(header::CONTENT_TYPE, content_type(media))], body.to_string()).into_response()
 }
 
-/// Whether the operation a request would run is a mutation.
 /// Parsed query documents by their text. Clients send the same few operations over and over,
 /// and parsing one costs more than cloning it; the schema still checks every request (depth,
 /// directives, validation, complexity) as usual. Bounded: a full cache starts over.
@@ -349,6 +348,7 @@ impl ParsedQueries {
     }
 }
 
+/// Whether the operation a request would run is a mutation.
 fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
     let Ok(document) = async_graphql::parser::parse_query(query) else { return false };

@@ -143,15 +143,18 @@ const NEVER: &str = "~";
 
 /// A timer set's row: its timers, earliest first, and the earliest due time.
 fn timer_set_row(owner: TimerOwner, owner_id: &str, target_id: &str, timers: &[Timer]) -> StoreResult<Value> {
+    let (due, timers) = timer_set_fields(timers)?;
+    Ok(
+        json!({ "id": owner_id, "owner": owner.as_str(), "targetId": target_id, "due": due, "timers": timers }),
+    )
+}
+
+/// A timer set's `due` (the earliest, or [`NEVER`]) and its timers, earliest first.
+fn timer_set_fields(timers: &[Timer]) -> StoreResult<(String, Value)> {
     let mut timers = timers.to_vec();
     timers.sort_by_key(|t| t.due);
-    Ok(json!({
-        "id": owner_id,
-        "owner": owner.as_str(),
-        "targetId": target_id,
-        "due": timers.first().map_or_else(|| NEVER.to_owned(), |t| time_key(t.due)),
-        "timers": serde_json::to_value(&timers).map_err(|e| StoreError::Backend(e.to_string()))?,
-    }))
+    let due = timers.first().map_or_else(|| NEVER.to_owned(), |t| time_key(t.due));
+    Ok((due, serde_json::to_value(&timers).map_err(|e| StoreError::Backend(e.to_string()))?))
 }
 
 /// The suffix of a scope-removal timer's owner id, after the assignment id.
@@ -487,36 +490,28 @@ impl Store {
     /// Deletes one stored timer; `false` when its set changed since it was read (or is gone),
     /// and nothing was written.
     pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<bool> {
-        let Some(row) = self
+        // Wrapped in an object: a bare array would read as several results.
+        let read = self
             .read(
-                "RETURN type::record('timer_set', $owner).{ owner, targetId, timers };",
+                "RETURN { timers: type::record('timer_set', $owner).timers };",
                 vars! { "owner" => owner_id },
             )
             .await?
-            .value(0)
-            .map(|v| v.as_object().cloned())?
-        else {
-            return Ok(false);
-        };
-        let owner = match row.get("owner").and_then(Value::as_str) {
-            Some("assignment") => TimerOwner::Assignment,
-            Some("scope") => TimerOwner::Scope,
-            _ => TimerOwner::Request,
-        };
-        let target = row.get("targetId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let stored = row.get("timers").cloned().unwrap_or(json!([]));
-        let timers: Vec<Timer> = super::decode("timer_set", stored.clone())?;
+            .value(0)?;
+        let Some(read) = read.get("timers").filter(|t| t.is_array()).cloned() else { return Ok(false) };
+        let timers: Vec<Timer> = super::decode("timer_set", read.clone())?;
         let left: Vec<Timer> = timers.into_iter().filter(|t| t != timer).collect();
+        let (due, left) = timer_set_fields(&left)?;
         // Only the set as read: a set a write replaced meanwhile is left to the next firing.
         let mut response = self
             .untracked()
             .transaction(
-                "LET $same = type::record('timer_set', $row.id).timers == $read;
+                "LET $same = type::record('timer_set', $owner).timers == $read;
                  IF $same {
-                     UPDATE type::record('timer_set', $row.id) SET due = $row.due, timers = $row.timers RETURN NONE;
+                     UPDATE type::record('timer_set', $owner) SET due = $due, timers = $left RETURN NONE;
                  };
                  RETURN $same;",
-                vars! { "row" => timer_set_row(owner, owner_id, &target, &left)?, "read" => stored },
+                vars! { "owner" => owner_id, "read" => read, "due" => due, "left" => left },
             )
             .await?;
         // Statement 0 is the transaction's BEGIN.
