@@ -287,7 +287,7 @@ impl Store {
     ) -> StoreResult<Response> {
         let mut body = body.to_owned();
         if !self.pending.is_empty() {
-            let rows = self.pending.iter().map(events::event_row).collect::<StoreResult<Vec<_>>>()?;
+            let rows = events::event_records(&self.pending)?;
             vars.insert("__events".into(), Value::Array(rows));
             body.push_str("\nINSERT INTO event $__events RETURN NONE;");
         }

@@ -14,7 +14,7 @@
 use em_engine::event::Event;
 use serde_json::{Map, Value, json};
 
-use super::{Page, PageRequest, Store, StoreError, StoreResult, content, decode};
+use super::{Page, PageRequest, Store, StoreError, StoreResult, decode};
 use crate::vars;
 
 /// A time as text that sorts as the time does: UTC, always nine fractional digits.
@@ -22,26 +22,63 @@ fn fixed_width(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// An event as stored: its JSON without id and nulls, with the key that orders the audit trail,
-/// and its data as JSON text in `dataJson` (schema V7: text costs SurrealDB far less to write
-/// than a tree of values, and no query looks inside it).
-pub(crate) fn event_row(event: &Event) -> StoreResult<Value> {
-    let mut row = content(event)?;
-    if let Some(object) = row.as_object_mut() {
-        if let Some(data) = object.remove("data") {
-            object.insert("dataJson".into(), Value::String(data.to_string()));
-        }
-        object.insert("id".into(), json!(event.id));
-        object.insert(
-            "sortKey".into(),
-            json!(format!("{}\u{1}{}", fixed_width(event.occurred_date_time), event.id)),
-        );
-    }
-    Ok(row)
+/// The most events one record holds: a transaction that writes more (a bulk change) writes
+/// several records.
+const RECORD_EVENTS: usize = 256;
+
+/// The records a transaction writes its events as (schema V9): each holds up to
+/// [`RECORD_EVENTS`] of them, in order, as JSON text, with the ids the audit trail filters on, the
+/// earliest time (in `sortKey`, which orders the trail) and the latest (`lastAt`). The record's id
+/// is its first event's.
+pub(crate) fn event_records(events: &[Event]) -> StoreResult<Vec<Value>> {
+    events.chunks(RECORD_EVENTS).map(event_record).collect()
 }
 
-/// An event from its stored row: its data from `dataJson`, or from `data` in rows written before
-/// schema V7.
+fn event_record(events: &[Event]) -> StoreResult<Value> {
+    let (Some(first), Some(earliest), Some(latest)) = (
+        events.first(),
+        events.iter().map(|e| e.occurred_date_time).min(),
+        events.iter().map(|e| e.occurred_date_time).max(),
+    ) else {
+        return Err(StoreError::Backend("an event record needs an event".into()));
+    };
+    let keys: std::collections::BTreeSet<String> = events.iter().flat_map(event_keys).collect();
+    let text = serde_json::to_string(events).map_err(|e| StoreError::Backend(e.to_string()))?;
+    Ok(json!({
+        "id": first.id,
+        "sortKey": format!("{}\u{1}{}", fixed_width(earliest), first.id),
+        "lastAt": fixed_width(latest),
+        "keys": keys,
+        "n": events.len(),
+        "eventsJson": text,
+    }))
+}
+
+/// The ids an event is found by, each named by what it is: `subject:<id>`, `actor:<id>`, ...
+fn event_keys(event: &Event) -> impl Iterator<Item = String> + '_ {
+    [
+        ("subject", Some(&event.subject_id)),
+        ("actor", event.actor_id.as_ref()),
+        ("catalog", event.catalog_id.as_ref()),
+        ("package", event.access_package_id.as_ref()),
+        ("target", event.target_id.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(kind, id)| Some(format!("{kind}:{}", id?)))
+}
+
+/// The events of one stored record, in order: the events of a transaction (schema V9), or the one
+/// event of a record written before.
+fn events_of_record(row: Value) -> StoreResult<Vec<Event>> {
+    if let Some(Value::String(text)) = row.get("eventsJson") {
+        return serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt { table: "event", message: e.to_string() });
+    }
+    Ok(vec![event_from_row(row)?])
+}
+
+/// An event from a record of one event (before schema V9): its data from `dataJson`, or from
+/// `data` in records written before schema V7.
 fn event_from_row(mut row: Value) -> StoreResult<Event> {
     if let Some(object) = row.as_object_mut()
         && let Some(Value::String(text)) = object.remove("dataJson")
@@ -93,6 +130,96 @@ pub struct EventFilter {
     pub until: Option<String>,
 }
 
+/// Records the audit trail reads at a time.
+const CHUNK: usize = 32;
+
+/// An [`EventFilter`] ready to test events, and to select the records that may hold them.
+struct Wanted<'a> {
+    filter: &'a EventFilter,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(filter: &'a EventFilter) -> StoreResult<Self> {
+        let time = |text: &Option<String>, field: &str| {
+            text.as_deref()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t).map(|t| t.to_utc()).map_err(|_| {
+                        StoreError::Domain(em_engine::DomainError::invalid(
+                            field,
+                            format!("`{t}` is not a time"),
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        Ok(Self { filter, from: time(&filter.from, "from")?, until: time(&filter.until, "until")? })
+    }
+
+    fn ids(&self) -> [(&'static str, &'static str, Option<&'a String>); 5] {
+        let f = self.filter;
+        [
+            ("subject", "subjectId", f.subject_id.as_ref()),
+            ("actor", "actorId", f.actor_id.as_ref()),
+            ("catalog", "catalogId", f.catalog_id.as_ref()),
+            ("package", "accessPackageId", f.access_package_id.as_ref()),
+            ("target", "targetId", f.target_id.as_ref()),
+        ]
+    }
+
+    fn is_everything(&self) -> bool {
+        self.ids().iter().all(|(_, _, id)| id.is_none())
+            && self.filter.kind.is_none()
+            && self.from.is_none()
+            && self.until.is_none()
+    }
+
+    /// Conditions that every record holding a wanted event meets (and some others): a record of a
+    /// transaction has the ids among its `keys` and its time span overlaps the times asked for;
+    /// a record of one event (before schema V9) is tested on its fields.
+    fn conditions(&self) -> (Vec<String>, Map<String, Value>) {
+        let mut conditions = Vec::new();
+        let mut vars = Map::new();
+        for (kind, field, id) in self.ids() {
+            if let Some(id) = id {
+                conditions.push(format!("(keys CONTAINS ${kind} OR {field} = ${field})"));
+                vars.insert(kind.to_owned(), json!(format!("{kind}:{id}")));
+                vars.insert(field.to_owned(), json!(id));
+            }
+        }
+        if let Some(kind) = &self.filter.kind {
+            conditions.push("(eventsJson != NONE OR string::starts_with(kind, $kind))".to_owned());
+            vars.insert("kind".into(), json!(kind));
+        }
+        // A record's sort key starts with its earliest time, fixed-width, and `lastAt` is its
+        // latest; a record of one event has only the sort key, whose time is the event's.
+        if let Some(from) = self.from {
+            conditions.push("(lastAt ?? sortKey) >= $fromKey".to_owned());
+            vars.insert("fromKey".into(), json!(fixed_width(from)));
+        }
+        if let Some(until) = self.until {
+            conditions.push("sortKey < $untilKey".to_owned());
+            vars.insert("untilKey".into(), json!(fixed_width(until)));
+        }
+        (conditions, vars)
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        let f = self.filter;
+        let same =
+            |wanted: &Option<String>, have: Option<&String>| wanted.as_ref().is_none_or(|w| have == Some(w));
+        f.kind.as_ref().is_none_or(|k| event.kind.starts_with(k.as_str()))
+            && same(&f.subject_id, Some(&event.subject_id))
+            && same(&f.actor_id, event.actor_id.as_ref())
+            && same(&f.catalog_id, event.catalog_id.as_ref())
+            && same(&f.access_package_id, event.access_package_id.as_ref())
+            && same(&f.target_id, event.target_id.as_ref())
+            && self.from.is_none_or(|from| event.occurred_date_time >= from)
+            && self.until.is_none_or(|until| event.occurred_date_time < until)
+    }
+}
+
 /// An event with its change-feed cursor.
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
@@ -115,41 +242,77 @@ pub fn versionstamp(cursor: u128) -> u64 {
 }
 
 impl Store {
-    /// The audit trail, oldest first.
+    /// The audit trail, oldest first: records in the order of their sort keys, the events of one
+    /// record in the order they were written. A cursor names a record and an event in it.
     pub async fn events(&self, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<Event>> {
-        let mut conditions = Vec::new();
-        let mut vars = Map::new();
-        for (field, value) in [
-            ("actorId", &filter.actor_id),
-            ("subjectId", &filter.subject_id),
-            ("catalogId", &filter.catalog_id),
-            ("accessPackageId", &filter.access_package_id),
-            ("targetId", &filter.target_id),
-        ] {
-            if let Some(v) = value {
-                conditions.push(format!("{field} = ${field}"));
-                vars.insert(field.to_owned(), json!(v));
+        let wanted = Wanted::new(filter)?;
+        let (conditions, mut vars) = wanted.conditions();
+        let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+        let total = self.count_events(&wanted, &filter, &vars).await?;
+        // `<record sort key>\u{2}<place in the record>`; a cursor of a record of one event (issued
+        // before schema V9) is the sort key alone.
+        let (mut from, mut skip) = match page.after.as_deref().map(|a| a.split_once('\u{2}')) {
+            None => (String::new(), None),
+            Some(None) => (page.after.clone().unwrap_or_default(), Some(usize::MAX)),
+            Some(Some((key, place))) => (key.to_owned(), place.parse::<usize>().ok()),
+        };
+        vars.insert("chunk".into(), json!(CHUNK));
+        let mut items = Vec::new();
+        'records: loop {
+            // The record the cursor points into is read again, for the events after it.
+            let after = if skip.is_some() { ">=" } else { ">" };
+            vars.insert("from".into(), Value::String(from.clone()));
+            let sql = format!(
+                "SELECT *, record::id(id) AS id FROM event WHERE ({filter}) AND sortKey {after} $from
+                     ORDER BY sortKey LIMIT $chunk;"
+            );
+            let rows: Vec<Value> = self.read(&sql, vars.clone()).await?.rows(0, "event")?;
+            let read = rows.len();
+            for row in rows {
+                let key = row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let first = match skip.take() {
+                    Some(place) if key == from => place.saturating_add(1),
+                    _ => 0,
+                };
+                for (place, event) in events_of_record(row)?.into_iter().enumerate().skip(first) {
+                    if wanted.matches(&event) {
+                        items.push((format!("{key}\u{2}{place}"), event));
+                        if items.len() > page.first {
+                            break 'records;
+                        }
+                    }
+                }
+                from = key;
+            }
+            if read < CHUNK {
+                break;
             }
         }
-        if let Some(kind) = &filter.kind {
-            conditions.push("string::starts_with(kind, $kind)".to_owned());
-            vars.insert("kind".into(), json!(kind));
+        let has_next = items.len() > page.first;
+        items.truncate(page.first);
+        Ok(Page { items, has_next, total })
+    }
+
+    /// How many events match: every event of the records the conditions select is checked; with
+    /// no filter, the records' counts are added up.
+    async fn count_events(
+        &self,
+        wanted: &Wanted<'_>,
+        filter: &str,
+        vars: &Map<String, Value>,
+    ) -> StoreResult<usize> {
+        if wanted.is_everything() {
+            let sql = "RETURN math::sum(SELECT VALUE n ?? 1 FROM event);";
+            let n = self.read(sql, Map::new()).await?.value(0)?.as_u64().unwrap_or(0);
+            return Ok(usize::try_from(n).unwrap_or(usize::MAX));
         }
-        if let Some(from) = &filter.from {
-            conditions.push("<datetime> occurredDateTime >= <datetime> $from".to_owned());
-            vars.insert("from".into(), json!(from));
+        let sql = format!("SELECT * FROM event WHERE {filter};");
+        let rows: Vec<Value> = self.read(&sql, vars.clone()).await?.rows(0, "event")?;
+        let mut total = 0;
+        for row in rows {
+            total += events_of_record(row)?.iter().filter(|e| wanted.matches(e)).count();
         }
-        if let Some(until) = &filter.until {
-            conditions.push("<datetime> occurredDateTime < <datetime> $until".to_owned());
-            vars.insert("until".into(), json!(until));
-        }
-        let rows: Page<Value> = self.page("event", &conditions, vars, page).await?;
-        let items = rows
-            .items
-            .into_iter()
-            .map(|(cursor, row)| Ok((cursor, event_from_row(row)?)))
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { items, has_next: rows.has_next, total: rows.total })
+        Ok(total)
     }
 
     /// Events committed after `cursor` (0 for all that the change feed still holds), in commit
@@ -160,20 +323,33 @@ impl Store {
             let mut set_events = Vec::new();
             let stamp = set_stamp(&set)?;
             let changes = set.get("changes").and_then(Value::as_array).into_iter().flatten();
-            for (index, change) in (1..).zip(changes) {
-                let position = self::cursor(stamp, index);
-                if position <= cursor {
+            // Each event of the set has the next place, from 1: a record of a transaction's
+            // events (schema V9) one per event, any other change (a record of one event) one.
+            let mut place = 0u32;
+            for change in changes {
+                let Some(mut row) = change.get("update").cloned() else {
+                    place += 1;
                     continue;
+                };
+                let events = if row.get("eventsJson").is_some() {
+                    events_of_record(row)?
+                } else {
+                    if let Some(object) = row.as_object_mut()
+                        && let Some(Value::String(id)) = object.get("id")
+                    {
+                        let bare =
+                            id.strip_prefix("event:").unwrap_or(id).trim_matches(['`', '⟨', '⟩']).to_owned();
+                        object.insert("id".into(), Value::String(bare));
+                    }
+                    vec![event_from_row(row)?]
+                };
+                for event in events {
+                    place += 1;
+                    let position = self::cursor(stamp, place);
+                    if position > cursor {
+                        set_events.push(FeedEvent { cursor: position, event });
+                    }
                 }
-                let Some(mut row) = change.get("update").cloned() else { continue };
-                if let Some(object) = row.as_object_mut()
-                    && let Some(Value::String(id)) = object.get("id")
-                {
-                    let bare =
-                        id.strip_prefix("event:").unwrap_or(id).trim_matches(['`', '⟨', '⟩']).to_owned();
-                    object.insert("id".into(), Value::String(bare));
-                }
-                set_events.push(FeedEvent { cursor: position, event: event_from_row(row)? });
             }
             with_requests(&mut set_events);
             out.append(&mut set_events);
@@ -268,29 +444,151 @@ mod tests {
         assert_eq!(page.total, 1);
     }
 
-    /// Schema V7 stores an event's data as JSON text in `dataJson`; an event written before, with
-    /// `data` as an object, reads the same from the feed and from the audit trail.
+    /// An event as a record of its own, as schemas V2 to V8 wrote it: its fields, and its data as
+    /// JSON text in `dataJson` (V7) or as an object (before).
+    fn legacy_record(event: &Event, data_as_text: bool) -> Value {
+        let mut row = crate::store::content(event).unwrap();
+        let object = row.as_object_mut().unwrap();
+        if data_as_text && let Some(data) = object.remove("data") {
+            object.insert("dataJson".into(), Value::String(data.to_string()));
+        }
+        object.insert("id".into(), json!(event.id));
+        let key = format!("{}\u{1}{}", fixed_width(event.occurred_date_time), event.id);
+        object.insert("sortKey".into(), json!(key));
+        row
+    }
+
+    /// Events in records of one transaction (V9), and events in records of their own written
+    /// before, with their data as text (V7) or as an object, read the same from the feed and from
+    /// the audit trail.
     #[tokio::test]
-    async fn event_data_reads_the_same_from_text_and_from_objects() {
+    async fn events_read_the_same_from_every_form_of_record() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
         let data = json!({ "request": { "id": "r1", "answers": [{ "value": "x" }] }, "n": 2 });
-        let new = event(1).with_data(data.clone());
-        store.logged(vec![new]).transaction("LET $x = 1;", Map::new()).await.unwrap();
-        let mut old = event_row(&event(2)).unwrap();
-        old.as_object_mut().unwrap().insert("data".into(), data.clone());
-        store.transaction("INSERT INTO event $old RETURN NONE;", vars! { "old" => old }).await.unwrap();
-        let mut response =
-            store.db.query("SELECT VALUE type::is_string(dataJson) FROM event ORDER BY id").await.unwrap();
-        let text: Vec<bool> = response.take(0).unwrap();
-        assert_eq!(text, [true, false], "the new event holds text, the old one an object");
+        let old = legacy_record(&event(1).with_data(data.clone()), false);
+        let text = legacy_record(&event(2).with_data(data.clone()), true);
+        store
+            .transaction(
+                "INSERT INTO event [$old, $text] RETURN NONE;",
+                vars! { "old" => old, "text" => text },
+            )
+            .await
+            .unwrap();
+        store
+            .logged(vec![event(3).with_data(data.clone()), event(4).with_data(data.clone())])
+            .transaction("LET $x = 1;", Map::new())
+            .await
+            .unwrap();
+        let mut response = store
+            .db
+            .query("SELECT VALUE [record::id(id), eventsJson != NONE, type::is_string(dataJson)] FROM event ORDER BY id")
+            .await
+            .unwrap();
+        let forms: Vec<(String, bool, bool)> = response.take(0).unwrap();
+        assert_eq!(
+            forms,
+            [("e1".into(), false, false), ("e2".into(), false, true), ("e3".into(), true, false)],
+            "the two events of one transaction are one record"
+        );
 
-        let fed: Vec<Value> =
-            store.events_since(0, 100).await.unwrap().into_iter().map(|f| f.event.data).collect();
-        assert_eq!(fed, [data.clone(), data.clone()]);
+        let fed = store.events_since(0, 100).await.unwrap();
+        let ids: Vec<&str> = fed.iter().map(|f| f.event.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2", "e3", "e4"]);
+        assert!(fed.iter().all(|f| f.event.data == data));
         let page =
             store.events(&EventFilter::default(), &PageRequest { after: None, first: 10 }).await.unwrap();
-        let listed: Vec<Value> = page.items.into_iter().map(|(_, e)| e.data).collect();
-        assert_eq!(listed, [data.clone(), data]);
+        let listed: Vec<(&str, &Value)> = page.items.iter().map(|(_, e)| (e.id.as_str(), &e.data)).collect();
+        assert_eq!(listed, [("e1", &data), ("e2", &data), ("e3", &data), ("e4", &data)]);
+        assert_eq!(page.total, 4);
+    }
+
+    fn about(n: u32, subject: &str, catalog: Option<&str>) -> Event {
+        let mut e = event(n);
+        e.subject_id = subject.to_owned();
+        e.catalog_id = catalog.map(str::to_owned);
+        e
+    }
+
+    /// The audit trail pages through the events of a record one by one, filters each of them,
+    /// counts only those that match, and reads records of one event beside them.
+    #[tokio::test]
+    async fn the_audit_trail_pages_and_filters_inside_records() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let one = vec![about(0, "s1", Some("c1")), about(1, "s2", Some("c1")), about(2, "s1", Some("c2"))];
+        store.logged(one).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        store.logged(vec![about(3, "s1", None)]).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        let old = legacy_record(&about(4, "s1", Some("c1")), true);
+        store.transaction("INSERT INTO event $old RETURN NONE;", vars! { "old" => old }).await.unwrap();
+
+        let pages = |filter: EventFilter, first: usize| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page =
+                        store.events(&filter, &PageRequest { after: after.clone(), first }).await.unwrap();
+                    seen.push((page.items.iter().map(|(_, e)| e.id.clone()).collect::<Vec<_>>(), page.total));
+                    if !page.has_next {
+                        return seen;
+                    }
+                    after = page.items.last().map(|(cursor, _)| cursor.clone());
+                }
+            }
+        };
+        let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            pages(EventFilter::default(), 2).await,
+            [(ids(&["e0", "e1"]), 5), (ids(&["e2", "e3"]), 5), (ids(&["e4"]), 5)]
+        );
+        let subject = EventFilter { subject_id: Some("s1".into()), ..EventFilter::default() };
+        assert_eq!(
+            pages(subject, 1).await,
+            [(ids(&["e0"]), 4), (ids(&["e2"]), 4), (ids(&["e3"]), 4), (ids(&["e4"]), 4)]
+        );
+        let catalog = EventFilter { catalog_id: Some("c1".into()), ..EventFilter::default() };
+        assert_eq!(pages(catalog, 10).await, [(ids(&["e0", "e1", "e4"]), 3)]);
+        let both = EventFilter {
+            subject_id: Some("s1".into()),
+            catalog_id: Some("c2".into()),
+            kind: Some("test.".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(pages(both, 10).await, [(ids(&["e2"]), 1)]);
+        let none = EventFilter { kind: Some("catalog.".into()), ..EventFilter::default() };
+        assert_eq!(pages(none, 10).await, [(ids(&[]), 0)]);
+
+        // A cursor issued before schema V9 is a record's sort key alone: the page starts after it.
+        let first =
+            store.events(&EventFilter::default(), &PageRequest { after: None, first: 1 }).await.unwrap();
+        let record = first.items[0].0.split_once('\u{2}').unwrap().0.to_owned();
+        let page = store
+            .events(&EventFilter::default(), &PageRequest { after: Some(record), first: 10 })
+            .await
+            .unwrap();
+        let listed: Vec<&str> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
+        assert_eq!(listed, ["e3", "e4"]);
+    }
+
+    /// A transaction with more events than one record holds writes several; the feed and the
+    /// audit trail give them all, in order, each once.
+    #[tokio::test]
+    async fn a_large_transaction_writes_several_records() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let n = u32::try_from(RECORD_EVENTS).unwrap() + 44;
+        let events: Vec<Event> = (0..n).map(|i| event(10_000 + i)).collect();
+        store.logged(events.clone()).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        let mut response = store.db.query("SELECT VALUE n FROM event ORDER BY sortKey").await.unwrap();
+        let sizes: Vec<usize> = response.take(0).unwrap();
+        assert_eq!(sizes, [RECORD_EVENTS, 44]);
+        let expected: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let fed = store.events_since(0, 100).await.unwrap();
+        assert_eq!(fed.iter().map(|f| f.event.id.as_str()).collect::<Vec<_>>(), expected);
+        assert!(fed.windows(2).all(|w| w[0].cursor < w[1].cursor));
+        let page =
+            store.events(&EventFilter::default(), &PageRequest { after: None, first: 500 }).await.unwrap();
+        assert_eq!(page.items.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(), expected);
+        assert_eq!(page.total, expected.len());
     }
 
     #[tokio::test]
@@ -366,5 +664,35 @@ mod filter_tests {
         let page = store.events(&filter, &all).await.unwrap();
         let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
         assert_eq!(ids, ["t1"]);
+    }
+
+    /// One transaction's events at different times are one record: a time filter takes those
+    /// inside it, and only those.
+    #[tokio::test]
+    async fn time_filters_test_each_event_of_a_record() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let start = Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        let events: Vec<Event> = [0, 10, 20]
+            .into_iter()
+            .map(|s| {
+                let at = start + TimeDelta::seconds(s);
+                Event::new(format!("t{s}"), "test.timed", &Actor::System, at, "Test", "s")
+            })
+            .collect();
+        store.logged(events).transaction("LET $x = 1;", Map::new()).await.unwrap();
+        let all = PageRequest { after: None, first: 10 };
+        let at = |s: i64| Some((start + TimeDelta::seconds(s)).to_rfc3339());
+        for (from, until, expected) in [
+            (at(5), None, vec!["t10", "t20"]),
+            (None, at(10), vec!["t0"]),
+            (at(10), at(11), vec!["t10"]),
+            (at(21), None, vec![]),
+        ] {
+            let filter = EventFilter { from: from.clone(), until: until.clone(), ..EventFilter::default() };
+            let page = store.events(&filter, &all).await.unwrap();
+            let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
+            assert_eq!(ids, expected, "from {from:?} until {until:?}");
+            assert_eq!(page.total, expected.len());
+        }
     }
 }

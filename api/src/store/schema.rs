@@ -6,7 +6,7 @@
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
 pub const MIGRATIONS: &[(u32, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)];
+    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9)];
 
 /// The version this build expects.
 #[must_use]
@@ -329,6 +329,34 @@ FOR $t IN (SELECT owner, ownerId, targetId, due, timer FROM timer ORDER BY due) 
 REMOVE TABLE timer;
 "#;
 
+/// Version 9: an `event` record holds every event one transaction wrote (up to 256; more take
+/// several records), as JSON text in `eventsJson`, with the ids the audit trail filters on in
+/// `keys` (`subject:<id>`, `actor:<id>`, `catalog:<id>`, `package:<id>`, `target:<id>`), the
+/// earliest time in `sortKey` and the latest in `lastAt`. Each event used to be a record of its
+/// own with five indexes: writing a stage approval's three events cost its transaction more
+/// than everything else it wrote together, and one record with no index of its own but the
+/// sort key costs an eighth of it (`benches/README.md`, "Events: one record per transaction").
+/// Filters read `keys` without an index (SurrealDB 3.3 does not answer `CONTAINS` from an index
+/// on an array) and every event of the records they select is checked again one by one. Records
+/// written before keep one event each and stay as they are: readers take both forms, and the
+/// filters test their fields.
+const V9: &str = r#"
+DEFINE FIELD OVERWRITE kind ON event TYPE option<string>;
+DEFINE FIELD OVERWRITE actor ON event TYPE option<string>;
+DEFINE FIELD OVERWRITE occurredDateTime ON event TYPE option<string>;
+DEFINE FIELD OVERWRITE subjectType ON event TYPE option<string>;
+DEFINE FIELD OVERWRITE subjectId ON event TYPE option<string>;
+DEFINE FIELD OVERWRITE audience ON event TYPE option<array<string>>;
+DEFINE FIELD keys ON event TYPE option<array<string>>;
+DEFINE FIELD eventsJson ON event TYPE option<string>;
+DEFINE FIELD lastAt ON event TYPE option<string>;
+DEFINE FIELD n ON event TYPE option<int>;
+REMOVE INDEX eventSubject ON event;
+REMOVE INDEX eventCatalog ON event;
+REMOVE INDEX eventPackage ON event;
+REMOVE INDEX eventActor ON event;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +409,39 @@ mod tests {
         );
         let info: Option<serde_json::Value> = response.take(1).unwrap();
         assert!(info.unwrap()["tables"].get("timer").is_none(), "the old table is removed");
+    }
+
+    /// Version 9 keeps the events recorded one per record, drops the four indexes of their
+    /// fields and takes records of a transaction's events, which have none of those fields.
+    #[tokio::test]
+    async fn version_9_takes_records_of_many_events_beside_the_old_ones() {
+        let db = database_at(8).await;
+        db.query(
+            "CREATE event:e1 CONTENT { kind: 'catalog.created', actor: 'system', occurredDateTime: '2026-01-01T00:00:00Z',
+                 subjectType: 'AccessPackageCatalog', subjectId: 'c1', catalogId: 'c1', audience: [],
+                 sortKey: '2026-01-01T00:00:00.000000000Z\u{1}e1' };",
+        )
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+        db.query(format!("BEGIN;\n{V9}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query(
+                "CREATE event:e2 CONTENT { sortKey: '2026-01-02T00:00:00.000000000Z\u{1}e2', keys: ['subject:c2'],
+                     lastAt: '2026-01-02T00:00:00.000000000Z', n: 2, eventsJson: '[]' };
+                 SELECT VALUE record::id(id) FROM event ORDER BY sortKey;
+                 INFO FOR TABLE event;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ids: Vec<String> = response.take(1).unwrap();
+        assert_eq!(ids, ["e1", "e2"]);
+        let info: Option<serde_json::Value> = response.take(2).unwrap();
+        let indexes: Vec<String> = info.unwrap()["indexes"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(indexes, ["eventSort"], "only the sort key is indexed");
     }
 
     /// A database at version 4 with assignments counted on the package and the policy comes out
