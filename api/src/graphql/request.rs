@@ -232,11 +232,28 @@ pub struct RequestExplanationValue {
 }
 
 /// `accessPackageAssignmentRequest`.
-pub struct AccessPackageAssignmentRequestNode(pub AccessPackageAssignmentRequest);
+/// A request, and for the answer of a mutation the assignment as that mutation committed it
+/// (its `assignment` field then reads no database).
+pub struct AccessPackageAssignmentRequestNode(
+    pub AccessPackageAssignmentRequest,
+    pub Option<StoredAssignment>,
+);
+
+/// The answer of a mutation: the request, with its assignment as the mutation committed it.
+fn committed(
+    ctx: &Context<'_>,
+    request: AccessPackageAssignmentRequest,
+) -> AccessPackageAssignmentRequestNode {
+    let assignment = request
+        .assignment_id
+        .as_deref()
+        .and_then(|id| services(ctx).committed_assignment(&request.target_id, id));
+    AccessPackageAssignmentRequestNode(request, assignment)
+}
 
 impl From<StoredRequest> for AccessPackageAssignmentRequestNode {
     fn from(stored: StoredRequest) -> Self {
-        Self(stored.request)
+        Self(stored.request, None)
     }
 }
 
@@ -311,6 +328,9 @@ impl AccessPackageAssignmentRequestNode {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentNode>> {
         let Some(id) = &self.0.assignment_id else { return Ok(None) };
+        if let Some(committed) = self.1.as_ref().filter(|a| a.assignment.id == *id) {
+            return Ok(Some(committed.clone().into()));
+        }
         Ok(services(ctx).store.assignment(id).await.gql()?.map(Into::into))
     }
     /// The approval stages, when the policy requires approval.
@@ -702,7 +722,7 @@ impl RequestMutation {
         };
         let target = optional_id(input.target_id, "User", "targetId")?;
         let request = services(ctx).submit_request(&actor(ctx), request, target).await.gql()?;
-        Ok(AssignmentRequestPayload { assignment_request: AccessPackageAssignmentRequestNode(request) })
+        Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }
 
     /// Records the signed-in approver's decision on a stage. The first decision wins: a
@@ -724,7 +744,7 @@ impl RequestMutation {
             justification: input.justification,
         };
         let request = services(ctx).decide_request(&actor(ctx), &request_id, decision).await.gql()?;
-        Ok(AssignmentRequestPayload { assignment_request: AccessPackageAssignmentRequestNode(request) })
+        Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }
 
     /// Cancels a pending request: its requestor, its target or an administrator.
@@ -735,7 +755,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<AssignmentRequestPayload> {
         let id = local_id(&input.id, "AccessPackageAssignmentRequest", "id").gql()?;
         let request = services(ctx).cancel_request(&actor(ctx), &id).await.gql()?;
-        Ok(AssignmentRequestPayload { assignment_request: AccessPackageAssignmentRequestNode(request) })
+        Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }
 
     /// Retries a `deliveryFailed` or `partiallyDelivered` request within 14 days.
@@ -746,7 +766,7 @@ impl RequestMutation {
     ) -> async_graphql::Result<AssignmentRequestPayload> {
         let id = local_id(&input.id, "AccessPackageAssignmentRequest", "id").gql()?;
         let request = services(ctx).reprocess_request(&actor(ctx), &id).await.gql()?;
-        Ok(AssignmentRequestPayload { assignment_request: AccessPackageAssignmentRequestNode(request) })
+        Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }
 
     /// Moves a virtual clock forward (servers started with `--virtual-clock`; administrators

@@ -114,7 +114,7 @@ impl ApprovalStageChangeNode {
     }
     /// The request as it was right after the change.
     async fn assignment_request(&self) -> Option<AccessPackageAssignmentRequestNode> {
-        self.request.clone().map(AccessPackageAssignmentRequestNode)
+        self.request.clone().map(|r| AccessPackageAssignmentRequestNode(r, None))
     }
 }
 
@@ -146,7 +146,7 @@ impl AssignmentActivityNode {
     /// The request as it was right after the change (request events).
     async fn assignment_request(&self) -> Option<AccessPackageAssignmentRequestNode> {
         let data = self.event.event.data.get("request")?;
-        serde_json::from_value(data.clone()).ok().map(AccessPackageAssignmentRequestNode)
+        serde_json::from_value(data.clone()).ok().map(|r| AccessPackageAssignmentRequestNode(r, None))
     }
     /// The assignment as it was right after the change (assignment events).
     async fn assignment(&self) -> Option<AccessPackageAssignmentNode> {

@@ -397,7 +397,7 @@ impl Services {
                     at.to_rfc3339()
                 ));
             }
-            self.commit_governance(&write, vec![event], &state).await
+            self.commit_governance(write, vec![event], &state).await
         })
         .await?;
         let mut state = self.auto.state.write().await;

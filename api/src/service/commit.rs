@@ -27,7 +27,7 @@ const MAX_BATCH: usize = 64;
 const LANES: usize = 2;
 
 struct Job {
-    write: GovernanceWrite,
+    write: Arc<GovernanceWrite>,
     events: Vec<Event>,
     done: oneshot::Sender<StoreResult<()>>,
 }
@@ -43,7 +43,7 @@ impl GroupCommit {
     pub(crate) async fn commit(
         &self,
         store: &Store,
-        write: GovernanceWrite,
+        write: Arc<GovernanceWrite>,
         events: Vec<Event>,
     ) -> StoreResult<()> {
         let queue = self.queue.get_or_init(|| {
@@ -143,7 +143,7 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
         return;
     }
     let events: Vec<Event> = batch.iter().flat_map(|job| job.events.iter().cloned()).collect();
-    let writes: Vec<&GovernanceWrite> = batch.iter().map(|job| &job.write).collect();
+    let writes: Vec<&GovernanceWrite> = batch.iter().map(|job| job.write.as_ref()).collect();
     match store.logged(events).commit_governance_batch(&writes).await {
         Ok(()) => {
             for job in batch {

@@ -168,6 +168,14 @@ impl Services {
         }
     }
 
+    /// An active assignment as this server last committed it, while it remembers its target's
+    /// state: what a mutation's answer shows of the assignment it just delivered.
+    #[must_use]
+    pub fn committed_assignment(&self, target_id: &str, id: &str) -> Option<StoredAssignment> {
+        let state = self.caches.targets.get(&target_id.to_owned(), 0)?;
+        state.assignments.iter().find(|a| a.assignment.id == id).cloned()
+    }
+
     /// Forgets what the read models hold about a target (its data moved elsewhere).
     pub(crate) fn forget_target(&self, target_id: &str) {
         self.caches.targets.remove(&target_id.to_owned());
@@ -361,13 +369,14 @@ impl Services {
     /// (deliveries change them) read again. A write refused as stale drops what it was decided on.
     pub(crate) async fn commit_governance(
         &self,
-        write: &GovernanceWrite,
+        write: GovernanceWrite,
         events: Vec<em_engine::event::Event>,
         state: &TargetState,
     ) -> ServiceResult<()> {
-        match self.committer.commit(&self.store, write.clone(), events).await {
+        let write = Arc::new(write);
+        match self.committer.commit(&self.store, Arc::clone(&write), events).await {
             Ok(()) => {
-                self.remember_commit(write, state).await;
+                self.remember_commit(&write, state).await;
                 Ok(())
             }
             Err(e) => {

@@ -116,7 +116,7 @@ impl Services {
         let transition =
             context.submit(input.clone(), requestor_facts, target.facts(), &state, &directory, now)?;
         let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
-        self.commit_governance(&realized.write, realized.events, &state).await?;
+        self.commit_governance(realized.write, realized.events, &state).await?;
         Ok(realized.request)
     }
 
@@ -276,7 +276,7 @@ impl Services {
                     ));
                     write.assignments.push((next, Some(stored.version)));
                 }
-                self.commit_governance(&write, events, &state).await
+                self.commit_governance(write, events, &state).await
             }
         }
     }
@@ -303,7 +303,7 @@ impl Services {
         let mut write = GovernanceWrite::new(target, version);
         write.timers.push((owner, id.to_owned(), timers));
         let state = self.target_state(target).await?;
-        self.commit_governance(&write, Vec::new(), &state).await
+        self.commit_governance(write, Vec::new(), &state).await
     }
 
     /// A request, its target's state and the target.
@@ -327,7 +327,7 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let context = self.package_context(&stored.request.access_package_id, "accessPackageId").await?;
         let realized = self.realize(Some(&stored), transition, state, &context, actor, now)?;
-        self.commit_governance(&realized.write, realized.events, state).await?;
+        self.commit_governance(realized.write, realized.events, state).await?;
         Ok(realized.request)
     }
 
@@ -807,7 +807,7 @@ impl Services {
             .assignment_event(actor, &stored.assignment, &next, Some(package))
             .with_reason(format!("the resource roles of access package `{}` changed", package.display_name));
         write.assignments.push((next, Some(stored.version)));
-        self.commit_governance(&write, vec![event], &state).await?;
+        self.commit_governance(write, vec![event], &state).await?;
         Ok(true)
     }
 }

@@ -184,11 +184,17 @@ async fn scenario_2_internal_users_request_are_approved_live_and_lose_access_at_
     assert!(members(&ada, "g-team").await.contains(&"u-dan".to_owned()));
     let mine = dan
         .data(
-            "{ assignments(filterByCurrentUser: true) { totalCount nodes { id endDateTime accessPackage { displayName } } } }",
+            "{ assignments(filterByCurrentUser: true) { totalCount nodes { id state status endDateTime
+                 deliveredResourceRoles { type objectId roleId } accessPackage { displayName } } } }",
             json!({}),
         )
         .await;
     assert_eq!(mine["assignments"]["totalCount"], json!(1));
+    // The approval's answer showed the assignment as it is stored.
+    let stored = &mine["assignments"]["nodes"][0];
+    for field in ["id", "state", "status", "deliveredResourceRoles"] {
+        assert_eq!(stored[field], assignment[field], "{field}");
+    }
 
     // Dan saw every step of his request; the administrator saw the catalog's activity.
     let mut kinds = Vec::new();
