@@ -71,7 +71,7 @@ impl AppState {
         let Some(auth) = &self.auth else { return Ok((Actor::LocalOperator, None)) };
         let token = bearer(authorization).ok_or(AuthError::Missing)?;
         let verified = auth.verify(token)?;
-        match self.services.cached_user(&verified.user_id).await {
+        match self.services.caller_user(&verified.user_id).await {
             Ok(Some(user)) if user.account_enabled() => {
                 Ok((Actor::User { id: verified.user_id }, Some(verified.expires_at)))
             }

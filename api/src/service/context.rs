@@ -274,6 +274,30 @@ impl Services {
         Ok(user)
     }
 
+    /// The signed-in caller's user (what authentication checks), remembered like
+    /// [`Self::cached_user`]. Read with their groups and the version of their requests and
+    /// assignments in one round trip, which are remembered too: a caller without a version holds
+    /// nothing, so a submission of theirs reads nothing more before it commits.
+    pub async fn caller_user(&self, id: &str) -> ServiceResult<Option<User>> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.users.get(&id.to_owned(), generation) {
+            return Ok((*hit).clone());
+        }
+        let (user, memberships, version) = self.store.caller(id).await?;
+        let groups = memberships
+            .into_iter()
+            .filter(|m| m.relation == GroupRelation::Member)
+            .map(|m| m.group_id)
+            .collect();
+        self.prime_subject(generation, id, user.clone(), groups);
+        // A remembered state may be newer (a commit of theirs may have ended meanwhile); and one
+        // that is stale makes the write that decides on it fail as stale, and be decided again.
+        if version == 0 && user.is_some() && self.caches.targets.get(&id.to_owned(), 0).is_none() {
+            self.caches.targets.put(id.to_owned(), 0, Arc::new(TargetState::default()));
+        }
+        Ok(user)
+    }
+
     /// Remembers a user and their direct groups as read after the generation `generation`.
     pub(crate) fn prime_subject(
         &self,

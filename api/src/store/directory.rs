@@ -189,6 +189,26 @@ impl Store {
         self.get("user", id).await
     }
 
+    /// A user as a signed-in caller is looked up: the user, their memberships and the version of
+    /// their requests and assignments (0 before the first), in one round trip. Most callers go on
+    /// to act as themselves, and a submission decides on all three.
+    pub async fn caller(&self, id: &str) -> StoreResult<(Option<User>, Vec<MembershipRow>, u64)> {
+        let sql = "RETURN type::record('user', $id).*;
+             SELECT *, record::id(id) AS id FROM membership WHERE principalId = $id ORDER BY groupId;
+             RETURN type::record('target_state', $id).version ?? 0;";
+        let mut response = self.read(sql, vars! { "id" => id }).await?;
+        let user = match response.value(0)? {
+            Value::Object(mut row) => {
+                row.insert("id".into(), Value::String(id.to_owned()));
+                Some(super::decode("user", Value::Object(row))?)
+            }
+            _ => None,
+        };
+        let memberships = response.rows(1, "membership")?;
+        let version = response.value(2)?.as_u64().unwrap_or(0);
+        Ok((user, memberships, version))
+    }
+
     /// Every user, for building in-memory read models such as the rule index.
     pub async fn all_users(&self) -> StoreResult<Vec<User>> {
         self.all("user", "true", "sortKey", Map::new()).await

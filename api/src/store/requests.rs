@@ -860,6 +860,35 @@ mod tests {
         assert_eq!(grant_membership(&grant), None);
     }
 
+    /// A caller is read with their memberships and the version of their requests and
+    /// assignments, in one round trip; a user without a version has 0.
+    #[tokio::test]
+    async fn a_caller_is_read_with_groups_and_version() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        store
+            .db
+            .query(
+                "CREATE user:u1 CONTENT { displayName: 'U', userPrincipalName: 'u1@x', upnKey: 'u1@x', accountEnabled: true,
+                     userType: 'Member', sortKey: 'u' };
+                 CREATE membership:['g2', 'u1', 'member'] CONTENT { groupId: 'g2', principalId: 'u1', relation: 'member' };
+                 CREATE membership:['g1', 'u1', 'owner'] CONTENT { groupId: 'g1', principalId: 'u1', relation: 'owner' };
+                 CREATE membership:['g3', 'u2', 'member'] CONTENT { groupId: 'g3', principalId: 'u2', relation: 'member' };",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let (user, memberships, version) = store.caller("u1").await.unwrap();
+        assert_eq!(user.map(|u| u.id), Some("u1".to_owned()));
+        let groups: Vec<&str> = memberships.iter().map(|m| m.group_id.as_str()).collect();
+        assert_eq!(groups, ["g1", "g2"]);
+        assert_eq!(version, 0);
+        store.commit_governance_batch(&[&GovernanceWrite::new("u1", 0)]).await.unwrap();
+        assert_eq!(store.caller("u1").await.unwrap().2, 1);
+        let (nobody, none, version) = store.caller("u9").await.unwrap();
+        assert!(nobody.is_none() && none.is_empty() && version == 0);
+    }
+
     /// A principal's grants are the id range of the principal, without an index (schema V6):
     /// another principal's grants, even one whose id starts with this one's, stay out.
     #[tokio::test]
