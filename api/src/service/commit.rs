@@ -93,12 +93,8 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
             // Few changes wait beside a running batch: they gather until it ends (or more come)
             // and go together, rather than pay a transaction's fixed cost among few of them.
             drop(permit);
-            tokio::select! {
-                () = finished.notified() => {}
-                job = receiver.recv() => match job {
-                    Some(job) => carried.push_back(job),
-                    None => return,
-                },
+            if !wait_for_end_or_change(&finished, &mut receiver, &mut carried).await {
+                return;
             }
             continue;
         }
@@ -115,14 +111,9 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
                     later.push_back(job);
                 }
             };
+            // `carried` holds every change waiting (the queue was drained into it above).
             for job in carried.drain(..) {
                 take(job, &mut batch);
-            }
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(job) => take(job, &mut batch),
-                    Err(_) => break,
-                }
             }
             carried = later;
         }
@@ -130,12 +121,8 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
             // Every waiting change is of a target being committed: wait for a batch to end, or
             // for a new change.
             drop(permit);
-            tokio::select! {
-                () = finished.notified() => {}
-                job = receiver.recv() => match job {
-                    Some(job) => carried.push_back(job),
-                    None => return,
-                },
+            if !wait_for_end_or_change(&finished, &mut receiver, &mut carried).await {
+                return;
             }
             continue;
         }
@@ -152,6 +139,25 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
             drop(permit);
             finished.notify_one();
         });
+    }
+}
+
+/// Waits until a running batch ends or a new change arrives (kept in `carried`); `false` when the
+/// queue is closed.
+async fn wait_for_end_or_change(
+    finished: &Notify,
+    receiver: &mut mpsc::UnboundedReceiver<Job>,
+    carried: &mut VecDeque<Job>,
+) -> bool {
+    tokio::select! {
+        () = finished.notified() => true,
+        job = receiver.recv() => match job {
+            Some(job) => {
+                carried.push_back(job);
+                true
+            }
+            None => false,
+        },
     }
 }
 

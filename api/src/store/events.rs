@@ -250,11 +250,13 @@ impl Store {
         let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
         let total = self.count_events(&wanted, &filter, &vars).await?;
         // `<record sort key>\u{2}<place in the record>`; a cursor of a record of one event (issued
-        // before schema V9) is the sort key alone.
-        let (mut from, mut skip) = match page.after.as_deref().map(|a| a.split_once('\u{2}')) {
+        // before schema V9) is the sort key alone, and the page starts after that record.
+        let (mut from, mut skip) = match page.after.as_deref() {
             None => (String::new(), None),
-            Some(None) => (page.after.clone().unwrap_or_default(), Some(usize::MAX)),
-            Some(Some((key, place))) => (key.to_owned(), place.parse::<usize>().ok()),
+            Some(after) => match after.split_once('\u{2}') {
+                Some((key, place)) => (key.to_owned(), place.parse::<usize>().ok()),
+                None => (after.to_owned(), None),
+            },
         };
         vars.insert("chunk".into(), json!(CHUNK));
         let mut items = Vec::new();
