@@ -380,6 +380,21 @@ pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, row: Value) -> St
     serde_json::from_value(row).map_err(|e| StoreError::Corrupt { table, message: e.to_string() })
 }
 
+/// A record fetched by id (`type::record(table, id).*`), with its id: `None` when there is none.
+pub(crate) fn fetched<T: DeserializeOwned>(
+    table: &'static str,
+    id: &str,
+    value: Value,
+) -> StoreResult<Option<T>> {
+    match value {
+        Value::Object(mut row) => {
+            row.insert("id".into(), Value::String(id.to_owned()));
+            decode(table, Value::Object(row)).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A domain value as record content: its JSON without `id` (the record id carries it).
 pub(crate) fn content<T: Serialize>(value: &T) -> StoreResult<Value> {
     let mut json = serde_json::to_value(value).map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -460,13 +475,7 @@ impl Store {
         // this serves the tables keyed by a plain id (not `role_scope`, whose key is a pair).
         let mut response =
             self.read(&format!("RETURN type::record('{table}', $id).*;"), vars! { "id" => id }).await?;
-        match response.value(0)? {
-            Value::Object(mut row) => {
-                row.insert("id".into(), Value::String(id.to_owned()));
-                decode(table, Value::Object(row)).map(Some)
-            }
-            _ => Ok(None),
-        }
+        fetched(table, id, response.value(0)?)
     }
 
     /// All records of `table` matching `filter`, ordered by `order`.

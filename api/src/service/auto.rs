@@ -26,7 +26,6 @@ use chrono::{DateTime, Utc};
 use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
-use em_engine::directory::GroupRelation;
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -37,6 +36,7 @@ use tokio::sync::RwLock;
 
 use super::context::{PackageContext, TargetState};
 use super::{ServiceError, ServiceResult, Services};
+use crate::store::directory::MembershipRow;
 use crate::store::requests::{GovernanceWrite, SCOPE_SUFFIX, TimerOwner};
 
 /// The in-memory model auto-assignment decides on.
@@ -189,14 +189,7 @@ impl Services {
         // Read before the user: what is read is current up to it (see `Store::generation`).
         let generation = self.store.generation();
         let user = self.store.user(user_id).await?;
-        let groups: Vec<String> = self
-            .store
-            .memberships_of(user_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.relation == GroupRelation::Member)
-            .map(|m| m.group_id)
-            .collect();
+        let groups: Vec<String> = MembershipRow::member_groups(self.store.memberships_of(user_id).await?);
         // The request path reads them next.
         self.prime_subject(generation, user_id, user.clone(), groups.iter().cloned().collect());
         {

@@ -21,6 +21,7 @@ use em_engine::request::{
 use super::cache::GenerationMap;
 use super::{ServiceResult, Services, found};
 use crate::store::catalogs::IncompatibilityKind;
+use crate::store::directory::MembershipRow;
 use crate::store::requests::{GovernanceWrite, StoredAssignment, StoredRequest};
 
 /// The read models of the request path.
@@ -284,12 +285,7 @@ impl Services {
             return Ok((*hit).clone());
         }
         let (user, memberships, version) = self.store.caller(id).await?;
-        let groups = memberships
-            .into_iter()
-            .filter(|m| m.relation == GroupRelation::Member)
-            .map(|m| m.group_id)
-            .collect();
-        self.prime_subject(generation, id, user.clone(), groups);
+        self.prime_subject(generation, id, user.clone(), MembershipRow::member_groups(memberships));
         // A remembered state may be newer (a commit of theirs may have ended meanwhile); and one
         // that is stale makes the write that decides on it fail as stale, and be decided again.
         if version == 0 && user.is_some() && self.caches.targets.get(&id.to_owned(), 0).is_none() {
@@ -317,14 +313,8 @@ impl Services {
         let group_ids = match self.caches.user_groups.get(&user.id, generation) {
             Some(hit) => (*hit).clone(),
             None => {
-                let groups: BTreeSet<String> = self
-                    .store
-                    .memberships_of(&user.id)
-                    .await?
-                    .into_iter()
-                    .filter(|m| m.relation == GroupRelation::Member)
-                    .map(|m| m.group_id)
-                    .collect();
+                let groups: BTreeSet<String> =
+                    MembershipRow::member_groups(self.store.memberships_of(&user.id).await?);
                 self.caches.user_groups.put(user.id.clone(), generation, Arc::new(groups.clone()));
                 groups
             }

@@ -41,6 +41,13 @@ pub struct MembershipRow {
     pub relation: GroupRelation,
 }
 
+impl MembershipRow {
+    /// The groups these rows make their principal a direct member of (not an owner).
+    pub fn member_groups<C: FromIterator<String>>(rows: Vec<Self>) -> C {
+        rows.into_iter().filter(|m| m.relation == GroupRelation::Member).map(|m| m.group_id).collect()
+    }
+}
+
 /// Filters for listing users.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
@@ -197,13 +204,7 @@ impl Store {
              SELECT *, record::id(id) AS id FROM membership WHERE principalId = $id ORDER BY groupId;
              RETURN type::record('target_state', $id).version ?? 0;";
         let mut response = self.read(sql, vars! { "id" => id }).await?;
-        let user = match response.value(0)? {
-            Value::Object(mut row) => {
-                row.insert("id".into(), Value::String(id.to_owned()));
-                Some(super::decode("user", Value::Object(row))?)
-            }
-            _ => None,
-        };
+        let user = super::fetched("user", id, response.value(0)?)?;
         let memberships = response.rows(1, "membership")?;
         let version = response.value(2)?.as_u64().unwrap_or(0);
         Ok((user, memberships, version))
