@@ -202,7 +202,7 @@ impl Services {
                     // and the refusal logged.
                     Err(ServiceError::Domain(e)) => {
                         tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
-                        if !self.store.delete_timer(&timer.owner_id, &timer.timer).await? {
+                        if !self.store.delete_timer(timer.owner, &timer.owner_id, &timer.timer).await? {
                             // Its set changed meanwhile: the next firing decides on the new one.
                             return Ok(fired);
                         }

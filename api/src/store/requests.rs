@@ -117,6 +117,15 @@ impl TimerOwner {
             Self::Scope => "scope",
         }
     }
+
+    /// The table whose records hold this owner's timers (schema V10).
+    fn table(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Assignment => "assignment",
+            Self::Scope => "timer_set",
+        }
+    }
 }
 
 /// A stored timer: what is due, and for which request or assignment.
@@ -128,25 +137,36 @@ pub struct DueTimer {
     pub timer: Timer,
 }
 
-/// The timers of one owner (schema V8).
+/// The timers of one owner with a due one: a request, an assignment (schema V10) or a scope
+/// removal's set (schema V8).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TimerSetRecord {
-    owner: String,
     owner_id: String,
     target_id: String,
+    due: String,
     timers: Vec<Timer>,
 }
 
-/// The `due` of a timer set with no timers left: after every time key.
+/// The `due` of an owner with no timers left: after every time key.
 const NEVER: &str = "~";
 
-/// A timer set's row: its timers, earliest first, and the earliest due time.
+/// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
 fn timer_set_row(owner: TimerOwner, owner_id: &str, target_id: &str, timers: &[Timer]) -> StoreResult<Value> {
     let (due, timers) = timer_set_fields(timers)?;
     Ok(
         json!({ "id": owner_id, "owner": owner.as_str(), "targetId": target_id, "due": due, "timers": timers }),
     )
+}
+
+/// Adds an owner's timers and their earliest due time to its record's row (schema V10).
+fn with_timers(mut row: Value, timers: &[Timer]) -> StoreResult<Value> {
+    let (due, timers) = timer_set_fields(timers)?;
+    if let Some(object) = row.as_object_mut() {
+        object.insert("due".into(), Value::String(due));
+        object.insert("timers".into(), timers);
+    }
+    Ok(row)
 }
 
 /// A timer set's `due` (the earliest, or [`NEVER`]) and its timers, earliest first.
@@ -457,24 +477,34 @@ impl Store {
         self.read(sql, vars! { "principal" => principal_id }).await?.rows(0, "grant")
     }
 
-    /// Timers due at or before `now`, earliest first, from at most `limit` owners.
+    /// Timers due at or before `now`, earliest first, from the `limit` owners due first.
     pub async fn due_timers(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> StoreResult<Vec<DueTimer>> {
-        let sql = "SELECT owner, record::id(id) AS ownerId, targetId, timers, due FROM timer_set
+        // Requests and assignments without a `due` (written before schema V10 and not since)
+        // have no timers: `due > ''` leaves them out of the index range.
+        let sql = "SELECT record::id(id) AS ownerId, targetId, timers, due FROM request
+                       WHERE due > '' AND due <= $now ORDER BY due, id LIMIT $limit;
+                   SELECT record::id(id) AS ownerId, targetId, timers, due FROM assignment
+                       WHERE due > '' AND due <= $now ORDER BY due, id LIMIT $limit;
+                   SELECT record::id(id) AS ownerId, targetId, timers, due FROM timer_set
                        WHERE due <= $now ORDER BY due, id LIMIT $limit;";
-        let rows: Vec<TimerSetRecord> =
-            self.read(sql, vars! { "now" => time_key(now), "limit" => limit }).await?.rows(0, "timer_set")?;
-        let mut due: Vec<DueTimer> = rows
+        let mut response = self.read(sql, vars! { "now" => time_key(now), "limit" => limit }).await?;
+        let mut owners: Vec<(TimerOwner, TimerSetRecord)> = Vec::new();
+        for (i, owner) in
+            [TimerOwner::Request, TimerOwner::Assignment, TimerOwner::Scope].into_iter().enumerate()
+        {
+            let rows: Vec<TimerSetRecord> = response.rows(i, owner.table())?;
+            owners.extend(rows.into_iter().map(|r| (owner, r)));
+        }
+        // The first `limit` of each table hold the first `limit` of all three.
+        owners.sort_by(|(_, a), (_, b)| (&a.due, &a.owner_id).cmp(&(&b.due, &b.owner_id)));
+        owners.truncate(limit);
+        let mut due: Vec<DueTimer> = owners
             .into_iter()
-            .flat_map(|r| {
-                let owner = match r.owner.as_str() {
-                    "assignment" => TimerOwner::Assignment,
-                    "scope" => TimerOwner::Scope,
-                    _ => TimerOwner::Request,
-                };
+            .flat_map(|(owner, r)| {
                 let (owner_id, target_id) = (r.owner_id, r.target_id);
                 r.timers.into_iter().filter(|t| t.due <= now).map(move |timer| DueTimer {
                     owner,
@@ -488,39 +518,40 @@ impl Store {
         Ok(due)
     }
 
-    /// Deletes one stored timer; `false` when its set changed since it was read (or is gone),
-    /// and nothing was written.
-    pub async fn delete_timer(&self, owner_id: &str, timer: &Timer) -> StoreResult<bool> {
+    /// Deletes one stored timer; `false` when its owner's timers changed since they were read
+    /// (or the owner is gone), and nothing was written.
+    pub async fn delete_timer(&self, owner: TimerOwner, owner_id: &str, timer: &Timer) -> StoreResult<bool> {
+        let table = owner.table();
         // Wrapped in an object: a bare array would read as several results.
         let read = self
             .read(
-                "RETURN { timers: type::record('timer_set', $owner).timers };",
-                vars! { "owner" => owner_id },
+                "RETURN { timers: type::record($table, $owner).timers };",
+                vars! { "table" => table, "owner" => owner_id },
             )
             .await?
             .value(0)?;
         let Some(read) = read.get("timers").filter(|t| t.is_array()).cloned() else { return Ok(false) };
-        let timers: Vec<Timer> = super::decode("timer_set", read.clone())?;
+        let timers: Vec<Timer> = super::decode(table, read.clone())?;
         let left: Vec<Timer> = timers.into_iter().filter(|t| t != timer).collect();
         let (due, left) = timer_set_fields(&left)?;
-        // Only the set as read: a set a write replaced meanwhile is left to the next firing.
+        // Only the timers as read: ones a write replaced meanwhile are left to the next firing.
         let mut response = self
             .untracked()
             .transaction(
-                "LET $same = type::record('timer_set', $owner).timers == $read;
+                "LET $same = type::record($table, $owner).timers == $read;
                  IF $same {
-                     UPDATE type::record('timer_set', $owner) SET due = $due, timers = $left RETURN NONE;
+                     UPDATE type::record($table, $owner) SET due = $due, timers = $left RETURN NONE;
                  };
                  RETURN $same;",
-                vars! { "owner" => owner_id, "read" => read, "due" => due, "left" => left },
+                vars! { "table" => table, "owner" => owner_id, "read" => read, "due" => due, "left" => left },
             )
             .await?;
         // Statement 0 is the transaction's BEGIN.
         Ok(response.value(3)?.as_bool().unwrap_or(false))
     }
 
-    /// Deletes timer sets with no timers left, at most `limit`; returns how many. Writes replace
-    /// a set in place and leave it empty rather than delete it (see schema V8).
+    /// Deletes scope removals' timer sets with no timers left, at most `limit`; returns how many.
+    /// Writes replace a set in place and leave it empty rather than delete it (see schema V8).
     pub async fn sweep_timer_sets(&self, limit: usize) -> StoreResult<usize> {
         let empty: Vec<String> = self
             .read(
@@ -605,15 +636,21 @@ impl Store {
     pub async fn next_timer_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         let mut response = self
             .read(
-                "RETURN (SELECT VALUE due FROM timer_set WHERE due < $never ORDER BY due LIMIT 1)[0];",
+                "RETURN {
+                     request: (SELECT VALUE due FROM request WHERE due > '' AND due < $never ORDER BY due LIMIT 1)[0],
+                     assignment: (SELECT VALUE due FROM assignment WHERE due > '' AND due < $never ORDER BY due LIMIT 1)[0],
+                     scope: (SELECT VALUE due FROM timer_set WHERE due < $never ORDER BY due LIMIT 1)[0],
+                 };",
                 vars! { "never" => NEVER },
             )
             .await?;
-        Ok(response
-            .value(0)?
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(Into::into))
+        let first = response.value(0)?;
+        Ok(["request", "assignment", "scope"]
+            .into_iter()
+            .filter_map(|owner| first.get(owner)?.as_str())
+            .filter_map(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(Into::into)
+            .min())
     }
 
     /// Commits a change to a target's requests and assignments (see the module documentation).
@@ -669,6 +706,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     // (package, policy) -> assignments added
     let mut added: std::collections::BTreeMap<(&str, &str), u64> = std::collections::BTreeMap::new();
     let mut timer_rows = Vec::new();
+    let mut timer_updates = Vec::new();
     let mut grants = Vec::new();
     let mut memberships = Vec::new();
     let mut revoked = Vec::new();
@@ -678,9 +716,21 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         if write.target_version == 0 {
             target_rows.push(json!({ "id": target, "version": 1 }));
         }
+        // An owner's timers as the write gives them, else the ones its document has now.
+        let timers_of = |owner: TimerOwner, id: &str| {
+            write
+                .timers
+                .iter()
+                .find(|(o, i, _)| *o == owner && i == id)
+                .map(|(_, _, timers)| timers.as_slice())
+        };
         for (request, version) in &write.requests {
             let next = version.map_or(1, |v| v + 1);
-            let mut row = request_row(request, next)?;
+            let row = request_row(request, next)?;
+            let mut row = match timers_of(TimerOwner::Request, &request.id) {
+                Some(timers) => with_timers(row, timers)?,
+                None => with_timers(row, &request.timers())?,
+            };
             match version {
                 None => {
                     if let Some(object) = row.as_object_mut() {
@@ -693,10 +743,14 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         }
         for (assignment, version) in &write.assignments {
             let next = version.map_or(1, |v| v + 1);
+            let with_its_timers = |row: Value| match timers_of(TimerOwner::Assignment, &assignment.id) {
+                Some(timers) => with_timers(row, timers),
+                None => with_timers(row, &assignment.timers()),
+            };
             match version {
                 None => {
                     let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
-                    let mut row = assignment_row(assignment, next, &created)?;
+                    let mut row = with_its_timers(assignment_row(assignment, next, &created)?)?;
                     if let Some(object) = row.as_object_mut() {
                         object.insert("id".into(), json!(assignment.id));
                     }
@@ -712,16 +766,22 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
                     "id": assignment.id,
                     "expected": v,
                     "ends": !assignment.is_active(),
-                    "row": assignment_row(assignment, next, "")?,
+                    "row": with_its_timers(assignment_row(assignment, next, "")?)?,
                 })),
             }
         }
         for (owner, owner_id, timers) in &write.timers {
-            // A request or assignment this write creates has no stored set to replace.
-            let created = write.requests.iter().any(|(r, v)| v.is_none() && r.id == *owner_id)
-                || write.assignments.iter().any(|(a, v)| v.is_none() && a.id == *owner_id);
-            if !(created && timers.is_empty()) {
-                timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?);
+            match owner {
+                TimerOwner::Scope => timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?),
+                // A request or assignment this write writes carries its timers in its row.
+                TimerOwner::Request if write.requests.iter().any(|(r, _)| r.id == *owner_id) => {}
+                TimerOwner::Assignment if write.assignments.iter().any(|(a, _)| a.id == *owner_id) => {}
+                _ => {
+                    let (due, timers) = timer_set_fields(timers)?;
+                    timer_updates.push(
+                        json!({ "table": owner.table(), "id": owner_id, "due": due, "timers": timers }),
+                    );
+                }
             }
         }
         for (assignment_id, grant) in &write.deliver {
@@ -812,6 +872,15 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         ));
         vars.insert("added".into(), Value::Array(counts));
         vars.insert("newAssignments".into(), Value::Array(new_assignments));
+    }
+    if !timer_updates.is_empty() {
+        // Only a record that exists: UPDATE creates none.
+        body.push_str(
+            "FOR $t IN $timerUpdates {
+                 UPDATE type::record($t.table, $t.id) SET due = $t.due, timers = $t.timers RETURN NONE;
+             };\n",
+        );
+        vars.insert("timerUpdates".into(), Value::Array(timer_updates));
     }
     if !timer_rows.is_empty() {
         body.push_str(
@@ -915,25 +984,39 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc()
     }
 
-    /// An owner's timers are one record (schema V8): a write replaces them in place, an emptied
-    /// set is never due and the sweep deletes it, and one timer can be deleted alone.
+    /// A request's timers are fields of its record (schema V10), written with it or alone, and
+    /// a scope removal's are a set of their own (schema V8) that is swept once emptied; one
+    /// timer can be deleted alone; the earliest timers of all owners come first.
     #[tokio::test]
-    async fn timer_sets_are_replaced_in_place_and_emptied_ones_swept() {
+    async fn timers_live_with_their_owner_and_fire_in_order() {
         use em_engine::timer::TimerKind;
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
         let timeout = Timer::new(at("2026-01-03T00:00:00Z"), TimerKind::ApprovalTimeout { stage: 0 });
         let escalation = Timer::new(at("2026-01-02T00:00:00Z"), TimerKind::ApprovalEscalation { stage: 0 });
         let mut write = GovernanceWrite::new("u1", 0);
-        write.requests = vec![(sample_request("r1"), None)];
+        // r2 is written without timers: it has those of its document, none.
+        write.requests = vec![(sample_request("r1"), None), (sample_request("r2"), None)];
         write.timers = vec![(TimerOwner::Request, "r1".into(), vec![timeout, escalation])];
         store.commit_governance_batch(&[&write]).await.unwrap();
         let mut other = GovernanceWrite::new("u2", 0);
-        other.timers = vec![(
-            TimerOwner::Assignment,
-            "as2".into(),
-            vec![Timer::new(at("2026-01-02T12:00:00Z"), TimerKind::AssignmentExpiration)],
-        )];
+        let removal = Timer::new(at("2026-01-02T12:00:00Z"), TimerKind::ScopeRemoval);
+        other.timers = vec![
+            (TimerOwner::Scope, format!("as2{SCOPE_SUFFIX}"), vec![removal]),
+            // No such assignment: nothing is written for it.
+            (TimerOwner::Assignment, "as9".into(), vec![removal]),
+        ];
         store.commit_governance_batch(&[&other]).await.unwrap();
+        let mut response = store
+            .db
+            .query("SELECT record::id(id) AS id, due FROM request ORDER BY id; RETURN count(SELECT id FROM assignment);")
+            .await
+            .unwrap();
+        let rows: Vec<Value> = response.take(0).unwrap();
+        assert_eq!(
+            rows,
+            vec![json!({ "id": "r1", "due": time_key(escalation.due) }), json!({ "id": "r2", "due": NEVER })]
+        );
+        assert_eq!(response.take::<Option<i64>>(1).unwrap(), Some(0), "a timer creates no owner");
 
         assert!(store.due_timers(at("2026-01-01T00:00:00Z"), 10).await.unwrap().is_empty());
         let due = store.due_timers(at("2026-01-05T00:00:00Z"), 10).await.unwrap();
@@ -942,19 +1025,26 @@ mod tests {
             order,
             [
                 ("r1", TimerKind::ApprovalEscalation { stage: 0 }),
-                ("as2", TimerKind::AssignmentExpiration),
+                ("as2#scope", TimerKind::ScopeRemoval),
                 ("r1", TimerKind::ApprovalTimeout { stage: 0 }),
             ],
             "every due timer, earliest first"
         );
-        assert_eq!(due[0].owner, TimerOwner::Request);
-        assert_eq!(due[0].target_id, "u1");
+        assert_eq!((due[0].owner, due[0].target_id.as_str()), (TimerOwner::Request, "u1"));
+        assert_eq!((due[1].owner, due[1].target_id.as_str()), (TimerOwner::Scope, "u2"));
         let due = store.due_timers(at("2026-01-02T06:00:00Z"), 10).await.unwrap();
         assert_eq!(due.len(), 1, "only what is due: {due:?}");
+        let first = store.due_timers(at("2026-01-05T00:00:00Z"), 1).await.unwrap();
+        assert_eq!(first.len(), 2, "the timers due of the owner due first: {first:?}");
+        assert!(first.iter().all(|d| d.owner_id == "r1"));
         assert_eq!(store.next_timer_due().await.unwrap(), Some(escalation.due));
 
         // The escalation is deleted alone; then the request's timers are replaced by none.
-        assert!(store.delete_timer("r1", &escalation).await.unwrap());
+        assert!(store.delete_timer(TimerOwner::Request, "r1", &escalation).await.unwrap());
+        assert!(
+            !store.delete_timer(TimerOwner::Assignment, "as9", &escalation).await.unwrap(),
+            "no such owner"
+        );
         let due = store.due_timers(at("2026-01-05T00:00:00Z"), 10).await.unwrap();
         let left: Vec<&DueTimer> = due.iter().filter(|d| d.owner_id == "r1").collect();
         assert_eq!(left.len(), 1);
@@ -963,19 +1053,31 @@ mod tests {
         emptied.timers = vec![(TimerOwner::Request, "r1".into(), Vec::new())];
         store.commit_governance_batch(&[&emptied]).await.unwrap();
         let due = store.due_timers(at("9999-01-01T00:00:00Z"), 10).await.unwrap();
-        assert_eq!(due.iter().map(|d| d.owner_id.as_str()).collect::<Vec<_>>(), ["as2"]);
-        let count = |store: &Store| {
-            let db = store.db.clone();
-            async move {
-                let mut response = db.query("RETURN count(SELECT id FROM timer_set)").await.unwrap();
-                response.take::<Option<i64>>(0).unwrap().unwrap_or(0)
-            }
-        };
-        assert_eq!(count(&store).await, 2, "the emptied set stays until swept");
+        assert_eq!(due.iter().map(|d| d.owner_id.as_str()).collect::<Vec<_>>(), ["as2#scope"]);
+        assert_eq!(store.next_timer_due().await.unwrap(), Some(removal.due));
+
+        // The scope removal's set is emptied, then swept.
+        let mut emptied = GovernanceWrite::new("u2", 1);
+        emptied.timers = vec![(TimerOwner::Scope, format!("as2{SCOPE_SUFFIX}"), Vec::new())];
+        store.commit_governance_batch(&[&emptied]).await.unwrap();
+        assert!(store.due_timers(at("9999-01-01T00:00:00Z"), 10).await.unwrap().is_empty());
+        assert_eq!(store.next_timer_due().await.unwrap(), None);
         assert_eq!(store.sweep_timer_sets(100).await.unwrap(), 1);
-        assert_eq!(count(&store).await, 1);
         assert_eq!(store.sweep_timer_sets(100).await.unwrap(), 0);
-        assert_eq!(store.next_timer_due().await.unwrap(), Some(at("2026-01-02T12:00:00Z")));
+    }
+
+    /// The runner's queries for due timers read the `due` indexes.
+    #[tokio::test]
+    async fn due_timers_are_read_from_indexes() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        for table in ["request", "assignment"] {
+            let sql = format!(
+                "SELECT id FROM {table} WHERE due > '' AND due <= '2026' ORDER BY due LIMIT 5 EXPLAIN"
+            );
+            let plan: Vec<Value> = store.db.query(sql).await.unwrap().take(0).unwrap();
+            let plan = Value::Array(plan).to_string();
+            assert!(plan.contains(&format!("{table}Due")), "{table}: {plan}");
+        }
     }
 
     fn sample_request(id: &str) -> AccessPackageAssignmentRequest {

@@ -6,7 +6,7 @@
 
 /// `(version, SurrealQL)` in order. The version recorded after migration `n` is `n`.
 pub const MIGRATIONS: &[(u32, &str)] =
-    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9)];
+    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10)];
 
 /// The version this build expects.
 #[must_use]
@@ -357,6 +357,26 @@ REMOVE INDEX eventPackage ON event;
 REMOVE INDEX eventActor ON event;
 "#;
 
+/// Version 10: a request's and an assignment's timers are fields of its own record, `timers`,
+/// with the earliest due time in the indexed `due` (`~` once none are left), written with the
+/// record in the statement that writes it anyway. A timer set of its own cost a governance
+/// transaction a statement and a record per request or assignment written, and the runner a
+/// sweep of the emptied sets (`benches/README.md`, "Timers in their owner's record"). A scope
+/// removal (an auto-assignment policy's grace period) keeps its set in `timer_set`. Records
+/// written before and never written since have no `due`, and no timers.
+const V10: &str = r#"
+DEFINE FIELD due ON request TYPE option<string>;
+DEFINE FIELD timers ON request TYPE option<array<object>> FLEXIBLE;
+DEFINE INDEX requestDue ON request FIELDS due;
+DEFINE FIELD due ON assignment TYPE option<string>;
+DEFINE FIELD timers ON assignment TYPE option<array<object>> FLEXIBLE;
+DEFINE INDEX assignmentDue ON assignment FIELDS due;
+FOR $t IN (SELECT owner, record::id(id) AS ownerId, due, timers FROM timer_set WHERE owner != 'scope') {
+    UPDATE type::record($t.owner, $t.ownerId) SET due = $t.due, timers = $t.timers RETURN NONE;
+};
+DELETE timer_set WHERE owner != 'scope';
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +462,62 @@ mod tests {
         let info: Option<serde_json::Value> = response.take(2).unwrap();
         let indexes: Vec<String> = info.unwrap()["indexes"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(indexes, ["eventSort"], "only the sort key is indexed");
+    }
+
+    /// Version 10 moves the timers of requests and assignments into their records, with the
+    /// earliest due time, and keeps scope removals in their sets; a set whose owner is gone goes.
+    #[tokio::test]
+    async fn version_10_moves_timers_into_their_owners() {
+        let db = database_at(9).await;
+        db.query(
+            "CREATE request:r1 CONTENT { accessPackageId: 'ap', catalogId: 'c', assignmentPolicyId: 'p', targetId: 'u1',
+                 requestType: 'userAdd', state: 'pendingApproval', status: 'PendingApproval', createdDateTime: 'x',
+                 version: 1, sortKey: 'x', request: '{}' };
+             CREATE request:r2 CONTENT { accessPackageId: 'ap', catalogId: 'c', assignmentPolicyId: 'p', targetId: 'u1',
+                 requestType: 'userAdd', state: 'delivered', status: 'Delivered', createdDateTime: 'x',
+                 version: 1, sortKey: 'y', request: '{}' };
+             CREATE assignment:as1 CONTENT { accessPackageId: 'ap', catalogId: 'c', assignmentPolicyId: 'p', targetId: 'u1',
+                 state: 'delivered', status: 'Delivered', active: true, version: 1, sortKey: 'x', assignment: '{}' };
+             CREATE timer_set:r1 CONTENT { owner: 'request', targetId: 'u1', due: '2026-01-02T00:00:00.000000Z',
+                 timers: [{ due: '2026-01-02T00:00:00Z', kind: { type: 'approvalEscalation', stage: 0 } }] };
+             CREATE timer_set:as1 CONTENT { owner: 'assignment', targetId: 'u1', due: '2026-02-01T00:00:00.000000Z',
+                 timers: [{ due: '2026-02-01T00:00:00Z', kind: { type: 'assignmentExpiration' } }] };
+             CREATE timer_set:gone CONTENT { owner: 'assignment', targetId: 'u1', due: '~', timers: [] };
+             CREATE type::record('timer_set', 'as1#scope') CONTENT { owner: 'scope', targetId: 'u1',
+                 due: '2026-03-01T00:00:00.000000Z', timers: [{ due: '2026-03-01T00:00:00Z', kind: { type: 'scopeRemoval' } }] };",
+        )
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+        db.query(format!("BEGIN;\n{V10}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query(
+                "SELECT record::id(id) AS id, due, timers[0].kind.type AS first FROM request ORDER BY id;
+                 SELECT record::id(id) AS id, due, timers[0].kind.type AS first FROM assignment;
+                 SELECT VALUE record::id(id) FROM timer_set;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let requests: Vec<serde_json::Value> = response.take(0).unwrap();
+        assert_eq!(
+            requests,
+            vec![
+                serde_json::json!({ "id": "r1", "due": "2026-01-02T00:00:00.000000Z", "first": "approvalEscalation" }),
+                serde_json::json!({ "id": "r2", "due": null, "first": null }),
+            ]
+        );
+        let assignments: Vec<serde_json::Value> = response.take(1).unwrap();
+        assert_eq!(
+            assignments,
+            vec![
+                serde_json::json!({ "id": "as1", "due": "2026-02-01T00:00:00.000000Z", "first": "assignmentExpiration" })
+            ]
+        );
+        let sets: Vec<String> = response.take(2).unwrap();
+        assert_eq!(sets, ["as1#scope"], "only the scope removal keeps a set");
     }
 
     /// A database at version 4 with assignments counted on the package and the policy comes out
