@@ -240,6 +240,12 @@ impl Store {
         Self { pending: Arc::new(events), ..self.clone() }
     }
 
+    /// The events this handle was to write (see [`Store::logged`]), back from it.
+    #[must_use]
+    pub fn take_pending(self) -> Vec<Event> {
+        Arc::try_unwrap(self.pending).unwrap_or_else(|shared| shared.as_ref().clone())
+    }
+
     /// The number of committed changes to the directory and the catalogs so far (see
     /// `generation`). Read it before reading what it guards: a read model built from data read
     /// after it is current up to it.

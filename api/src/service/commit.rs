@@ -166,7 +166,7 @@ fn lock(busy: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<Stri
     busy.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn commit_batch(store: &Store, batch: Vec<Job>) {
+async fn commit_batch(store: &Store, mut batch: Vec<Job>) {
     if batch.len() == 1 {
         for job in batch {
             let outcome = store.logged(job.events).commit_governance(&job.write).await;
@@ -174,9 +174,13 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
         }
         return;
     }
-    let events: Vec<Event> = batch.iter().flat_map(|job| job.events.iter().cloned()).collect();
+    // The events move into the batch's transaction (a request's event carries the whole
+    // request: copying them cost a batch of seven changes about 0.2 ms), and back on failure.
+    let counts: Vec<usize> = batch.iter().map(|job| job.events.len()).collect();
+    let events: Vec<Event> = batch.iter_mut().flat_map(|job| std::mem::take(&mut job.events)).collect();
+    let logged = store.logged(events);
     let writes: Vec<&GovernanceWrite> = batch.iter().map(|job| job.write.as_ref()).collect();
-    match store.logged(events).commit_governance_batch(&writes).await {
+    match logged.commit_governance_batch(&writes).await {
         Ok(()) => {
             for job in batch {
                 let _ = job.done.send(Ok(()));
@@ -184,8 +188,10 @@ async fn commit_batch(store: &Store, batch: Vec<Job>) {
         }
         Err(_) => {
             // One of them is stale, or the batch hit a conflict: each on its own.
-            for job in batch {
-                let outcome = store.logged(job.events).commit_governance(&job.write).await;
+            let mut events = logged.take_pending().into_iter();
+            for (job, count) in batch.into_iter().zip(counts) {
+                let own: Vec<Event> = events.by_ref().take(count).collect();
+                let outcome = store.logged(own).commit_governance(&job.write).await;
                 let _ = job.done.send(outcome);
             }
         }
@@ -224,5 +230,42 @@ mod tests {
         assert_eq!(versions.len(), 40);
         assert_eq!(versions.get("u0"), Some(&6));
         assert!(versions.iter().filter(|(id, _)| *id != "u0").all(|(_, v)| *v == 1));
+    }
+
+    /// A batch with a stale change fails as a whole; then each change is committed on its own
+    /// with its own events, and only the stale one is refused, writing none of its events.
+    #[tokio::test]
+    async fn a_failed_batch_commits_each_change_with_its_own_events() {
+        use crate::store::PageRequest;
+        use crate::store::events::EventFilter;
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let event = |id: &str, target: &str| {
+            let mut event = Event::new(id.into(), "test.done", &em_engine::Actor::System, at, "User", target);
+            event.target_id = Some(target.into());
+            event
+        };
+        let mut answers = Vec::new();
+        let mut batch = Vec::new();
+        // u2 is decided on version 5, which it never had: stale.
+        for (target, version, events) in [
+            ("u1", 0, vec![event("e1", "u1"), event("e2", "u1")]),
+            ("u2", 5, vec![event("e3", "u2")]),
+            ("u3", 0, vec![event("e4", "u3")]),
+        ] {
+            let (done, answer) = oneshot::channel();
+            batch.push(Job { write: Arc::new(GovernanceWrite::new(target, version)), events, done });
+            answers.push(answer);
+        }
+        commit_batch(&store, batch).await;
+        let outcomes: Vec<bool> =
+            futures::future::join_all(answers).await.into_iter().map(|a| a.unwrap().is_ok()).collect();
+        assert_eq!(outcomes, [true, false, true]);
+        let page =
+            store.events(&EventFilter::default(), &PageRequest { after: None, first: 10 }).await.unwrap();
+        let written: Vec<(String, String)> =
+            page.items.iter().map(|(_, e)| (e.id.clone(), e.subject_id.clone())).collect();
+        let expected = [("e1", "u1"), ("e2", "u1"), ("e4", "u3")].map(|(e, u)| (e.to_owned(), u.to_owned()));
+        assert_eq!(written, expected);
     }
 }
