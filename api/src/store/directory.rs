@@ -165,7 +165,7 @@ impl Store {
             .flat_map(|m| {
                 m.principal_ids.iter().map(move |p| {
                     json!({
-                        "id": [m.group_id, p, m.relation.as_str()],
+                        "id": [p, &m.group_id, m.relation.as_str()],
                         "groupId": m.group_id,
                         "principalId": p,
                         "relation": m.relation.as_str(),
@@ -201,7 +201,7 @@ impl Store {
     /// to act as themselves, and a submission decides on all three.
     pub async fn caller(&self, id: &str) -> StoreResult<(Option<User>, Vec<MembershipRow>, u64)> {
         let sql = "RETURN type::record('user', $id).*;
-             SELECT *, record::id(id) AS id FROM membership WHERE principalId = $id ORDER BY groupId;
+             SELECT groupId, principalId, relation FROM membership:[$id, NONE]..[$id, {}];
              RETURN type::record('target_state', $id).version ?? 0;";
         let mut response = self.read(sql, vars! { "id" => id }).await?;
         let user = super::fetched("user", id, response.value(0)?)?;
@@ -319,7 +319,7 @@ impl Store {
     pub async fn delete_user(&self, id: &str) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('user', $id)) {{ {missing} }};
-             DELETE membership WHERE principalId = $id;
+             DELETE membership:[$id, NONE]..[$id, {{}}];
              UPDATE user SET manager = NONE, managerId = NONE WHERE managerId = $id RETURN NONE;
              DELETE type::record('user', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
@@ -382,7 +382,8 @@ impl Store {
             "IF !record::exists(type::record('group', $id)) {{ {missing} }};
              LET $used = (SELECT VALUE catalogId FROM resource WHERE objectId = $id AND originSystem = 'AadGroup');
              IF array::len($used) > 0 {{ {used} }};
-             DELETE membership WHERE groupId = $id OR principalId = $id;
+             DELETE membership WHERE groupId = $id;
+             DELETE membership:[$id, NONE]..[$id, {{}}];
              DELETE incompatibility WHERE kind = 'group' AND targetId = $id;
              DELETE type::record('group', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the group does not exist"),
@@ -413,8 +414,10 @@ impl Store {
 
     /// The groups a principal belongs to directly.
     pub async fn memberships_of(&self, principal_id: &str) -> StoreResult<Vec<MembershipRow>> {
-        self.all("membership", "principalId = $principal", "groupId", vars! { "principal" => principal_id })
-            .await
+        // The key range of the principal (schema V11), in the order of the groups' ids.
+        let sql =
+            "SELECT groupId, principalId, relation FROM membership:[$principal, NONE]..[$principal, {}];";
+        self.read(sql, vars! { "principal" => principal_id }).await?.rows(0, "membership")
     }
 
     /// Adds a member or owner. Dynamic groups are refused (their rule decides membership).
@@ -436,8 +439,8 @@ impl Store {
              LET $found = (SELECT VALUE t FROM [{{ t: 'user', e: record::exists(type::record('user', $principal)) }}, {{ t: 'group', e: record::exists(type::record('group', $principal)) }}] WHERE e);
              IF array::len($found) == 0 {{ {missing_principal} }};
              IF $found[0] NOT IN {allowed_tables} {{ {wrong_kind} }};
-             IF record::exists(type::record('membership', [$group, $principal, $relation])) {{ {already} }};
-             CREATE type::record('membership', [$group, $principal, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;",
+             IF record::exists(type::record('membership', [$principal, $group, $relation])) {{ {already} }};
+             CREATE type::record('membership', [$principal, $group, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;",
             missing_group = throw(ErrorCode::NotFound, "groupId", "the group does not exist"),
             dynamic = throw(
                 ErrorCode::ValidationFailed,
@@ -465,8 +468,8 @@ impl Store {
         relation: GroupRelation,
     ) -> StoreResult<()> {
         let body = format!(
-            "IF !record::exists(type::record('membership', [$group, $principal, $relation])) {{ {missing} }};
-             DELETE type::record('membership', [$group, $principal, $relation]);",
+            "IF !record::exists(type::record('membership', [$principal, $group, $relation])) {{ {missing} }};
+             DELETE type::record('membership', [$principal, $group, $relation]);",
             missing = throw(
                 ErrorCode::NotFound,
                 "principalId",
@@ -539,7 +542,7 @@ impl Store {
     /// Whether a user holds a directory role made from one of `role_templates` (a role matches by
     /// its template id or, for built-in roles exported without one, by its id).
     pub async fn holds_directory_role(&self, user_id: &str, role_templates: &[&str]) -> StoreResult<bool> {
-        let sql = "LET $held = (SELECT VALUE groupId FROM membership WHERE principalId = $user AND relation = 'member');
+        let sql = "LET $held = (SELECT VALUE groupId FROM membership:[$user, NONE]..[$user, {}] WHERE relation = 'member');
                    RETURN count(SELECT * FROM directory_role WHERE record::id(id) IN $held AND (roleTemplateId IN $templates OR record::id(id) IN $templates));";
         let mut response = self.read(sql, vars! { "user" => user_id, "templates" => role_templates }).await?;
         Ok(response.value(1)?.as_u64().unwrap_or(0) > 0)

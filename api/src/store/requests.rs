@@ -793,7 +793,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
             }));
             if let Some((group, relation)) = grant_membership(grant) {
                 memberships.push(json!({
-                    "id": [group, target, relation],
+                    "id": [target, group, relation],
                     "groupId": group,
                     "principalId": target,
                     "relation": relation,
@@ -905,7 +905,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
                  IF $r.remove {
                      DELETE type::record('grant', [$r.target, $r.key]);
                      IF $r.membership != NONE AND $r.membership != NULL {
-                         DELETE type::record('membership', [$r.membership.group, $r.target, $r.membership.relation]);
+                         DELETE type::record('membership', [$r.target, $r.membership.group, $r.membership.relation]);
                      };
                  } ELSE {
                      UPDATE type::record('grant', [$r.target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
@@ -939,9 +939,10 @@ mod tests {
             .query(
                 "CREATE user:u1 CONTENT { displayName: 'U', userPrincipalName: 'u1@x', upnKey: 'u1@x', accountEnabled: true,
                      userType: 'Member', sortKey: 'u' };
-                 CREATE membership:['g2', 'u1', 'member'] CONTENT { groupId: 'g2', principalId: 'u1', relation: 'member' };
-                 CREATE membership:['g1', 'u1', 'owner'] CONTENT { groupId: 'g1', principalId: 'u1', relation: 'owner' };
-                 CREATE membership:['g3', 'u2', 'member'] CONTENT { groupId: 'g3', principalId: 'u2', relation: 'member' };",
+                 CREATE membership:['u1', 'g2', 'member'] CONTENT { groupId: 'g2', principalId: 'u1', relation: 'member' };
+                 CREATE membership:['u1', 'g1', 'owner'] CONTENT { groupId: 'g1', principalId: 'u1', relation: 'owner' };
+                 CREATE membership:['u2', 'g3', 'member'] CONTENT { groupId: 'g3', principalId: 'u2', relation: 'member' };
+                 CREATE membership:['u10', 'g0', 'member'] CONTENT { groupId: 'g0', principalId: 'u10', relation: 'member' };",
             )
             .await
             .unwrap()
@@ -950,7 +951,7 @@ mod tests {
         let (user, memberships, version) = store.caller("u1").await.unwrap();
         assert_eq!(user.map(|u| u.id), Some("u1".to_owned()));
         let groups: Vec<&str> = memberships.iter().map(|m| m.group_id.as_str()).collect();
-        assert_eq!(groups, ["g1", "g2"]);
+        assert_eq!(groups, ["g1", "g2"], "the key range of u1, not of u10");
         assert_eq!(version, 0);
         store.commit_governance_batch(&[&GovernanceWrite::new("u1", 0)]).await.unwrap();
         assert_eq!(store.caller("u1").await.unwrap().2, 1);
