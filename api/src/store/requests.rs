@@ -15,6 +15,19 @@
 //! the assignments that deliver it in `sources`); group membership and ownership and active
 //! directory roles are also written as `membership` records, which is what the directory, the
 //! administrator check and `memberOf` rules read.
+//!
+//! The tables written here have no field definitions (schema V12); their rows are, by table:
+//!
+//! - `request:<id>`: see `request_row`, with `due` and `timers` (schema V10);
+//! - `assignment:<id>`: see `assignment_row`, with `due` and `timers`;
+//! - `target_state:<user id>`: `version` (integer);
+//! - `grant:[<principal>, <grant key>]`: `principalId`, `grant` (the engine's [`Grant`] as an
+//!   object), `sources` (assignment ids);
+//! - `membership:[<principal>, <group or role>, <relation>]`: `principalId`, `groupId`, `relation`
+//!   (`member` or `owner`);
+//! - `assignment_tally:[<package>, <policy>, <shard>]`: `accessPackageId`, `assignmentPolicyId`,
+//!   `n` (integer);
+//! - `timer_set:<assignment id>#scope`: `owner` (`scope`), `targetId`, `due`, `timers`.
 
 use em_engine::assignment::{AccessPackageAssignment, Grant};
 use em_engine::request::AccessPackageAssignmentRequest;
@@ -255,6 +268,10 @@ fn document_text<T: serde::Serialize>(value: &T) -> StoreResult<Value> {
     serde_json::to_string(value).map(Value::String).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// A request's row: `accessPackageId`, `catalogId`, `assignmentPolicyId`, `targetId`,
+/// `requestorId` (absent unless a user requested), `requestType`, `state`, `status`,
+/// `createdDateTime` (text), `assignedTo` (who may decide the open stage), `approverIds` (everyone
+/// ever asked), `version` (integer), `sortKey` and `request` (the document as JSON text).
 fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreResult<Value> {
     let document = document_text(request)?;
     let requestor_id = match &request.requestor {
@@ -299,6 +316,9 @@ fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreR
     Ok(row)
 }
 
+/// An assignment's row: `accessPackageId`, `catalogId`, `assignmentPolicyId`, `targetId`, `state`,
+/// `status`, `active` (bool), `version` (integer), `sortKey` and `assignment` (the document as JSON
+/// text).
 fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &str) -> StoreResult<Value> {
     let document = document_text(assignment)?;
     Ok(json!({
