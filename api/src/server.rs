@@ -25,6 +25,7 @@ use em_engine::Actor;
 use crate::auth::{AuthError, Authenticator, bearer};
 use crate::graphql::AppSchema;
 use crate::service::Services;
+use crate::service::cache::GenerationMap;
 
 /// The largest request body accepted (a directory import is the largest request).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -317,9 +318,14 @@ fn request_error(media: &'static str, status: StatusCode, message: &str) -> Resp
 /// Parsed query documents by their text. Clients send the same few operations over and over,
 /// and parsing one costs more than cloning it; the schema still checks every request (depth,
 /// directives, validation, complexity) as usual. Bounded: a full cache starts over.
-#[derive(Default)]
 struct ParsedQueries {
-    documents: std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>,
+    documents: GenerationMap<String, ExecutableDocument>,
+}
+
+impl Default for ParsedQueries {
+    fn default() -> Self {
+        Self { documents: GenerationMap::with_capacity(Self::CAPACITY) }
+    }
 }
 
 impl ParsedQueries {
@@ -334,16 +340,12 @@ impl ParsedQueries {
         if query.len() > Self::LONGEST {
             return None;
         }
-        let lock = || self.documents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(document) = lock().get(query) {
-            return Some(document.clone());
+        // A query's document never changes: one generation for all.
+        if let Some(document) = self.documents.get(query, 0) {
+            return Some(document.as_ref().clone());
         }
         let document = async_graphql::parser::parse_query(query).ok()?;
-        let mut documents = lock();
-        if documents.len() >= Self::CAPACITY {
-            documents.clear();
-        }
-        documents.insert(query.to_owned(), document.clone());
+        self.documents.put(query.to_owned(), 0, Arc::new(document.clone()));
         Some(document)
     }
 }
@@ -401,7 +403,8 @@ mod tests {
         for i in 0..ParsedQueries::CAPACITY + 3 {
             assert!(parsed.get(&format!("query Q{i} {{ me {{ id }} }}")).is_some());
         }
-        assert!(parsed.documents.lock().unwrap().len() <= ParsedQueries::CAPACITY);
+        assert!(parsed.documents.get("query Q0 { me { id } }", 0).is_none(), "a full cache starts over");
+        assert!(parsed.documents.get("query Q514 { me { id } }", 0).is_some());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! Entries are bounded: a map that grows past its capacity is cleared (they are caches; the
 //! store has everything).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -26,27 +27,38 @@ use std::sync::{Arc, Mutex};
 /// The largest number of entries a map keeps before it starts over.
 const CAPACITY: usize = 200_000;
 
-/// A map of entries read at a generation.
+/// A map of entries read at a generation (a map whose entries never go stale uses one
+/// generation for all).
 pub(crate) struct GenerationMap<K, V> {
     entries: Mutex<HashMap<K, (u64, Arc<V>)>>,
+    capacity: usize,
 }
 
 impl<K: Eq + Hash + Clone, V> Default for GenerationMap<K, V> {
     fn default() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self::with_capacity(CAPACITY)
     }
 }
 
 impl<K: Eq + Hash + Clone, V> GenerationMap<K, V> {
+    /// A map that starts over when it holds `capacity` entries.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), capacity }
+    }
+
     /// The entry for `key` if it was read at `generation`.
-    pub(crate) fn get(&self, key: &K, generation: u64) -> Option<Arc<V>> {
+    pub(crate) fn get<Q>(&self, key: &Q, generation: u64) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.get(key).filter(|(g, _)| *g == generation).map(|(_, v)| Arc::clone(v))
     }
 
     pub(crate) fn put(&self, key: K, generation: u64, value: Arc<V>) {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
+        if entries.len() >= self.capacity {
             entries.clear();
         }
         entries.insert(key, (generation, value));
@@ -66,9 +78,19 @@ mod tests {
     fn entries_of_another_generation_are_misses() {
         let map: GenerationMap<String, u32> = GenerationMap::default();
         map.put("a".into(), 3, Arc::new(7));
-        assert_eq!(map.get(&"a".into(), 3).as_deref(), Some(&7));
-        assert_eq!(map.get(&"a".into(), 4), None);
+        assert_eq!(map.get("a", 3).as_deref(), Some(&7));
+        assert_eq!(map.get("a", 4), None);
         map.remove(&"a".into());
-        assert_eq!(map.get(&"a".into(), 3), None);
+        assert_eq!(map.get("a", 3), None);
+    }
+
+    #[test]
+    fn a_full_map_starts_over() {
+        let map: GenerationMap<String, u32> = GenerationMap::with_capacity(2);
+        map.put("a".into(), 0, Arc::new(1));
+        map.put("b".into(), 0, Arc::new(2));
+        map.put("c".into(), 0, Arc::new(3));
+        assert_eq!((map.get("a", 0), map.get("b", 0)), (None, None));
+        assert_eq!(map.get("c", 0).as_deref(), Some(&3));
     }
 }

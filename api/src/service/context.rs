@@ -173,7 +173,7 @@ impl Services {
     /// state: what a mutation's answer shows of the assignment it just delivered.
     #[must_use]
     pub fn committed_assignment(&self, target_id: &str, id: &str) -> Option<StoredAssignment> {
-        let state = self.caches.targets.get(&target_id.to_owned(), 0)?;
+        let state = self.caches.targets.get(target_id, 0)?;
         state.assignments.iter().find(|a| a.assignment.id == id).cloned()
     }
 
@@ -186,7 +186,7 @@ impl Services {
     /// Cached at the catalog generation: a change to users or memberships leaves it alone.
     pub(crate) async fn package_context(&self, id: &str, field: &str) -> ServiceResult<Arc<PackageContext>> {
         let generation = self.store.catalog_generation();
-        if let Some(hit) = self.caches.packages.get(&id.to_owned(), generation) {
+        if let Some(hit) = self.caches.packages.get(id, generation) {
             return Ok(hit);
         }
         let package = self.access_package_at(id, field).await?;
@@ -267,7 +267,7 @@ impl Services {
     /// A user of the directory, if there is one.
     pub async fn cached_user(&self, id: &str) -> ServiceResult<Option<User>> {
         let generation = self.store.generation();
-        if let Some(hit) = self.caches.users.get(&id.to_owned(), generation) {
+        if let Some(hit) = self.caches.users.get(id, generation) {
             return Ok((*hit).clone());
         }
         let user = self.store.user(id).await?;
@@ -281,14 +281,14 @@ impl Services {
     /// nothing, so a submission of theirs reads nothing more before it commits.
     pub async fn caller_user(&self, id: &str) -> ServiceResult<Option<User>> {
         let generation = self.store.generation();
-        if let Some(hit) = self.caches.users.get(&id.to_owned(), generation) {
+        if let Some(hit) = self.caches.users.get(id, generation) {
             return Ok((*hit).clone());
         }
         let (user, memberships, version) = self.store.caller(id).await?;
         self.prime_subject(generation, id, user.clone(), MembershipRow::member_groups(memberships));
         // A remembered state may be newer (a commit of theirs may have ended meanwhile); and one
         // that is stale makes the write that decides on it fail as stale, and be decided again.
-        if version == 0 && user.is_some() && self.caches.targets.get(&id.to_owned(), 0).is_none() {
+        if version == 0 && user.is_some() && self.caches.targets.get(id, 0).is_none() {
             self.caches.targets.put(id.to_owned(), 0, Arc::new(TargetState::default()));
         }
         Ok(user)
@@ -325,7 +325,7 @@ impl Services {
     /// The direct members of a group.
     pub(crate) async fn cached_group_members(&self, group_id: &str) -> ServiceResult<Arc<Vec<String>>> {
         let generation = self.store.generation();
-        if let Some(hit) = self.caches.group_members.get(&group_id.to_owned(), generation) {
+        if let Some(hit) = self.caches.group_members.get(group_id, generation) {
             return Ok(hit);
         }
         let members: Vec<String> = self
@@ -343,7 +343,7 @@ impl Services {
     /// Whether a user holds an administrator role, remembered until the directory changes.
     pub(crate) async fn is_administrator(&self, user_id: &str) -> ServiceResult<bool> {
         let generation = self.store.generation();
-        if let Some(hit) = self.caches.administrators.get(&user_id.to_owned(), generation) {
+        if let Some(hit) = self.caches.administrators.get(user_id, generation) {
             return Ok(*hit);
         }
         let templates = [
@@ -357,7 +357,7 @@ impl Services {
 
     /// A target's active assignments and open requests, and their version.
     pub(crate) async fn target_state(&self, target_id: &str) -> ServiceResult<Arc<TargetState>> {
-        if let Some(hit) = self.caches.targets.get(&target_id.to_owned(), 0) {
+        if let Some(hit) = self.caches.targets.get(target_id, 0) {
             return Ok(hit);
         }
         let (version, assignments, open_requests) = self.store.target_snapshot(target_id).await?;
@@ -368,7 +368,7 @@ impl Services {
 
     /// A request with its version.
     pub(crate) async fn stored_request(&self, id: &str) -> ServiceResult<Option<StoredRequest>> {
-        if let Some(hit) = self.caches.requests.get(&id.to_owned(), 0) {
+        if let Some(hit) = self.caches.requests.get(id, 0) {
             return Ok(Some((*hit).clone()));
         }
         let stored = self.store.request(id).await?;
