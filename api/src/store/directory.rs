@@ -41,6 +41,15 @@ pub struct MembershipRow {
     pub relation: GroupRelation,
 }
 
+/// The statement that reads the memberships of `$principal`: the key range of the principal
+/// (schema V11), in the order of the groups' ids. A macro, so that `concat!` can join it to the
+/// other statements of a read.
+macro_rules! memberships_of_principal {
+    () => {
+        "SELECT groupId, principalId, relation FROM membership:[$principal, NONE]..[$principal, {}];"
+    };
+}
+
 impl MembershipRow {
     /// The groups these rows make their principal a direct member of (not an owner).
     pub fn member_groups<C: FromIterator<String>>(rows: Vec<Self>) -> C {
@@ -200,10 +209,12 @@ impl Store {
     /// their requests and assignments (0 before the first), in one round trip. Most callers go on
     /// to act as themselves, and a submission decides on all three.
     pub async fn caller(&self, id: &str) -> StoreResult<(Option<User>, Vec<MembershipRow>, u64)> {
-        let sql = "RETURN type::record('user', $id).*;
-             SELECT groupId, principalId, relation FROM membership:[$id, NONE]..[$id, {}];
-             RETURN type::record('target_state', $id).version ?? 0;";
-        let mut response = self.read(sql, vars! { "id" => id }).await?;
+        let sql = concat!(
+            "RETURN type::record('user', $principal).*;",
+            memberships_of_principal!(),
+            "RETURN type::record('target_state', $principal).version ?? 0;"
+        );
+        let mut response = self.read(sql, vars! { "principal" => id }).await?;
         let user = super::fetched("user", id, response.value(0)?)?;
         let memberships = response.rows(1, "membership")?;
         let version = response.value(2)?.as_u64().unwrap_or(0);
@@ -414,10 +425,9 @@ impl Store {
 
     /// The groups a principal belongs to directly.
     pub async fn memberships_of(&self, principal_id: &str) -> StoreResult<Vec<MembershipRow>> {
-        // The key range of the principal (schema V11), in the order of the groups' ids.
-        let sql =
-            "SELECT groupId, principalId, relation FROM membership:[$principal, NONE]..[$principal, {}];";
-        self.read(sql, vars! { "principal" => principal_id }).await?.rows(0, "membership")
+        self.read(memberships_of_principal!(), vars! { "principal" => principal_id })
+            .await?
+            .rows(0, "membership")
     }
 
     /// Adds a member or owner. Dynamic groups are refused (their rule decides membership).

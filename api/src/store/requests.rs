@@ -131,6 +131,9 @@ impl TimerOwner {
         }
     }
 
+    /// Every kind of owner, in the order the runner reads their tables.
+    const ALL: [Self; 3] = [Self::Request, Self::Assignment, Self::Scope];
+
     /// The table whose records hold this owner's timers (schema V10).
     fn table(self) -> &'static str {
         match self {
@@ -163,6 +166,17 @@ struct TimerSetRecord {
 
 /// The `due` of an owner with no timers left: after every time key.
 const NEVER: &str = "~";
+
+/// The `due` values of owners with timers or none left: a request or assignment without a `due`
+/// (written before schema V10 and not since) has no timers, and `due > ''` leaves it out of the
+/// index range.
+const DUE_RANGE: &str = "due > ''";
+
+/// One statement per kind of owner, in [`TimerOwner::ALL`]'s order, each made by `statement` from
+/// the owner's table.
+fn owner_statements(statement: impl Fn(&str) -> String) -> String {
+    TimerOwner::ALL.iter().map(|owner| statement(owner.table())).collect::<Vec<_>>().join("\n")
+}
 
 /// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
 fn timer_set_row(owner: TimerOwner, owner_id: &str, target_id: &str, timers: &[Timer]) -> StoreResult<Value> {
@@ -503,19 +517,15 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> StoreResult<Vec<DueTimer>> {
-        // Requests and assignments without a `due` (written before schema V10 and not since)
-        // have no timers: `due > ''` leaves them out of the index range.
-        let sql = "SELECT record::id(id) AS ownerId, targetId, timers, due FROM request
-                       WHERE due > '' AND due <= $now ORDER BY due, id LIMIT $limit;
-                   SELECT record::id(id) AS ownerId, targetId, timers, due FROM assignment
-                       WHERE due > '' AND due <= $now ORDER BY due, id LIMIT $limit;
-                   SELECT record::id(id) AS ownerId, targetId, timers, due FROM timer_set
-                       WHERE due <= $now ORDER BY due, id LIMIT $limit;";
-        let mut response = self.read(sql, vars! { "now" => time_key(now), "limit" => limit }).await?;
+        let sql = owner_statements(|table| {
+            format!(
+                "SELECT record::id(id) AS ownerId, targetId, timers, due FROM {table}
+                     WHERE {DUE_RANGE} AND due <= $now ORDER BY due, id LIMIT $limit;"
+            )
+        });
+        let mut response = self.read(&sql, vars! { "now" => time_key(now), "limit" => limit }).await?;
         let mut owners: Vec<(TimerOwner, TimerSetRecord)> = Vec::new();
-        for (i, owner) in
-            [TimerOwner::Request, TimerOwner::Assignment, TimerOwner::Scope].into_iter().enumerate()
-        {
+        for (i, owner) in TimerOwner::ALL.into_iter().enumerate() {
             let rows: Vec<TimerSetRecord> = response.rows(i, owner.table())?;
             owners.extend(rows.into_iter().map(|r| (owner, r)));
         }
@@ -654,20 +664,17 @@ impl Store {
 
     /// When the next timer is due, if any is stored.
     pub async fn next_timer_due(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-        let mut response = self
-            .read(
-                "RETURN {
-                     request: (SELECT VALUE due FROM request WHERE due > '' AND due < $never ORDER BY due LIMIT 1)[0],
-                     assignment: (SELECT VALUE due FROM assignment WHERE due > '' AND due < $never ORDER BY due LIMIT 1)[0],
-                     scope: (SELECT VALUE due FROM timer_set WHERE due < $never ORDER BY due LIMIT 1)[0],
-                 };",
-                vars! { "never" => NEVER },
+        let sql = owner_statements(|table| {
+            format!(
+                "RETURN (SELECT VALUE due FROM {table} WHERE {DUE_RANGE} AND due < $never ORDER BY due LIMIT 1)[0];"
             )
-            .await?;
-        let first = response.value(0)?;
-        Ok(["request", "assignment", "scope"]
-            .into_iter()
-            .filter_map(|owner| first.get(owner)?.as_str())
+        });
+        let mut response = self.read(&sql, vars! { "never" => NEVER }).await?;
+        let firsts =
+            (0..TimerOwner::ALL.len()).map(|i| response.value(i)).collect::<StoreResult<Vec<Value>>>()?;
+        Ok(firsts
+            .iter()
+            .filter_map(Value::as_str)
             .filter_map(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
             .map(Into::into)
             .min())
