@@ -10,17 +10,18 @@ pub mod auto;
 pub mod catalog;
 pub mod directory;
 pub mod error;
+pub mod loaders;
 pub mod node;
 pub mod page;
 pub mod policy;
 pub mod request;
+pub mod roles;
 pub mod rules;
 pub mod subscription;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use em_engine::Actor;
 
-use crate::feed::EventFeed;
 use crate::service::Services;
 
 /// The query root.
@@ -34,6 +35,7 @@ pub struct Query(
     rules::RuleQuery,
     audit::AuditQuery,
     auto::AutoQuery,
+    roles::RoleQuery,
 );
 
 /// The mutation root.
@@ -44,6 +46,7 @@ pub struct Mutation(
     policy::PolicyMutation,
     request::RequestMutation,
     auto::AutoMutation,
+    roles::RoleMutation,
 );
 
 /// The subscription root.
@@ -60,7 +63,7 @@ pub const MAX_COMPLEXITY: usize = 20_000;
 /// Builds the schema around the services, with the live event feed of their store.
 #[must_use]
 pub fn build_schema(services: Services) -> AppSchema {
-    let feed = EventFeed::new(services.store.clone());
+    let feed = services.event_feed();
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(services)
         .data(feed)
@@ -75,12 +78,23 @@ pub fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 
+/// A request as `actor` makes it: the caller, and the loaders that batch its reads.
+#[must_use]
+pub fn as_caller(
+    request: async_graphql::Request,
+    services: &Services,
+    actor: Actor,
+) -> async_graphql::Request {
+    let loaders = loaders::Loaders::new(services.clone(), actor.clone());
+    request.data(actor).data(loaders)
+}
+
 /// The services, from the request context.
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Services {
     ctx.data_unchecked::<Services>()
 }
 
-/// Who is calling. Until authentication exists the caller is the local operator.
+/// Who is calling: the signed-in user, or the local operator on a server without authentication.
 pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
     ctx.data_opt::<Actor>().cloned().unwrap_or(Actor::LocalOperator)
 }

@@ -107,7 +107,7 @@ async fn graphiql() -> Html<String> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.services.store.health().await {
+    match state.services.health().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
@@ -224,7 +224,7 @@ async fn execute(
         Ok(actor) => actor,
         Err(e) => return unauthorized(media, &e),
     };
-    let mut request = request.data(actor);
+    let mut request = crate::graphql::as_caller(request, &state.services, actor);
     if let Some(document) = state.parsed.get(&request.query) {
         request.set_parsed_query(document);
     }

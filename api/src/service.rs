@@ -1,6 +1,7 @@
 //! Services: the operations users perform, as sentences — load, decide (in the engine), persist
 //! in one transaction. Every state change takes the [`Actor`] performing it.
 
+pub(crate) mod authz;
 pub mod auto;
 pub(crate) mod cache;
 pub mod catalogs;
@@ -8,13 +9,31 @@ pub(crate) mod commit;
 pub(crate) mod context;
 pub mod directory;
 pub mod policies;
+pub mod queries;
 pub mod requests;
+pub mod roles;
 pub mod timers;
 
 use std::sync::Arc;
 
 use em_engine::event::Event;
 use em_engine::{Actor, DomainError};
+
+/// The values the services answer with and the filters they take, as the store keeps them: the
+/// GraphQL edge names them from here, never from the store.
+pub mod model {
+    pub use crate::store::catalogs::{
+        AccessPackageFilter, CatalogFilter, IncompatibilityKind, ResourceRequestRow,
+    };
+    pub use crate::store::directory::{GroupFilter, UserFilter};
+    pub use crate::store::events::{EventFilter, FeedEvent};
+    pub use crate::store::policies::{PolicyFilter, StoredPolicy};
+    pub use crate::store::requests::{
+        AssignmentFilter, Exclusion, RequestFilter, StoredAssignment, StoredRequest,
+    };
+    pub use crate::store::roles::RoleAssignmentFilter;
+    pub use crate::store::{Page, PageRequest, StoreResult};
+}
 
 use crate::clock::{Clock, ManualClock};
 use crate::store::{Store, StoreError};
@@ -54,6 +73,8 @@ pub struct Services {
     auto: auto::SharedAutoModel,
     /// Commits governance writes, batching concurrent ones (see `commit`).
     committer: Arc<commit::GroupCommit>,
+    /// Role assignments and callers' delegations (see `authz`).
+    authz: Arc<authz::Authz>,
 }
 
 impl Services {
@@ -65,6 +86,7 @@ impl Services {
             caches: Arc::default(),
             auto: Arc::default(),
             committer: Arc::default(),
+            authz: Arc::default(),
         }
     }
 
@@ -77,7 +99,14 @@ impl Services {
             caches: Arc::default(),
             auto: Arc::default(),
             committer: Arc::default(),
+            authz: Arc::default(),
         }
+    }
+
+    /// The live feed of the events this store commits.
+    #[must_use]
+    pub fn event_feed(&self) -> crate::feed::EventFeed {
+        crate::feed::EventFeed::new(self.store.clone())
     }
 
     /// Whether the clock is virtual.
@@ -142,25 +171,6 @@ impl Services {
     #[must_use]
     pub fn new_id(&self) -> String {
         uuid::Uuid::new_v4().to_string()
-    }
-
-    /// Administrative changes need the Identity Governance Administrator or Global Administrator
-    /// directory role. The engine itself and the local operator (a CLI, or a server started without
-    /// authentication) act with full rights.
-    pub async fn require_admin(&self, actor: &Actor) -> ServiceResult<()> {
-        match actor {
-            Actor::System | Actor::LocalOperator => Ok(()),
-            Actor::User { id } => {
-                if self.is_administrator(id).await? {
-                    Ok(())
-                } else {
-                    Err(DomainError::forbidden(
-                        "this operation needs the Identity Governance Administrator or Global Administrator role",
-                    )
-                    .into())
-                }
-            }
-        }
     }
 }
 

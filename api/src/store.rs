@@ -16,6 +16,7 @@ pub mod directory;
 pub mod events;
 pub mod policies;
 pub mod requests;
+pub mod roles;
 pub mod schema;
 pub mod writers;
 
@@ -122,6 +123,8 @@ fn unique_message(message: &str) -> String {
         "a site with this webUrl already exists".to_owned()
     } else if message.contains("resourceOrigin") {
         "the resource is already in the catalog".to_owned()
+    } else if message.contains("roleAssignmentGrant") {
+        "the principal already holds this role at this scope".to_owned()
     } else {
         "the change collides with an existing object".to_owned()
     }
@@ -163,6 +166,8 @@ pub struct Store {
     /// Counts the committed changes of those that are not to users or group memberships alone
     /// (see [`Store::people`]): what an access package's context is read from.
     catalog_generation: Arc<AtomicU64>,
+    /// Counts committed changes to role assignments (see [`roles`]).
+    roles_version: Arc<AtomicU64>,
     /// Whether this handle's next transaction leaves the generation alone.
     untracked: bool,
     /// Whether this handle's next transaction changes users or memberships only.
@@ -193,6 +198,7 @@ impl Store {
             writers: Arc::new(writers::Writers::default()),
             generation: Arc::new(AtomicU64::new(0)),
             catalog_generation: Arc::new(AtomicU64::new(0)),
+            roles_version: Arc::new(AtomicU64::new(0)),
             untracked: false,
             people_only: false,
         };
@@ -441,6 +447,11 @@ fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', ""))
 }
 
+/// The records of `table` (in `$table`) named by the ids in `$ids` that exist. Selecting from
+/// a list of records reads only those records, but does not honour `ORDER BY`.
+const RECORDS_OF_IDS: &str =
+    "array::filter(array::map($ids, |$i| type::record($table, $i)), |$r| record::exists($r))";
+
 impl Store {
     /// One page of `table` in sort-key order, filtered by `conditions` (SurrealQL over `vars`).
     pub(crate) async fn page<T: DeserializeOwned>(
@@ -461,13 +472,31 @@ impl Store {
         let mut response = self.read(&sql, vars).await?;
         let total = response.value(0)?.get("n").and_then(Value::as_u64).unwrap_or(0);
         let rows: Vec<Value> = response.rows(1, table)?;
-        let has_next = rows.len() > page.first;
-        let mut items = Vec::with_capacity(rows.len().min(page.first));
-        for row in rows.into_iter().take(page.first) {
-            let cursor = row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
-            items.push((cursor, decode(table, row)?));
-        }
-        Ok(Page { items, has_next, total: usize::try_from(total).unwrap_or(usize::MAX) })
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        paged(table, rows, total, page)
+    }
+
+    /// [`Store::page`] over the records of `table` with the given ids only: only those records
+    /// are read (a delegate's few catalogs among thousands), and they are ordered here.
+    pub(crate) async fn page_of_ids<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        ids: &[String],
+        conditions: &[String],
+        mut vars: Map<String, Value>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
+        let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+        vars.insert("ids".into(), serde_json::json!(ids));
+        vars.insert("table".into(), Value::from(table));
+        let sql = format!("SELECT *, {} AS id FROM {RECORDS_OF_IDS} WHERE {filter};", id_expr(table));
+        let mut rows: Vec<Value> = self.read(&sql, vars).await?.rows(0, table)?;
+        let key = |row: &Value| row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+        rows.sort_by_cached_key(key);
+        let total = rows.len();
+        let after = page.after.clone().unwrap_or_default();
+        let rows: Vec<Value> = rows.into_iter().filter(|row| key(row) > after).take(page.first + 1).collect();
+        paged(table, rows, total, page)
     }
 
     /// One record by id, if it exists.
@@ -484,6 +513,20 @@ impl Store {
         fetched(table, id, response.value(0)?)
     }
 
+    /// The records of `table` with these ids (keyed by a plain id), in no particular order;
+    /// ids without a record are skipped. Only those records are read.
+    pub(crate) async fn get_many<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        ids: &[String],
+    ) -> StoreResult<Vec<T>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT *, record::id(id) AS id FROM {RECORDS_OF_IDS};");
+        self.read(&sql, vars! { "ids" => ids, "table" => table }).await?.rows(0, table)
+    }
+
     /// All records of `table` matching `filter`, ordered by `order`.
     pub(crate) async fn all<T: DeserializeOwned>(
         &self,
@@ -495,6 +538,22 @@ impl Store {
         let sql = format!("SELECT *, {} AS id FROM {table} WHERE {filter} ORDER BY {order};", id_expr(table));
         self.read(&sql, vars).await?.rows(0, table)
     }
+}
+
+/// A page of `rows` (in sort-key order, at most one more than the page asks for) of `total`.
+fn paged<T: DeserializeOwned>(
+    table: &'static str,
+    rows: Vec<Value>,
+    total: usize,
+    page: &PageRequest,
+) -> StoreResult<Page<T>> {
+    let has_next = rows.len() > page.first;
+    let mut items = Vec::with_capacity(rows.len().min(page.first));
+    for row in rows.into_iter().take(page.first) {
+        let cursor = row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+        items.push((cursor, decode(table, row)?));
+    }
+    Ok(Page { items, has_next, total })
 }
 
 /// One page of a list: rows after a cursor, and whether more follow.

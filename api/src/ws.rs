@@ -208,7 +208,7 @@ impl Connection {
                 let generation = self.generation;
                 let task = tokio::spawn(run(
                     self.state.schema.clone(),
-                    request.data(actor),
+                    crate::graphql::as_caller(*request, &self.state.services, actor),
                     id.clone(),
                     generation,
                     self.outbox.clone(),

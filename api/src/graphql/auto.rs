@@ -22,7 +22,7 @@ pub struct AutoAssignmentWhatIf {
 }
 
 /// A user an auto-assignment policy selects but cannot assign.
-pub struct AutoAssignmentExclusionNode(crate::store::requests::Exclusion);
+pub struct AutoAssignmentExclusionNode(crate::service::model::Exclusion);
 
 #[Object(name = "AutoAssignmentExclusion")]
 impl AutoAssignmentExclusionNode {
@@ -30,7 +30,7 @@ impl AutoAssignmentExclusionNode {
         ID(self.0.target_id.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
-        Ok(services(ctx).store.user(&self.0.target_id).await.gql()?.map(UserNode))
+        super::directory::user_of(ctx, &self.0.target_id).await
     }
     /// Why: the incompatible package or group that blocks the assignment.
     async fn reason(&self) -> &str {
@@ -99,10 +99,9 @@ impl AutoQuery {
         ctx: &Context<'_>,
         policy_id: ID,
     ) -> async_graphql::Result<Vec<AutoAssignmentExclusionNode>> {
-        let s = services(ctx);
-        s.require_admin(&actor(ctx)).await.gql()?;
         let id = local_id(&policy_id, "AccessPackageAssignmentPolicy", "policyId").gql()?;
-        Ok(s.store.exclusions(&id).await.gql()?.into_iter().map(AutoAssignmentExclusionNode).collect())
+        let exclusions = services(ctx).auto_exclusions(&actor(ctx), &id).await.gql()?;
+        Ok(exclusions.into_iter().map(AutoAssignmentExclusionNode).collect())
     }
 }
 

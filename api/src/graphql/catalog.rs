@@ -16,7 +16,7 @@ use super::node::{global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::catalogs::{ResourceRequestInput, ResourceRequestType};
-use crate::store::catalogs::{AccessPackageFilter, CatalogFilter, IncompatibilityKind, ResourceRequestRow};
+use crate::service::model::{AccessPackageFilter, CatalogFilter, IncompatibilityKind, ResourceRequestRow};
 
 /// `accessPackageCatalogType`.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -174,7 +174,7 @@ impl AccessPackageCatalogNode {
             AccessPackageFilter { catalog_id: Some(self.0.id.clone()), ..AccessPackageFilter::default() };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let packages = services(ctx).store.access_packages(&filter, &request).await.gql()?;
+        let packages = services(ctx).access_packages(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(packages, has_previous, AccessPackageNode))
     }
     async fn resources(
@@ -187,7 +187,8 @@ impl AccessPackageCatalogNode {
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
         let system = origin_system.map(|s| OriginSystem::from(s).as_str());
-        let resources = services(ctx).store.resources(&self.0.id, system, &request).await.gql()?;
+        let resources =
+            services(ctx).catalog_resources(&actor(ctx), &self.0.id, system, &request).await.gql()?;
         Ok(page::connection(resources, has_previous, AccessPackageResourceNode))
     }
     /// Every role of every resource in the catalog.
@@ -196,7 +197,7 @@ impl AccessPackageCatalogNode {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AccessPackageResourceRoleNode>> {
         let all = page::request(Some(i32::try_from(page::MAX_PAGE).unwrap_or(500)), None).gql()?;
-        let resources = services(ctx).store.resources(&self.0.id, None, &all).await.gql()?;
+        let resources = services(ctx).catalog_resources(&actor(ctx), &self.0.id, None, &all).await.gql()?;
         Ok(resources
             .items
             .into_iter()
@@ -217,7 +218,7 @@ impl AccessPackageCatalogNode {
     ) -> async_graphql::Result<Conn<AccessPackageResourceRequestNode>> {
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let rows = services(ctx).store.resource_requests(&self.0.id, &request).await.gql()?;
+        let rows = services(ctx).catalog_resource_requests(&actor(ctx), &self.0.id, &request).await.gql()?;
         Ok(page::connection(rows, has_previous, AccessPackageResourceRequestNode))
     }
 }
@@ -264,7 +265,7 @@ impl AccessPackageResourceNode {
         self.0.scopes.iter().cloned().map(AccessPackageResourceScopeNode).collect()
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        catalog_of(ctx, &self.0.catalog_id).await
     }
 }
 
@@ -349,7 +350,7 @@ impl AccessPackageResourceRequestNode {
         &self.0.actor
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        catalog_of(ctx, &self.0.catalog_id).await
     }
     /// The resource as it was when the request was delivered.
     async fn resource(&self) -> Option<AccessPackageResourceNode> {
@@ -382,70 +383,46 @@ impl AccessPackageNode {
         self.0.modified_date_time
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        catalog_of(ctx, &self.0.catalog_id).await
     }
     /// How users request the package or are assigned it, ordered by display name.
     async fn assignment_policies(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::policy::AccessPackageAssignmentPolicyNode>> {
-        super::policy::policies_of_package(ctx, &self.0.id).await
+        super::policy::policies_of_package(ctx, &self.0).await
     }
     /// The resource roles the package grants.
     async fn resource_role_scopes(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AccessPackageResourceRoleScopeNode>> {
-        let store = &services(ctx).store;
-        let mut out = Vec::new();
-        for rs in store.role_scopes(&self.0.id).await.gql()? {
-            if let Some(resource) = store.resource(&rs.resource_id).await.gql()? {
-                out.push(AccessPackageResourceRoleScopeNode { role_scope: rs, resource });
-            }
-        }
-        Ok(out)
+        let scopes = services(ctx).package_role_scopes(&actor(ctx), &self.0).await.gql()?;
+        Ok(scopes
+            .into_iter()
+            .map(|(role_scope, resource)| AccessPackageResourceRoleScopeNode { role_scope, resource })
+            .collect())
     }
     /// Packages whose assignees may not be assigned this one (one-way, as in Graph).
     async fn incompatible_access_packages(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AccessPackageNode>> {
-        let store = &services(ctx).store;
-        let mut out = Vec::new();
-        for edge in
-            store.incompatibilities_from(&self.0.id, IncompatibilityKind::AccessPackage).await.gql()?
-        {
-            if let Some(p) = store.access_package(&edge.target_id).await.gql()? {
-                out.push(AccessPackageNode(p));
-            }
-        }
-        Ok(out)
+        let packages = services(ctx).incompatible_packages(&actor(ctx), &self.0).await.gql()?;
+        Ok(packages.into_iter().map(AccessPackageNode).collect())
     }
     /// Groups whose members may not be assigned this package.
     async fn incompatible_groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupNode>> {
-        let store = &services(ctx).store;
-        let ids: Vec<String> = store
-            .incompatibilities_from(&self.0.id, IncompatibilityKind::Group)
-            .await
-            .gql()?
-            .into_iter()
-            .map(|e| e.target_id)
-            .collect();
-        Ok(store.groups_by_ids(&ids).await.gql()?.into_iter().map(GroupNode).collect())
+        let groups = services(ctx).incompatible_groups(&actor(ctx), &self.0).await.gql()?;
+        Ok(groups.into_iter().map(GroupNode).collect())
     }
     /// Packages that declare this one incompatible (the reverse edge).
     async fn access_packages_incompatible_with(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AccessPackageNode>> {
-        let store = &services(ctx).store;
-        let mut out = Vec::new();
-        for edge in store.incompatibilities_to(&self.0.id).await.gql()? {
-            if let Some(p) = store.access_package(&edge.access_package_id).await.gql()? {
-                out.push(AccessPackageNode(p));
-            }
-        }
-        Ok(out)
+        let packages = services(ctx).packages_incompatible_with(&actor(ctx), &self.0).await.gql()?;
+        Ok(packages.into_iter().map(AccessPackageNode).collect())
     }
 }
 
@@ -517,10 +494,11 @@ impl CatalogQuery {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default()
             }),
+            ids: None,
         };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let catalogs = services(ctx).store.catalogs(&filter, &request).await.gql()?;
+        let catalogs = services(ctx).catalogs(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(catalogs, has_previous, AccessPackageCatalogNode))
     }
 
@@ -530,7 +508,7 @@ impl CatalogQuery {
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
         let id = local_id(&id, "AccessPackageCatalog", "id").gql()?;
-        Ok(services(ctx).store.catalog(&id).await.gql()?.map(AccessPackageCatalogNode))
+        Ok(services(ctx).catalog(&actor(ctx), &id).await.gql()?.map(AccessPackageCatalogNode))
     }
 
     /// Access packages, ordered by display name.
@@ -547,10 +525,11 @@ impl CatalogQuery {
             .map(|c| local_id(&c, "AccessPackageCatalog", "filter.catalogId"))
             .transpose()
             .gql()?;
-        let filter = AccessPackageFilter { search: f.search, catalog_id, is_hidden: f.is_hidden };
+        let filter =
+            AccessPackageFilter { search: f.search, catalog_id, is_hidden: f.is_hidden, catalog_ids: None };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let packages = services(ctx).store.access_packages(&filter, &request).await.gql()?;
+        let packages = services(ctx).access_packages(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(packages, has_previous, AccessPackageNode))
     }
 
@@ -560,7 +539,7 @@ impl CatalogQuery {
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageNode>> {
         let id = local_id(&id, "AccessPackage", "id").gql()?;
-        Ok(services(ctx).store.access_package(&id).await.gql()?.map(AccessPackageNode))
+        Ok(services(ctx).access_package(&actor(ctx), &id).await.gql()?.map(AccessPackageNode))
     }
 
     async fn access_package_resource(
@@ -569,7 +548,7 @@ impl CatalogQuery {
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageResourceNode>> {
         let id = local_id(&id, "AccessPackageResource", "id").gql()?;
-        Ok(services(ctx).store.resource(&id).await.gql()?.map(AccessPackageResourceNode))
+        Ok(services(ctx).resource(&actor(ctx), &id).await.gql()?.map(AccessPackageResourceNode))
     }
 }
 
@@ -825,20 +804,12 @@ impl CatalogMutation {
             role_origin_id: input.role_origin_id,
             scope_id: input.scope_id,
         };
-        let svc = services(ctx);
-        let role_scope = svc.add_role_scope(&actor(ctx), &package_id, &resource_id, selection).await.gql()?;
-        let package = svc.store.access_package(&package_id).await.gql()?;
-        let resource = svc.store.resource(&resource_id).await.gql()?;
-        match (package, resource) {
-            (Some(package), Some(resource)) => Ok(ResourceRoleScopePayload {
-                access_package: AccessPackageNode(package),
-                resource_role_scope: AccessPackageResourceRoleScopeNode { role_scope, resource },
-            }),
-            _ => {
-                Err(em_engine::DomainError::conflict("the access package or resource was deleted meanwhile"))
-                    .gql()
-            }
-        }
+        let (package, role_scope, resource) =
+            services(ctx).add_role_scope(&actor(ctx), &package_id, &resource_id, selection).await.gql()?;
+        Ok(ResourceRoleScopePayload {
+            access_package: AccessPackageNode(package),
+            resource_role_scope: AccessPackageResourceRoleScopeNode { role_scope, resource },
+        })
     }
 
     /// Removes a resource role from an access package.
@@ -911,9 +882,20 @@ impl CatalogMutation {
 }
 
 async fn package_payload(ctx: &Context<'_>, id: &str) -> async_graphql::Result<AccessPackagePayload> {
-    let package = services(ctx).store.access_package(id).await.gql()?;
+    let package = services(ctx).access_package(&actor(ctx), id).await.gql()?;
     let package = package.ok_or_else(|| em_engine::DomainError::not_found("access package", id)).gql()?;
     Ok(AccessPackagePayload { access_package: AccessPackageNode(package) })
+}
+
+/// A catalog named by an object the caller sees, if they see the catalog too (one batched read
+/// for a page of objects).
+pub(crate) async fn catalog_of(
+    ctx: &Context<'_>,
+    id: &str,
+) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
+    Ok(super::loaders::load(ctx, super::loaders::CatalogKey(id.to_owned()))
+        .await?
+        .map(AccessPackageCatalogNode))
 }
 
 fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {

@@ -11,7 +11,7 @@ use super::error::OrGraphql;
 use super::node::{global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
-use crate::store::directory::{GroupFilter, UserFilter};
+use crate::service::model::{GroupFilter, UserFilter};
 
 /// `userType`: a member of the organisation or a guest.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -157,7 +157,7 @@ impl UserNode {
     }
     async fn manager(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         let Some(id) = self.0.manager_id() else { return Ok(None) };
-        Ok(services(ctx).store.user(id).await.gql()?.map(UserNode))
+        user_of(ctx, id).await
     }
     /// Users whose manager is this user.
     async fn direct_reports(
@@ -169,22 +169,27 @@ impl UserNode {
         let filter = UserFilter { manager_id: Some(self.0.id.clone()), ..UserFilter::default() };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let users = services(ctx).store.users(&filter, &request).await.gql()?;
+        let users = services(ctx).users(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(users, has_previous, UserNode))
     }
     /// Groups the user is a direct member of.
     async fn member_of(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupNode>> {
-        let store = &services(ctx).store;
-        let ids: Vec<String> = store
-            .memberships_of(&self.0.id)
-            .await
-            .gql()?
-            .into_iter()
-            .filter(|m| m.relation == GroupRelation::Member)
-            .map(|m| m.group_id)
-            .collect();
-        Ok(store.groups_by_ids(&ids).await.gql()?.into_iter().map(GroupNode).collect())
+        let groups = services(ctx).user_groups(&actor(ctx), &self.0.id).await.gql()?;
+        Ok(groups.into_iter().map(GroupNode).collect())
     }
+}
+
+/// A user named by an object the caller sees (a manager, a request's target), read with the
+/// others of its page in one batch.
+pub(crate) async fn user_of(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<UserNode>> {
+    Ok(super::loaders::load(ctx, super::loaders::UserKey(id.to_owned())).await?.map(UserNode))
+}
+
+/// Users by display name, then id (as lists are ordered).
+fn sorted_users(users: std::collections::HashMap<String, User>) -> Vec<UserNode> {
+    let mut users: Vec<User> = users.into_values().collect();
+    users.sort_by_cached_key(|u| (u.display_name.as_deref().unwrap_or("").to_lowercase(), u.id.clone()));
+    users.into_iter().map(UserNode).collect()
 }
 
 /// A service plan the user is licensed for.
@@ -300,39 +305,24 @@ impl GroupNode {
     }
     /// Direct members: users and nested groups.
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DirectoryObject>> {
-        let store = &services(ctx).store;
-        let ids: Vec<String> = store
-            .group_members(&self.0.id, GroupRelation::Member)
-            .await
-            .gql()?
+        let (svc, who) = (services(ctx), actor(ctx));
+        let ids = svc.group_principals(&who, &self.0.id, GroupRelation::Member).await.gql()?;
+        let mut out: Vec<DirectoryObject> = sorted_users(svc.users_by_ids(&who, &ids).await.gql()?)
             .into_iter()
-            .map(|m| m.principal_id)
+            .map(DirectoryObject::User)
             .collect();
-        let mut out: Vec<DirectoryObject> = store
-            .users_by_ids(&ids)
-            .await
-            .gql()?
-            .into_iter()
-            .map(|u| DirectoryObject::User(UserNode(u)))
-            .collect();
-        out.extend(
-            store.groups_by_ids(&ids).await.gql()?.into_iter().map(|g| DirectoryObject::Group(GroupNode(g))),
-        );
+        let mut groups: Vec<Group> = svc.groups_by_ids(&who, &ids).await.gql()?.into_values().collect();
+        groups.sort_by_cached_key(|g| (g.display_name.to_lowercase(), g.id.clone()));
+        out.extend(groups.into_iter().map(|g| DirectoryObject::Group(GroupNode(g))));
         Ok(out)
     }
     async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<usize> {
-        Ok(services(ctx).store.group_members(&self.0.id, GroupRelation::Member).await.gql()?.len())
+        Ok(services(ctx).group_principals(&actor(ctx), &self.0.id, GroupRelation::Member).await.gql()?.len())
     }
     async fn owners(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserNode>> {
-        let store = &services(ctx).store;
-        let ids: Vec<String> = store
-            .group_members(&self.0.id, GroupRelation::Owner)
-            .await
-            .gql()?
-            .into_iter()
-            .map(|m| m.principal_id)
-            .collect();
-        Ok(store.users_by_ids(&ids).await.gql()?.into_iter().map(UserNode).collect())
+        let (svc, who) = (services(ctx), actor(ctx));
+        let ids = svc.group_principals(&who, &self.0.id, GroupRelation::Owner).await.gql()?;
+        Ok(sorted_users(svc.users_by_ids(&who, &ids).await.gql()?))
     }
 }
 
@@ -457,15 +447,9 @@ impl DirectoryRoleNode {
     }
     /// Users who hold the role.
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserNode>> {
-        let store = &services(ctx).store;
-        let ids: Vec<String> = store
-            .group_members(&self.0.id, GroupRelation::Member)
-            .await
-            .gql()?
-            .into_iter()
-            .map(|m| m.principal_id)
-            .collect();
-        Ok(store.users_by_ids(&ids).await.gql()?.into_iter().map(UserNode).collect())
+        let (svc, who) = (services(ctx), actor(ctx));
+        let ids = svc.group_principals(&who, &self.0.id, GroupRelation::Member).await.gql()?;
+        Ok(sorted_users(svc.users_by_ids(&who, &ids).await.gql()?))
     }
 }
 
@@ -520,13 +504,13 @@ impl DirectoryQuery {
         };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let users = services(ctx).store.users(&filter, &request).await.gql()?;
+        let users = services(ctx).users(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(users, has_previous, UserNode))
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<UserNode>> {
         let id = local_id(&id, "User", "id").gql()?;
-        Ok(services(ctx).store.user(&id).await.gql()?.map(UserNode))
+        Ok(services(ctx).user(&actor(ctx), &id).await.gql()?.map(UserNode))
     }
 
     /// Groups, ordered by display name.
@@ -542,13 +526,13 @@ impl DirectoryQuery {
             GroupFilter { search: f.search, security_enabled: f.security_enabled, is_team: f.is_team };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let groups = services(ctx).store.groups(&filter, &request).await.gql()?;
+        let groups = services(ctx).groups(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(groups, has_previous, GroupNode))
     }
 
     async fn group(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<GroupNode>> {
         let id = local_id(&id, "Group", "id").gql()?;
-        Ok(services(ctx).store.group(&id).await.gql()?.map(GroupNode))
+        Ok(services(ctx).group(&actor(ctx), &id).await.gql()?.map(GroupNode))
     }
 
     async fn applications(
@@ -560,13 +544,13 @@ impl DirectoryQuery {
     ) -> async_graphql::Result<Conn<ApplicationNode>> {
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let apps = services(ctx).store.applications(search.as_deref(), &request).await.gql()?;
+        let apps = services(ctx).applications(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(apps, has_previous, ApplicationNode))
     }
 
     async fn application(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<ApplicationNode>> {
         let id = local_id(&id, "Application", "id").gql()?;
-        Ok(services(ctx).store.application(&id).await.gql()?.map(ApplicationNode))
+        Ok(services(ctx).application(&actor(ctx), &id).await.gql()?.map(ApplicationNode))
     }
 
     async fn sites(
@@ -578,13 +562,13 @@ impl DirectoryQuery {
     ) -> async_graphql::Result<Conn<SiteNode>> {
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let sites = services(ctx).store.sites(search.as_deref(), &request).await.gql()?;
+        let sites = services(ctx).sites(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(sites, has_previous, SiteNode))
     }
 
     async fn site(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SiteNode>> {
         let id = local_id(&id, "Site", "id").gql()?;
-        Ok(services(ctx).store.site(&id).await.gql()?.map(SiteNode))
+        Ok(services(ctx).site(&actor(ctx), &id).await.gql()?.map(SiteNode))
     }
 
     async fn directory_roles(
@@ -596,7 +580,7 @@ impl DirectoryQuery {
     ) -> async_graphql::Result<Conn<DirectoryRoleNode>> {
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let roles = services(ctx).store.directory_roles(search.as_deref(), &request).await.gql()?;
+        let roles = services(ctx).directory_roles(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(roles, has_previous, DirectoryRoleNode))
     }
 
@@ -606,7 +590,7 @@ impl DirectoryQuery {
         id: ID,
     ) -> async_graphql::Result<Option<DirectoryRoleNode>> {
         let id = local_id(&id, "DirectoryRole", "id").gql()?;
-        Ok(services(ctx).store.directory_role(&id).await.gql()?.map(DirectoryRoleNode))
+        Ok(services(ctx).directory_role(&actor(ctx), &id).await.gql()?.map(DirectoryRoleNode))
     }
 }
 
@@ -1001,7 +985,7 @@ async fn change_membership(
     } else {
         svc.remove_group_member(&actor(ctx), &group_id, &principal_id, relation).await.gql()?;
     }
-    let group = svc.store.group(&group_id).await.gql()?;
+    let group = svc.group(&actor(ctx), &group_id).await.gql()?;
     let group = group.ok_or_else(|| em_engine::DomainError::not_found("group", &group_id)).gql()?;
     Ok(GroupPayload { group: GroupNode(group) })
 }

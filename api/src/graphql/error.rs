@@ -64,12 +64,6 @@ impl<T> OrGraphql<T> for Result<T, ServiceError> {
     }
 }
 
-impl<T> OrGraphql<T> for Result<T, crate::store::StoreError> {
-    fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(|e| to_graphql(e.into()))
-    }
-}
-
 impl<T> OrGraphql<T> for Result<T, DomainError> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(domain)

@@ -12,6 +12,7 @@ use super::directory::{ApplicationNode, DirectoryRoleNode, GroupNode, SiteNode, 
 use super::error::OrGraphql;
 use super::policy::AccessPackageAssignmentPolicyNode;
 use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
+use super::roles::UnifiedRoleAssignmentNode;
 use super::{actor, services};
 
 /// An object with a global id.
@@ -33,10 +34,11 @@ pub enum Node {
     AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode),
     AccessPackageAssignmentRequest(AccessPackageAssignmentRequestNode),
     AccessPackageAssignment(AccessPackageAssignmentNode),
+    UnifiedRoleAssignment(UnifiedRoleAssignmentNode),
 }
 
 /// Types whose ids are global.
-const TYPES: [&str; 11] = [
+const TYPES: [&str; 12] = [
     "User",
     "Group",
     "Application",
@@ -48,6 +50,7 @@ const TYPES: [&str; 11] = [
     "AccessPackageAssignmentPolicy",
     "AccessPackageAssignmentRequest",
     "AccessPackageAssignment",
+    "UnifiedRoleAssignment",
 ];
 
 /// The global id of an object of `type_name` with Graph id `id`.
@@ -80,49 +83,57 @@ pub struct NodeQuery;
 
 #[Object]
 impl NodeQuery {
-    /// Fetches any object by its global id.
+    /// Fetches any object by its global id; an object the caller may not see is `null`, as one
+    /// that does not exist.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
-        let store = &services(ctx).store;
+        let (svc, who) = (services(ctx), actor(ctx));
         let Some((type_name, key)) = split(&id) else {
             return Err(DomainError::invalid("id", format!("`{}` is not a global id (`<Type>:<id>`)", id.0)))
                 .gql();
         };
         let node = match type_name {
-            "User" => store.user(key).await.gql()?.map(|x| Node::User(UserNode(x))),
-            "Group" => store.group(key).await.gql()?.map(|x| Node::Group(GroupNode(x))),
+            "User" => svc.user(&who, key).await.gql()?.map(|x| Node::User(UserNode(x))),
+            "Group" => svc.group(&who, key).await.gql()?.map(|x| Node::Group(GroupNode(x))),
             "Application" => {
-                store.application(key).await.gql()?.map(|x| Node::Application(ApplicationNode(x)))
+                svc.application(&who, key).await.gql()?.map(|x| Node::Application(ApplicationNode(x)))
             }
-            "Site" => store.site(key).await.gql()?.map(|x| Node::Site(SiteNode(x))),
+            "Site" => svc.site(&who, key).await.gql()?.map(|x| Node::Site(SiteNode(x))),
             "DirectoryRole" => {
-                store.directory_role(key).await.gql()?.map(|x| Node::DirectoryRole(DirectoryRoleNode(x)))
+                svc.directory_role(&who, key).await.gql()?.map(|x| Node::DirectoryRole(DirectoryRoleNode(x)))
             }
-            "AccessPackageCatalog" => store
-                .catalog(key)
+            "AccessPackageCatalog" => svc
+                .catalog(&who, key)
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageCatalog(AccessPackageCatalogNode(x))),
-            "AccessPackageResource" => store
-                .resource(key)
+            "AccessPackageResource" => svc
+                .resource(&who, key)
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageResource(AccessPackageResourceNode(x))),
-            "AccessPackageAssignmentPolicy" => store
-                .assignment_policy(key)
+            "AccessPackageAssignmentPolicy" => svc
+                .assignment_policy(&who, key)
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode(x))),
-            "AccessPackageAssignmentRequest" => services(ctx)
-                .visible_request(&actor(ctx), key)
+            "AccessPackageAssignmentRequest" => svc
+                .visible_request(&who, key)
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentRequest(x.into())),
-            "AccessPackageAssignment" => services(ctx)
-                .visible_assignment(&actor(ctx), key)
+            "AccessPackageAssignment" => svc
+                .visible_assignment(&who, key)
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignment(x.into())),
-            _ => store.access_package(key).await.gql()?.map(|x| Node::AccessPackage(AccessPackageNode(x))),
+            "UnifiedRoleAssignment" => svc
+                .role_assignment(&who, key)
+                .await
+                .gql()?
+                .map(|x| Node::UnifiedRoleAssignment(UnifiedRoleAssignmentNode(x))),
+            _ => {
+                svc.access_package(&who, key).await.gql()?.map(|x| Node::AccessPackage(AccessPackageNode(x)))
+            }
         };
         Ok(node)
     }

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use em_engine::DomainError;
 
-use crate::store::{Page, PageRequest};
+use crate::service::model::{Page, PageRequest};
 
 /// The default and the largest page.
 pub const DEFAULT_PAGE: usize = 50;

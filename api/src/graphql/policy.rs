@@ -39,7 +39,7 @@ use super::error::OrGraphql;
 use super::node::{global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
-use crate::store::policies::{PolicyFilter, StoredPolicy};
+use crate::service::model::{PolicyFilter, StoredPolicy};
 
 /// Declares a GraphQL enum mirroring an engine enum variant for variant (Graph's camelCase
 /// spellings), with conversions both ways. The first variant is the default.
@@ -189,14 +189,14 @@ impl SubjectSetValue {
     /// The user a `singleUser` names.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         match &self.user_id {
-            Some(id) => Ok(services(ctx).store.user(id).await.gql()?.map(UserNode)),
+            Some(id) => super::directory::user_of(ctx, id).await,
             None => Ok(None),
         }
     }
     /// The group a `groupMembers` names.
     async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<GroupNode>> {
         match &self.group_id {
-            Some(id) => Ok(services(ctx).store.group(id).await.gql()?.map(GroupNode)),
+            Some(id) => Ok(services(ctx).group(&actor(ctx), id).await.gql()?.map(GroupNode)),
             None => Ok(None),
         }
     }
@@ -719,12 +719,12 @@ impl AccessPackageAssignmentPolicyNode {
     async fn modified_date_time(&self) -> DateTime<Utc> {
         self.0.policy.modified_date_time
     }
+    /// The policy's package (whoever sees the policy sees it).
     async fn access_package(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageNode>> {
-        let store = &services(ctx).store;
-        Ok(store.access_package(&self.0.policy.access_package_id).await.gql()?.map(AccessPackageNode))
+        super::request::related_package(ctx, &self.0.policy.access_package_id).await
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        super::catalog::catalog_of(ctx, &self.0.catalog_id).await
     }
 }
 
@@ -755,7 +755,11 @@ impl AccessPackageAssignmentRequestRequirements {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
         let id = local_id(&self.policy_id, "AccessPackageAssignmentPolicy", "policyId").gql()?;
-        Ok(services(ctx).store.assignment_policy(&id).await.gql()?.map(AccessPackageAssignmentPolicyNode))
+        Ok(services(ctx)
+            .assignment_policy(&actor(ctx), &id)
+            .await
+            .gql()?
+            .map(AccessPackageAssignmentPolicyNode))
     }
 }
 
@@ -828,12 +832,12 @@ pub struct PolicyFilterInput {
     pub catalog_id: Option<ID>,
 }
 
-/// The policies of a package, for `AccessPackage.assignmentPolicies`.
+/// The policies of a package the caller sees, for `AccessPackage.assignmentPolicies`.
 pub(crate) async fn policies_of_package(
     ctx: &Context<'_>,
-    package_id: &str,
+    package: &em_engine::access_package::AccessPackage,
 ) -> async_graphql::Result<Vec<AccessPackageAssignmentPolicyNode>> {
-    let policies = services(ctx).store.assignment_policies_of_package(package_id).await.gql()?;
+    let policies = services(ctx).package_policies(&actor(ctx), package).await.gql()?;
     Ok(policies.into_iter().map(AccessPackageAssignmentPolicyNode).collect())
 }
 
@@ -848,7 +852,11 @@ impl PolicyQuery {
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
         let id = local_id(&id, "AccessPackageAssignmentPolicy", "id").gql()?;
-        Ok(services(ctx).store.assignment_policy(&id).await.gql()?.map(AccessPackageAssignmentPolicyNode))
+        Ok(services(ctx)
+            .assignment_policy(&actor(ctx), &id)
+            .await
+            .gql()?
+            .map(AccessPackageAssignmentPolicyNode))
     }
 
     /// Assignment policies, ordered by display name.
@@ -871,10 +879,11 @@ impl PolicyQuery {
                 .map(|id| local_id(&id, "AccessPackageCatalog", "filter.catalogId"))
                 .transpose()
                 .gql()?,
+            catalog_ids: None,
         };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
-        let policies = services(ctx).store.assignment_policies(&filter, &request).await.gql()?;
+        let policies = services(ctx).assignment_policies(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(policies, has_previous, AccessPackageAssignmentPolicyNode))
     }
 

@@ -15,14 +15,15 @@ use em_engine::request::{AccessPackageAssignmentRequest, AccessPackageRequestTyp
 use em_engine::{Actor, DomainError};
 
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode};
-use super::directory::UserNode;
+use super::directory::{UserNode, user_of};
 use super::error::OrGraphql;
+use super::loaders::{RelatedPackageKey, RelatedPolicyKey};
 use super::node::{global_id, local_id};
 use super::page::{self, Conn};
 use super::policy::{AccessPackageAssignmentPolicyNode, ScheduleValue, schedule_input};
 use super::{actor, services};
+use crate::service::model::{AssignmentFilter, RequestFilter, StoredAssignment, StoredRequest};
 use crate::service::requests::RequestsOf;
-use crate::store::requests::{AssignmentFilter, RequestFilter, StoredAssignment, StoredRequest};
 
 /// Graph's spelling of an engine enum (its serde name).
 fn spelled<T: serde::Serialize>(value: &T) -> String {
@@ -145,7 +146,7 @@ impl ApprovalStageNode {
     }
     async fn reviewed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         let Some(id) = &self.0.reviewed_by else { return Ok(None) };
-        Ok(services(ctx).store.user(id).await.gql()?.map(UserNode))
+        user_of(ctx, id).await
     }
     async fn reviewed_date_time(&self) -> Option<DateTime<Utc>> {
         self.0.reviewed_date_time
@@ -300,27 +301,27 @@ impl AccessPackageAssignmentRequestNode {
     }
     async fn requestor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         let Actor::User { id } = &self.0.requestor else { return Ok(None) };
-        Ok(services(ctx).store.user(id).await.gql()?.map(UserNode))
+        user_of(ctx, id).await
     }
     async fn target_id(&self) -> ID {
         ID(self.0.target_id.clone())
     }
     /// The user who gets (or loses) the access.
     async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
-        Ok(services(ctx).store.user(&self.0.target_id).await.gql()?.map(UserNode))
+        user_of(ctx, &self.0.target_id).await
     }
     async fn access_package(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageNode>> {
-        Ok(services(ctx).store.access_package(&self.0.access_package_id).await.gql()?.map(AccessPackageNode))
+        related_package(ctx, &self.0.access_package_id).await
     }
     async fn assignment_policy(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
-        let stored = services(ctx).store.assignment_policy(&self.0.assignment_policy_id).await.gql()?;
-        Ok(stored.map(AccessPackageAssignmentPolicyNode))
+        let key = RelatedPolicyKey(self.0.assignment_policy_id.clone());
+        Ok(super::loaders::load(ctx, key).await?.map(AccessPackageAssignmentPolicyNode))
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        super::catalog::catalog_of(ctx, &self.0.catalog_id).await
     }
     /// The assignment the request created, changes or removes.
     async fn assignment(
@@ -331,7 +332,7 @@ impl AccessPackageAssignmentRequestNode {
         if let Some(committed) = self.1.as_ref().filter(|a| a.assignment.id == *id) {
             return Ok(Some(committed.clone().into()));
         }
-        Ok(services(ctx).store.assignment(id).await.gql()?.map(Into::into))
+        Ok(services(ctx).request_assignment(&actor(ctx), &self.0).await.gql()?.map(Into::into))
     }
     /// The approval stages, when the policy requires approval.
     async fn approval(&self) -> Option<ApprovalNode> {
@@ -425,25 +426,34 @@ impl AccessPackageAssignmentNode {
         ID(self.0.target_id.clone())
     }
     async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
-        Ok(services(ctx).store.user(&self.0.target_id).await.gql()?.map(UserNode))
+        user_of(ctx, &self.0.target_id).await
     }
     async fn access_package(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageNode>> {
-        Ok(services(ctx).store.access_package(&self.0.access_package_id).await.gql()?.map(AccessPackageNode))
+        related_package(ctx, &self.0.access_package_id).await
     }
     async fn assignment_policy(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
-        let stored = services(ctx).store.assignment_policy(&self.0.assignment_policy_id).await.gql()?;
-        Ok(stored.map(AccessPackageAssignmentPolicyNode))
+        let key = RelatedPolicyKey(self.0.assignment_policy_id.clone());
+        Ok(super::loaders::load(ctx, key).await?.map(AccessPackageAssignmentPolicyNode))
     }
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        Ok(services(ctx).store.catalog(&self.0.catalog_id).await.gql()?.map(AccessPackageCatalogNode))
+        super::catalog::catalog_of(ctx, &self.0.catalog_id).await
     }
     /// The resource roles delivered to the target (beta's `accessPackageAssignmentResourceRoles`).
     async fn delivered_resource_roles(&self) -> Vec<DeliveredGrantValue> {
         self.0.delivered_grants.iter().map(Into::into).collect()
     }
+}
+
+/// The package a request, assignment or policy the caller sees names (read with the others of
+/// its page in one batch).
+pub(crate) async fn related_package(
+    ctx: &Context<'_>,
+    id: &str,
+) -> async_graphql::Result<Option<AccessPackageNode>> {
+    Ok(super::loaders::load(ctx, RelatedPackageKey(id.to_owned())).await?.map(AccessPackageNode))
 }
 
 /// `filterByCurrentUser(on: ...)` for requests.
@@ -565,6 +575,7 @@ impl RequestQuery {
             )?,
             target_id: optional_id(f.target_id, "User", "filter.targetId")?,
             active_only: f.active_only,
+            catalog_ids: None,
         };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();

@@ -2,11 +2,11 @@
 //! saved — its errors, or how many users it selects and the first of them.
 
 use async_graphql::{Context, Object, SimpleObject};
-use em_engine::rule::{self, CompiledRule, DirectoryIndex};
+use em_engine::rule;
 
 use super::directory::UserNode;
 use super::error::OrGraphql;
-use super::services;
+use super::{actor, services};
 
 /// One problem in a rule.
 #[derive(SimpleObject)]
@@ -91,17 +91,8 @@ impl RuleQuery {
                 });
             }
         };
-        let svc = services(ctx);
-        let users = svc.store.all_users().await.gql()?;
-        let members = svc.store.all_group_members().await.gql()?;
-        let index = DirectoryIndex::build(&users, members);
-        let compiled = CompiledRule::compile(&parsed, &index);
-        let mut ids = compiled.matching_ids(&index, svc.now());
-        ids.sort_unstable();
-        let match_count = ids.len();
-        let wanted: std::collections::HashSet<&str> = ids.into_iter().take(first).collect();
-        let mut matches: Vec<_> = users.iter().filter(|u| wanted.contains(u.id.as_str())).cloned().collect();
-        matches.sort_by(|a, b| a.id.cmp(&b.id));
+        let (match_count, matches) =
+            services(ctx).membership_rule_matches(&actor(ctx), &parsed, first).await.gql()?;
         Ok(MembershipRulePreview {
             normalized: Some(parsed.normalized()),
             errors: Vec::new(),

@@ -7,18 +7,19 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
-use em_engine::{Actor, DomainError, ErrorCode};
+use em_engine::{Actor, DomainError};
 use futures::{Stream, StreamExt};
 
 use em_engine::request::AccessPackageAssignmentRequest;
 
 use super::audit::AuditEventNode;
-use super::error::OrGraphql;
+use super::error::{OrGraphql, to_graphql};
 use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::{actor, services};
 use crate::feed::EventFeed;
 use crate::service::ServiceError;
-use crate::store::events::FeedEvent;
+use crate::service::Services;
+use crate::service::model::{FeedEvent, StoreResult};
 
 pub struct LiveEventNode(Arc<FeedEvent>);
 
@@ -59,28 +60,18 @@ impl EventSubscription {
         after: Option<String>,
         filter: Option<EventFeedFilter>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LiveEventNode>> + use<>> {
-        let after = after.as_deref().map(parse_cursor).transpose().gql()?;
         let filter = Filter::new(filter.unwrap_or_default())?;
-        let who = actor(ctx);
-        let reader = match services(ctx).require_admin(&who).await {
-            Ok(()) => Reader::Administrator,
-            Err(ServiceError::Domain(e)) if e.code == ErrorCode::Forbidden => match who {
-                Actor::User { id } => Reader::User(id),
-                Actor::System | Actor::LocalOperator => Reader::Administrator,
-            },
-            Err(e) => return Err(e).gql(),
-        };
-        let Some(feed) = ctx.data_opt::<EventFeed>() else {
-            return Err(ServiceError::Internal("the schema was built without an event feed".into())).gql();
-        };
-        let events = feed.subscribe(after).await.gql()?;
+        let reader = Reader::new(ctx);
+        let events = live(ctx, after).await?;
         Ok(events.filter_map(move |item| {
-            let out = match item {
-                Ok(e) if reader.sees(&e) && filter.matches(&e) => Some(Ok(LiveEventNode(e))),
-                Ok(_) => None,
-                Err(e) => Some(Err(e).gql()),
-            };
-            std::future::ready(out)
+            let (reader, pass) = (reader.clone(), item.as_ref().is_ok_and(|e| filter.matches(e)));
+            async move {
+                match item {
+                    Ok(e) if pass && reader.sees(&e).await => Some(Ok(LiveEventNode(e))),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(to_graphql(e.into()))),
+                }
+            }
         }))
     }
 }
@@ -192,7 +183,7 @@ impl ApprovalSubscription {
                     Some(Ok(ApprovalStageChangeNode { event: e, request }))
                 }
                 Ok(_) => None,
-                Err(e) => Some(Err(e).gql()),
+                Err(e) => Some(Err(to_graphql(e.into()))),
             };
             std::future::ready(out)
         }))
@@ -214,27 +205,24 @@ impl ApprovalSubscription {
             catalog_id: f.catalog_id,
             access_package_id: f.access_package_id,
         })?;
-        let who = actor(ctx);
-        let administrator = services(ctx).require_admin(&who).await.is_ok();
-        let me = match who {
-            Actor::User { id } => Some(id),
-            Actor::System | Actor::LocalOperator => None,
-        };
+        let reader = Reader::new(ctx);
         let events = live(ctx, after).await?;
         Ok(events.filter_map(move |item| {
-            let out = match item {
-                Ok(e) => {
-                    let kind = &e.event.kind;
-                    let relevant = kind.starts_with("assignmentRequest.") || kind.starts_with("assignment.");
-                    let mine = administrator
-                        || me.as_ref().is_some_and(|m| {
-                            e.event.target_id.as_ref() == Some(m) || e.event.audience.contains(m)
-                        });
-                    (relevant && mine && filter.matches(&e)).then(|| Ok(AssignmentActivityNode { event: e }))
+            let relevant = item.as_ref().is_ok_and(|e| {
+                let kind = &e.event.kind;
+                (kind.starts_with("assignmentRequest.") || kind.starts_with("assignment."))
+                    && filter.matches(e)
+            });
+            let reader = reader.clone();
+            async move {
+                match item {
+                    Ok(e) if relevant && reader.sees(&e).await => {
+                        Some(Ok(AssignmentActivityNode { event: e }))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(to_graphql(e.into()))),
                 }
-                Err(e) => Some(Err(e).gql()),
-            };
-            std::future::ready(out)
+            }
         }))
     }
 }
@@ -243,12 +231,12 @@ impl ApprovalSubscription {
 async fn live(
     ctx: &Context<'_>,
     after: Option<String>,
-) -> async_graphql::Result<impl Stream<Item = crate::store::StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+) -> async_graphql::Result<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
     let after = after.as_deref().map(parse_cursor).transpose().gql()?;
     let Some(feed) = ctx.data_opt::<EventFeed>() else {
         return Err(ServiceError::Internal("the schema was built without an event feed".into())).gql();
     };
-    feed.subscribe(after).await.gql()
+    feed.subscribe(after).await.map_err(|e| to_graphql(e.into()))
 }
 
 /// A cursor argument: the decimal string of a `LiveEvent.cursor`.
@@ -258,21 +246,25 @@ fn parse_cursor(raw: &str) -> Result<u128, DomainError> {
     })
 }
 
-/// Whose events a subscriber may see.
-enum Reader {
-    Administrator,
-    User(String),
+/// A subscriber, who sees the events the read path lets them see: decided at each event on what
+/// they hold then, so a role given or taken while subscribed counts from the next event.
+#[derive(Clone)]
+struct Reader {
+    services: Services,
+    actor: Actor,
 }
 
 impl Reader {
-    fn sees(&self, feed_event: &FeedEvent) -> bool {
-        let event = &feed_event.event;
-        match self {
-            Self::Administrator => true,
-            Self::User(id) => {
-                event.actor_id.as_deref() == Some(id)
-                    || event.target_id.as_deref() == Some(id)
-                    || event.audience.iter().any(|a| a == id)
+    fn new(ctx: &Context<'_>) -> Self {
+        Self { services: services(ctx).clone(), actor: actor(ctx) }
+    }
+
+    async fn sees(&self, feed_event: &FeedEvent) -> bool {
+        match self.services.delegations(&self.actor).await {
+            Ok(delegations) => Services::sees_event(&delegations, &self.actor, &feed_event.event),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell what a subscriber holds; the event is not sent");
+                false
             }
         }
     }
@@ -325,20 +317,6 @@ mod tests {
         .in_catalog("c")
         .for_package("p");
         FeedEvent { cursor: 1, event }
-    }
-
-    #[test]
-    fn users_see_what_they_did_what_is_about_them_and_what_is_addressed_to_them() {
-        let ada = Reader::User("ada".into());
-        assert!(ada.sees(&feed_event(&Actor::User { id: "ada".into() })));
-        let mut other = feed_event(&Actor::User { id: "bob".into() });
-        assert!(!ada.sees(&other));
-        assert!(Reader::Administrator.sees(&other));
-        other.event.target_id = Some("ada".into());
-        assert!(ada.sees(&other));
-        other.event.target_id = None;
-        other.event.audience = vec!["carol".into(), "ada".into()];
-        assert!(ada.sees(&other));
     }
 
     #[test]

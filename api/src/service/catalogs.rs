@@ -6,6 +6,8 @@ use em_engine::access_package::{
     check_incompatible_package,
 };
 use em_engine::catalog::{AccessPackageCatalog, CatalogPatch, NewCatalog};
+use em_engine::delegation::{Right, UnifiedRoleAssignment};
+use em_engine::directory::GroupRelation;
 use em_engine::resource::{AccessPackageResource, OriginSystem, ResourceSource, resource_id};
 use em_engine::{Actor, DomainError};
 
@@ -34,15 +36,33 @@ impl Services {
         actor: &Actor,
         input: NewCatalog,
     ) -> ServiceResult<AccessPackageCatalog> {
-        self.require_admin(actor).await?;
-        let catalog = AccessPackageCatalog::create(self.new_id(), input, self.now())?;
-        let event = self
-            .event(actor, "catalog.created", "AccessPackageCatalog", &catalog.id)
-            .in_catalog(&catalog.id)
-            .with_data(json(&catalog));
+        let delegations = self.require_anywhere(actor, Right::CreateCatalog).await?;
+        let now = self.now();
+        let catalog = AccessPackageCatalog::create(self.new_id(), input, now)?;
+        let mut events = vec![
+            self.event(actor, "catalog.created", "AccessPackageCatalog", &catalog.id)
+                .in_catalog(&catalog.id)
+                .with_data(json(&catalog)),
+        ];
+        // A catalog creator becomes the catalog's first owner (administrators hold every right
+        // anyway, as the reference has it).
+        let owner = match actor {
+            Actor::User { id } if !delegations.administrator => {
+                Some(UnifiedRoleAssignment::first_owner(self.new_id(), id, &catalog.id, now))
+            }
+            _ => None,
+        };
+        if let Some(owner) = &owner {
+            let mut event = self
+                .event(actor, "roleAssignment.created", "UnifiedRoleAssignment", &owner.id)
+                .in_catalog(&catalog.id)
+                .with_data(json(owner));
+            event.target_id = Some(owner.principal_id.clone());
+            events.push(event);
+        }
         self.store
-            .logged(vec![event])
-            .create_catalog(&catalog)
+            .logged(events)
+            .create_catalog(&catalog, owner.as_ref())
             .await
             .map_err(|e| name_taken(e, &catalog.display_name))?;
         Ok(catalog)
@@ -54,8 +74,7 @@ impl Services {
         id: &str,
         patch: CatalogPatch,
     ) -> ServiceResult<AccessPackageCatalog> {
-        self.require_admin(actor).await?;
-        let current = found(self.store.catalog(id).await?, "catalog", "id", id)?;
+        let current = self.catalog_for(actor, Right::UpdateCatalog, id, "id").await?;
         if current.catalog_type != em_engine::catalog::CatalogType::UserManaged
             && patch.display_name.is_some()
         {
@@ -79,8 +98,7 @@ impl Services {
     }
 
     pub async fn delete_catalog(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let catalog = found(self.store.catalog(id).await?, "catalog", "id", id)?;
+        let catalog = self.catalog_for(actor, Right::DeleteCatalog, id, "id").await?;
         catalog.check_deletable(0)?;
         let event = self
             .event(actor, "catalog.deleted", "AccessPackageCatalog", id)
@@ -97,9 +115,7 @@ impl Services {
         actor: &Actor,
         input: ResourceRequestInput,
     ) -> ServiceResult<(ResourceRequestRow, AccessPackageResource)> {
-        self.require_admin(actor).await?;
-        let catalog =
-            found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
+        let catalog = self.catalog_for(actor, Right::ManageResources, &input.catalog_id, "catalogId").await?;
         let now = self.now();
         let origin = input.origin_id.trim();
         if origin.is_empty() {
@@ -118,6 +134,7 @@ impl Services {
         match input.request_type {
             ResourceRequestType::AdminAdd => {
                 let resource = self.derive_resource(&catalog.id, input.origin_system, origin, now).await?;
+                self.check_resource_owner(actor, &resource).await?;
                 request.request_type = "adminAdd".to_owned();
                 request.resource_id = resource.id.clone();
                 request.resource = serde_json::to_value(&resource).unwrap_or_default();
@@ -199,8 +216,7 @@ impl Services {
         actor: &Actor,
         input: NewAccessPackage,
     ) -> ServiceResult<AccessPackage> {
-        self.require_admin(actor).await?;
-        found(self.store.catalog(&input.catalog_id).await?, "catalog", "catalogId", &input.catalog_id)?;
+        self.catalog_for(actor, Right::CreateAccessPackage, &input.catalog_id, "catalogId").await?;
         let package = AccessPackage::create(self.new_id(), input, self.now())?;
         let event = self.package_event(actor, "accessPackage.created", &package).with_data(json(&package));
         self.store.logged(vec![event]).create_access_package(&package).await?;
@@ -213,8 +229,7 @@ impl Services {
         id: &str,
         patch: AccessPackagePatch,
     ) -> ServiceResult<AccessPackage> {
-        self.require_admin(actor).await?;
-        let current = self.access_package_at(id, "id").await?;
+        let current = self.package_for(actor, Right::UpdateAccessPackage, id, "id").await?;
         let next = current.update(patch, self.now())?;
         let event = self.package_event(actor, "accessPackage.updated", &next).with_data(json(&next));
         self.store.logged(vec![event]).update_access_package(&next).await?;
@@ -222,23 +237,23 @@ impl Services {
     }
 
     pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(id, "id").await?;
+        let package = self.package_for(actor, Right::DeleteAccessPackage, id, "id").await?;
         let event = self.package_event(actor, "accessPackage.deleted", &package).with_data(json(&package));
         self.store.logged(vec![event]).delete_access_package(id).await?;
         Ok(())
     }
 
-    /// Adds a resource role (at a scope) to a package; the resource must be in the package's catalog.
+    /// Adds a resource role (at a scope) to a package; the resource must be in the package's
+    /// catalog. Returns the package, the role scope and the resource.
     pub async fn add_role_scope(
         &self,
         actor: &Actor,
         package_id: &str,
         resource_id: &str,
         selection: RoleScopeSelection,
-    ) -> ServiceResult<AccessPackageResourceRoleScope> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
+    ) -> ServiceResult<(AccessPackage, AccessPackageResourceRoleScope, AccessPackageResource)> {
+        let package =
+            self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         let resource = found(self.store.resource(resource_id).await?, "resource", "resourceId", resource_id)?;
         let role_scope = AccessPackageResourceRoleScope::bind(&package, &resource, &selection, self.now())?;
         let event = self
@@ -247,7 +262,7 @@ impl Services {
         self.store.logged(vec![event]).add_role_scope(&role_scope).await?;
         // The package's current assignees get the new role.
         self.reconcile_package_grants(actor, &package.id).await?;
-        Ok(role_scope)
+        Ok((package, role_scope, resource))
     }
 
     pub async fn remove_role_scope(
@@ -256,8 +271,8 @@ impl Services {
         package_id: &str,
         role_scope_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let package =
+            self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         let event = self
             .package_event(actor, "accessPackage.resourceRoleScopeRemoved", &package)
             .with_data(serde_json::json!({ "resourceRoleScopeId": role_scope_id }));
@@ -273,9 +288,10 @@ impl Services {
         package_id: &str,
         other_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
-        let other = self.access_package_at(other_id, "incompatibleAccessPackageId").await?;
+        let package =
+            self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
+        let other =
+            self.package_for(actor, Right::ReadCatalog, other_id, "incompatibleAccessPackageId").await?;
         check_incompatible_package(&package, &other)?;
         let now = self.now().to_rfc3339();
         let event = self
@@ -294,8 +310,8 @@ impl Services {
         package_id: &str,
         group_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let package =
+            self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
         let now = self.now().to_rfc3339();
         let event = self
@@ -315,8 +331,8 @@ impl Services {
         kind: IncompatibilityKind,
         target_id: &str,
     ) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let package = self.access_package_at(package_id, "accessPackageId").await?;
+        let package =
+            self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         let event = self
             .package_event(actor, "accessPackage.incompatibilityRemoved", &package)
             .with_data(serde_json::json!({ "kind": kind.as_str(), "targetId": target_id }));
@@ -326,6 +342,75 @@ impl Services {
 }
 
 impl Services {
+    /// The catalog `id` for a change that needs `right`: `NOT_FOUND` naming `field` when there is
+    /// no such catalog or the caller cannot see it, `FORBIDDEN` when they see it but lack the
+    /// right (see `authz`).
+    pub(crate) async fn catalog_for(
+        &self,
+        actor: &Actor,
+        right: Right,
+        id: &str,
+        field: &str,
+    ) -> ServiceResult<AccessPackageCatalog> {
+        let delegations = self.require_anywhere(actor, right).await?;
+        let missing = || DomainError::not_found("catalog", id).at(field);
+        let catalog = self.store.catalog(id).await?.ok_or_else(missing)?;
+        self.require_in(&delegations, right, &catalog.id, missing).await?;
+        Ok(catalog)
+    }
+
+    /// The access package `id` for a change that needs `right` in its catalog, as
+    /// [`Self::catalog_for`].
+    pub(crate) async fn package_for(
+        &self,
+        actor: &Actor,
+        right: Right,
+        id: &str,
+        field: &str,
+    ) -> ServiceResult<AccessPackage> {
+        let delegations = self.require_anywhere(actor, right).await?;
+        let missing = || DomainError::not_found("access package", id).at(field);
+        let package = self.store.access_package(id).await?.ok_or_else(missing)?;
+        self.require_in(&delegations, right, &package.catalog_id, missing).await?;
+        Ok(package)
+    }
+
+    /// A catalog owner who is not an administrator adds only resources they own, as in Entra:
+    /// groups whose owner they are. Applications, sites and directory roles are added by
+    /// administrators.
+    async fn check_resource_owner(
+        &self,
+        actor: &Actor,
+        resource: &AccessPackageResource,
+    ) -> ServiceResult<()> {
+        let Actor::User { id } = actor else { return Ok(()) };
+        if self.delegations(actor).await?.administrator {
+            return Ok(());
+        }
+        let owned = resource.origin_system == OriginSystem::AadGroup
+            && self
+                .store
+                .group_members(&resource.origin_id, GroupRelation::Owner)
+                .await?
+                .iter()
+                .any(|m| m.principal_id == *id);
+        if owned {
+            return Ok(());
+        }
+        Err(DomainError::forbidden(format!(
+            "you may add only groups you own to a catalog: `{}` is {} you do not own; an administrator can add it",
+            resource.display_name,
+            match resource.origin_system {
+                OriginSystem::AadGroup => "a group",
+                OriginSystem::AadApplication => "an application",
+                OriginSystem::SharePointOnline => "a SharePoint site",
+                OriginSystem::DirectoryRole => "a directory role",
+            }
+        ))
+        .at("resource.originId")
+        .into())
+    }
+
     fn package_event(&self, actor: &Actor, kind: &str, package: &AccessPackage) -> em_engine::event::Event {
         self.event(actor, kind, "AccessPackage", &package.id)
             .in_catalog(&package.catalog_id)

@@ -261,8 +261,10 @@ mod tests {
         let outcomes: Vec<bool> =
             futures::future::join_all(answers).await.into_iter().map(|a| a.unwrap().is_ok()).collect();
         assert_eq!(outcomes, [true, false, true]);
-        let page =
-            store.events(&EventFilter::default(), &PageRequest { after: None, first: 10 }).await.unwrap();
+        let page = store
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10 })
+            .await
+            .unwrap();
         let written: Vec<(String, String)> =
             page.items.iter().map(|(_, e)| (e.id.clone(), e.subject_id.clone())).collect();
         let expected = [("e1", "u1"), ("e2", "u1"), ("e4", "u3")].map(|(e, u)| (e.to_owned(), u.to_owned()));

@@ -160,6 +160,7 @@ impl Services {
             self.auto_memberships_delivered(&write.target_id, write).await;
             self.caches.user_groups.remove(&write.target_id);
             self.caches.administrators.remove(&write.target_id);
+            self.authz_forget(&write.target_id);
             let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
             for grant in touched {
                 if let Grant::GroupMember { group_id } = grant {
@@ -308,18 +309,21 @@ impl Services {
 
     /// A user and their direct groups; NOT_FOUND naming `field` when there is no such user.
     pub(crate) async fn subject(&self, id: &str, field: &str) -> ServiceResult<Subject> {
-        let generation = self.store.generation();
         let user = found(self.cached_user(id).await?, "user", field, id)?;
-        let group_ids = match self.caches.user_groups.get(&user.id, generation) {
-            Some(hit) => (*hit).clone(),
-            None => {
-                let groups: BTreeSet<String> =
-                    MembershipRow::member_groups(self.store.memberships_of(&user.id).await?);
-                self.caches.user_groups.put(user.id.clone(), generation, Arc::new(groups.clone()));
-                groups
-            }
-        };
+        let group_ids = (*self.group_ids(&user.id).await?).clone();
         Ok(Subject { user, group_ids })
+    }
+
+    /// The groups a principal is a direct member of, remembered until the directory changes.
+    pub(crate) async fn group_ids(&self, id: &str) -> ServiceResult<Arc<BTreeSet<String>>> {
+        let generation = self.store.generation();
+        if let Some(hit) = self.caches.user_groups.get(id, generation) {
+            return Ok(hit);
+        }
+        let groups: Arc<BTreeSet<String>> =
+            Arc::new(MembershipRow::member_groups(self.store.memberships_of(id).await?));
+        self.caches.user_groups.put(id.to_owned(), generation, Arc::clone(&groups));
+        Ok(groups)
     }
 
     /// The direct members of a group.

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use em_engine::access_package::AccessPackage;
 use em_engine::approval::DirectorySnapshot;
+use em_engine::delegation::Right;
 use em_engine::directory::{GroupRelation, User};
 use em_engine::error::FieldError;
 use em_engine::policy::applicability::applicable_policy_requirements;
@@ -41,23 +42,19 @@ impl Requestor {
 }
 
 impl Services {
-    /// Creates a policy for an existing access package. Administrators only: Graph lets catalog
-    /// owners and package managers create request policies, but auto-assignment policies need
-    /// the Identity Governance Administrator, and delegated roles do not exist here yet.
+    /// Creates a policy for an existing access package: administrators, and the catalog's owners
+    /// and access package managers; auto-assignment policies need an administrator.
     pub async fn create_assignment_policy(
         &self,
         actor: &Actor,
         input: PolicyInput,
     ) -> ServiceResult<StoredPolicy> {
-        self.require_admin(actor).await?;
         let package_id = input.access_package_id.clone();
-        let package = found(
-            self.store.access_package(&package_id).await?,
-            "access package",
-            "accessPackageId",
-            &package_id,
-        )?;
+        let package = self.package_for(actor, Right::ManagePolicies, &package_id, "accessPackageId").await?;
         let policy = AccessPackageAssignmentPolicy::create(self.new_id(), input, self.now())?;
+        if policy.is_automatic() {
+            self.require_automatic(actor, &package.catalog_id).await?;
+        }
         self.check_subjects_exist(&policy).await?;
         let event = self.policy_event(actor, "assignmentPolicy.created", &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
@@ -75,12 +72,14 @@ impl Services {
         id: &str,
         mut input: PolicyInput,
     ) -> ServiceResult<StoredPolicy> {
-        self.require_admin(actor).await?;
-        let current = found(self.store.assignment_policy(id).await?, "assignment policy", "id", id)?;
+        let current = self.policy_for(actor, id).await?;
         if input.access_package_id.trim().is_empty() {
             input.access_package_id.clone_from(&current.policy.access_package_id);
         }
         let next = current.policy.replace(input, self.now())?;
+        if next.is_automatic() || current.policy.is_automatic() {
+            self.require_automatic(actor, &current.catalog_id).await?;
+        }
         self.check_subjects_exist(&next).await?;
         let package = self.policy_package(&current).await?;
         let event = self.policy_event(actor, "assignmentPolicy.updated", &next, &package);
@@ -93,8 +92,10 @@ impl Services {
 
     /// Deletes a policy; refused while assignments were made through it.
     pub async fn delete_assignment_policy(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
-        self.require_admin(actor).await?;
-        let current = found(self.store.assignment_policy(id).await?, "assignment policy", "id", id)?;
+        let current = self.policy_for(actor, id).await?;
+        if current.policy.is_automatic() {
+            self.require_automatic(actor, &current.catalog_id).await?;
+        }
         if current.assignment_count > 0 {
             return Err(DomainError::conflict(format!(
                 "{} has {} assignment(s); a policy can be deleted only when it has none",
@@ -163,6 +164,23 @@ impl Services {
             .map(|stored| stored.policy)
             .collect();
         Ok(applicable_policy_requirements(&catalog, &policies, &me.facts(), &me.directory))
+    }
+
+    /// The policy `id` for a change: `NOT_FOUND` when there is none or its catalog is not
+    /// visible to the caller, `FORBIDDEN` without the right to manage the catalog's policies.
+    async fn policy_for(&self, actor: &Actor, id: &str) -> ServiceResult<StoredPolicy> {
+        let delegations = self.require_anywhere(actor, Right::ManagePolicies).await?;
+        let missing = || DomainError::not_found("assignment policy", id).at("id");
+        let current = self.store.assignment_policy(id).await?.ok_or_else(missing)?;
+        self.require_in(&delegations, Right::ManagePolicies, &current.catalog_id, missing).await?;
+        Ok(current)
+    }
+
+    /// Auto-assignment policies are managed by administrators only.
+    async fn require_automatic(&self, actor: &Actor, catalog_id: &str) -> ServiceResult<()> {
+        let delegations = self.delegations(actor).await?;
+        let missing = || DomainError::not_found("catalog", catalog_id);
+        self.require_in(&delegations, Right::ManageAutomaticPolicies, catalog_id, missing).await
     }
 
     /// The signed-in directory user, with their direct groups.

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use em_engine::access_package::AccessPackage;
 use em_engine::approval::{DirectorySnapshot, StageDecision};
 use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGrant, Grant};
+use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
 use em_engine::event::Event;
 use em_engine::policy::SubjectSet;
@@ -26,6 +27,7 @@ use em_engine::timer::Timer;
 use em_engine::{Actor, DomainError, ErrorCode};
 use serde_json::json;
 
+use super::authz;
 use super::context::{PackageContext, Subject, TargetState};
 use super::{ServiceError, ServiceResult, Services, found};
 use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment, StoredRequest, TimerOwner};
@@ -64,7 +66,8 @@ impl Services {
     }
 
     /// Submits a request (Graph's `POST assignmentRequests`). The requestor is the caller; for
-    /// `adminAdd`/`adminUpdate`/`adminRemove` the caller must be an administrator.
+    /// `adminAdd`/`adminUpdate` the caller needs the right to assign directly in the package's
+    /// catalog, for `adminRemove` the right to remove assignments.
     pub async fn submit_request(
         &self,
         actor: &Actor,
@@ -73,11 +76,23 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         input.requestor = actor.clone();
         if input.request_type.origin() == Some(em_engine::request::RequestOrigin::Admin) {
-            self.require_admin(actor).await?;
+            let right = match input.request_type {
+                em_engine::request::AccessPackageRequestType::AdminRemove => Right::RemoveAssignments,
+                _ => Right::AssignDirectly,
+            };
+            self.package_for(actor, right, &input.access_package_id, "accessPackageId").await?;
         }
         let named = match &input.assignment_id {
             // An update or removal names the assignment; its target is the assignment's.
-            Some(id) => Some(found(self.store.assignment(id).await?, "assignment", "assignmentId", id)?),
+            Some(id) => {
+                let missing = || DomainError::not_found("assignment", id).at("assignmentId");
+                let stored = self.store.assignment(id).await?.ok_or_else(missing)?;
+                let delegations = self.delegations(actor).await?;
+                if !authz::sees_assignment(&delegations, actor, &stored.assignment) {
+                    return Err(missing().into());
+                }
+                Some(stored)
+            }
             None => None,
         };
         let target_id = match (target_id, actor) {
@@ -142,41 +157,41 @@ impl Services {
         .await
     }
 
-    /// Cancels a request: the requestor, the target or an administrator, while it is pending.
+    /// Cancels a request while it is pending: its requestor or target, or whoever may manage
+    /// the requests of its catalog.
     pub async fn cancel_request(
         &self,
         actor: &Actor,
         request_id: &str,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
-        let as_administrator = self.require_admin(actor).await.is_ok();
+        let delegations = self.delegations(actor).await?;
         self.decided(|| async {
             let now = self.now();
             let (stored, state, _) = self.request_context(request_id).await?;
-            let transition = stored.request.cancel(actor, as_administrator, now)?;
+            let manager = self.may_manage_request(&delegations, actor, &stored.request, "id")?;
+            let transition = stored.request.cancel(actor, manager, now)?;
             self.commit_transition(stored, transition, &state, actor, now).await
         })
         .await
     }
 
-    /// Retries a failed or partial delivery (Graph's `reprocess`): administrators, the requestor
-    /// and the target.
+    /// Retries a failed or partial delivery (Graph's `reprocess`): the requestor and the target,
+    /// and whoever may manage the requests of its catalog.
     pub async fn reprocess_request(
         &self,
         actor: &Actor,
         request_id: &str,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
-        let as_administrator = self.require_admin(actor).await.is_ok();
+        let delegations = self.delegations(actor).await?;
         self.decided(|| async {
             let now = self.now();
             let (stored, state, _) = self.request_context(request_id).await?;
-            let party = match actor {
-                Actor::User { id } => &stored.request.requestor == actor || *id == stored.request.target_id,
-                _ => true,
-            };
-            if !(as_administrator || party) {
-                return Err(DomainError::forbidden(
-                    "only the requestor, the target or an administrator may reprocess a request",
-                )
+            let manager = self.may_manage_request(&delegations, actor, &stored.request, "id")?;
+            if !(manager || authz::is_party(actor, &stored.request)) {
+                return Err(DomainError::forbidden(format!(
+                    "only the requestor, the target or whoever may {} may reprocess a request",
+                    Right::ManageRequests.task()
+                ))
                 .into());
             }
             let transition = stored.request.reprocess(now)?;
@@ -307,6 +322,27 @@ impl Services {
     }
 
     /// A request, its target's state and the target.
+    /// Whether `actor` may manage the request as a manager of its catalog's requests; a request
+    /// they cannot see at all while they manage requests elsewhere is `NOT_FOUND` (naming
+    /// `field`), as a missing one.
+    fn may_manage_request(
+        &self,
+        delegations: &Delegations,
+        actor: &Actor,
+        request: &AccessPackageAssignmentRequest,
+        field: &str,
+    ) -> ServiceResult<bool> {
+        if delegations.allows(Right::ManageRequests, &request.catalog_id) {
+            return Ok(true);
+        }
+        if !authz::sees_request(delegations, actor, request)
+            && delegations.holds_anywhere(Right::ManageRequests)
+        {
+            return Err(DomainError::not_found("assignment request", &request.id).at(field).into());
+        }
+        Ok(false)
+    }
+
     async fn request_context(
         &self,
         request_id: &str,
@@ -659,8 +695,8 @@ pub enum RequestsOf {
 }
 
 impl Services {
-    /// One page of requests. Administrators see every request; other users only their own, by
-    /// `filterByCurrentUser`.
+    /// One page of requests. With `filterByCurrentUser`, the caller's own (as target, requestor or
+    /// approver); without it, the requests of every catalog where the caller may read requests.
     pub async fn list_requests(
         &self,
         actor: &Actor,
@@ -681,17 +717,22 @@ impl Services {
                 )
                 .into());
             }
-            (None, _) => self.require_admin(actor).await.map_err(|_| {
-                DomainError::forbidden(
-                    "listing every request needs an administrator role; use `filterByCurrentUser` for your own",
-                )
-            })?,
+            (None, _) => {
+                let delegations = self.require_anywhere(actor, Right::ReadRequests).await.map_err(|_| {
+                    let refusal = em_engine::delegation::forbidden(Right::ReadRequests, None);
+                    DomainError::forbidden(format!(
+                        "{}; use `filterByCurrentUser` for your own requests",
+                        refusal.message
+                    ))
+                })?;
+                filter.catalog_ids = within(&delegations, Right::ReadRequests);
+            }
         }
         Ok(self.store.requests(&filter, page).await?)
     }
 
-    /// One page of assignments. Administrators see every assignment; other users their own
-    /// (`filterByCurrentUser: true`, Graph's `on='target'`).
+    /// One page of assignments: with `filterByCurrentUser: true` the caller's own (Graph's
+    /// `on='target'`), without it those of every catalog where the caller may read assignments.
     pub async fn list_assignments(
         &self,
         actor: &Actor,
@@ -708,48 +749,47 @@ impl Services {
                 )
                 .into());
             }
-            (false, _) => self.require_admin(actor).await.map_err(|_| {
-                DomainError::forbidden(
-                    "listing every assignment needs an administrator role; use `filterByCurrentUser` for your own",
-                )
-            })?,
+            (false, _) => {
+                let delegations =
+                    self.require_anywhere(actor, Right::ReadAssignments).await.map_err(|_| {
+                        let refusal = em_engine::delegation::forbidden(Right::ReadAssignments, None);
+                        DomainError::forbidden(format!(
+                            "{}; use `filterByCurrentUser` for your own assignments",
+                            refusal.message
+                        ))
+                    })?;
+                filter.catalog_ids = within(&delegations, Right::ReadAssignments);
+            }
         }
         Ok(self.store.assignments(&filter, page).await?)
     }
 
-    /// A request, when the caller may see it: administrators, its requestor and target, and
-    /// anyone asked to approve it.
+    /// A request, when the caller may see it: its requestor and target, anyone asked to approve
+    /// it, and whoever may read the requests of its catalog.
     pub async fn visible_request(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredRequest>> {
         let Some(stored) = self.store.request(id).await? else { return Ok(None) };
-        if let Actor::User { id: me } = actor {
-            let request = &stored.request;
-            let party = &request.requestor == actor || request.target_id == *me;
-            let approver = request
-                .approval
-                .iter()
-                .flat_map(|a| a.stages.iter())
-                .any(|s| s.assigned_to.iter().any(|a| a == me));
-            if !(party || approver) && self.require_admin(actor).await.is_err() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(stored))
+        let delegations = self.delegations(actor).await?;
+        Ok(authz::sees_request(&delegations, actor, &stored.request).then_some(stored))
     }
 
-    /// An assignment, when the caller may see it: administrators and its target.
+    /// An assignment, when the caller may see it: its target, and whoever may read the
+    /// assignments of its catalog.
     pub async fn visible_assignment(
         &self,
         actor: &Actor,
         id: &str,
     ) -> ServiceResult<Option<StoredAssignment>> {
         let Some(stored) = self.store.assignment(id).await? else { return Ok(None) };
-        if let Actor::User { id: me } = actor
-            && stored.assignment.target_id != *me
-            && self.require_admin(actor).await.is_err()
-        {
-            return Ok(None);
-        }
-        Ok(Some(stored))
+        let delegations = self.delegations(actor).await?;
+        Ok(authz::sees_assignment(&delegations, actor, &stored.assignment).then_some(stored))
+    }
+}
+
+/// The catalogs where `delegations` reach `right`, as a store filter (`None`: every catalog).
+fn within(delegations: &Delegations, right: Right) -> Option<Vec<String>> {
+    match delegations.reach(right) {
+        em_engine::delegation::Reach::Everywhere => None,
+        em_engine::delegation::Reach::Catalogs(ids) => Some(ids.into_iter().collect()),
     }
 }
 
@@ -824,20 +864,21 @@ pub struct Violation {
 impl Services {
     /// Graph's `additionalAccess`: the assignments of `package_id` whose targets also hold
     /// `incompatible_id` (or, without it, any package or group incompatible with the package,
-    /// either way round). Administrators only. Ordered by target, then assignment.
+    /// either way round). For whoever may read the package's assignments. Ordered by target, then assignment.
     pub async fn additional_access(
         &self,
         actor: &Actor,
         package_id: &str,
         incompatible_id: Option<&str>,
     ) -> ServiceResult<Vec<Violation>> {
-        self.require_admin(actor).await?;
+        self.package_for(actor, Right::ReadAssignments, package_id, "accessPackageId").await?;
         let context = self.package_context(package_id, "accessPackageId").await?;
         let package = &context.package;
         let (mut packages, mut groups) =
             (context.incompatible_packages.clone(), context.incompatible_groups.clone());
         if let Some(other) = incompatible_id {
-            let other = self.access_package_at(other, "incompatibleAccessPackageId").await?;
+            let other =
+                self.package_for(actor, Right::ReadCatalog, other, "incompatibleAccessPackageId").await?;
             packages = vec![other];
             groups.clear();
         }

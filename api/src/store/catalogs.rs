@@ -3,6 +3,7 @@
 use em_engine::ErrorCode;
 use em_engine::access_package::{AccessPackage, AccessPackageResourceRoleScope};
 use em_engine::catalog::AccessPackageCatalog;
+use em_engine::delegation::UnifiedRoleAssignment;
 use em_engine::resource::AccessPackageResource;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -16,6 +17,8 @@ pub struct CatalogFilter {
     pub search: Option<String>,
     pub state: Option<String>,
     pub catalog_type: Option<String>,
+    /// Only these catalogs, read by id (a delegate's catalogs); `None`: every catalog.
+    pub ids: Option<Vec<String>>,
 }
 
 /// Filters for listing access packages.
@@ -24,6 +27,8 @@ pub struct AccessPackageFilter {
     pub search: Option<String>,
     pub catalog_id: Option<String>,
     pub is_hidden: Option<bool>,
+    /// Only packages of these catalogs; `None`: every catalog.
+    pub catalog_ids: Option<Vec<String>>,
 }
 
 /// What the two kinds of incompatibility point at.
@@ -108,7 +113,16 @@ impl Store {
             conditions.push("catalogType = $catalogType".to_owned());
             vars.insert("catalogType".into(), json!(kind));
         }
-        self.page("catalog", &conditions, vars, page).await
+        match &filter.ids {
+            None => self.page("catalog", &conditions, vars, page).await,
+            // Only the records named are read, however many catalogs there are.
+            Some(ids) => self.page_of_ids("catalog", ids, &conditions, vars, page).await,
+        }
+    }
+
+    /// Catalogs by id; ids that do not exist are skipped.
+    pub async fn catalogs_by_ids(&self, ids: &[String]) -> StoreResult<Vec<AccessPackageCatalog>> {
+        self.get_many("catalog", ids).await
     }
 
     /// Creates the built-in General catalog when the database has none.
@@ -119,16 +133,29 @@ impl Store {
         Ok(())
     }
 
-    /// Creates a catalog; the unique index on the display name refuses a duplicate.
-    pub async fn create_catalog(&self, catalog: &AccessPackageCatalog) -> StoreResult<()> {
-        let row = row(catalog, &catalog.display_name, &catalog.id)?;
-        self.transaction(
-            "CREATE type::record('catalog', $id) CONTENT $row RETURN NONE;",
-            vars! {
-                "id" => catalog.id, "row" => row
-            },
-        )
-        .await?;
+    /// Creates a catalog, with its first owner's role assignment when there is one; the unique
+    /// index on the display name refuses a duplicate.
+    pub async fn create_catalog(
+        &self,
+        catalog: &AccessPackageCatalog,
+        owner: Option<&UnifiedRoleAssignment>,
+    ) -> StoreResult<()> {
+        let mut row = row(catalog, &catalog.display_name, &catalog.id)?;
+        let mut body = "CREATE type::record('catalog', $id) CONTENT $row RETURN NONE;".to_owned();
+        let mut vars = vars! { "id" => catalog.id };
+        if let Some(owner) = owner {
+            if let Some(object) = row.as_object_mut() {
+                object.insert("ownerCount".into(), json!(1));
+            }
+            body.push_str("\nCREATE type::record('role_assignment', $ownerId) CONTENT $owner RETURN NONE;");
+            vars.insert("ownerId".into(), json!(owner.id));
+            vars.insert("owner".into(), super::roles::role_row(owner)?);
+        }
+        vars.insert("row".into(), row);
+        self.transaction(&body, vars).await?;
+        if owner.is_some() {
+            self.roles_changed();
+        }
         Ok(())
     }
 
@@ -155,6 +182,7 @@ impl Store {
              IF $c.accessPackageCount > 0 {{ {in_use} }};
              DELETE resource WHERE catalogId = $id;
              DELETE resource_request WHERE catalogId = $id;
+             DELETE role_assignment WHERE catalogId = $id;
              DELETE type::record('catalog', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the catalog does not exist"),
             in_use = throw(
@@ -164,6 +192,7 @@ impl Store {
             ),
         );
         self.transaction(&body, vars! { "id" => id }).await?;
+        self.roles_changed();
         Ok(())
     }
 
@@ -184,6 +213,11 @@ impl Store {
             vars.insert("system".into(), json!(system));
         }
         self.page("resource", &conditions, vars, page).await
+    }
+
+    /// Resources by id; ids that do not exist are skipped.
+    pub async fn resources_by_ids(&self, ids: &[String]) -> StoreResult<Vec<AccessPackageResource>> {
+        self.get_many("resource", ids).await
     }
 
     /// Adds a resource to its catalog and records the request, in one transaction.
@@ -276,6 +310,10 @@ impl Store {
         if let Some(hidden) = filter.is_hidden {
             conditions.push("isHidden = $hidden".to_owned());
             vars.insert("hidden".into(), json!(hidden));
+        }
+        if let Some(ids) = &filter.catalog_ids {
+            conditions.push("catalogId IN $catalogIds".to_owned());
+            vars.insert("catalogIds".into(), json!(ids));
         }
         self.page("access_package", &conditions, vars, page).await
     }

@@ -235,7 +235,7 @@ impl Store {
 
     /// Users by id, ordered by display name; ids that do not exist are skipped.
     pub async fn users_by_ids(&self, ids: &[String]) -> StoreResult<Vec<User>> {
-        let mut users: Vec<User> = self.by_ids("user", ids).await?;
+        let mut users: Vec<User> = self.get_many("user", ids).await?;
         // Selecting from a list of records does not honour ORDER BY: order here, as lists are ordered.
         users.sort_by_cached_key(|u| sort_key(u.display_name.as_deref().unwrap_or(""), &u.id));
         Ok(users)
@@ -243,23 +243,9 @@ impl Store {
 
     /// Groups by id, ordered by display name; ids that do not exist are skipped.
     pub async fn groups_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Group>> {
-        let mut groups: Vec<Group> = self.by_ids("group", ids).await?;
+        let mut groups: Vec<Group> = self.get_many("group", ids).await?;
         groups.sort_by_cached_key(|g| sort_key(&g.display_name, &g.id));
         Ok(groups)
-    }
-
-    async fn by_ids<T: serde::de::DeserializeOwned>(
-        &self,
-        table: &'static str,
-        ids: &[String],
-    ) -> StoreResult<Vec<T>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT *, record::id(id) AS id FROM array::filter(array::map($ids, |$i| type::record('{table}', $i)), |$r| record::exists($r)) ORDER BY sortKey;"
-        );
-        self.read(&sql, vars! { "ids" => ids }).await?.rows(0, table)
     }
 
     pub async fn users(&self, filter: &UserFilter, page: &PageRequest) -> StoreResult<Page<User>> {
@@ -332,10 +318,13 @@ impl Store {
             "IF !record::exists(type::record('user', $id)) {{ {missing} }};
              DELETE membership:[$id, NONE]..[$id, {{}}];
              UPDATE user SET manager = NONE, managerId = NONE WHERE managerId = $id RETURN NONE;
+             {roles}
              DELETE type::record('user', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
+            roles = super::roles::delete_principal_roles(),
         );
         self.people().transaction(&body, vars! { "id" => id }).await?;
+        self.roles_changed();
         Ok(())
     }
 
@@ -396,6 +385,7 @@ impl Store {
              DELETE membership WHERE groupId = $id;
              DELETE membership:[$id, NONE]..[$id, {{}}];
              DELETE incompatibility WHERE kind = 'group' AND targetId = $id;
+             {roles}
              DELETE type::record('group', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the group does not exist"),
             used = throw(
@@ -403,8 +393,10 @@ impl Store {
                 "id",
                 "the group is a resource in a catalog; remove it from the catalog before deleting it"
             ),
+            roles = super::roles::delete_principal_roles(),
         );
         self.transaction(&body, vars! { "id" => id }).await?;
+        self.roles_changed();
         Ok(())
     }
 

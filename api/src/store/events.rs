@@ -133,15 +133,19 @@ pub struct EventFilter {
 /// Records the audit trail reads at a time.
 const CHUNK: usize = 32;
 
+/// Which events a reader may see (the read path decides); `None` reads every event.
+pub type Sees<'a> = Option<&'a (dyn Fn(&Event) -> bool + Sync)>;
+
 /// An [`EventFilter`] ready to test events, and to select the records that may hold them.
 struct Wanted<'a> {
     filter: &'a EventFilter,
+    sees: Sees<'a>,
     from: Option<chrono::DateTime<chrono::Utc>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl<'a> Wanted<'a> {
-    fn new(filter: &'a EventFilter) -> StoreResult<Self> {
+    fn new(filter: &'a EventFilter, sees: Sees<'a>) -> StoreResult<Self> {
         let time = |text: &Option<String>, field: &str| {
             text.as_deref()
                 .map(|t| {
@@ -154,7 +158,7 @@ impl<'a> Wanted<'a> {
                 })
                 .transpose()
         };
-        Ok(Self { filter, from: time(&filter.from, "from")?, until: time(&filter.until, "until")? })
+        Ok(Self { filter, sees, from: time(&filter.from, "from")?, until: time(&filter.until, "until")? })
     }
 
     fn ids(&self) -> [(&'static str, &'static str, Option<&'a String>); 5] {
@@ -169,7 +173,8 @@ impl<'a> Wanted<'a> {
     }
 
     fn is_everything(&self) -> bool {
-        self.ids().iter().all(|(_, _, id)| id.is_none())
+        self.sees.is_none()
+            && self.ids().iter().all(|(_, _, id)| id.is_none())
             && self.filter.kind.is_none()
             && self.from.is_none()
             && self.until.is_none()
@@ -217,6 +222,7 @@ impl<'a> Wanted<'a> {
             && same(&f.target_id, event.target_id.as_ref())
             && self.from.is_none_or(|from| event.occurred_date_time >= from)
             && self.until.is_none_or(|until| event.occurred_date_time < until)
+            && self.sees.is_none_or(|sees| sees(event))
     }
 }
 
@@ -244,8 +250,13 @@ pub fn versionstamp(cursor: u128) -> u64 {
 impl Store {
     /// The audit trail, oldest first: records in the order of their sort keys, the events of one
     /// record in the order they were written. A cursor names a record and an event in it.
-    pub async fn events(&self, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<Event>> {
-        let wanted = Wanted::new(filter)?;
+    pub async fn events(
+        &self,
+        filter: &EventFilter,
+        sees: Sees<'_>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Event>> {
+        let wanted = Wanted::new(filter, sees)?;
         let (conditions, mut vars) = wanted.conditions();
         let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
         let total = self.count_events(&wanted, &filter, &vars).await?;
@@ -439,6 +450,7 @@ mod tests {
         let page = store
             .events(
                 &EventFilter { subject_id: Some("s1".into()), ..EventFilter::default() },
+                None,
                 &PageRequest { after: None, first: 10 },
             )
             .await
@@ -497,8 +509,10 @@ mod tests {
         let ids: Vec<&str> = fed.iter().map(|f| f.event.id.as_str()).collect();
         assert_eq!(ids, ["e1", "e2", "e3", "e4"]);
         assert!(fed.iter().all(|f| f.event.data == data));
-        let page =
-            store.events(&EventFilter::default(), &PageRequest { after: None, first: 10 }).await.unwrap();
+        let page = store
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10 })
+            .await
+            .unwrap();
         let listed: Vec<(&str, &Value)> = page.items.iter().map(|(_, e)| (e.id.as_str(), &e.data)).collect();
         assert_eq!(listed, [("e1", &data), ("e2", &data), ("e3", &data), ("e4", &data)]);
         assert_eq!(page.total, 4);
@@ -528,8 +542,10 @@ mod tests {
                 let mut seen = Vec::new();
                 let mut after = None;
                 loop {
-                    let page =
-                        store.events(&filter, &PageRequest { after: after.clone(), first }).await.unwrap();
+                    let page = store
+                        .events(&filter, None, &PageRequest { after: after.clone(), first })
+                        .await
+                        .unwrap();
                     seen.push((page.items.iter().map(|(_, e)| e.id.clone()).collect::<Vec<_>>(), page.total));
                     if !page.has_next {
                         return seen;
@@ -561,11 +577,13 @@ mod tests {
         assert_eq!(pages(none, 10).await, [(ids(&[]), 0)]);
 
         // A cursor issued before schema V9 is a record's sort key alone: the page starts after it.
-        let first =
-            store.events(&EventFilter::default(), &PageRequest { after: None, first: 1 }).await.unwrap();
+        let first = store
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 1 })
+            .await
+            .unwrap();
         let record = first.items[0].0.split_once('\u{2}').unwrap().0.to_owned();
         let page = store
-            .events(&EventFilter::default(), &PageRequest { after: Some(record), first: 10 })
+            .events(&EventFilter::default(), None, &PageRequest { after: Some(record), first: 10 })
             .await
             .unwrap();
         let listed: Vec<&str> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
@@ -587,8 +605,10 @@ mod tests {
         let fed = store.events_since(0, 100).await.unwrap();
         assert_eq!(fed.iter().map(|f| f.event.id.as_str()).collect::<Vec<_>>(), expected);
         assert!(fed.windows(2).all(|w| w[0].cursor < w[1].cursor));
-        let page =
-            store.events(&EventFilter::default(), &PageRequest { after: None, first: 500 }).await.unwrap();
+        let page = store
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 500 })
+            .await
+            .unwrap();
         assert_eq!(page.items.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(), expected);
         assert_eq!(page.total, expected.len());
     }
@@ -657,13 +677,13 @@ mod filter_tests {
             store.logged(vec![event]).transaction("LET $x = 1;", Map::new()).await.unwrap();
         }
         let all = PageRequest { after: None, first: 10 };
-        let page = store.events(&EventFilter::default(), &all).await.unwrap();
+        let page = store.events(&EventFilter::default(), None, &all).await.unwrap();
         let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
         assert_eq!(ids, ["t0", "t1", "t2"]);
         let from = (start + TimeDelta::microseconds(410_000)).to_rfc3339();
         let until = (start + TimeDelta::seconds(2)).to_rfc3339();
         let filter = EventFilter { from: Some(from), until: Some(until), ..EventFilter::default() };
-        let page = store.events(&filter, &all).await.unwrap();
+        let page = store.events(&filter, None, &all).await.unwrap();
         let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
         assert_eq!(ids, ["t1"]);
     }
@@ -691,7 +711,7 @@ mod filter_tests {
             (at(21), None, vec![]),
         ] {
             let filter = EventFilter { from: from.clone(), until: until.clone(), ..EventFilter::default() };
-            let page = store.events(&filter, &all).await.unwrap();
+            let page = store.events(&filter, None, &all).await.unwrap();
             let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
             assert_eq!(ids, expected, "from {from:?} until {until:?}");
             assert_eq!(page.total, expected.len());

@@ -36,6 +36,8 @@ pub struct StoredPolicy {
 pub struct PolicyFilter {
     pub access_package_id: Option<String>,
     pub catalog_id: Option<String>,
+    /// Only policies of these catalogs; `None`: every catalog.
+    pub catalog_ids: Option<Vec<String>>,
 }
 
 /// The record as SurrealDB returns it.
@@ -133,6 +135,10 @@ impl Store {
             conditions.push("catalogId = $catalog".to_owned());
             vars.insert("catalog".into(), json!(catalog));
         }
+        if let Some(ids) = &filter.catalog_ids {
+            conditions.push("catalogId IN $catalogIds".to_owned());
+            vars.insert("catalogIds".into(), json!(ids));
+        }
         self.page("assignment_policy", &conditions, vars, page).await
     }
 
@@ -179,12 +185,7 @@ impl Store {
 
     /// Access packages by id, ordered by display name; ids that do not exist are skipped.
     pub async fn access_packages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<AccessPackage>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = "SELECT *, record::id(id) AS id FROM array::filter(array::map($ids, |$i| type::record('access_package', $i)), |$r| record::exists($r));";
-        let mut packages: Vec<AccessPackage> =
-            self.read(sql, vars! { "ids" => ids }).await?.rows(0, "access_package")?;
+        let mut packages: Vec<AccessPackage> = self.get_many("access_package", ids).await?;
         packages.sort_by_cached_key(|p| sort_key(&p.display_name, &p.id));
         Ok(packages)
     }

@@ -361,6 +361,8 @@ pub struct RequestFilter {
     /// Requests this user was ever an approver of.
     pub approver_id: Option<String>,
     pub state: Option<String>,
+    /// Only requests of these catalogs (what a delegate may read); `None`: every catalog.
+    pub catalog_ids: Option<Vec<String>>,
 }
 
 /// Filters for listing assignments.
@@ -372,6 +374,8 @@ pub struct AssignmentFilter {
     pub assignment_policy_id: Option<String>,
     /// Only those that still give access (not expired).
     pub active_only: bool,
+    /// Only assignments of these catalogs (what a delegate may read); `None`: every catalog.
+    pub catalog_ids: Option<Vec<String>>,
 }
 
 fn conditions(pairs: &[(&str, &Option<String>)]) -> (Vec<String>, Map<String, Value>) {
@@ -416,6 +420,10 @@ impl Store {
             conditions.push("approverIds CONTAINS $approver".to_owned());
             vars.insert("approver".into(), json!(me));
         }
+        if let Some(ids) = &filter.catalog_ids {
+            conditions.push("catalogId IN $catalogIds".to_owned());
+            vars.insert("catalogIds".into(), json!(ids));
+        }
         self.page("request", &conditions, vars, page).await
     }
 
@@ -425,7 +433,7 @@ impl Store {
         filter: &AssignmentFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<StoredAssignment>> {
-        let (mut conditions, vars) = conditions(&[
+        let (mut conditions, mut vars) = conditions(&[
             ("accessPackageId", &filter.access_package_id),
             ("catalogId", &filter.catalog_id),
             ("targetId", &filter.target_id),
@@ -433,6 +441,10 @@ impl Store {
         ]);
         if filter.active_only {
             conditions.push("active = true".to_owned());
+        }
+        if let Some(ids) = &filter.catalog_ids {
+            conditions.push("catalogId IN $catalogIds".to_owned());
+            vars.insert("catalogIds".into(), json!(ids));
         }
         self.page("assignment", &conditions, vars, page).await
     }

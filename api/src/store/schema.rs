@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (10, V10),
     (11, V11),
     (12, V12),
+    (13, V13),
 ];
 
 /// The version this build expects.
@@ -485,6 +486,28 @@ DEFINE TABLE OVERWRITE assignment_tally SCHEMALESS;
 REMOVE FIELD accessPackageId ON assignment_tally;
 REMOVE FIELD assignmentPolicyId ON assignment_tally;
 REMOVE FIELD n ON assignment_tally;
+"#;
+
+/// Version 13: delegated administration. A role assignment (Graph's `unifiedRoleAssignment`) gives
+/// a principal (a user or a group) an entitlement-management role at the tenant (`/`) or in one
+/// catalog. `grantKey` (principal, role, scope) is unique, so a duplicate is refused by the index;
+/// a catalog counts its owners in `ownerCount`, which every owner's creation and deletion writes,
+/// so two racing removals of its last two owners cannot both pass the last-owner guard.
+const V13: &str = r#"
+DEFINE TABLE role_assignment SCHEMAFULL;
+DEFINE FIELD principalId ON role_assignment TYPE string;
+DEFINE FIELD roleDefinitionId ON role_assignment TYPE string;
+DEFINE FIELD appScopeId ON role_assignment TYPE string;
+DEFINE FIELD directoryScopeId ON role_assignment TYPE string;
+DEFINE FIELD catalogId ON role_assignment TYPE option<string>;
+DEFINE FIELD grantKey ON role_assignment TYPE string;
+DEFINE FIELD createdDateTime ON role_assignment TYPE string;
+DEFINE FIELD sortKey ON role_assignment TYPE string;
+DEFINE INDEX roleAssignmentGrant ON role_assignment FIELDS grantKey UNIQUE;
+DEFINE INDEX roleAssignmentCatalog ON role_assignment FIELDS catalogId;
+DEFINE INDEX roleAssignmentPrincipal ON role_assignment FIELDS principalId;
+DEFINE FIELD ownerCount ON catalog TYPE int DEFAULT 0 ASSERT $value >= 0;
+UPDATE catalog SET ownerCount = 0 RETURN NONE;
 "#;
 
 #[cfg(test)]
