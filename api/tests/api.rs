@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `directory` | directory import and its rejections, directory queries, `node`, user and group mutations |
 //! | `catalogs` | catalogs and catalog resources (resource requests) |
+//! | `delegation` | role definitions and role assignments, the delegation matrix, roles through groups, the last owner |
 //! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
@@ -25,6 +26,8 @@ mod access_packages;
 mod auto_assignment;
 #[path = "api/catalogs.rs"]
 mod catalogs;
+#[path = "api/delegation.rs"]
+mod delegation;
 #[path = "api/directory.rs"]
 mod directory;
 #[path = "api/http.rs"]

@@ -117,7 +117,7 @@ impl Store {
     /// refused by the unique index (`CONFLICT`).
     pub async fn create_role_assignment(&self, assignment: &UnifiedRoleAssignment) -> StoreResult<()> {
         let body = format!(
-            "IF $catalog != NONE AND !record::exists(type::record('catalog', $catalog)) {{ {no_catalog} }};
+            "IF type::is_string($catalog) AND !record::exists(type::record('catalog', $catalog)) {{ {no_catalog} }};
              IF !record::exists(type::record('user', $principal)) AND !record::exists(type::record('group', $principal)) {{ {no_principal} }};
              CREATE type::record('role_assignment', $id) CONTENT $row RETURN NONE;
              IF $owner {{ UPDATE type::record('catalog', $catalog) SET ownerCount += 1 RETURN NONE; }};",
