@@ -4,6 +4,7 @@
 //!
 //! | module | what it covers |
 //! |---|---|
+//! | `departments` | seed scenario 3 over the demo directory: a catalog per department, run by its head and delegates |
 //! | `directory` | directory import and its rejections, directory queries, `node`, user and group mutations |
 //! | `catalogs` | catalogs and catalog resources (resource requests) |
 //! | `delegation` | role definitions and role assignments, the delegation matrix, roles through groups, the last owner |
@@ -28,6 +29,8 @@ mod auto_assignment;
 mod catalogs;
 #[path = "api/delegation.rs"]
 mod delegation;
+#[path = "api/departments.rs"]
+mod departments;
 #[path = "api/directory.rs"]
 mod directory;
 #[path = "api/http.rs"]

@@ -20,7 +20,11 @@ use serde_json::{Value, json};
 /// The app as the binary builds it, on 127.0.0.1 port 0, over its own in-memory database.
 pub struct TestServer {
     pub api: Api,
+    /// The services the server runs (for what a test measures inside the server).
+    pub services: Services,
     task: tokio::task::JoinHandle<()>,
+    /// The folder of an on-disk database, removed with the server.
+    _folder: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -44,6 +48,23 @@ impl TestServer {
             .expect("the directory imports");
         let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
         Self::serve(services, Some(auth)).await
+    }
+
+    /// A server that requires bearer tokens over the demo directory (`scenarios/`), on embedded
+    /// SurrealKV in a temporary folder (the in-memory engine imports a directory this size
+    /// slowly in one transaction).
+    pub async fn demo() -> Self {
+        em_api::telemetry::init(false);
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("surrealkv://{}", folder.path().join("data").display());
+        let store = Store::open(&StoreConfig::at(&url)).await.expect("the store opens");
+        let services = Services::new(store, Arc::new(SystemClock));
+        services.bootstrap().await.expect("bootstrap creates the General catalog");
+        assert!(em_api::demo::load(&services).await.expect("the demo loads"), "a new database");
+        let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
+        let mut server = Self::serve(services, Some(auth)).await;
+        server._folder = Some(folder);
+        server
     }
 
     /// A client of this server that signs in as `user_id`, with a token valid for 10 minutes.
@@ -72,7 +93,7 @@ impl TestServer {
 
     async fn serve(services: Services, auth: Option<Authenticator>) -> Self {
         let schema = graphql::build_schema(services.clone());
-        let mut state = AppState::new(schema, services);
+        let mut state = AppState::new(schema, services.clone());
         if let Some(auth) = auth {
             state = state.with_auth(auth);
         }
@@ -82,7 +103,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("the test server runs");
         });
-        Self { api: Api::at(address), task }
+        Self { api: Api::at(address), services, task, _folder: None }
     }
 
     /// A server with the small directory of [`directory`] imported.
