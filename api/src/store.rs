@@ -168,6 +168,8 @@ pub struct Store {
     catalog_generation: Arc<AtomicU64>,
     /// Counts committed changes to role assignments (see [`roles`]).
     roles_version: Arc<AtomicU64>,
+    /// Counts the queries this store ran (a transaction counts once).
+    queries: Arc<AtomicU64>,
     /// Whether this handle's next transaction leaves the generation alone.
     untracked: bool,
     /// Whether this handle's next transaction changes users or memberships only.
@@ -199,6 +201,7 @@ impl Store {
             generation: Arc::new(AtomicU64::new(0)),
             catalog_generation: Arc::new(AtomicU64::new(0)),
             roles_version: Arc::new(AtomicU64::new(0)),
+            queries: Arc::new(AtomicU64::new(0)),
             untracked: false,
             people_only: false,
         };
@@ -338,7 +341,15 @@ impl Store {
         self.run(sql, &vars).await
     }
 
+    /// How many queries this store has run (a transaction counts once): what a read costs, for
+    /// tests and measurements.
+    #[must_use]
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
     async fn run(&self, sql: &str, vars: &Map<String, Value>) -> StoreResult<Response> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
         let mut response = self.db.query(sql).bind(Value::Object(vars.clone())).await?;
         let errors = response.take_errors();
         if let Some(message) = pick_error(errors.into_values().map(|e| e.to_string()).collect()) {

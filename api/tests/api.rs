@@ -13,6 +13,7 @@
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
+//! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
 //! | `request_rules` | submission refusals, separation of duties under races, approval rules, virtual-clock timers, cancel, assignment removal |
 //! | `auto_assignment` | seed scenario 1, what-if, exclusions, grace periods, reconciliation |
 //! | `ws` | graphql-transport-ws: close codes, ping/pong, live events, resuming from a cursor, token expiry |
@@ -39,6 +40,8 @@ mod http;
 mod policies;
 #[path = "api/process.rs"]
 mod process;
+#[path = "api/read_path.rs"]
+mod read_path;
 #[path = "api/request_rules.rs"]
 mod request_rules;
 #[path = "api/requests.rs"]

@@ -18,7 +18,7 @@ use em_engine::directory::User;
 
 use super::error::to_graphql;
 use crate::service::Services;
-use crate::service::model::StoredPolicy;
+use crate::service::model::{StoredAssignment, StoredPolicy};
 
 /// How long a loader waits for more keys before it reads: siblings of a list are resolved
 /// together, so their keys arrive within one poll; the wait only has to outlast that.
@@ -39,6 +39,10 @@ pub struct RelatedPackageKey(pub String);
 /// The policy a request or assignment the caller sees names.
 #[derive(Clone, Hash, PartialEq, Eq)]
 pub struct RelatedPolicyKey(pub String);
+
+/// The assignment a request the caller sees created or changed.
+#[derive(Clone, Hash, PartialEq, Eq)]
+pub struct RelatedAssignmentKey(pub String);
 
 /// A user of the directory.
 #[derive(Clone, Hash, PartialEq, Eq)]
@@ -110,6 +114,19 @@ impl Loader<RelatedPolicyKey> for Reads {
     ) -> Result<HashMap<RelatedPolicyKey, Self::Value>, Self::Error> {
         let found = self.services.related_policies(&ids(keys, |k| &k.0)).await.map_err(failed)?;
         Ok(keyed(found, RelatedPolicyKey))
+    }
+}
+
+impl Loader<RelatedAssignmentKey> for Reads {
+    type Value = StoredAssignment;
+    type Error = Failure;
+
+    async fn load(
+        &self,
+        keys: &[RelatedAssignmentKey],
+    ) -> Result<HashMap<RelatedAssignmentKey, Self::Value>, Self::Error> {
+        let found = self.services.related_assignments(&ids(keys, |k| &k.0)).await.map_err(failed)?;
+        Ok(keyed(found, RelatedAssignmentKey))
     }
 }
 

@@ -330,13 +330,8 @@ impl Services {
 
     /// The policies of `ids` named by requests and assignments the caller sees, by id.
     pub async fn related_policies(&self, ids: &[String]) -> ServiceResult<HashMap<String, StoredPolicy>> {
-        let mut out = HashMap::new();
-        for id in ids.iter().collect::<BTreeSet<_>>() {
-            if let Some(stored) = self.store.assignment_policy(id).await? {
-                out.insert(id.clone(), stored);
-            }
-        }
-        Ok(out)
+        let policies = self.store.assignment_policies_by_ids(ids).await?;
+        Ok(policies.into_iter().map(|p| (p.policy.id.clone(), p)).collect())
     }
 
     /// The ids of the policies of `package_id` (in `catalog_id`) the caller sees.
@@ -382,18 +377,14 @@ impl Services {
     // ----------------------------------------------------------------------------------------
     // Requests and assignments
 
-    /// The assignment a request created or changed, when the caller sees the request.
-    pub async fn request_assignment(
+    /// The assignments named by requests the caller sees (the assignment a request created or
+    /// changed is shown with it), by id.
+    pub async fn related_assignments(
         &self,
-        actor: &Actor,
-        request: &em_engine::request::AccessPackageAssignmentRequest,
-    ) -> ServiceResult<Option<StoredAssignment>> {
-        let Some(id) = &request.assignment_id else { return Ok(None) };
-        let delegations = self.delegations(actor).await?;
-        if !authz::sees_request(&delegations, actor, request) {
-            return Ok(None);
-        }
-        Ok(self.store.assignment(id).await?)
+        ids: &[String],
+    ) -> ServiceResult<HashMap<String, StoredAssignment>> {
+        let assignments: Vec<StoredAssignment> = self.store.assignments_by_ids(ids).await?;
+        Ok(assignments.into_iter().map(|a| (a.assignment.id.clone(), a)).collect())
     }
 
     /// Whether the caller sees a request, by its value (a subscription's payload, say).

@@ -119,6 +119,18 @@ impl Store {
         }
     }
 
+    /// Policies by id, with their assignment counts; ids that do not exist are skipped. Only those
+    /// records are read.
+    pub async fn assignment_policies_by_ids(&self, ids: &[String]) -> StoreResult<Vec<StoredPolicy>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = "SELECT *, record::id(id) AS id,
+                       math::sum((SELECT VALUE n FROM assignment_tally WHERE assignmentPolicyId = record::id($parent.id))) AS assignmentCount
+                   FROM array::filter(array::map($ids, |$i| type::record('assignment_policy', $i)), |$r| record::exists($r));";
+        self.read(sql, vars! { "ids" => ids }).await?.rows(0, "assignment_policy")
+    }
+
     /// One page of policies, ordered by display name.
     pub async fn assignment_policies(
         &self,

@@ -399,6 +399,11 @@ impl Store {
         self.get("assignment", id).await
     }
 
+    /// Assignments by id; ids that do not exist are skipped.
+    pub async fn assignments_by_ids(&self, ids: &[String]) -> StoreResult<Vec<StoredAssignment>> {
+        self.get_many("assignment", ids).await
+    }
+
     /// One page of requests, oldest first.
     pub async fn requests(
         &self,

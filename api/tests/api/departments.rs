@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::delegation::{ASSIGNMENT_MANAGER, CATALOG_OWNER, CREATE_ROLE, PACKAGE_MANAGER, catalogs_seen, give_role, scope};
+use crate::delegation::{
+    ASSIGNMENT_MANAGER, CATALOG_OWNER, CREATE_ROLE, PACKAGE_MANAGER, catalogs_seen, give_role, scope,
+};
 use crate::requests::create_policy;
 use crate::support::{TestServer, pluck, text};
 
@@ -38,7 +40,10 @@ const UPDATE_PACKAGE: &str = "mutation($p: ID!, $d: String!) {
 async fn members(server: &TestServer, group: &str) -> Vec<String> {
     let data = server
         .as_user(MEGAN)
-        .data("query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }", json!({ "g": group }))
+        .data(
+            "query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }",
+            json!({ "g": group }),
+        )
         .await;
     pluck(&data["group"]["members"], "objectId")
 }
@@ -66,7 +71,9 @@ async fn seed_scenario_3_departments_run_their_own_catalogs() {
     assert_eq!(catalogs_seen(&diego).await, ["Design"]);
     let group = diego.add_resource(&design, "AadGroup", DESIGN_DEPARTMENT).await;
     let finance_group = crate::support::resource_request(&design, "adminAdd", "AadGroup", FINANCE_DEPARTMENT);
-    let refusal = diego.refused(crate::support::RESOURCE_REQUEST, finance_group, "FORBIDDEN", Some("resource.originId")).await;
+    let refusal = diego
+        .refused(crate::support::RESOURCE_REQUEST, finance_group, "FORBIDDEN", Some("resource.originId"))
+        .await;
     assert!(refusal.message.contains("groups you own"), "{}", refusal.message);
     let tools = diego.create_package(&design, "Design tools").await;
     diego.add_role_scope(&tools, &text(&group["id"]), &format!("Member_{DESIGN_DEPARTMENT}")).await;
@@ -85,8 +92,12 @@ async fn seed_scenario_3_departments_run_their_own_catalogs() {
     create_policy(&diego, &showcase, everyone).await;
 
     // In Finance he is refused, and the catalog does not exist for him.
-    diego.refused(CREATE_PACKAGE, json!({ "c": finance, "n": "Not mine" }), "NOT_FOUND", Some("catalogId")).await;
-    let seen = diego.data("query($c: ID!) { catalog(id: $c) { id } node(id: $c) { id } }", json!({ "c": finance })).await;
+    diego
+        .refused(CREATE_PACKAGE, json!({ "c": finance, "n": "Not mine" }), "NOT_FOUND", Some("catalogId"))
+        .await;
+    let seen = diego
+        .data("query($c: ID!) { catalog(id: $c) { id } node(id: $c) { id } }", json!({ "c": finance }))
+        .await;
     assert_eq!(seen, json!({ "catalog": null, "node": null }));
 
     // A Design manager (through the Design Managers group) edits Design's packages but cannot
@@ -94,8 +105,12 @@ async fn seed_scenario_3_departments_run_their_own_catalogs() {
     let manager_id = members(&server, DESIGN_MANAGERS).await.into_iter().find(|m| m != DIEGO).unwrap();
     let manager = server.as_user(&manager_id);
     assert_eq!(catalogs_seen(&manager).await, ["Design"]);
-    let edited = manager.data(UPDATE_PACKAGE, json!({ "p": tools, "d": "Figma, the asset library, the site" })).await;
-    assert_eq!(edited["updateAccessPackage"]["accessPackage"]["description"], "Figma, the asset library, the site");
+    let edited =
+        manager.data(UPDATE_PACKAGE, json!({ "p": tools, "d": "Figma, the asset library, the site" })).await;
+    assert_eq!(
+        edited["updateAccessPackage"]["accessPackage"]["description"],
+        "Figma, the asset library, the site"
+    );
     let role = json!({ "input": { "principalId": manager_id, "roleDefinitionId": CATALOG_OWNER, "appScopeId": scope(&design) } });
     let refusal = manager.refused(CREATE_ROLE, role, "FORBIDDEN", None).await;
     assert!(refusal.message.contains("roleAssignments/manage"), "{}", refusal.message);
@@ -107,8 +122,14 @@ async fn seed_scenario_3_departments_run_their_own_catalogs() {
         members(&server, DESIGN_DEPARTMENT).await.into_iter().find(|m| !managers.contains(m)).unwrap();
     give_role(&diego, &assigner_id, ASSIGNMENT_MANAGER, &scope(&design)).await;
     let assigner = server.as_user(&assigner_id);
-    let direct = create_policy(&diego, &tools, json!({"displayName": "Direct", "allowedTargetScope": "notSpecified"})).await;
-    let newcomer = members(&server, DESIGN_DEPARTMENT).await.into_iter().find(|m| *m != assigner_id && *m != DIEGO && !managers.contains(m)).unwrap();
+    let direct =
+        create_policy(&diego, &tools, json!({"displayName": "Direct", "allowedTargetScope": "notSpecified"}))
+            .await;
+    let newcomer = members(&server, DESIGN_DEPARTMENT)
+        .await
+        .into_iter()
+        .find(|m| *m != assigner_id && *m != DIEGO && !managers.contains(m))
+        .unwrap();
     let assigned = assigner
         .data(
             "mutation($input: CreateAssignmentRequestInput!) { createAssignmentRequest(input: $input) {
