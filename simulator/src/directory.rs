@@ -34,12 +34,19 @@ pub fn second_approver(i: usize) -> String {
     format!("sim-approver2-{i:05}")
 }
 
+/// The `i`th delegate: a user who holds roles in delegated catalogs and nothing else.
+#[must_use]
+pub fn delegate(i: usize) -> String {
+    format!("sim-delegate-{i:05}")
+}
+
 /// How many of each kind of user the directory holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Sizes {
     pub requestors: usize,
     pub first_approvers: usize,
     pub second_approvers: usize,
+    pub delegates: usize,
 }
 
 /// The directory: the users of [`Sizes`], the administrator, the group and the Global
@@ -54,6 +61,7 @@ pub fn directory(sizes: Sizes) -> Value {
         (0..sizes.second_approvers).map(|i| user(&second_approver(i), &format!("Approver Two {i}"), i)),
     );
     users.extend((0..sizes.requestors).map(|i| user(&requestor(i), &format!("Requestor {i}"), i)));
+    users.extend((0..sizes.delegates).map(|i| user(&delegate(i), &format!("Delegate {i}"), i)));
     json!({
         "users": users,
         "groups": [{"id": GROUP, "displayName": "Simulation project team", "securityEnabled": true,

@@ -70,8 +70,12 @@ pub struct Report {
 /// Runs the measurement on a fresh server and stops it.
 pub async fn run(options: Options) -> anyhow::Result<Report> {
     anyhow::ensure!(options.approvers > 0, "give at least one approver");
-    let sizes =
-        Sizes { requestors: options.samples, first_approvers: 1, second_approvers: options.approvers };
+    let sizes = Sizes {
+        requestors: options.samples,
+        first_approvers: 1,
+        second_approvers: options.approvers,
+        delegates: 0,
+    };
     let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
     let db_url = harness.db_url.clone();
     let import_time = harness.import_time;

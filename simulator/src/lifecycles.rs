@@ -52,6 +52,11 @@ pub struct Options {
     pub seed: u64,
     /// Lifecycles run afterwards with one client to count queries per mutation.
     pub profile: usize,
+    /// Catalogs of delegated administration made before the run, each with
+    /// `roles_per_catalog` role assignments held by delegates (users who neither request nor
+    /// approve): what authorization costs the request path.
+    pub delegated_catalogs: usize,
+    pub roles_per_catalog: usize,
 }
 
 /// The three steps, in order.
@@ -137,7 +142,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     anyhow::ensure!(options.clients > 0 && options.packages > 0, "give at least one client and one package");
     let first = directory::first_approver(0);
     let second = directory::second_approver(0);
-    let sizes = Sizes { requestors: options.users, first_approvers: 1, second_approvers: 1 };
+    let sizes = Sizes {
+        requestors: options.users,
+        first_approvers: 1,
+        second_approvers: 1,
+        delegates: options.delegated_catalogs * options.roles_per_catalog,
+    };
     let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
     let (db_url, harness_import) = (harness.db_url.clone(), harness.import_time);
     let outcome = measure(&harness, &options, &first, &second).await;
@@ -203,7 +213,11 @@ async fn measure(
         setup::two_stage_packages(&api, &admin, options.packages, |_| (first.to_owned(), second.to_owned()))
             .await
             .context("setting up the catalog, packages and policies")?;
-    tracing::info!(packages = built.packages.len(), time = ?built.time, "setup done");
+    let delegated =
+        setup::delegated_catalogs(&api, &admin, options.delegated_catalogs, options.roles_per_catalog)
+            .await
+            .context("setting up the delegated catalogs")?;
+    tracing::info!(packages = built.packages.len(), time = ?(built.time + delegated), "setup done");
 
     // Who requests which package, in which order: a seeded shuffle of the users, each with a
     // package drawn at random. Tokens are minted before the clock starts.
@@ -395,6 +409,15 @@ impl fmt::Display for Report {
             self.setup_time.as_secs_f64()
         )?;
         writeln!(f, "load: {} clients for {:?}, seed {}", o.clients, o.duration, o.seed)?;
+        if o.delegated_catalogs > 0 {
+            writeln!(
+                f,
+                "delegation: {} catalogs with {} role assignments each, held by {} delegates",
+                o.delegated_catalogs,
+                o.roles_per_catalog,
+                o.delegated_catalogs * o.roles_per_catalog
+            )?;
+        }
         writeln!(
             f,
             "completed: {} lifecycles in {:.2} s = {:.1} lifecycles/s ({} mutations/s)",

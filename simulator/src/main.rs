@@ -77,6 +77,13 @@ struct LifecyclesArgs {
     /// mutation.
     #[arg(long, default_value_t = 0)]
     profile: usize,
+    /// Catalogs of delegated administration made before the run, each with
+    /// `--roles-per-catalog` role assignments held by other users than the requestors and
+    /// approvers: what authorization costs the request path.
+    #[arg(long, default_value_t = 0)]
+    delegated_catalogs: usize,
+    #[arg(long, default_value_t = 10)]
+    roles_per_catalog: usize,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -132,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
                 packages: args.packages,
                 seed: args.server.seed,
                 profile: args.profile,
+                delegated_catalogs: args.delegated_catalogs,
+                roles_per_catalog: args.roles_per_catalog,
             })
             .await?;
             print!("{report}");

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use crate::client::{Graphql, text};
-use crate::directory::{GROUP, two_stage_policy};
+use crate::directory::{GROUP, delegate, two_stage_policy};
 
 /// How many setup mutations run at once. Creating a package writes its catalog's record (the
 /// package count), so more only makes them conflict and retry.
@@ -97,4 +97,58 @@ async fn package(
     .await
     .with_context(|| format!("role scope and policy of package {i}"))?;
     Ok(package)
+}
+
+/// The catalog roles delegates are given, in turn: Catalog owner, Catalog reader, Access package
+/// manager, Access package assignment manager.
+const CATALOG_ROLES: [&str; 4] = [
+    "ae79f266-94d4-4dab-b730-feca7e132178",
+    "44272f93-9762-48e8-af59-1b5351b1d6b3",
+    "7f480852-ebdc-47d4-87de-0d8498384a83",
+    "e2182095-804a-4656-ae11-64734e9b7ae5",
+];
+
+/// Makes `catalogs` catalogs of delegated administration, each with `roles` role assignments
+/// held by its own delegates. Returns how long it took.
+pub async fn delegated_catalogs(
+    api: &Graphql,
+    admin: &str,
+    catalogs: usize,
+    roles: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let made: Vec<String> = futures::stream::iter(0..catalogs)
+        .map(|c| async move {
+            let data = api
+                .execute(
+                    admin,
+                    "mutation($n: String!) { createCatalog(input: {displayName: $n}) { catalog { id } } }",
+                    json!({ "n": format!("Department {c}") }),
+                )
+                .await
+                .with_context(|| format!("createCatalog {c}"))?;
+            anyhow::Ok(text(&data, "/createCatalog/catalog/id").to_owned())
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let grants: Vec<(usize, String, usize)> =
+        made.iter().enumerate().flat_map(|(c, id)| (0..roles).map(move |r| (c, id.clone(), r))).collect();
+    futures::stream::iter(grants)
+        .map(|(c, catalog, r)| async move {
+            let scope = format!("/AccessPackageCatalog/{}", catalog.trim_start_matches("AccessPackageCatalog:"));
+            api.execute(
+                admin,
+                "mutation($p: ID!, $r: String!, $s: String!) {
+                   createRoleAssignment(input: {principalId: $p, roleDefinitionId: $r, appScopeId: $s}) { roleAssignment { id } } }",
+                json!({ "p": delegate(c * roles + r), "r": CATALOG_ROLES[r % CATALOG_ROLES.len()], "s": scope }),
+            )
+            .await
+            .with_context(|| format!("role assignment {r} of catalog {c}"))?;
+            anyhow::Ok(())
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(started.elapsed())
 }

@@ -24,6 +24,8 @@ async fn lifecycles_complete_deliver_and_are_profiled() {
         packages: 2,
         seed: 7,
         profile: 2,
+        delegated_catalogs: 3,
+        roles_per_catalog: 4,
     })
     .await
     .unwrap();
