@@ -540,3 +540,68 @@ fn kind_label(kind: IncompatibilityKind) -> &'static str {
 fn role_scope_key(package_id: &str, role_scope_id: &str) -> Value {
     json!([package_id, role_scope_id])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreConfig;
+
+    /// A delegate's catalogs are read by id: the plan iterates the records named, not the table,
+    /// and the page is what the ids select, in sort-key order.
+    #[tokio::test]
+    async fn a_delegates_catalogs_are_read_by_id() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let now = chrono::Utc::now();
+        let mut ids = Vec::new();
+        for i in 0..40 {
+            let catalog = AccessPackageCatalog::create(
+                format!("c{i:03}"),
+                em_engine::catalog::NewCatalog {
+                    display_name: format!("Catalog {i:03}"),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap();
+            store.create_catalog(&catalog, None).await.unwrap();
+            if i % 4 == 0 {
+                ids.push(catalog.id);
+            }
+        }
+        let filter = CatalogFilter { ids: Some(ids.clone()), ..CatalogFilter::default() };
+        let page = store.catalogs(&filter, &PageRequest { after: None, first: 3 }).await.unwrap();
+        assert_eq!(page.total, 10);
+        assert!(page.has_next);
+        let names: Vec<&str> = page.items.iter().map(|(_, c)| c.display_name.as_str()).collect();
+        assert_eq!(names, ["Catalog 000", "Catalog 004", "Catalog 008"]);
+        let next = PageRequest { after: page.items.last().map(|(k, _)| k.clone()), first: 10 };
+        let rest = store.catalogs(&filter, &next).await.unwrap();
+        assert_eq!(rest.items.len(), 7);
+        assert!(!rest.has_next);
+
+        let explain = |sql: String| {
+            let store = store.clone();
+            let ids = ids.clone();
+            async move {
+                let plan: Vec<Value> = store
+                    .db
+                    .query(sql)
+                    .bind(("ids", ids))
+                    .bind(("table", "catalog"))
+                    .await
+                    .unwrap()
+                    .take(0)
+                    .unwrap();
+                Value::Array(plan).to_string()
+            }
+        };
+        let by_id =
+            explain(format!("SELECT id FROM {} WHERE true EXPLAIN;", super::super::RECORDS_OF_IDS)).await;
+        assert!(
+            by_id.contains("DynamicScan") && !by_id.contains("TableScan"),
+            "the records named, not the table: {by_id}"
+        );
+        let scan = explain("SELECT id FROM catalog WHERE true EXPLAIN;".to_owned()).await;
+        assert!(scan.contains("TableScan"), "a listing of every catalog scans the table: {scan}");
+    }
+}
