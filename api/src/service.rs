@@ -43,6 +43,10 @@ use crate::store::{Store, StoreError};
 pub enum ServiceError {
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The change was decided on data that moved meanwhile (see `StoreError::Stale`); shown as
+    /// `CONFLICT` when deciding again did not help.
+    #[error("the data this change was decided on kept changing; try again")]
+    Stale,
     /// Something failed that the caller cannot fix; logged in full, shown redacted.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,6 +56,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Domain(d) => Self::Domain(d),
+            StoreError::Stale => Self::Stale,
             other => Self::Internal(other.to_string()),
         }
     }

@@ -76,6 +76,10 @@ pub enum StoreError {
     /// A stored record could not be read back into the domain type.
     #[error("corrupt record in `{table}`: {message}")]
     Corrupt { table: &'static str, message: String },
+    /// A change was decided on data that moved before it committed (a version guard refused
+    /// it); the service decides again on fresh data.
+    #[error("the data this change was decided on has changed; decide again")]
+    Stale,
 }
 
 impl From<surrealdb::Error> for StoreError {
@@ -97,6 +101,7 @@ fn classify(message: &str) -> StoreError {
         let field = parts.next().unwrap_or_default();
         let text = parts.next().unwrap_or_default().trim_end_matches(['\'', '"']).to_owned();
         let code = match code {
+            STALE => return StoreError::Stale,
             "NOT_FOUND" => ErrorCode::NotFound,
             "CONFLICT" => ErrorCode::Conflict,
             "FORBIDDEN" => ErrorCode::Forbidden,
@@ -135,6 +140,16 @@ fn is_retryable(message: &str) -> bool {
         || message.contains("failed transaction")
         || message.contains("Transaction conflict")
         || message.contains("Resource busy")
+}
+
+/// The code of a version guard's refusal (see [`StoreError::Stale`]).
+const STALE: &str = "STALE";
+
+/// Writes the guard of a version: `THROW` with a message [`classify`] maps back to
+/// [`StoreError::Stale`].
+#[must_use]
+pub fn throw_stale() -> String {
+    format!("THROW {}", quote(&format!("{GUARD}{STALE}::stale")))
 }
 
 /// Writes a guard: `THROW` with a message [`classify`] maps back to a [`DomainError`].
@@ -598,6 +613,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn version_guards_come_back_as_stale() {
+        let thrown = throw_stale();
+        let message = format!("An error occurred: {}", &thrown["THROW '".len()..thrown.len() - 1]);
+        assert!(matches!(classify(&message), StoreError::Stale), "{message}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub const INTERNAL: &str = "INTERNAL";
 pub fn to_graphql(error: ServiceError) -> Error {
     match error {
         ServiceError::Domain(e) => domain(e),
+        ServiceError::Stale => domain(DomainError::conflict(ServiceError::Stale.to_string())),
         ServiceError::Internal(message) => {
             tracing::error!(%message, "internal error");
             Error::new("internal error; the server log has the details")

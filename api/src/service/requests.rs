@@ -24,13 +24,13 @@ use em_engine::request::{
     AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, RequestInput, Transition,
 };
 use em_engine::timer::Timer;
-use em_engine::{Actor, DomainError, ErrorCode};
+use em_engine::{Actor, DomainError};
 use serde_json::json;
 
 use super::authz;
 use super::context::{PackageContext, Subject, TargetState};
 use super::{ServiceError, ServiceResult, Services, found};
-use crate::store::requests::{DueTimer, GovernanceWrite, STALE, StoredAssignment, StoredRequest, TimerOwner};
+use crate::store::requests::{DueTimer, GovernanceWrite, StoredAssignment, StoredRequest, TimerOwner};
 
 /// The most emptied timer sets one firing of the timers deletes.
 const SWEEP: usize = 1000;
@@ -46,7 +46,7 @@ pub(crate) struct Realized {
 }
 
 fn is_stale(error: &ServiceError) -> bool {
-    matches!(error, ServiceError::Domain(e) if e.code == ErrorCode::Conflict && e.message == STALE)
+    matches!(error, ServiceError::Stale)
 }
 
 impl Services {

@@ -8,7 +8,7 @@
 //!
 //! - the target's `target_state.version`: every write for a target bumps it, so two
 //!   submissions for the same user (say, for two incompatible packages) cannot both commit on
-//!   what each saw alone; the loser gets [`STALE`] and the service decides again on fresh data;
+//!   what each saw alone; the loser gets [`StoreError::Stale`] and the service decides again on fresh data;
 //! - each request's and assignment's `version`: the first decision on a stage wins.
 //!
 //! Grants are delivered into the directory as `grant` records (one per principal and role, with
@@ -29,10 +29,10 @@
 //!   `n` (integer);
 //! - `timer_set:<assignment id>#scope`: `owner` (`scope`), `targetId`, `due`, `timers`.
 
+use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
-use em_engine::{DomainError, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -40,7 +40,6 @@ use super::{Page, PageRequest, Store, StoreError, StoreResult, throw};
 use crate::vars;
 
 /// The message of the guard that refuses a write decided on data that has since changed.
-pub const STALE: &str = "the data this change was decided on has changed; decide again";
 
 /// A time as text that sorts as the time does.
 pub(crate) fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
@@ -712,7 +711,7 @@ impl Store {
         let mut seen = std::collections::HashSet::new();
         if !writes.iter().all(|w| seen.insert(w.target_id.as_str())) {
             // Two changes of one target cannot both hold on the version they were decided on.
-            return Err(StoreError::Domain(DomainError::new(ErrorCode::Conflict, STALE)));
+            return Err(StoreError::Stale);
         }
         let (body, vars) = governance_sql(writes)?;
         self.untracked().transaction(&body, vars).await?;
@@ -739,7 +738,7 @@ fn tally_shard(writes: &[&GovernanceWrite]) -> u64 {
 
 /// The statements and variables of a batch of governance writes.
 fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<String, Value>)> {
-    let stale = throw(ErrorCode::Conflict, "", STALE);
+    let stale = super::throw_stale();
     let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
     let mut targets = Vec::new();
     let mut target_rows = Vec::new();
