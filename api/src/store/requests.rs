@@ -39,8 +39,6 @@ use serde_json::{Map, Value, json};
 use super::{Page, PageRequest, Store, StoreError, StoreResult, throw};
 use crate::vars;
 
-/// The message of the guard that refuses a write decided on data that has since changed.
-
 /// A time as text that sorts as the time does.
 pub(crate) fn time_key(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
