@@ -282,7 +282,7 @@ mod tests {
     fn event(n: u32) -> Event {
         Event::new(
             format!("e{n}"),
-            "test.happened",
+            em_engine::event::EventKind::UserUpdated,
             &Actor::System,
             DateTime::<Utc>::UNIX_EPOCH,
             "Test",

@@ -16,7 +16,7 @@ pub mod timers;
 
 use std::sync::Arc;
 
-use em_engine::event::Event;
+use em_engine::event::{Event, EventKind};
 use em_engine::{Actor, DomainError};
 
 /// The values the services answer with and the filters they take, as the store keeps them: the
@@ -168,7 +168,7 @@ impl Services {
 
     /// A new event done by `actor` now, about `subject_type`/`subject_id`.
     #[must_use]
-    pub fn event(&self, actor: &Actor, kind: &str, subject_type: &str, subject_id: &str) -> Event {
+    pub fn event(&self, actor: &Actor, kind: EventKind, subject_type: &str, subject_id: &str) -> Event {
         Event::new(self.new_id(), kind, actor, self.now(), subject_type, subject_id)
     }
 

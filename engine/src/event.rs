@@ -7,13 +7,272 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 
+/// What happened: one kind per change the engine makes, shared by the code that writes events
+/// and every reader (subscriptions, the audit trail). Stored and shown as `<object>.<verb>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A catalog was created.
+    #[serde(rename = "catalog.created")]
+    CatalogCreated,
+    /// A catalog was edited.
+    #[serde(rename = "catalog.updated")]
+    CatalogUpdated,
+    /// A catalog was deleted.
+    #[serde(rename = "catalog.deleted")]
+    CatalogDeleted,
+    /// A resource was added to a catalog.
+    #[serde(rename = "catalog.resourceAdded")]
+    CatalogResourceAdded,
+    /// A resource was removed from a catalog.
+    #[serde(rename = "catalog.resourceRemoved")]
+    CatalogResourceRemoved,
+    #[serde(rename = "accessPackage.created")]
+    AccessPackageCreated,
+    #[serde(rename = "accessPackage.updated")]
+    AccessPackageUpdated,
+    #[serde(rename = "accessPackage.deleted")]
+    AccessPackageDeleted,
+    /// A resource role was added to an access package.
+    #[serde(rename = "accessPackage.resourceRoleScopeAdded")]
+    ResourceRoleScopeAdded,
+    /// A resource role was removed from an access package.
+    #[serde(rename = "accessPackage.resourceRoleScopeRemoved")]
+    ResourceRoleScopeRemoved,
+    #[serde(rename = "accessPackage.incompatibleAccessPackageAdded")]
+    IncompatibleAccessPackageAdded,
+    #[serde(rename = "accessPackage.incompatibleGroupAdded")]
+    IncompatibleGroupAdded,
+    #[serde(rename = "accessPackage.incompatibilityRemoved")]
+    IncompatibilityRemoved,
+    #[serde(rename = "assignmentPolicy.created")]
+    AssignmentPolicyCreated,
+    #[serde(rename = "assignmentPolicy.updated")]
+    AssignmentPolicyUpdated,
+    #[serde(rename = "assignmentPolicy.deleted")]
+    AssignmentPolicyDeleted,
+    /// A request was submitted (the event carries it).
+    #[serde(rename = "assignmentRequest.created")]
+    RequestCreated,
+    /// A request's state or status changed (the event carries it).
+    #[serde(rename = "assignmentRequest.stateChanged")]
+    RequestStateChanged,
+    /// A request changed otherwise (the event carries it).
+    #[serde(rename = "assignmentRequest.updated")]
+    RequestUpdated,
+    /// A stage opened for approvers, or escalated to more of them (its audience).
+    #[serde(rename = "approvalStage.assigned")]
+    ApprovalStageAssigned,
+    /// A stage was taken from its approvers: decided, canceled, timed out.
+    #[serde(rename = "approvalStage.removed")]
+    ApprovalStageRemoved,
+    #[serde(rename = "assignment.created")]
+    AssignmentCreated,
+    #[serde(rename = "assignment.stateChanged")]
+    AssignmentStateChanged,
+    #[serde(rename = "assignment.updated")]
+    AssignmentUpdated,
+    /// A user left an auto-assignment policy's scope: their assignment ends after the grace period.
+    #[serde(rename = "autoAssignment.removalScheduled")]
+    AutoRemovalScheduled,
+    /// A user came back into scope before the grace period ended.
+    #[serde(rename = "autoAssignment.removalCanceled")]
+    AutoRemovalCanceled,
+    #[serde(rename = "roleAssignment.created")]
+    RoleAssignmentCreated,
+    #[serde(rename = "roleAssignment.deleted")]
+    RoleAssignmentDeleted,
+    #[serde(rename = "directory.imported")]
+    DirectoryImported,
+    #[serde(rename = "user.created")]
+    UserCreated,
+    #[serde(rename = "user.updated")]
+    UserUpdated,
+    #[serde(rename = "user.deleted")]
+    UserDeleted,
+    #[serde(rename = "group.created")]
+    GroupCreated,
+    #[serde(rename = "group.updated")]
+    GroupUpdated,
+    #[serde(rename = "group.deleted")]
+    GroupDeleted,
+    #[serde(rename = "group.memberAdded")]
+    GroupMemberAdded,
+    #[serde(rename = "group.memberRemoved")]
+    GroupMemberRemoved,
+    #[serde(rename = "group.ownerAdded")]
+    GroupOwnerAdded,
+    #[serde(rename = "group.ownerRemoved")]
+    GroupOwnerRemoved,
+}
+
+/// What an event is about, by kind: the area decides who may read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventArea {
+    Catalog,
+    Request,
+    Assignment,
+    Directory,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 39] = [
+        Self::CatalogCreated,
+        Self::CatalogUpdated,
+        Self::CatalogDeleted,
+        Self::CatalogResourceAdded,
+        Self::CatalogResourceRemoved,
+        Self::AccessPackageCreated,
+        Self::AccessPackageUpdated,
+        Self::AccessPackageDeleted,
+        Self::ResourceRoleScopeAdded,
+        Self::ResourceRoleScopeRemoved,
+        Self::IncompatibleAccessPackageAdded,
+        Self::IncompatibleGroupAdded,
+        Self::IncompatibilityRemoved,
+        Self::AssignmentPolicyCreated,
+        Self::AssignmentPolicyUpdated,
+        Self::AssignmentPolicyDeleted,
+        Self::RequestCreated,
+        Self::RequestStateChanged,
+        Self::RequestUpdated,
+        Self::ApprovalStageAssigned,
+        Self::ApprovalStageRemoved,
+        Self::AssignmentCreated,
+        Self::AssignmentStateChanged,
+        Self::AssignmentUpdated,
+        Self::AutoRemovalScheduled,
+        Self::AutoRemovalCanceled,
+        Self::RoleAssignmentCreated,
+        Self::RoleAssignmentDeleted,
+        Self::DirectoryImported,
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::GroupCreated,
+        Self::GroupUpdated,
+        Self::GroupDeleted,
+        Self::GroupMemberAdded,
+        Self::GroupMemberRemoved,
+        Self::GroupOwnerAdded,
+        Self::GroupOwnerRemoved,
+    ];
+
+    /// `<object>.<verb>`, as stored and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CatalogCreated => "catalog.created",
+            Self::CatalogUpdated => "catalog.updated",
+            Self::CatalogDeleted => "catalog.deleted",
+            Self::CatalogResourceAdded => "catalog.resourceAdded",
+            Self::CatalogResourceRemoved => "catalog.resourceRemoved",
+            Self::AccessPackageCreated => "accessPackage.created",
+            Self::AccessPackageUpdated => "accessPackage.updated",
+            Self::AccessPackageDeleted => "accessPackage.deleted",
+            Self::ResourceRoleScopeAdded => "accessPackage.resourceRoleScopeAdded",
+            Self::ResourceRoleScopeRemoved => "accessPackage.resourceRoleScopeRemoved",
+            Self::IncompatibleAccessPackageAdded => "accessPackage.incompatibleAccessPackageAdded",
+            Self::IncompatibleGroupAdded => "accessPackage.incompatibleGroupAdded",
+            Self::IncompatibilityRemoved => "accessPackage.incompatibilityRemoved",
+            Self::AssignmentPolicyCreated => "assignmentPolicy.created",
+            Self::AssignmentPolicyUpdated => "assignmentPolicy.updated",
+            Self::AssignmentPolicyDeleted => "assignmentPolicy.deleted",
+            Self::RequestCreated => "assignmentRequest.created",
+            Self::RequestStateChanged => "assignmentRequest.stateChanged",
+            Self::RequestUpdated => "assignmentRequest.updated",
+            Self::ApprovalStageAssigned => "approvalStage.assigned",
+            Self::ApprovalStageRemoved => "approvalStage.removed",
+            Self::AssignmentCreated => "assignment.created",
+            Self::AssignmentStateChanged => "assignment.stateChanged",
+            Self::AssignmentUpdated => "assignment.updated",
+            Self::AutoRemovalScheduled => "autoAssignment.removalScheduled",
+            Self::AutoRemovalCanceled => "autoAssignment.removalCanceled",
+            Self::RoleAssignmentCreated => "roleAssignment.created",
+            Self::RoleAssignmentDeleted => "roleAssignment.deleted",
+            Self::DirectoryImported => "directory.imported",
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeleted => "user.deleted",
+            Self::GroupCreated => "group.created",
+            Self::GroupUpdated => "group.updated",
+            Self::GroupDeleted => "group.deleted",
+            Self::GroupMemberAdded => "group.memberAdded",
+            Self::GroupMemberRemoved => "group.memberRemoved",
+            Self::GroupOwnerAdded => "group.ownerAdded",
+            Self::GroupOwnerRemoved => "group.ownerRemoved",
+        }
+    }
+
+    /// What the event is about.
+    #[must_use]
+    pub fn area(self) -> EventArea {
+        match self {
+            Self::RequestCreated
+            | Self::RequestStateChanged
+            | Self::RequestUpdated
+            | Self::ApprovalStageAssigned
+            | Self::ApprovalStageRemoved => EventArea::Request,
+            Self::AssignmentCreated
+            | Self::AssignmentStateChanged
+            | Self::AssignmentUpdated
+            | Self::AutoRemovalScheduled
+            | Self::AutoRemovalCanceled => EventArea::Assignment,
+            Self::DirectoryImported
+            | Self::UserCreated
+            | Self::UserUpdated
+            | Self::UserDeleted
+            | Self::GroupCreated
+            | Self::GroupUpdated
+            | Self::GroupDeleted
+            | Self::GroupMemberAdded
+            | Self::GroupMemberRemoved
+            | Self::GroupOwnerAdded
+            | Self::GroupOwnerRemoved => EventArea::Directory,
+            _ => EventArea::Catalog,
+        }
+    }
+
+    /// Whether this is a change of an approval stage (for approvers' notifications).
+    #[must_use]
+    pub fn is_approval_stage(self) -> bool {
+        matches!(self, Self::ApprovalStageAssigned | Self::ApprovalStageRemoved)
+    }
+
+    /// Whether this is a change of a request or an assignment (for assignment activity).
+    #[must_use]
+    pub fn is_request_or_assignment(self) -> bool {
+        matches!(
+            self,
+            Self::RequestCreated
+                | Self::RequestStateChanged
+                | Self::RequestUpdated
+                | Self::AssignmentCreated
+                | Self::AssignmentStateChanged
+                | Self::AssignmentUpdated
+        )
+    }
+
+    /// Whether the kind starts with `prefix` (a subscriber's or the audit trail's filter:
+    /// `catalog.`, `accessPackage.created`).
+    #[must_use]
+    pub fn starts_with(self, prefix: &str) -> bool {
+        self.as_str().starts_with(prefix)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One fact in the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub id: String,
-    /// What happened, as `<object>.<verb>`: `catalog.created`, `accessPackage.deleted`, ...
-    pub kind: String,
+    /// What happened.
+    pub kind: EventKind,
     /// Who did it (`system`, `local-operator` or `user:<id>`).
     pub actor: String,
     /// The acting user's object id, when a user acted.
@@ -44,7 +303,7 @@ impl Event {
     #[must_use]
     pub fn new(
         id: String,
-        kind: &str,
+        kind: EventKind,
         actor: &Actor,
         now: DateTime<Utc>,
         subject_type: &str,
@@ -56,7 +315,7 @@ impl Event {
         };
         Self {
             id,
-            kind: kind.to_owned(),
+            kind,
             actor: actor.label(),
             actor_id,
             occurred_date_time: now,
@@ -105,7 +364,7 @@ mod tests {
     fn events_record_the_acting_user() {
         let e = Event::new(
             "e".into(),
-            "catalog.created",
+            EventKind::CatalogCreated,
             &Actor::User { id: "u".into() },
             DateTime::<Utc>::UNIX_EPOCH,
             "AccessPackageCatalog",
@@ -115,5 +374,16 @@ mod tests {
         assert_eq!(e.actor, "user:u");
         assert_eq!(e.actor_id.as_deref(), Some("u"));
         assert_eq!(e.catalog_id.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn kinds_are_stored_as_their_names() {
+        for kind in EventKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::json!(kind.as_str()));
+            assert_eq!(serde_json::from_value::<EventKind>(json).unwrap(), kind);
+        }
+        assert!(EventKind::ApprovalStageAssigned.starts_with("approvalStage."));
+        assert_eq!(EventKind::RequestCreated.area(), EventArea::Request);
     }
 }

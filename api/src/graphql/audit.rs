@@ -18,7 +18,7 @@ impl AuditEventNode {
     }
     /// What happened, as `<object>.<verb>`: `catalog.created`, `accessPackage.resourceRoleScopeAdded`, ...
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
     /// Who did it: `system`, `local-operator` or `user:<objectId>`.
     async fn actor(&self) -> &str {

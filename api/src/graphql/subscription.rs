@@ -91,7 +91,8 @@ impl ApprovalStageChangeNode {
     /// `assigned` (a stage opened for you, or escalated to you) or `removed` (decided by
     /// another approver, canceled, timed out, or decided by you).
     async fn kind(&self) -> &str {
-        self.event.event.kind.strip_prefix("approvalStage.").unwrap_or(&self.event.event.kind)
+        let kind = self.event.event.kind.as_str();
+        kind.strip_prefix("approvalStage.").unwrap_or(kind)
     }
     async fn stage_id(&self) -> ID {
         ID(self.event.event.subject_id.clone())
@@ -122,7 +123,7 @@ impl AssignmentActivityNode {
     /// `assignmentRequest.created`, `assignmentRequest.stateChanged`, `assignment.created`,
     /// `assignment.stateChanged`, ...
     async fn kind(&self) -> &str {
-        &self.event.event.kind
+        self.event.event.kind.as_str()
     }
     async fn reason(&self) -> Option<&str> {
         self.event.event.reason.as_deref()
@@ -177,7 +178,7 @@ impl ApprovalSubscription {
         let events = live(ctx, after).await?;
         Ok(events.filter_map(move |item| {
             let out = match item {
-                Ok(e) if e.event.kind.starts_with("approvalStage.") && e.event.audience.contains(&me) => {
+                Ok(e) if e.event.kind.is_approval_stage() && e.event.audience.contains(&me) => {
                     let request =
                         e.event.data.get("request").and_then(|r| serde_json::from_value(r.clone()).ok());
                     Some(Ok(ApprovalStageChangeNode { event: e, request }))
@@ -308,7 +309,7 @@ mod tests {
     fn feed_event(actor: &Actor) -> FeedEvent {
         let event = Event::new(
             "e".into(),
-            "accessPackage.created",
+            em_engine::event::EventKind::AccessPackageCreated,
             actor,
             DateTime::<Utc>::UNIX_EPOCH,
             "AccessPackage",

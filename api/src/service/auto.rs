@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
+use em_engine::event::EventKind;
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -379,7 +380,7 @@ impl Services {
             write.timers.push((TimerOwner::Scope, format!("{assignment_id}{SCOPE_SUFFIX}"), timers));
             let mut event = self.event(
                 &Actor::System,
-                if at.is_some() { "autoAssignment.removalScheduled" } else { "autoAssignment.removalCanceled" },
+                if at.is_some() { EventKind::AutoRemovalScheduled } else { EventKind::AutoRemovalCanceled },
                 "AccessPackageAssignment",
                 assignment_id,
             );

@@ -11,6 +11,8 @@ use em_engine::directory::GroupRelation;
 use em_engine::resource::{AccessPackageResource, OriginSystem, ResourceSource, resource_id};
 use em_engine::{Actor, DomainError};
 
+use em_engine::event::EventKind;
+
 use super::{ServiceResult, Services, found};
 use crate::store::catalogs::{IncompatibilityKind, ResourceRequestRow};
 
@@ -40,7 +42,7 @@ impl Services {
         let now = self.now();
         let catalog = AccessPackageCatalog::create(self.new_id(), input, now)?;
         let mut events = vec![
-            self.event(actor, "catalog.created", "AccessPackageCatalog", &catalog.id)
+            self.event(actor, EventKind::CatalogCreated, "AccessPackageCatalog", &catalog.id)
                 .in_catalog(&catalog.id)
                 .with_data(json(&catalog)),
         ];
@@ -54,7 +56,7 @@ impl Services {
         };
         if let Some(owner) = &owner {
             let mut event = self
-                .event(actor, "roleAssignment.created", "UnifiedRoleAssignment", &owner.id)
+                .event(actor, EventKind::RoleAssignmentCreated, "UnifiedRoleAssignment", &owner.id)
                 .in_catalog(&catalog.id)
                 .with_data(json(owner));
             event.target_id = Some(owner.principal_id.clone());
@@ -86,7 +88,7 @@ impl Services {
         }
         let next = current.update(patch, self.now())?;
         let event = self
-            .event(actor, "catalog.updated", "AccessPackageCatalog", &next.id)
+            .event(actor, EventKind::CatalogUpdated, "AccessPackageCatalog", &next.id)
             .in_catalog(&next.id)
             .with_data(json(&next));
         self.store
@@ -101,7 +103,7 @@ impl Services {
         let catalog = self.catalog_for(actor, Right::DeleteCatalog, id, "id").await?;
         catalog.check_deletable(0)?;
         let event = self
-            .event(actor, "catalog.deleted", "AccessPackageCatalog", id)
+            .event(actor, EventKind::CatalogDeleted, "AccessPackageCatalog", id)
             .in_catalog(id)
             .with_data(json(&catalog));
         self.store.logged(vec![event]).delete_catalog(id).await?;
@@ -139,7 +141,7 @@ impl Services {
                 request.resource_id = resource.id.clone();
                 request.resource = serde_json::to_value(&resource).unwrap_or_default();
                 let event = self
-                    .event(actor, "catalog.resourceAdded", "AccessPackageResource", &resource.id)
+                    .event(actor, EventKind::CatalogResourceAdded, "AccessPackageResource", &resource.id)
                     .in_catalog(&catalog.id)
                     .with_data(json(&resource));
                 self.store.logged(vec![event]).add_resource(&resource, &request).await?;
@@ -157,7 +159,7 @@ impl Services {
                 request.resource_id = resource.id.clone();
                 request.resource = serde_json::to_value(&resource).unwrap_or_default();
                 let event = self
-                    .event(actor, "catalog.resourceRemoved", "AccessPackageResource", &resource.id)
+                    .event(actor, EventKind::CatalogResourceRemoved, "AccessPackageResource", &resource.id)
                     .in_catalog(&catalog.id)
                     .with_data(json(&resource));
                 self.store.logged(vec![event]).remove_resource(&resource.id, &request).await?;
@@ -218,7 +220,8 @@ impl Services {
     ) -> ServiceResult<AccessPackage> {
         self.catalog_for(actor, Right::CreateAccessPackage, &input.catalog_id, "catalogId").await?;
         let package = AccessPackage::create(self.new_id(), input, self.now())?;
-        let event = self.package_event(actor, "accessPackage.created", &package).with_data(json(&package));
+        let event =
+            self.package_event(actor, EventKind::AccessPackageCreated, &package).with_data(json(&package));
         self.store.logged(vec![event]).create_access_package(&package).await?;
         Ok(package)
     }
@@ -231,14 +234,15 @@ impl Services {
     ) -> ServiceResult<AccessPackage> {
         let current = self.package_for(actor, Right::UpdateAccessPackage, id, "id").await?;
         let next = current.update(patch, self.now())?;
-        let event = self.package_event(actor, "accessPackage.updated", &next).with_data(json(&next));
+        let event = self.package_event(actor, EventKind::AccessPackageUpdated, &next).with_data(json(&next));
         self.store.logged(vec![event]).update_access_package(&next).await?;
         Ok(next)
     }
 
     pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         let package = self.package_for(actor, Right::DeleteAccessPackage, id, "id").await?;
-        let event = self.package_event(actor, "accessPackage.deleted", &package).with_data(json(&package));
+        let event =
+            self.package_event(actor, EventKind::AccessPackageDeleted, &package).with_data(json(&package));
         self.store.logged(vec![event]).delete_access_package(id).await?;
         Ok(())
     }
@@ -257,7 +261,7 @@ impl Services {
         let resource = found(self.store.resource(resource_id).await?, "resource", "resourceId", resource_id)?;
         let role_scope = AccessPackageResourceRoleScope::bind(&package, &resource, &selection, self.now())?;
         let event = self
-            .package_event(actor, "accessPackage.resourceRoleScopeAdded", &package)
+            .package_event(actor, EventKind::ResourceRoleScopeAdded, &package)
             .with_data(json(&role_scope));
         self.store.logged(vec![event]).add_role_scope(&role_scope).await?;
         // The package's current assignees get the new role.
@@ -274,7 +278,7 @@ impl Services {
         let package =
             self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         let event = self
-            .package_event(actor, "accessPackage.resourceRoleScopeRemoved", &package)
+            .package_event(actor, EventKind::ResourceRoleScopeRemoved, &package)
             .with_data(serde_json::json!({ "resourceRoleScopeId": role_scope_id }));
         self.store.logged(vec![event]).remove_role_scope(package_id, role_scope_id).await?;
         // The package's current assignees lose the role, unless another assignment grants it.
@@ -295,7 +299,7 @@ impl Services {
         check_incompatible_package(&package, &other)?;
         let now = self.now().to_rfc3339();
         let event = self
-            .package_event(actor, "accessPackage.incompatibleAccessPackageAdded", &package)
+            .package_event(actor, EventKind::IncompatibleAccessPackageAdded, &package)
             .with_data(serde_json::json!({ "incompatibleAccessPackageId": other_id }));
         self.store
             .logged(vec![event])
@@ -315,7 +319,7 @@ impl Services {
         found(self.store.group(group_id).await?, "group", "groupId", group_id)?;
         let now = self.now().to_rfc3339();
         let event = self
-            .package_event(actor, "accessPackage.incompatibleGroupAdded", &package)
+            .package_event(actor, EventKind::IncompatibleGroupAdded, &package)
             .with_data(serde_json::json!({ "groupId": group_id }));
         self.store
             .logged(vec![event])
@@ -334,7 +338,7 @@ impl Services {
         let package =
             self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
         let event = self
-            .package_event(actor, "accessPackage.incompatibilityRemoved", &package)
+            .package_event(actor, EventKind::IncompatibilityRemoved, &package)
             .with_data(serde_json::json!({ "kind": kind.as_str(), "targetId": target_id }));
         self.store.logged(vec![event]).remove_incompatibility(package_id, kind, target_id).await?;
         Ok(())
@@ -411,7 +415,12 @@ impl Services {
         .into())
     }
 
-    fn package_event(&self, actor: &Actor, kind: &str, package: &AccessPackage) -> em_engine::event::Event {
+    fn package_event(
+        &self,
+        actor: &Actor,
+        kind: EventKind,
+        package: &AccessPackage,
+    ) -> em_engine::event::Event {
         self.event(actor, kind, "AccessPackage", &package.id)
             .in_catalog(&package.catalog_id)
             .for_package(&package.id)

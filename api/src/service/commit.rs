@@ -241,7 +241,14 @@ mod tests {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
         let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
         let event = |id: &str, target: &str| {
-            let mut event = Event::new(id.into(), "test.done", &em_engine::Actor::System, at, "User", target);
+            let mut event = Event::new(
+                id.into(),
+                em_engine::event::EventKind::UserUpdated,
+                &em_engine::Actor::System,
+                at,
+                "User",
+                target,
+            );
             event.target_id = Some(target.into());
             event
         };

@@ -1,6 +1,7 @@
 //! Directory operations: importing a Graph export, and editing users, groups and memberships.
 
 use em_engine::directory::{Group, GroupRelation, User};
+use em_engine::event::EventKind;
 use em_engine::import::{self, ImportCounts};
 use em_engine::{Actor, DomainError};
 use serde_json::{Map, Value};
@@ -16,7 +17,7 @@ impl Services {
         let parsed = import::parse_directory(text, &known)?;
         let counts = parsed.counts();
         let event = self
-            .event(actor, "directory.imported", "Directory", "directory")
+            .event(actor, EventKind::DirectoryImported, "Directory", "directory")
             .with_data(serde_json::to_value(counts).unwrap_or_default());
         self.store.logged(vec![event]).import_directory(&parsed).await?;
         tracing::info!(?counts, "directory imported");
@@ -42,7 +43,7 @@ impl Services {
         }
         let user = import::parse_user_object(&Value::Object(properties))?;
         self.check_manager(&user).await?;
-        let event = self.event(actor, "user.created", "User", &user.id).with_data(user_json(&user));
+        let event = self.event(actor, EventKind::UserCreated, "User", &user.id).with_data(user_json(&user));
         self.store.logged(vec![event]).create_user(&user).await?;
         self.auto_settle(self.auto_user_changed(&user.id).await);
         Ok(user)
@@ -73,7 +74,7 @@ impl Services {
             return Err(DomainError::invalid("displayName", "`displayName` cannot be cleared").into());
         }
         self.check_manager(&user).await?;
-        let event = self.event(actor, "user.updated", "User", &user.id).with_data(user_json(&user));
+        let event = self.event(actor, EventKind::UserUpdated, "User", &user.id).with_data(user_json(&user));
         self.store.logged(vec![event]).replace_user(&user).await?;
         self.auto_settle(self.auto_user_changed(&user.id).await);
         Ok(user)
@@ -109,7 +110,7 @@ impl Services {
 
     pub async fn delete_user(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let event = self.event(actor, "user.deleted", "User", id);
+        let event = self.event(actor, EventKind::UserDeleted, "User", id);
         self.store.logged(vec![event]).delete_user(id).await?;
         self.auto_settle(self.auto_user_changed(id).await);
         Ok(())
@@ -125,7 +126,8 @@ impl Services {
             properties.insert("id".into(), Value::String(self.new_id()));
         }
         let group = import::parse_group_object(&Value::Object(properties))?;
-        let event = self.event(actor, "group.created", "Group", &group.id).with_data(group_json(&group));
+        let event =
+            self.event(actor, EventKind::GroupCreated, "Group", &group.id).with_data(group_json(&group));
         self.store.logged(vec![event]).create_group(&group).await?;
         Ok(group)
     }
@@ -149,14 +151,15 @@ impl Services {
         }
         merged.retain(|_, v| !v.is_null());
         let group = import::parse_group_object(&Value::Object(merged))?;
-        let event = self.event(actor, "group.updated", "Group", &group.id).with_data(group_json(&group));
+        let event =
+            self.event(actor, EventKind::GroupUpdated, "Group", &group.id).with_data(group_json(&group));
         self.store.logged(vec![event]).replace_group(&group).await?;
         Ok(group)
     }
 
     pub async fn delete_group(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
         self.require_admin(actor).await?;
-        let event = self.event(actor, "group.deleted", "Group", id);
+        let event = self.event(actor, EventKind::GroupDeleted, "Group", id);
         self.store.logged(vec![event]).delete_group(id).await?;
         Ok(())
     }
@@ -191,10 +194,10 @@ impl Services {
     ) -> ServiceResult<()> {
         self.require_admin(actor).await?;
         let kind = match (relation, add) {
-            (GroupRelation::Member, true) => "group.memberAdded",
-            (GroupRelation::Member, false) => "group.memberRemoved",
-            (GroupRelation::Owner, true) => "group.ownerAdded",
-            (GroupRelation::Owner, false) => "group.ownerRemoved",
+            (GroupRelation::Member, true) => EventKind::GroupMemberAdded,
+            (GroupRelation::Member, false) => EventKind::GroupMemberRemoved,
+            (GroupRelation::Owner, true) => EventKind::GroupOwnerAdded,
+            (GroupRelation::Owner, false) => EventKind::GroupOwnerRemoved,
         };
         let mut event = self.event(actor, kind, "Group", group_id);
         event.target_id = Some(principal_id.to_owned());

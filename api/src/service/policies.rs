@@ -13,6 +13,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::delegation::Right;
 use em_engine::directory::{GroupRelation, User};
 use em_engine::error::FieldError;
+use em_engine::event::EventKind;
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::policy::{
     AccessPackageAssignmentPolicy, ApplicablePolicyRequirements, PolicyInput, SubjectFacts, SubjectSet,
@@ -56,7 +57,7 @@ impl Services {
             self.require_automatic(actor, &package.catalog_id).await?;
         }
         self.check_subjects_exist(&policy).await?;
-        let event = self.policy_event(actor, "assignmentPolicy.created", &policy, &package);
+        let event = self.policy_event(actor, EventKind::AssignmentPolicyCreated, &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
         if policy.is_automatic() {
             self.auto_policy_changed(&policy.id).await?;
@@ -82,7 +83,7 @@ impl Services {
         }
         self.check_subjects_exist(&next).await?;
         let package = self.policy_package(&current).await?;
-        let event = self.policy_event(actor, "assignmentPolicy.updated", &next, &package);
+        let event = self.policy_event(actor, EventKind::AssignmentPolicyUpdated, &next, &package);
         self.store.logged(vec![event]).replace_assignment_policy(&next).await?;
         if next.is_automatic() || current.policy.is_automatic() {
             self.auto_policy_changed(&next.id).await?;
@@ -106,7 +107,7 @@ impl Services {
             .into());
         }
         let package = self.policy_package(&current).await?;
-        let event = self.policy_event(actor, "assignmentPolicy.deleted", &current.policy, &package);
+        let event = self.policy_event(actor, EventKind::AssignmentPolicyDeleted, &current.policy, &package);
         self.store.logged(vec![event]).delete_assignment_policy(id).await?;
         if current.policy.is_automatic() {
             self.auto_policy_changed(id).await?;
@@ -249,7 +250,7 @@ impl Services {
     fn policy_event(
         &self,
         actor: &Actor,
-        kind: &str,
+        kind: EventKind,
         policy: &AccessPackageAssignmentPolicy,
         package: &AccessPackage,
     ) -> em_engine::event::Event {

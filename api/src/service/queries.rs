@@ -29,7 +29,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::{Delegations, Reach, Right};
 use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, Site, User, UserType};
-use em_engine::event::Event;
+use em_engine::event::{Event, EventArea};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::resource::AccessPackageResource;
 
@@ -441,14 +441,12 @@ impl Services {
             return true;
         }
         let Some(catalog) = &event.catalog_id else { return false };
-        let right =
-            if event.kind.starts_with("assignmentRequest.") || event.kind.starts_with("approvalStage.") {
-                Right::ReadRequests
-            } else if event.kind.starts_with("assignment.") || event.kind.starts_with("autoAssignment.") {
-                Right::ReadAssignments
-            } else {
-                Right::ReadCatalog
-            };
+        let right = match event.kind.area() {
+            EventArea::Request => Right::ReadRequests,
+            EventArea::Assignment => Right::ReadAssignments,
+            EventArea::Catalog => Right::ReadCatalog,
+            EventArea::Directory => return false,
+        };
         delegations.allows(right, catalog)
     }
 

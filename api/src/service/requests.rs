@@ -19,6 +19,7 @@ use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGran
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
 use em_engine::event::Event;
+use em_engine::event::EventKind;
 use em_engine::policy::SubjectSet;
 use em_engine::request::{
     AccessPackageAssignmentRequest, AccessPackageRequestState, Effect, RequestInput, Transition,
@@ -559,7 +560,7 @@ impl Services {
         let mut events = Vec::new();
         let reason = after.explanation.log.last().map(|e| e.text.clone());
         let parties = request_parties(after);
-        let base = |kind: &str, audience: Vec<String>| {
+        let base = |kind: EventKind, audience: Vec<String>| {
             let mut event = self
                 .event(actor, kind, "AccessPackageAssignmentRequest", &after.id)
                 .in_catalog(&package.catalog_id)
@@ -574,9 +575,9 @@ impl Services {
         };
         // The request's own event carries the request; the stage events name it.
         let kind = match before {
-            None => "assignmentRequest.created",
-            Some(b) if b.state != after.state || b.status != after.status => "assignmentRequest.stateChanged",
-            Some(_) => "assignmentRequest.updated",
+            None => EventKind::RequestCreated,
+            Some(b) if b.state != after.state || b.status != after.status => EventKind::RequestStateChanged,
+            Some(_) => EventKind::RequestUpdated,
         };
         events.push(base(kind, parties.clone()).with_data(json!({ "request": after })));
         let stages_after = after.approval.as_ref().map(|a| a.stages.as_slice()).unwrap_or_default();
@@ -591,12 +592,16 @@ impl Services {
                 let new: Vec<String> =
                     stage.assigned_to.iter().filter(|a| !had.contains(a)).cloned().collect();
                 if !new.is_empty() {
-                    events.push(stage_event(base("approvalStage.assigned", new), &after.id, stage));
+                    events.push(stage_event(base(EventKind::ApprovalStageAssigned, new), &after.id, stage));
                 }
             } else if was_open {
                 let audience: Vec<String> = had.into_iter().cloned().collect();
                 if !audience.is_empty() {
-                    events.push(stage_event(base("approvalStage.removed", audience), &after.id, stage));
+                    events.push(stage_event(
+                        base(EventKind::ApprovalStageRemoved, audience),
+                        &after.id,
+                        stage,
+                    ));
                 }
             }
         }
@@ -610,7 +615,7 @@ impl Services {
         package: &AccessPackage,
     ) -> Event {
         let mut event = self
-            .event(actor, "assignment.created", "AccessPackageAssignment", &assignment.id)
+            .event(actor, EventKind::AssignmentCreated, "AccessPackageAssignment", &assignment.id)
             .in_catalog(&package.catalog_id)
             .for_package(&package.id)
             .with_data(json!({ "assignment": assignment }));
@@ -626,9 +631,9 @@ impl Services {
         package: Option<&AccessPackage>,
     ) -> Event {
         let kind = if before.state != after.state || before.status != after.status {
-            "assignment.stateChanged"
+            EventKind::AssignmentStateChanged
         } else {
-            "assignment.updated"
+            EventKind::AssignmentUpdated
         };
         let mut event = self
             .event(actor, kind, "AccessPackageAssignment", &after.id)

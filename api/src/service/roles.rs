@@ -10,6 +10,8 @@ use em_engine::delegation::{
 };
 use em_engine::{Actor, DomainError};
 
+use em_engine::event::EventKind;
+
 use super::{ServiceResult, Services, found};
 use crate::store::roles::{RoleAssignmentFilter, VisibleRoleAssignments};
 use crate::store::{Page, PageRequest};
@@ -48,7 +50,7 @@ impl Services {
             ))
             .into());
         }
-        let event = self.role_event(actor, "roleAssignment.created", &assignment);
+        let event = self.role_event(actor, EventKind::RoleAssignmentCreated, &assignment);
         self.store.logged(vec![event]).create_role_assignment(&assignment).await?;
         Ok(assignment)
     }
@@ -74,7 +76,7 @@ impl Services {
             let left = owners.iter().filter(|o| o.id != assignment.id).count();
             assignment.check_removal(left, delegations.administrator)?;
         }
-        let event = self.role_event(actor, "roleAssignment.deleted", &assignment);
+        let event = self.role_event(actor, EventKind::RoleAssignmentDeleted, &assignment);
         self.store.logged(vec![event]).delete_role_assignment(&assignment, delegations.administrator).await?;
         Ok(assignment)
     }
@@ -158,7 +160,7 @@ impl Services {
     fn role_event(
         &self,
         actor: &Actor,
-        kind: &str,
+        kind: EventKind,
         assignment: &UnifiedRoleAssignment,
     ) -> em_engine::event::Event {
         let mut event = self

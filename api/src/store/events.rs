@@ -423,7 +423,7 @@ mod tests {
     fn event(n: u32) -> Event {
         Event::new(
             format!("e{n}"),
-            "test.happened",
+            em_engine::event::EventKind::UserUpdated,
             &Actor::System,
             DateTime::<Utc>::UNIX_EPOCH,
             "Test",
@@ -569,7 +569,7 @@ mod tests {
         let both = EventFilter {
             subject_id: Some("s1".into()),
             catalog_id: Some("c2".into()),
-            kind: Some("test.".into()),
+            kind: Some("user.".into()),
             ..EventFilter::default()
         };
         assert_eq!(pages(both, 10).await, [(ids(&["e2"]), 1)]);
@@ -673,7 +673,14 @@ mod filter_tests {
         // Fractions of different lengths, which a plain text comparison of RFC 3339 would misorder.
         for (n, micros) in [(0, 400_000), (1, 410_000), (2, 2_000_001)] {
             let at = start + TimeDelta::microseconds(micros);
-            let event = Event::new(format!("t{n}"), "test.timed", &Actor::System, at, "Test", "s");
+            let event = Event::new(
+                format!("t{n}"),
+                em_engine::event::EventKind::UserUpdated,
+                &Actor::System,
+                at,
+                "Test",
+                "s",
+            );
             store.logged(vec![event]).transaction("LET $x = 1;", Map::new()).await.unwrap();
         }
         let all = PageRequest { after: None, first: 10 };
@@ -698,7 +705,14 @@ mod filter_tests {
             .into_iter()
             .map(|s| {
                 let at = start + TimeDelta::seconds(s);
-                Event::new(format!("t{s}"), "test.timed", &Actor::System, at, "Test", "s")
+                Event::new(
+                    format!("t{s}"),
+                    em_engine::event::EventKind::UserUpdated,
+                    &Actor::System,
+                    at,
+                    "Test",
+                    "s",
+                )
             })
             .collect();
         store.logged(events).transaction("LET $x = 1;", Map::new()).await.unwrap();

@@ -42,6 +42,7 @@ use em_engine::Actor;
 use em_engine::access_package::{NewAccessPackage, RoleScopeSelection};
 use em_engine::catalog::NewCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
+use em_engine::event::EventKind;
 use em_engine::import::{self, DirectoryImport, GroupMembers};
 use em_engine::policy::PolicyInput;
 use em_engine::resource::OriginSystem;
@@ -525,7 +526,7 @@ impl Rng {
 /// An event seen on the feed, with when it arrived.
 struct Arrival {
     at: Instant,
-    kind: String,
+    kind: EventKind,
     subject_id: String,
     target_id: Option<String>,
     access_package_id: Option<String>,
@@ -669,7 +670,7 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
                 Ok(e) => {
                     let arrival = Arrival {
                         at: Instant::now(),
-                        kind: e.event.kind.clone(),
+                        kind: e.event.kind,
                         subject_id: e.event.subject_id.clone(),
                         target_id: e.event.target_id.clone(),
                         access_package_id: e.event.access_package_id.clone(),
@@ -727,12 +728,12 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
             let Ok(Some(arrival)) = tokio::time::timeout_at(deadline.into(), arrivals.recv()).await else {
                 break;
             };
-            match arrival.kind.as_str() {
-                "user.updated" if arrival.subject_id == *user_id => {
+            match arrival.kind {
+                EventKind::UserUpdated if arrival.subject_id == *user_id => {
                     updated_at = updated_at.or(Some(arrival.at))
                 }
                 _ if arrival.target_id.as_deref() != Some(user_id.as_str()) => {}
-                "assignment.created"
+                EventKind::AssignmentCreated
                     if arrival.access_package_id.as_deref() == Some(scope.package_id.as_str()) =>
                 {
                     assigned_at = Some(arrival.at);
