@@ -1,6 +1,7 @@
 //! Services: the operations users perform, as sentences — load, decide (in the engine), persist
 //! in one transaction. Every state change takes the [`Actor`] performing it.
 
+pub(crate) mod after_commit;
 pub(crate) mod authz;
 pub mod auto;
 pub(crate) mod cache;

@@ -637,7 +637,7 @@ impl Services {
             Ok(()) => {
                 outcome.assigned += decided.len();
                 for (realized, state) in &decided {
-                    self.remember_commit(&realized.write, state).await;
+                    self.after_commit(&realized.write, state).await;
                 }
             }
             Err(e) => {

@@ -148,8 +148,10 @@ fn is_open(request: &AccessPackageAssignmentRequest) -> bool {
 }
 
 impl Services {
-    /// Brings the read models up to date after `write` committed on `state`.
-    pub(crate) async fn remember_commit(&self, write: &GovernanceWrite, state: &TargetState) {
+    /// The read models after `write` committed on `state`: the target's requests and
+    /// assignments as written; the principal's groups, administrator check and delegations, and
+    /// the members of the groups a delivery touched, read again on next use.
+    pub(crate) fn remember_commit(&self, write: &GovernanceWrite, state: &TargetState) {
         let next = state.after(write);
         self.caches.targets.put(write.target_id.clone(), 0, Arc::new(next));
         for (request, version) in &write.requests {
@@ -157,7 +159,6 @@ impl Services {
             self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
         }
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
-            self.auto_memberships_delivered(&write.target_id, write).await;
             self.caches.user_groups.remove(&write.target_id);
             self.caches.administrators.remove(&write.target_id);
             self.authz_forget(&write.target_id);
@@ -167,6 +168,14 @@ impl Services {
                     self.caches.group_members.remove(group_id);
                 }
             }
+        }
+    }
+
+    /// Forgets what a write that failed was decided on: the next decision reads it again.
+    pub(crate) fn forget_write(&self, write: &GovernanceWrite) {
+        self.caches.targets.remove(&write.target_id);
+        for (request, _) in &write.requests {
+            self.caches.requests.remove(&request.id);
         }
     }
 
@@ -380,30 +389,5 @@ impl Services {
             self.caches.requests.put(id.to_owned(), 0, Arc::new(s.clone()));
         }
         Ok(stored)
-    }
-
-    /// Commits a governance write with its events, and brings the read models up to date: the
-    /// target's state and requests as written, and the principal's and groups' memberships
-    /// (deliveries change them) read again. A write refused as stale drops what it was decided on.
-    pub(crate) async fn commit_governance(
-        &self,
-        write: GovernanceWrite,
-        events: Vec<em_engine::event::Event>,
-        state: &TargetState,
-    ) -> ServiceResult<()> {
-        let write = Arc::new(write);
-        match self.committer.commit(&self.store, Arc::clone(&write), events).await {
-            Ok(()) => {
-                self.remember_commit(&write, state).await;
-                Ok(())
-            }
-            Err(e) => {
-                self.caches.targets.remove(&write.target_id);
-                for (request, _) in &write.requests {
-                    self.caches.requests.remove(&request.id);
-                }
-                Err(e.into())
-            }
-        }
     }
 }
