@@ -173,6 +173,16 @@ impl Services {
         Event::new(self.new_id(), kind, actor, self.now(), subject_type, subject_id)
     }
 
+    /// Who makes a change at `now`, with the ids its events get (see `em_engine::request::events`).
+    #[must_use]
+    pub fn stamp<'a>(
+        &self,
+        actor: &'a Actor,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> em_engine::request::events::Stamp<'a> {
+        em_engine::request::events::Stamp { actor, now, ids: &new_event_id }
+    }
+
     /// A new object id, in Graph's GUID form.
     #[must_use]
     pub fn new_id(&self) -> String {
@@ -189,6 +199,11 @@ impl Services {
     ) -> ServiceResult<em_engine::access_package::AccessPackage> {
         found(self.store.access_package(id).await?, "access package", field, id)
     }
+}
+
+/// A new event's id.
+fn new_event_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Reads something that must exist, or NOT_FOUND naming `what` and the `field` it came from.

@@ -53,6 +53,7 @@ use crate::policy::{
 };
 use crate::timer::{Timer, TimerKind};
 
+pub mod events;
 mod submit;
 
 pub use submit::{OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit};
