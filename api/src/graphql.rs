@@ -101,6 +101,23 @@ pub(crate) fn actor(ctx: &Context<'_>) -> Actor {
 
 #[cfg(test)]
 mod tests {
+    /// The edge reads through the services' read path, with the caller; it never names the store.
+    #[test]
+    fn the_graphql_edge_never_reads_the_store() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.join("graphql.rs")];
+        for entry in std::fs::read_dir(root.join("graphql")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for needle in ["crate::store", ".store.", "store::"] {
+                assert!(!code.contains(needle), "{} names the store (`{needle}`)", file.display());
+            }
+        }
+    }
+
     #[test]
     fn committed_schema_is_current() {
         let committed = include_str!("../../schema.graphql");
