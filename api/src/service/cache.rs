@@ -1,9 +1,9 @@
 //! Read models the request path decides on, kept in memory.
 //!
-//! A database read costs 0.2 to 0.4 ms; a request's submission reads the package, its catalog,
-//! policies, roles and incompatibilities, the requestor and target with their groups, managers
-//! and approvers, and the target's assignments and open requests: twenty reads or more. Kept
-//! here, a decision reads none, and the database only commits.
+//! A request's submission reads the package, its catalog, policies, roles and
+//! incompatibilities, the requestor and target with their groups, managers and approvers, and
+//! the target's assignments and open requests: twenty reads or more. Kept here, a decision reads
+//! none, and the database only commits.
 //!
 //! Two kinds of entries, two ways of staying correct:
 //! - **Directory and catalog entries** (a package's context, a user, a user's groups, a group's

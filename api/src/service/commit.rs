@@ -27,11 +27,10 @@ const MAX_BATCH: usize = 64;
 /// Batches committed at once: one transaction's statements run on one core.
 const LANES: usize = 2;
 
-/// The changes that must be waiting before a batch starts beside one being committed. A
+/// The changes that must be waiting before a batch starts beside one being committed: a
 /// transaction's fixed work (its statements, begin and commit) is a large part of a small
-/// batch's cost: with 16 clients, starting the second lane for any one change gave batches of
-/// about 3.5 changes and 5.0 ms of server CPU per lifecycle; waiting for 8 gave 3.9 ms and a
-/// fifth more lifecycles per second (`simulator/README.md`).
+/// batch's cost, so fewer changes wait for the running batch and go together
+/// (`simulator/README.md` has the measurements).
 const SECOND_LANE_MIN: usize = 8;
 
 struct Job {
@@ -175,7 +174,7 @@ async fn commit_batch(store: &Store, mut batch: Vec<Job>) {
         return;
     }
     // The events move into the batch's transaction (a request's event carries the whole
-    // request: copying them cost a batch of seven changes about 0.2 ms), and back on failure.
+    // request, so they are not copied), and back on failure.
     let counts: Vec<usize> = batch.iter().map(|job| job.events.len()).collect();
     let events: Vec<Event> = batch.iter_mut().flat_map(|job| std::mem::take(&mut job.events)).collect();
     let logged = store.logged(events);

@@ -501,7 +501,7 @@ impl Store {
         target_id: &str,
     ) -> StoreResult<(u64, Vec<StoredAssignment>, Vec<StoredRequest>)> {
         // Every change of a target's requests and assignments bumps its version, so a target
-        // without one has none, and its two SELECTs (each planned, ~150 µs of CPU) are skipped:
+        // without one has none, and its two SELECTs (each planned) are skipped:
         // most submissions are of users with nothing yet.
         let sql = "LET $version = type::record('target_state', $target).version ?? 0;
              RETURN $version;

@@ -312,8 +312,8 @@ REMOVE INDEX grantPrincipal ON grant;
 
 /// Version 7: a request's and an assignment's document, and an event's data, are stored as their
 /// JSON text. SurrealDB turns a nested object into a tree of its own values and serializes every
-/// node on each write (and again into the change feed); the same 4 KB request as one string costs
-/// a fifth of the CPU to write (`benches/README.md`, "The store's ceiling"). No query looks inside
+/// node on each write (and again into the change feed); one string costs a fraction of that
+/// (`benches/README.md`, "The store's ceiling"). No query looks inside
 /// these documents. Rows written before keep their objects, which are still read.
 const V7: &str = r#"
 DEFINE FIELD OVERWRITE request ON request TYPE object | string FLEXIBLE;
@@ -325,8 +325,8 @@ DEFINE FIELD dataJson ON event TYPE option<string>;
 /// its owner's id, with the earliest due time beside them (`~`, after every time, once none are
 /// left). A write replaces the set in place (`INSERT ... ON DUPLICATE KEY UPDATE`), where it used
 /// to delete the owner's timers by an indexed field and insert the new ones: a DELETE costs its
-/// transaction a walk of the schema for reference fields, and the two statements cost 410 µs of
-/// CPU against 190 µs (`benches/README.md`, "Statement forms"). Emptied sets are swept in bulk
+/// transaction a walk of the schema for reference fields (`benches/README.md`, "Statement
+/// forms"). Emptied sets are swept in bulk
 /// by the timer runner.
 const V8: &str = r#"
 DEFINE TABLE timer_set SCHEMAFULL;
@@ -346,9 +346,8 @@ REMOVE TABLE timer;
 /// several records), as JSON text in `eventsJson`, with the ids the audit trail filters on in
 /// `keys` (`subject:<id>`, `actor:<id>`, `catalog:<id>`, `package:<id>`, `target:<id>`), the
 /// earliest time in `sortKey` and the latest in `lastAt`. Each event used to be a record of its
-/// own with five indexes: writing a stage approval's three events cost its transaction more
-/// than everything else it wrote together, and one record with no index of its own but the
-/// sort key costs an eighth of it (`benches/README.md`, "Events: one record per transaction").
+/// own with five indexes, which cost a stage approval's transaction more than everything else it
+/// wrote (`benches/README.md`, "Events: one record per transaction").
 /// Filters read `keys` without an index (SurrealDB 3.3 does not answer `CONTAINS` from an index
 /// on an array) and every event of the records they select is checked again one by one. Records
 /// written before keep one event each and stay as they are: readers take both forms, and the
@@ -392,8 +391,8 @@ DELETE timer_set WHERE owner != 'scope';
 
 /// Version 11: a membership's key leads with the principal, `[principal, group, relation]`, so a
 /// principal's groups are a range of keys, as a principal's grants are (V6), and the index on
-/// `principalId` goes. Reading a signed-in caller's groups through the index cost 230 µs of CPU
-/// and as a key range 100 µs (`benches/README.md`, "Memberships by principal"); a group's
+/// `principalId` goes: a key range is read without planning a query (`benches/README.md`,
+/// "Memberships by principal"); a group's
 /// members are still read through `membershipGroup`.
 const V11: &str = r#"
 LET $rows = SELECT [principalId, groupId, relation] AS key, groupId, principalId, relation FROM membership;
@@ -408,8 +407,7 @@ FOR $m IN $rows {
 /// Version 12: the tables every governance transaction writes (requests, assignments, events,
 /// target versions, grants, memberships and tallies) are SCHEMALESS, without field definitions.
 /// SurrealDB checks and coerces every defined field of a SCHEMAFULL table on each write, absent
-/// ones included: replaying a run's governance transactions cost 9% less CPU without it, and a
-/// request's update a fifth less (`benches/README.md`, "Schemaless governance tables"). Only the
+/// ones included (`benches/README.md`, "Schemaless governance tables" has what that costs). Only the
 /// store writes these rows, from typed Rust values, and reads them back through serde; the row
 /// shapes are documented beside the code that writes them (`store::requests`, `store::events`,
 /// `store::directory`). Their indexes and the event table's change feed stay.
