@@ -96,12 +96,11 @@ impl TryFrom<AssignmentRecord> for StoredAssignment {
     }
 }
 
-/// A stored document with its record's id: the document is its JSON text (schema V7) or, in rows
-/// written before, an object.
+/// A stored document (its JSON text, schema V7 and V14) with its record's id.
 fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Result<T, serde_json::Error> {
-    let mut document = match document {
+    let mut document: Value = match document {
         Value::String(text) => serde_json::from_str(&text)?,
-        object => object,
+        other => return Err(serde::de::Error::custom(format!("a document is JSON text, not {other}"))),
     };
     if let Some(object) = document.as_object_mut() {
         object.insert("id".into(), Value::String(id));
@@ -1133,39 +1132,6 @@ mod tests {
             "explanation": { "policyReason": "why", "priority": null, "otherPolicies": [], "log": [] }
         }))
         .unwrap()
-    }
-
-    /// Schema V7 stores a request's document as JSON text; a request written before, with its
-    /// document as an object, still reads the same.
-    #[tokio::test]
-    async fn requests_read_the_same_from_text_and_from_objects() {
-        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
-        let mut write = GovernanceWrite::new("u1", 0);
-        write.requests = vec![(sample_request("r1"), None), (sample_request("r2"), None)];
-        store.commit_governance_batch(&[&write]).await.unwrap();
-        let mut response =
-            store.db.query("SELECT VALUE type::is_string(request) FROM request ORDER BY id").await.unwrap();
-        let text: Vec<bool> = response.take(0).unwrap();
-        assert_eq!(text, [true, true], "new rows hold text");
-
-        // r2 as a V6 row: the document as an object.
-        store
-            .db
-            .query("UPDATE request:r2 SET request = $doc")
-            .bind(("doc", crate::store::content(&sample_request("r2")).unwrap()))
-            .await
-            .unwrap()
-            .check()
-            .unwrap();
-        let mut response =
-            store.db.query("SELECT VALUE type::is_object(request) FROM request:r2").await.unwrap();
-        let object: Vec<bool> = response.take(0).unwrap();
-        assert_eq!(object, [true]);
-        for id in ["r1", "r2"] {
-            let stored = store.request(id).await.unwrap().expect("stored");
-            assert_eq!(stored.request, sample_request(id));
-            assert_eq!(stored.version, 1);
-        }
     }
 
     #[test]

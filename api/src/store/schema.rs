@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (11, V11),
     (12, V12),
     (13, V13),
+    (14, V14),
 ];
 
 /// The version this build expects.
@@ -314,7 +315,7 @@ REMOVE INDEX grantPrincipal ON grant;
 /// JSON text. SurrealDB turns a nested object into a tree of its own values and serializes every
 /// node on each write (and again into the change feed); one string costs a fraction of that
 /// (`benches/README.md`, "The store's ceiling"). No query looks inside
-/// these documents. Rows written before keep their objects, which are still read.
+/// these documents. Version 14 moves the rows written before to text.
 const V7: &str = r#"
 DEFINE FIELD OVERWRITE request ON request TYPE object | string FLEXIBLE;
 DEFINE FIELD OVERWRITE assignment ON assignment TYPE object | string FLEXIBLE;
@@ -506,6 +507,13 @@ DEFINE INDEX roleAssignmentCatalog ON role_assignment FIELDS catalogId;
 DEFINE INDEX roleAssignmentPrincipal ON role_assignment FIELDS principalId;
 DEFINE FIELD ownerCount ON catalog TYPE int DEFAULT 0 ASSERT $value >= 0;
 UPDATE catalog SET ownerCount = 0 RETURN NONE;
+"#;
+
+/// Version 14: requests and assignments written before version 7, whose document is still an
+/// object, get it as JSON text like every other row, so the store reads one form only.
+const V14: &str = r#"
+UPDATE request SET request = encoding::json::encode(request) WHERE type::is_object(request) RETURN NONE;
+UPDATE assignment SET assignment = encoding::json::encode(assignment) WHERE type::is_object(assignment) RETURN NONE;
 "#;
 
 #[cfg(test)]
@@ -748,6 +756,44 @@ mod tests {
         assert!(event.contains("SCHEMALESS") && event.contains("CHANGEFEED 4w2d"), "{event}");
         let mut response = db.query("RETURN target_state:u1.version;").await.unwrap().check().unwrap();
         assert_eq!(response.take::<Option<i64>>(0).unwrap(), Some(3));
+    }
+
+    /// Documents stored as objects (before version 7) come out of version 14 as JSON text that
+    /// reads as the same document; text documents stay as they were.
+    #[tokio::test]
+    async fn version_14_stores_every_document_as_text() {
+        let db = database_at(13).await;
+        db.query(
+            "CREATE request:r1 CONTENT { request: { state: 'delivered', answers: [1, 2], nested: { at: '2026-01-01T00:00:00Z' } } };
+             CREATE request:r2 CONTENT { request: '{\"state\":\"submitted\"}' };
+             CREATE assignment:a1 CONTENT { assignment: { state: 'delivered' } };",
+        )
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+        db.query(format!("BEGIN;\n{V14}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query("SELECT VALUE request FROM request ORDER BY id; SELECT VALUE assignment FROM assignment;")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let requests: Vec<String> = response.take(0).unwrap();
+        let parsed: Vec<serde_json::Value> =
+            requests.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+        assert_eq!(
+            parsed,
+            [
+                serde_json::json!({ "state": "delivered", "answers": [1, 2], "nested": { "at": "2026-01-01T00:00:00Z" } }),
+                serde_json::json!({ "state": "submitted" }),
+            ]
+        );
+        let assignments: Vec<String> = response.take(1).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&assignments[0]).unwrap(),
+            serde_json::json!({ "state": "delivered" })
+        );
     }
 
     /// A database at version 4 with assignments counted on the package and the policy comes out
