@@ -664,3 +664,65 @@ impl Services {
         Ok(self.store.health().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use em_engine::delegation::{EmRole, NewRoleAssignment, UnifiedRoleAssignment};
+    use em_engine::event::EventKind;
+
+    use super::*;
+
+    fn event(kind: EventKind, actor: &Actor, catalog: Option<&str>) -> Event {
+        let mut event = Event::new("e".into(), kind, actor, DateTime::<Utc>::UNIX_EPOCH, "Thing", "t");
+        event.catalog_id = catalog.map(str::to_owned);
+        event
+    }
+
+    fn holding(role: EmRole, catalog: &str) -> Delegations {
+        let assignment = UnifiedRoleAssignment::create(
+            "r".into(),
+            NewRoleAssignment {
+                principal_id: "ada".into(),
+                role_definition_id: role.definition().id.into(),
+                app_scope_id: format!("/AccessPackageCatalog/{catalog}"),
+            },
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+        .unwrap();
+        Delegations::of(false, [&assignment])
+    }
+
+    #[test]
+    fn users_see_what_they_did_what_is_about_them_and_what_is_addressed_to_them() {
+        let ada = Actor::User { id: "ada".into() };
+        let bob = Actor::User { id: "bob".into() };
+        let nothing = Delegations::default();
+        assert!(Services::sees_event(&nothing, &ada, &event(EventKind::CatalogCreated, &ada, Some("c"))));
+        let mut other = event(EventKind::RequestCreated, &bob, Some("c"));
+        assert!(!Services::sees_event(&nothing, &ada, &other));
+        assert!(Services::sees_event(&Delegations::administrator(), &ada, &other));
+        other.target_id = Some("ada".into());
+        assert!(Services::sees_event(&nothing, &ada, &other));
+        other.target_id = None;
+        other.audience = vec!["carol".into(), "ada".into()];
+        assert!(Services::sees_event(&nothing, &ada, &other));
+    }
+
+    #[test]
+    fn delegates_see_their_catalogs_events_by_area() {
+        let ada = Actor::User { id: "ada".into() };
+        let bob = Actor::User { id: "bob".into() };
+        let reader = holding(EmRole::CatalogReader, "c");
+        let assigner = holding(EmRole::AccessPackageAssignmentManager, "c");
+        let package = event(EventKind::AccessPackageCreated, &bob, Some("c"));
+        let request = event(EventKind::RequestCreated, &bob, Some("c"));
+        let elsewhere = event(EventKind::AccessPackageCreated, &bob, Some("d"));
+        let directory = event(EventKind::UserUpdated, &bob, None);
+        assert!(Services::sees_event(&reader, &ada, &package));
+        assert!(!Services::sees_event(&reader, &ada, &request), "a reader does not read requests");
+        assert!(Services::sees_event(&assigner, &ada, &request));
+        assert!(!Services::sees_event(&assigner, &ada, &elsewhere));
+        assert!(!Services::sees_event(&assigner, &ada, &directory));
+    }
+}
