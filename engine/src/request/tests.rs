@@ -1167,3 +1167,37 @@ fn events_that_do_not_fit_the_request_are_refused() {
     let timeout = Timer::new(t0(), TimerKind::ApprovalTimeout { stage: 0 });
     assert!(!ok(t.request.on_timer(&timeout, t0())).changed);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The events a change tells.
+
+#[test]
+fn a_submission_and_its_approval_tell_the_parties_and_the_approvers() {
+    use crate::event::EventKind;
+    let w = World::new();
+    let alice = Actor::User { id: "alice".into() };
+    let ids = || "e".to_owned();
+    let stamp = events::Stamp { actor: &alice, now: t0(), ids: &ids };
+    let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+    let told = events::request_events(&stamp, None, &submitted.request, &w.package);
+    let kinds: Vec<EventKind> = told.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::RequestCreated, EventKind::ApprovalStageAssigned]);
+    assert_eq!(told[0].audience, ["alice"], "the request's own event tells its parties");
+    assert_eq!(told[0].data["request"]["id"], "r1", "and carries the request");
+    assert_eq!(told[1].audience, ["bob"], "the stage's event tells its approver");
+    assert_eq!(told[1].data["requestId"], "r1", "and names the request");
+    assert_eq!(
+        (told[0].catalog_id.as_deref(), told[0].access_package_id.as_deref()),
+        (Some("c"), Some("ap"))
+    );
+
+    let bob = Actor::User { id: "bob".into() };
+    let stamp = events::Stamp { actor: &bob, now: hours(1), ids: &ids };
+    let decided =
+        ok(submitted.request.decide(&approve("bob", Some("ok")), &w.user("alice"), &w.directory, hours(1)));
+    let told = events::request_events(&stamp, Some(&submitted.request), &decided.request, &w.package);
+    let kinds: Vec<EventKind> = told.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::RequestStateChanged, EventKind::ApprovalStageRemoved]);
+    assert_eq!(told[1].audience, ["bob"], "the stage is taken from its approver");
+    assert_eq!(told[0].actor_id.as_deref(), Some("bob"));
+}
