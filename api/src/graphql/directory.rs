@@ -182,6 +182,9 @@ impl UserNode {
 /// A user named by an object the caller sees (a manager, a request's target), read with the
 /// others of its page in one batch.
 pub(crate) async fn user_of(ctx: &Context<'_>, id: &str) -> async_graphql::Result<Option<UserNode>> {
+    if let Some(user) = services(ctx).remembered_user(&actor(ctx), id) {
+        return Ok(user.map(UserNode));
+    }
     Ok(super::loaders::load(ctx, super::loaders::UserKey(id.to_owned())).await?.map(UserNode))
 }
 

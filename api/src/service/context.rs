@@ -274,6 +274,11 @@ impl Services {
         })
     }
 
+    /// A user (or that there is none) as remembered at `generation`.
+    pub(crate) fn caches_users(&self, id: &str, generation: u64) -> Option<Arc<Option<User>>> {
+        self.caches.users.get(id, generation)
+    }
+
     /// A user of the directory, if there is one.
     pub async fn cached_user(&self, id: &str) -> ServiceResult<Option<User>> {
         let generation = self.store.generation();

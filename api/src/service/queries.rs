@@ -498,6 +498,22 @@ impl Services {
         }
     }
 
+    /// A user as the read models remember them, when the caller reads the whole directory and
+    /// the user is remembered at the current generation; `None` when that is not known without a
+    /// read (a page's loader then reads the users together). A subscription's payload names users
+    /// its subscriber signed in with moments before: this answers them without waiting for a batch.
+    #[must_use]
+    pub fn remembered_user(&self, actor: &Actor, id: &str) -> Option<Option<User>> {
+        let generation = self.store.generation();
+        if let Actor::User { id: me } = actor {
+            let caller = self.caches_users(me, generation)?;
+            if Option::as_ref(&caller).is_none_or(|u| u.user_type == Some(UserType::Guest)) {
+                return None;
+            }
+        }
+        self.caches_users(id, generation).map(|user| (*user).clone())
+    }
+
     /// The users of `ids` the caller may read, by id.
     pub async fn users_by_ids(&self, actor: &Actor, ids: &[String]) -> ServiceResult<HashMap<String, User>> {
         let ids: Vec<String> = match self.directory_reader(actor).await? {
