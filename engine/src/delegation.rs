@@ -434,11 +434,6 @@ impl Delegations {
         if self.holds_anywhere(right) { Ok(()) } else { Err(forbidden(right, None)) }
     }
 
-    /// Refuses a tenant-wide right the caller does not hold.
-    pub fn require_tenant(&self, right: Right) -> Result<(), DomainError> {
-        self.require_anywhere(right)
-    }
-
     /// The decision on `right` for an object of catalog `catalog_id`.
     #[must_use]
     pub fn decide(&self, right: Right, catalog_id: &str) -> Decision {

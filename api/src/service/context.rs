@@ -228,23 +228,17 @@ impl Services {
         }
         let mut package_ids: BTreeSet<String> = self
             .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::AccessPackage)
+            .incompatible_ids(&package.id, IncompatibilityKind::AccessPackage)
             .await?
             .into_iter()
-            .map(|row| row.target_id)
             .collect();
         package_ids.extend(
             self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id),
         );
         let package_ids: Vec<String> = package_ids.into_iter().collect();
         let incompatible_packages = self.store.access_packages_by_ids(&package_ids).await?;
-        let group_ids: Vec<String> = self
-            .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::Group)
-            .await?
-            .into_iter()
-            .map(|row| row.target_id)
-            .collect();
+        let group_ids: Vec<String> =
+            self.store.incompatible_ids(&package.id, IncompatibilityKind::Group).await?;
         let incompatible_groups = self.store.groups_by_ids(&group_ids).await?;
         let context = Arc::new(PackageContext {
             package,

@@ -152,7 +152,7 @@ impl Services {
         actor: &Actor,
         package_id: &str,
     ) -> ServiceResult<Vec<ApplicablePolicyRequirements>> {
-        self.requestor(actor).await?;
+        let Actor::User { .. } = actor else { return Err(not_a_user().into()) };
         // A package that does not exist answers as one no policy of which applies, unless the
         // caller sees every package anyway (no existence oracle).
         if self.delegations(actor).await?.administrator {
@@ -180,13 +180,7 @@ impl Services {
 
     /// The signed-in directory user, with their direct groups.
     async fn requestor(&self, actor: &Actor) -> ServiceResult<Requestor> {
-        let Actor::User { id } = actor else {
-            return Err(DomainError::new(
-                ErrorCode::ValidationFailed,
-                "this query answers for a directory user; sign in as a directory user",
-            )
-            .into());
-        };
+        let Actor::User { id } = actor else { return Err(not_a_user().into()) };
         let user = found(self.store.user(id).await?, "user", "actor", id)?;
         let mut directory = DirectorySnapshot::default();
         let mut group_ids = BTreeSet::new();
@@ -259,6 +253,14 @@ impl Services {
             .for_package(&package.id)
             .with_data(serde_json::to_value(policy).unwrap_or(serde_json::Value::Null))
     }
+}
+
+/// The refusal of a question only a signed-in directory user can ask.
+fn not_a_user() -> DomainError {
+    DomainError::new(
+        ErrorCode::ValidationFailed,
+        "this query answers for a directory user; sign in as a directory user",
+    )
 }
 
 /// What a subject set names: a user or a group.

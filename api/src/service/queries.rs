@@ -232,13 +232,8 @@ impl Services {
         if !self.delegations(actor).await?.reads(&package.catalog_id) {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = self
-            .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::AccessPackage)
-            .await?
-            .into_iter()
-            .map(|row| row.target_id)
-            .collect();
+        let ids: Vec<String> =
+            self.store.incompatible_ids(&package.id, IncompatibilityKind::AccessPackage).await?;
         self.visible_packages(actor, &ids).await
     }
 
@@ -270,13 +265,7 @@ impl Services {
         if !self.delegations(actor).await?.reads(&package.catalog_id) {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = self
-            .store
-            .incompatibilities_from(&package.id, IncompatibilityKind::Group)
-            .await?
-            .into_iter()
-            .map(|row| row.target_id)
-            .collect();
+        let ids: Vec<String> = self.store.incompatible_ids(&package.id, IncompatibilityKind::Group).await?;
         Ok(self.store.groups_by_ids(&ids).await?)
     }
 
@@ -546,18 +535,12 @@ impl Services {
         filter: &GroupFilter,
         page: &PageRequest,
     ) -> ServiceResult<Page<Group>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(nothing());
-        }
-        Ok(self.store.groups(filter, page).await?)
+        self.from_directory(actor, nothing(), self.store.groups(filter, page)).await
     }
 
     /// A group.
     pub async fn group(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Group>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(None);
-        }
-        Ok(self.store.group(id).await?)
+        self.from_directory(actor, None, self.store.group(id)).await
     }
 
     /// The groups of `ids`, by id.
@@ -592,17 +575,11 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<Application>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(nothing());
-        }
-        Ok(self.store.applications(search, page).await?)
+        self.from_directory(actor, nothing(), self.store.applications(search, page)).await
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Application>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(None);
-        }
-        Ok(self.store.application(id).await?)
+        self.from_directory(actor, None, self.store.application(id)).await
     }
 
     /// One page of SharePoint sites.
@@ -612,17 +589,11 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<Site>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(nothing());
-        }
-        Ok(self.store.sites(search, page).await?)
+        self.from_directory(actor, nothing(), self.store.sites(search, page)).await
     }
 
     pub async fn site(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Site>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(None);
-        }
-        Ok(self.store.site(id).await?)
+        self.from_directory(actor, None, self.store.site(id)).await
     }
 
     /// One page of directory roles.
@@ -632,17 +603,25 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<DirectoryRole>> {
-        if !self.reads_directory(actor).await? {
-            return Ok(nothing());
-        }
-        Ok(self.store.directory_roles(search, page).await?)
+        self.from_directory(actor, nothing(), self.store.directory_roles(search, page)).await
     }
 
     pub async fn directory_role(&self, actor: &Actor, id: &str) -> ServiceResult<Option<DirectoryRole>> {
+        self.from_directory(actor, None, self.store.directory_role(id)).await
+    }
+
+    /// What `read` answers, when the caller reads the whole directory; else `nothing` (what an
+    /// empty directory answers).
+    async fn from_directory<T>(
+        &self,
+        actor: &Actor,
+        nothing: T,
+        read: impl std::future::Future<Output = crate::store::StoreResult<T>>,
+    ) -> ServiceResult<T> {
         if !self.reads_directory(actor).await? {
-            return Ok(None);
+            return Ok(nothing);
         }
-        Ok(self.store.directory_role(id).await?)
+        Ok(read.await?)
     }
 
     /// Whether the caller reads the whole directory (members and administrators).

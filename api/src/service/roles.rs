@@ -32,7 +32,7 @@ impl Services {
         let delegations = self.require_anywhere(actor, Right::ManageRoleAssignments).await?;
         let assignment = UnifiedRoleAssignment::create(self.new_id(), input, self.now())?;
         match assignment.catalog_id() {
-            None => delegations.require_tenant(Right::AdministerTenant)?,
+            None => delegations.require_anywhere(Right::AdministerTenant)?,
             Some(catalog_id) => {
                 let missing = || DomainError::not_found("catalog", catalog_id).at("appScopeId");
                 self.require_in(&delegations, Right::ManageRoleAssignments, catalog_id, missing).await?;

@@ -460,6 +460,20 @@ impl Store {
         .await
     }
 
+    /// The ids of the packages or groups `package_id` declares incompatible.
+    pub async fn incompatible_ids(
+        &self,
+        package_id: &str,
+        kind: IncompatibilityKind,
+    ) -> StoreResult<Vec<String>> {
+        Ok(self
+            .incompatibilities_from(package_id, kind)
+            .await?
+            .into_iter()
+            .map(|row| row.target_id)
+            .collect())
+    }
+
     /// Packages that declare `package_id` incompatible (`accessPackagesIncompatibleWith`).
     pub async fn incompatibilities_to(&self, package_id: &str) -> StoreResult<Vec<IncompatibilityRow>> {
         self.all(

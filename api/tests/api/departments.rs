@@ -7,7 +7,7 @@ use crate::delegation::{
     ASSIGNMENT_MANAGER, CATALOG_OWNER, CREATE_ROLE, PACKAGE_MANAGER, catalogs_seen, give_role, scope,
 };
 use crate::requests::create_policy;
-use crate::support::{TestServer, pluck, text};
+use crate::support::{TestServer, text};
 
 const MEGAN: &str = "00000000-0000-0000-0000-0000000000a3";
 const DIEGO: &str = "00000000-0000-0000-0000-0000000000a4";
@@ -38,14 +38,7 @@ const UPDATE_PACKAGE: &str = "mutation($p: ID!, $d: String!) {
 
 /// Members of a group (their ids), as the administrator reads them.
 async fn members(server: &TestServer, group: &str) -> Vec<String> {
-    let data = server
-        .as_user(MEGAN)
-        .data(
-            "query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }",
-            json!({ "g": group }),
-        )
-        .await;
-    pluck(&data["group"]["members"], "objectId")
+    crate::requests::members(&server.as_user(MEGAN), group).await
 }
 
 #[tokio::test]

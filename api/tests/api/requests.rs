@@ -99,7 +99,7 @@ pub async fn socket(server: &TestServer, api: &Api) -> Ws {
     Ws::connected(&server.base, json!({ "Authorization": format!("Bearer {token}") })).await
 }
 
-async fn members(api: &Api, group: &str) -> Vec<String> {
+pub async fn members(api: &Api, group: &str) -> Vec<String> {
     let data = api
         .data(
             "query($g: ID!) { group(id: $g) { members { ... on User { objectId } } } }",
