@@ -535,12 +535,12 @@ impl Services {
         filter: &GroupFilter,
         page: &PageRequest,
     ) -> ServiceResult<Page<Group>> {
-        self.from_directory(actor, nothing(), self.store.groups(filter, page)).await
+        self.read_directory(actor, nothing(), self.store.groups(filter, page)).await
     }
 
     /// A group.
     pub async fn group(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Group>> {
-        self.from_directory(actor, None, self.store.group(id)).await
+        self.read_directory(actor, None, self.store.group(id)).await
     }
 
     /// The groups of `ids`, by id.
@@ -575,11 +575,11 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<Application>> {
-        self.from_directory(actor, nothing(), self.store.applications(search, page)).await
+        self.read_directory(actor, nothing(), self.store.applications(search, page)).await
     }
 
     pub async fn application(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Application>> {
-        self.from_directory(actor, None, self.store.application(id)).await
+        self.read_directory(actor, None, self.store.application(id)).await
     }
 
     /// One page of SharePoint sites.
@@ -589,11 +589,11 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<Site>> {
-        self.from_directory(actor, nothing(), self.store.sites(search, page)).await
+        self.read_directory(actor, nothing(), self.store.sites(search, page)).await
     }
 
     pub async fn site(&self, actor: &Actor, id: &str) -> ServiceResult<Option<Site>> {
-        self.from_directory(actor, None, self.store.site(id)).await
+        self.read_directory(actor, None, self.store.site(id)).await
     }
 
     /// One page of directory roles.
@@ -603,16 +603,16 @@ impl Services {
         search: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<DirectoryRole>> {
-        self.from_directory(actor, nothing(), self.store.directory_roles(search, page)).await
+        self.read_directory(actor, nothing(), self.store.directory_roles(search, page)).await
     }
 
     pub async fn directory_role(&self, actor: &Actor, id: &str) -> ServiceResult<Option<DirectoryRole>> {
-        self.from_directory(actor, None, self.store.directory_role(id)).await
+        self.read_directory(actor, None, self.store.directory_role(id)).await
     }
 
     /// What `read` answers, when the caller reads the whole directory; else `nothing` (what an
     /// empty directory answers).
-    async fn from_directory<T>(
+    async fn read_directory<T>(
         &self,
         actor: &Actor,
         nothing: T,
