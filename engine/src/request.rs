@@ -53,6 +53,7 @@ use crate::policy::{
 };
 use crate::timer::{Timer, TimerKind};
 
+pub mod change;
 pub mod events;
 mod submit;
 

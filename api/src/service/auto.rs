@@ -631,18 +631,18 @@ impl Services {
                 }
             }
         }
-        let writes: Vec<&GovernanceWrite> = decided.iter().map(|(r, _)| &r.write).collect();
+        let writes: Vec<&GovernanceWrite> = decided.iter().map(|(r, _)| &r.change).collect();
         let events: Vec<_> = decided.iter().flat_map(|(r, _)| r.events.iter().cloned()).collect();
         match self.store.logged(events).commit_governance_batch(&writes).await {
             Ok(()) => {
                 outcome.assigned += decided.len();
                 for (realized, state) in &decided {
-                    self.after_commit(&realized.write, state).await;
+                    self.after_commit(&realized.change, state).await;
                 }
             }
             Err(e) => {
                 tracing::info!(error = %e, "a bulk batch failed; deciding its users one by one");
-                let retry: Vec<String> = decided.iter().map(|(r, _)| r.write.target_id.clone()).collect();
+                let retry: Vec<String> = decided.iter().map(|(r, _)| r.change.target_id.clone()).collect();
                 for user in &retry {
                     self.forget_target(user);
                 }

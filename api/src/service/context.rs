@@ -54,6 +54,15 @@ pub(crate) struct PackageContext {
 }
 
 impl PackageContext {
+    /// What delivering the package's assignments needs.
+    pub(crate) fn delivery(&self) -> em_engine::request::change::Delivery<'_> {
+        em_engine::request::change::Delivery {
+            package: &self.package,
+            plan: &self.plan,
+            missing: &self.missing,
+        }
+    }
+
     /// The engine's decision on a request for this package: `target` with their requests and
     /// assignments in `state`, `requestor` (`None` for the engine and a local operator),
     /// approvers resolved from `directory`.

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use em_engine::approval::{DirectorySnapshot, StageDecision};
-use em_engine::assignment::{AccessPackageAssignment, DeliveryOutcome, FailedGrant, Grant};
+use em_engine::assignment::{AccessPackageAssignment, Grant};
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
-use em_engine::event::Event;
 use em_engine::policy::SubjectSet;
+use em_engine::request::change::{self, Held, Realized};
 use em_engine::request::events;
-use em_engine::request::{AccessPackageAssignmentRequest, Effect, RequestInput, Transition};
+use em_engine::request::{AccessPackageAssignmentRequest, RequestInput, Transition};
 use em_engine::timer::Timer;
 use em_engine::{Actor, DomainError};
 
@@ -34,13 +34,6 @@ const SWEEP: usize = 1000;
 
 /// How many times an operation decides again after its data moved under it.
 const ATTEMPTS: usize = 8;
-
-/// The outcome of carrying out a transition: the write, and the request and assignments after it.
-pub(crate) struct Realized {
-    pub write: GovernanceWrite,
-    pub events: Vec<Event>,
-    pub request: AccessPackageAssignmentRequest,
-}
 
 fn is_stale(error: &ServiceError) -> bool {
     matches!(error, ServiceError::Stale)
@@ -128,7 +121,7 @@ impl Services {
         let transition =
             context.submit(input.clone(), requestor_facts, target.facts(), &state, &directory, now)?;
         let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
-        self.commit_governance(realized.write, realized.events, &state).await?;
+        self.commit_governance(realized.change, realized.events, &state).await?;
         Ok(realized.request)
     }
 
@@ -357,12 +350,12 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let context = self.package_context(&stored.request.access_package_id, "accessPackageId").await?;
         let realized = self.realize(Some(&stored), transition, state, &context, actor, now)?;
-        self.commit_governance(realized.write, realized.events, state).await?;
+        self.commit_governance(realized.change, realized.events, state).await?;
         Ok(realized.request)
     }
 
-    /// Carries out a transition's effects (delivery, extension, removal) and collects the write
-    /// and the events.
+    /// The engine's whole change for a transition of `before` (`None`: being submitted), decided
+    /// on `state` (see `em_engine::request::change`).
     pub(crate) fn realize(
         &self,
         before: Option<&StoredRequest>,
@@ -372,119 +365,14 @@ impl Services {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> ServiceResult<Realized> {
-        let package = &context.package;
+        let held: Vec<Held<'_>> = state
+            .assignments
+            .iter()
+            .map(|a| Held { assignment: &a.assignment, version: a.version })
+            .collect();
+        let before = before.map(|b| (&b.request, b.version));
         let stamp = self.stamp(actor, now);
-        let name = Some(package.display_name.as_str());
-        let Transition { mut request, effects, mut timers, .. } = transition;
-        let mut write = GovernanceWrite::new(&request.target_id, state.version);
-        let mut events = Vec::new();
-        let others = |except: &str| -> Vec<AccessPackageAssignment> {
-            state
-                .assignments
-                .iter()
-                .filter(|a| a.assignment.id != except)
-                .map(|a| a.assignment.clone())
-                .collect()
-        };
-        let existing = |id: &str| state.assignments.iter().find(|a| a.assignment.id == id);
-        for effect in effects {
-            let (outcome, previous, next) = match effect {
-                Effect::CreateAssignment { assignment } => {
-                    let outcome = self.deliver(context, &assignment, &mut write);
-                    (outcome, None, *assignment)
-                }
-                Effect::Deliver { assignment_id } => {
-                    let Some(stored) = existing(&assignment_id).cloned() else {
-                        let outcome = failed(format!("assignment `{assignment_id}` no longer exists"));
-                        let t = request.record_delivery(&outcome, now)?;
-                        request = t.request;
-                        timers = t.timers;
-                        continue;
-                    };
-                    let outcome = self.deliver(context, &stored.assignment, &mut write);
-                    (outcome, Some(stored.clone()), stored.assignment.clone())
-                }
-                Effect::ExtendAssignment { assignment_id, expiration } => {
-                    let Some(stored) = existing(&assignment_id).cloned() else {
-                        let outcome = failed(format!("assignment `{assignment_id}` is no longer active"));
-                        let t = request.record_delivery(&outcome, now)?;
-                        request = t.request;
-                        timers = t.timers;
-                        continue;
-                    };
-                    let next = stored.assignment.extend(expiration);
-                    let outcome =
-                        DeliveryOutcome { delivered: next.delivered_grants.clone(), failed: Vec::new() };
-                    (outcome, Some(stored), next)
-                }
-                Effect::RemoveAssignment { assignment_id } => {
-                    let Some(stored) = existing(&assignment_id).cloned() else {
-                        let outcome = failed(format!("assignment `{assignment_id}` is no longer active"));
-                        let t = request.record_delivery(&outcome, now)?;
-                        request = t.request;
-                        timers = t.timers;
-                        continue;
-                    };
-                    let (ended, plan) = stored.assignment.end(&others(&assignment_id), now)?;
-                    for grant in &plan.revoke {
-                        write.revoke.push((ended.id.clone(), grant.clone(), true));
-                    }
-                    for kept in &plan.keep {
-                        write.revoke.push((ended.id.clone(), kept.grant.clone(), false));
-                    }
-                    let outcome = DeliveryOutcome { delivered: plan.revoke.clone(), failed: Vec::new() };
-                    write.timers.push((TimerOwner::Assignment, ended.id.clone(), Vec::new()));
-                    events.push(events::assignment_changed(&stamp, &stored.assignment, &ended, name));
-                    write.assignments.push((ended, Some(stored.version)));
-                    let t = request.record_delivery(&outcome, now)?;
-                    request = t.request;
-                    timers = t.timers;
-                    continue;
-                }
-            };
-            let delivered = next.record_delivery(&outcome);
-            write.timers.push((TimerOwner::Assignment, delivered.id.clone(), delivered.timers()));
-            match &previous {
-                Some(stored) => {
-                    events.push(events::assignment_changed(&stamp, &stored.assignment, &delivered, name));
-                }
-                None => events.push(events::assignment_created(&stamp, &delivered, package)),
-            }
-            write.assignments.push((delivered, previous.map(|p| p.version)));
-            let t = request.record_delivery(&outcome, now)?;
-            request = t.request;
-            timers = t.timers;
-        }
-        write.timers.push((TimerOwner::Request, request.id.clone(), timers));
-        events.extend(events::request_events(&stamp, before.map(|b| &b.request), &request, package));
-        write.requests.push((request.clone(), before.map(|b| b.version)));
-        Ok(Realized { write, events, request })
-    }
-
-    /// Adds the grants of the package that can be delivered to the write, and reports the
-    /// outcome: a grant whose group, application, site or role no longer exists fails.
-    fn deliver(
-        &self,
-        context: &PackageContext,
-        assignment: &AccessPackageAssignment,
-        write: &mut GovernanceWrite,
-    ) -> DeliveryOutcome {
-        let mut outcome = DeliveryOutcome::default();
-        for problem in &context.plan.unresolved {
-            outcome.failed.push(FailedGrant { grant: None, error: problem.clone() });
-        }
-        for grant in &context.plan.grants {
-            if context.missing.contains(grant) {
-                outcome.failed.push(FailedGrant {
-                    grant: Some(grant.clone()),
-                    error: format!("{} no longer exists in the directory", grant_object(grant)),
-                });
-            } else {
-                write.deliver.push((assignment.id.clone(), grant.clone()));
-                outcome.delivered.push(grant.clone());
-            }
-        }
-        outcome
+        Ok(change::realize(before, transition, state.version, &held, &context.delivery(), &stamp, now)?)
     }
 
     /// The slice of the directory approver resolution reads for these stages: the target and
@@ -540,23 +428,6 @@ impl Services {
             }
         }
         Ok(directory)
-    }
-}
-
-fn failed(error: String) -> DeliveryOutcome {
-    DeliveryOutcome { delivered: Vec::new(), failed: vec![FailedGrant { grant: None, error }] }
-}
-
-/// The directory object a grant needs.
-fn grant_object(grant: &Grant) -> String {
-    match grant {
-        Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => format!("group `{group_id}`"),
-        Grant::AppRole { application_id, .. } => format!("application `{application_id}`"),
-        Grant::SiteRole { site_id, .. } => format!("site `{site_id}`"),
-        Grant::DirectoryRoleEligible { directory_role_id }
-        | Grant::DirectoryRoleActive { directory_role_id } => {
-            format!("directory role `{directory_role_id}`")
-        }
     }
 }
 
@@ -702,7 +573,7 @@ impl Services {
         };
         let mut write = GovernanceWrite::new(target_id, state.version);
         let mut probe = GovernanceWrite::default();
-        let outcome = self.deliver(&context, &stored.assignment, &mut probe);
+        let outcome = context.delivery().deliver(&stored.assignment, &mut probe);
         let want: BTreeSet<Grant> = outcome.delivered.into_iter().collect();
         let have: BTreeSet<Grant> = stored.assignment.delivered_grants.iter().cloned().collect();
         if want == have {

@@ -108,35 +108,12 @@ fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Resul
     serde_json::from_value(document)
 }
 
-/// Whose timer it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerOwner {
-    Request,
-    Assignment,
-    /// An auto-assignment policy's removal of an assignment after its grace period; the owner id
-    /// is `<assignment id>#scope`.
-    Scope,
-}
-
-impl TimerOwner {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Request => "request",
-            Self::Assignment => "assignment",
-            Self::Scope => "scope",
-        }
-    }
-
-    /// Every kind of owner, in the order the runner reads their tables.
-    const ALL: [Self; 3] = [Self::Request, Self::Assignment, Self::Scope];
-
-    /// The table whose records hold this owner's timers (schema V10).
-    fn table(self) -> &'static str {
-        match self {
-            Self::Request => "request",
-            Self::Assignment => "assignment",
-            Self::Scope => "timer_set",
-        }
+/// The table whose records hold an owner's timers (schema V10).
+fn table(owner: TimerOwner) -> &'static str {
+    match owner {
+        TimerOwner::Request => "request",
+        TimerOwner::Assignment => "assignment",
+        TimerOwner::Scope => "timer_set",
     }
 }
 
@@ -171,7 +148,7 @@ const DUE_RANGE: &str = "due > ''";
 /// One statement per kind of owner, in [`TimerOwner::ALL`]'s order, each made by `statement` from
 /// the owner's table.
 fn owner_statements(statement: impl Fn(&str) -> String) -> String {
-    TimerOwner::ALL.iter().map(|owner| statement(owner.table())).collect::<Vec<_>>().join("\n")
+    TimerOwner::ALL.iter().map(|owner| statement(table(*owner))).collect::<Vec<_>>().join("\n")
 }
 
 /// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
@@ -223,32 +200,11 @@ pub struct GrantRecord {
     pub sources: Vec<String>,
 }
 
-/// Everything one change to a target's requests and assignments writes, in one transaction.
-#[derive(Debug, Clone, Default)]
-pub struct GovernanceWrite {
-    /// The user whose requests and assignments change.
-    pub target_id: String,
-    /// The target's version the change was decided on.
-    pub target_version: u64,
-    /// Requests to write, each with the version it was read at (`None`: a new request).
-    pub requests: Vec<(AccessPackageAssignmentRequest, Option<u64>)>,
-    /// Assignments to write, each with the version it was read at (`None`: a new assignment).
-    pub assignments: Vec<(AccessPackageAssignment, Option<u64>)>,
-    /// The complete timers of each request or assignment written.
-    pub timers: Vec<(TimerOwner, String, Vec<Timer>)>,
-    /// Grants to deliver to the target: `(assignment id, grant)`.
-    pub deliver: Vec<(String, Grant)>,
-    /// Grants an assignment stops delivering: `(assignment id, grant, take it from the target)`;
-    /// `false` when another assignment still delivers it.
-    pub revoke: Vec<(String, Grant, bool)>,
-}
+/// Everything one change to a target's requests and assignments writes, in one transaction: the
+/// engine's [`Change`](em_engine::request::change::Change).
+pub type GovernanceWrite = em_engine::request::change::Change;
 
-impl GovernanceWrite {
-    #[must_use]
-    pub fn new(target_id: &str, target_version: u64) -> Self {
-        Self { target_id: target_id.to_owned(), target_version, ..Self::default() }
-    }
-}
+pub use em_engine::request::change::TimerOwner;
 
 /// A grant's record key: stable text naming the role.
 fn grant_key(grant: &Grant) -> String {
@@ -539,7 +495,7 @@ impl Store {
         let mut response = self.read(&sql, vars! { "now" => time_key(now), "limit" => limit }).await?;
         let mut owners: Vec<(TimerOwner, TimerSetRecord)> = Vec::new();
         for (i, owner) in TimerOwner::ALL.into_iter().enumerate() {
-            let rows: Vec<TimerSetRecord> = response.rows(i, owner.table())?;
+            let rows: Vec<TimerSetRecord> = response.rows(i, table(owner))?;
             owners.extend(rows.into_iter().map(|r| (owner, r)));
         }
         // The first `limit` of each table hold the first `limit` of all three.
@@ -564,7 +520,7 @@ impl Store {
     /// Deletes one stored timer; `false` when its owner's timers changed since they were read
     /// (or the owner is gone), and nothing was written.
     pub async fn delete_timer(&self, owner: TimerOwner, owner_id: &str, timer: &Timer) -> StoreResult<bool> {
-        let table = owner.table();
+        let table = table(owner);
         // Wrapped in an object: a bare array would read as several results.
         let read = self
             .read(
@@ -819,7 +775,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
                 _ => {
                     let (due, timers) = timer_set_fields(timers)?;
                     timer_updates.push(
-                        json!({ "table": owner.table(), "id": owner_id, "due": due, "timers": timers }),
+                        json!({ "table": table(*owner), "id": owner_id, "due": due, "timers": timers }),
                     );
                 }
             }

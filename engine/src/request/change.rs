@@ -1,0 +1,227 @@
+//! The whole change a request's transition makes, decided here: the request and the assignments
+//! to write (each with the version it was decided on), the grants to deliver and take away, the
+//! timers afterwards, and the events it tells. The caller loads what this reads, commits the
+//! [`Change`] in one transaction, and takes the step after the commit; it interprets nothing.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::events::{self, Stamp};
+use super::{AccessPackageAssignmentRequest, Effect, Transition};
+use crate::access_package::AccessPackage;
+use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, DeliveryPlan, FailedGrant, Grant};
+use crate::error::DomainError;
+use crate::event::Event;
+use crate::timer::Timer;
+
+/// Whose timers a change writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOwner {
+    Request,
+    Assignment,
+    /// An auto-assignment policy's removal of an assignment after its grace period; the owner id
+    /// is `<assignment id>#scope`.
+    Scope,
+}
+
+impl TimerOwner {
+    /// Every kind of owner.
+    pub const ALL: [Self; 3] = [Self::Request, Self::Assignment, Self::Scope];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Assignment => "assignment",
+            Self::Scope => "scope",
+        }
+    }
+}
+
+/// Everything one change to a target's requests and assignments writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// The user whose requests and assignments change.
+    pub target_id: String,
+    /// The target's version the change was decided on.
+    pub target_version: u64,
+    /// Requests to write, each with the version it was read at (`None`: a new request).
+    pub requests: Vec<(AccessPackageAssignmentRequest, Option<u64>)>,
+    /// Assignments to write, each with the version it was read at (`None`: a new assignment).
+    pub assignments: Vec<(AccessPackageAssignment, Option<u64>)>,
+    /// The complete timers of each request or assignment written.
+    pub timers: Vec<(TimerOwner, String, Vec<Timer>)>,
+    /// Grants to deliver to the target: `(assignment id, grant)`.
+    pub deliver: Vec<(String, Grant)>,
+    /// Grants an assignment stops delivering: `(assignment id, grant, take it from the target)`;
+    /// `false` when another assignment still delivers it.
+    pub revoke: Vec<(String, Grant, bool)>,
+}
+
+impl Change {
+    #[must_use]
+    pub fn new(target_id: &str, target_version: u64) -> Self {
+        Self { target_id: target_id.to_owned(), target_version, ..Self::default() }
+    }
+}
+
+/// An assignment the target holds, with the version it was read at.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub assignment: &'a AccessPackageAssignment,
+    pub version: u64,
+}
+
+/// What delivering an access package's assignment needs: the package, what it delivers, and the
+/// grants whose group, application, site or role no longer exists.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub package: &'a AccessPackage,
+    pub plan: &'a DeliveryPlan,
+    pub missing: &'a BTreeSet<Grant>,
+}
+
+impl Delivery<'_> {
+    /// Adds the grants of the package that can be delivered to `change`, and reports the
+    /// outcome: a grant whose group, application, site or role no longer exists fails.
+    pub fn deliver(&self, assignment: &AccessPackageAssignment, change: &mut Change) -> DeliveryOutcome {
+        let mut outcome = DeliveryOutcome::default();
+        for problem in &self.plan.unresolved {
+            outcome.failed.push(FailedGrant { grant: None, error: problem.clone() });
+        }
+        for grant in &self.plan.grants {
+            if self.missing.contains(grant) {
+                outcome.failed.push(FailedGrant {
+                    grant: Some(grant.clone()),
+                    error: format!("{} no longer exists in the directory", grant_object(grant)),
+                });
+            } else {
+                change.deliver.push((assignment.id.clone(), grant.clone()));
+                outcome.delivered.push(grant.clone());
+            }
+        }
+        outcome
+    }
+}
+
+/// A transition carried out: the change to commit, its events, and the request after it.
+#[derive(Debug, Clone)]
+pub struct Realized {
+    pub change: Change,
+    pub events: Vec<Event>,
+    pub request: AccessPackageAssignmentRequest,
+}
+
+/// The whole change a transition of a request (at `before`, with its version; `None` when it is
+/// being submitted) makes for its target, who holds `held` at `target_version`: each effect
+/// carried out (an assignment created and delivered, delivered again, extended or ended, what
+/// it grants delivered or taken away unless another assignment still grants it), the request's
+/// outcome recorded, every timer, and the events.
+pub fn realize(
+    before: Option<(&AccessPackageAssignmentRequest, u64)>,
+    transition: Transition,
+    target_version: u64,
+    held: &[Held<'_>],
+    delivery: &Delivery<'_>,
+    stamp: &Stamp<'_>,
+    now: DateTime<Utc>,
+) -> Result<Realized, DomainError> {
+    let package = delivery.package;
+    let name = Some(package.display_name.as_str());
+    let Transition { mut request, effects, mut timers, .. } = transition;
+    let mut change = Change::new(&request.target_id, target_version);
+    let mut told = Vec::new();
+    let others = |except: &str| -> Vec<AccessPackageAssignment> {
+        held.iter().filter(|h| h.assignment.id != except).map(|h| h.assignment.clone()).collect()
+    };
+    let existing = |id: &str| held.iter().find(|h| h.assignment.id == id).copied();
+    for effect in effects {
+        let (outcome, previous, next) = match effect {
+            Effect::CreateAssignment { assignment } => {
+                let outcome = delivery.deliver(&assignment, &mut change);
+                (outcome, None, *assignment)
+            }
+            Effect::Deliver { assignment_id } => {
+                let Some(held) = existing(&assignment_id) else {
+                    let t = request.record_delivery(
+                        &failed(format!("assignment `{assignment_id}` no longer exists")),
+                        now,
+                    )?;
+                    (request, timers) = (t.request, t.timers);
+                    continue;
+                };
+                let outcome = delivery.deliver(held.assignment, &mut change);
+                (outcome, Some(held), held.assignment.clone())
+            }
+            Effect::ExtendAssignment { assignment_id, expiration } => {
+                let Some(held) = existing(&assignment_id) else {
+                    let t = request.record_delivery(
+                        &failed(format!("assignment `{assignment_id}` is no longer active")),
+                        now,
+                    )?;
+                    (request, timers) = (t.request, t.timers);
+                    continue;
+                };
+                let next = held.assignment.extend(expiration);
+                let outcome =
+                    DeliveryOutcome { delivered: next.delivered_grants.clone(), failed: Vec::new() };
+                (outcome, Some(held), next)
+            }
+            Effect::RemoveAssignment { assignment_id } => {
+                let Some(held) = existing(&assignment_id) else {
+                    let t = request.record_delivery(
+                        &failed(format!("assignment `{assignment_id}` is no longer active")),
+                        now,
+                    )?;
+                    (request, timers) = (t.request, t.timers);
+                    continue;
+                };
+                let (ended, plan) = held.assignment.end(&others(&assignment_id), now)?;
+                for grant in &plan.revoke {
+                    change.revoke.push((ended.id.clone(), grant.clone(), true));
+                }
+                for kept in &plan.keep {
+                    change.revoke.push((ended.id.clone(), kept.grant.clone(), false));
+                }
+                let outcome = DeliveryOutcome { delivered: plan.revoke.clone(), failed: Vec::new() };
+                change.timers.push((TimerOwner::Assignment, ended.id.clone(), Vec::new()));
+                told.push(events::assignment_changed(stamp, held.assignment, &ended, name));
+                change.assignments.push((ended, Some(held.version)));
+                let t = request.record_delivery(&outcome, now)?;
+                (request, timers) = (t.request, t.timers);
+                continue;
+            }
+        };
+        let delivered = next.record_delivery(&outcome);
+        change.timers.push((TimerOwner::Assignment, delivered.id.clone(), delivered.timers()));
+        match previous {
+            Some(held) => told.push(events::assignment_changed(stamp, held.assignment, &delivered, name)),
+            None => told.push(events::assignment_created(stamp, &delivered, package)),
+        }
+        change.assignments.push((delivered, previous.map(|p| p.version)));
+        let t = request.record_delivery(&outcome, now)?;
+        (request, timers) = (t.request, t.timers);
+    }
+    change.timers.push((TimerOwner::Request, request.id.clone(), timers));
+    told.extend(events::request_events(stamp, before.map(|(b, _)| b), &request, package));
+    change.requests.push((request.clone(), before.map(|(_, version)| version)));
+    Ok(Realized { change, events: told, request })
+}
+
+fn failed(error: String) -> DeliveryOutcome {
+    DeliveryOutcome { delivered: Vec::new(), failed: vec![FailedGrant { grant: None, error }] }
+}
+
+/// The directory object a grant needs.
+fn grant_object(grant: &Grant) -> String {
+    match grant {
+        Grant::GroupMember { group_id } | Grant::GroupOwner { group_id } => format!("group `{group_id}`"),
+        Grant::AppRole { application_id, .. } => format!("application `{application_id}`"),
+        Grant::SiteRole { site_id, .. } => format!("site `{site_id}`"),
+        Grant::DirectoryRoleEligible { directory_role_id }
+        | Grant::DirectoryRoleActive { directory_role_id } => {
+            format!("directory role `{directory_role_id}`")
+        }
+    }
+}
