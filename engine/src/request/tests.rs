@@ -1201,3 +1201,49 @@ fn a_submission_and_its_approval_tell_the_parties_and_the_approvers() {
     assert_eq!(told[1].audience, ["bob"], "the stage is taken from its approver");
     assert_eq!(told[0].actor_id.as_deref(), Some("bob"));
 }
+
+#[test]
+fn the_last_approval_creates_and_delivers_the_assignment_in_one_change() {
+    use crate::assignment::DeliveryPlan;
+    use crate::event::EventKind;
+    use crate::request::change::{Delivery, Held, TimerOwner, realize};
+    let w = World::new();
+    let ids = || "e".to_owned();
+    let bob = Actor::User { id: "bob".into() };
+    let stamp = events::Stamp { actor: &bob, now: hours(1), ids: &ids };
+    let plan = DeliveryPlan {
+        grants: vec![
+            Grant::GroupMember { group_id: "g-team".into() },
+            Grant::GroupMember { group_id: "g-gone".into() },
+        ],
+        unresolved: vec![],
+    };
+    let missing: BTreeSet<Grant> = [Grant::GroupMember { group_id: "g-gone".into() }].into();
+    let delivery = Delivery { package: &w.package, plan: &plan, missing: &missing };
+    let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+    let approved =
+        ok(submitted.request.decide(&approve("bob", Some("ok")), &w.user("alice"), &w.directory, hours(1)));
+    let held: [Held<'_>; 0] = [];
+    let realized = realize(Some((&submitted.request, 1)), approved, 7, &held, &delivery, &stamp, hours(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = &realized.change;
+    assert_eq!((change.target_id.as_str(), change.target_version), ("alice", 7));
+    assert_eq!(
+        change.deliver,
+        vec![(change.assignments[0].0.id.clone(), Grant::GroupMember { group_id: "g-team".into() })]
+    );
+    assert_eq!(change.assignments[0].1, None, "a new assignment");
+    assert_eq!(change.requests, vec![(realized.request.clone(), Some(1))]);
+    assert_eq!(
+        realized.request.state,
+        AccessPackageRequestState::PartiallyDelivered,
+        "one grant's group is gone"
+    );
+    let owners: Vec<TimerOwner> = change.timers.iter().map(|(owner, _, _)| *owner).collect();
+    assert_eq!(owners, [TimerOwner::Assignment, TimerOwner::Request]);
+    let kinds: Vec<EventKind> = realized.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::AssignmentCreated, EventKind::RequestStateChanged, EventKind::ApprovalStageRemoved]
+    );
+}
