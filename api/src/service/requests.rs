@@ -9,17 +9,15 @@
 //! on fresh data ([`Services::decided`]), so that two racing submissions for incompatible
 //! packages cannot both pass separation of duties and the first decision on a stage wins.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use em_engine::approval::{DirectorySnapshot, StageDecision};
-use em_engine::assignment::{AccessPackageAssignment, Grant};
+use em_engine::assignment::AccessPackageAssignment;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
 use em_engine::policy::SubjectSet;
 use em_engine::request::change::{self, Held, Realized};
-use em_engine::request::events;
 use em_engine::request::{AccessPackageAssignmentRequest, RequestInput, Transition};
 use em_engine::timer::Timer;
 use em_engine::{Actor, DomainError};
@@ -253,31 +251,13 @@ impl Services {
                         .drop_timers(&due.target_id, state.version, TimerOwner::Assignment, &due.owner_id)
                         .await;
                 };
-                let others: Vec<AccessPackageAssignment> = state
-                    .assignments
-                    .iter()
-                    .filter(|a| a.assignment.id != stored.assignment.id)
-                    .map(|a| a.assignment.clone())
-                    .collect();
-                let (next, plan) = stored.assignment.on_timer(&due.timer, &others, now)?;
-                let mut write = GovernanceWrite::new(&due.target_id, state.version);
-                write.timers.push((TimerOwner::Assignment, next.id.clone(), next.timers()));
-                let mut events = Vec::new();
-                if next != stored.assignment {
-                    let package = self.store.access_package(&next.access_package_id).await?;
-                    if let Some(plan) = &plan {
-                        for grant in &plan.revoke {
-                            write.revoke.push((next.id.clone(), grant.clone(), true));
-                        }
-                        for kept in &plan.keep {
-                            write.revoke.push((next.id.clone(), kept.grant.clone(), false));
-                        }
-                    }
-                    let stamp = self.stamp(&Actor::System, now);
-                    let name = package.as_ref().map(|p| p.display_name.as_str());
-                    events.push(events::assignment_changed(&stamp, &stored.assignment, &next, name));
-                    write.assignments.push((next, Some(stored.version)));
-                }
+                let package = self.store.access_package(&stored.assignment.access_package_id).await?;
+                let name = package.as_ref().map(|p| p.display_name.as_str());
+                let held = held(&state);
+                let mine = Held { assignment: &stored.assignment, version: stored.version };
+                let stamp = self.stamp(&Actor::System, now);
+                let (write, events) =
+                    change::assignment_timer(mine, &held, &due.timer, state.version, name, &stamp, now)?;
                 self.commit_governance(write, events, &state).await
             }
         }
@@ -365,11 +345,7 @@ impl Services {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> ServiceResult<Realized> {
-        let held: Vec<Held<'_>> = state
-            .assignments
-            .iter()
-            .map(|a| Held { assignment: &a.assignment, version: a.version })
-            .collect();
+        let held = held(state);
         let before = before.map(|b| (&b.request, b.version));
         let stamp = self.stamp(actor, now);
         Ok(change::realize(before, transition, state.version, &held, &context.delivery(), &stamp, now)?)
@@ -429,6 +405,11 @@ impl Services {
         }
         Ok(directory)
     }
+}
+
+/// What a target holds, as the engine reads it.
+fn held(state: &TargetState) -> Vec<Held<'_>> {
+    state.assignments.iter().map(|a| Held { assignment: &a.assignment, version: a.version }).collect()
 }
 
 /// `filterByCurrentUser(on: ...)` for requests: the signed-in user's requests by role.
@@ -566,35 +547,17 @@ impl Services {
         assignment_id: &str,
     ) -> ServiceResult<bool> {
         let context = self.package_context(package_id, "accessPackageId").await?;
-        let package = &context.package;
         let state = self.target_state(target_id).await?;
         let Some(stored) = state.assignments.iter().find(|a| a.assignment.id == assignment_id) else {
             return Ok(false);
         };
-        let mut write = GovernanceWrite::new(target_id, state.version);
-        let mut probe = GovernanceWrite::default();
-        let outcome = context.delivery().deliver(&stored.assignment, &mut probe);
-        let want: BTreeSet<Grant> = outcome.delivered.into_iter().collect();
-        let have: BTreeSet<Grant> = stored.assignment.delivered_grants.iter().cloned().collect();
-        if want == have {
-            return Ok(false);
-        }
-        for grant in want.difference(&have) {
-            write.deliver.push((assignment_id.to_owned(), grant.clone()));
-        }
-        for grant in have.difference(&want) {
-            let held_elsewhere = state
-                .assignments
-                .iter()
-                .any(|a| a.assignment.id != assignment_id && a.assignment.delivered_grants.contains(grant));
-            write.revoke.push((assignment_id.to_owned(), grant.clone(), !held_elsewhere));
-        }
-        let mut next = stored.assignment.clone();
-        next.delivered_grants = want.into_iter().collect();
+        let mine = Held { assignment: &stored.assignment, version: stored.version };
         let stamp = self.stamp(actor, self.now());
-        let event = events::assignment_changed(&stamp, &stored.assignment, &next, None)
-            .with_reason(format!("the resource roles of access package `{}` changed", package.display_name));
-        write.assignments.push((next, Some(stored.version)));
+        let Some((write, event)) =
+            change::regrant(mine, &held(&state), state.version, &context.delivery(), &stamp)
+        else {
+            return Ok(false);
+        };
         self.commit_governance(write, vec![event], &state).await?;
         Ok(true)
     }

@@ -209,6 +209,79 @@ pub fn realize(
     Ok(Realized { change, events: told, request })
 }
 
+/// The change an assignment's own timer makes (its start, its expiry notice, its end) for its
+/// target, who holds `held` at `target_version` (the assignment among them): the assignment and its
+/// timers written, and on its end what it granted taken away unless another assignment still
+/// grants it. `package_name` gives the event's reason its words.
+pub fn assignment_timer(
+    assignment: Held<'_>,
+    held: &[Held<'_>],
+    timer: &Timer,
+    target_version: u64,
+    package_name: Option<&str>,
+    stamp: &Stamp<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Change, Vec<Event>), DomainError> {
+    let current = assignment.assignment;
+    let others: Vec<AccessPackageAssignment> =
+        held.iter().filter(|h| h.assignment.id != current.id).map(|h| h.assignment.clone()).collect();
+    let (next, plan) = current.on_timer(timer, &others, now)?;
+    let mut change = Change::new(&current.target_id, target_version);
+    change.timers.push((TimerOwner::Assignment, next.id.clone(), next.timers()));
+    let mut told = Vec::new();
+    if next != *current {
+        if let Some(plan) = &plan {
+            for grant in &plan.revoke {
+                change.revoke.push((next.id.clone(), grant.clone(), true));
+            }
+            for kept in &plan.keep {
+                change.revoke.push((next.id.clone(), kept.grant.clone(), false));
+            }
+        }
+        told.push(events::assignment_changed(stamp, current, &next, package_name));
+        change.assignments.push((next, Some(assignment.version)));
+    }
+    Ok((change, told))
+}
+
+/// The change that brings an active assignment in line with its package's resource roles now
+/// (`delivery`): roles added delivered, roles removed taken away unless another assignment of
+/// `held` still grants them. `None` when it already delivers exactly those.
+#[must_use]
+pub fn regrant(
+    assignment: Held<'_>,
+    held: &[Held<'_>],
+    target_version: u64,
+    delivery: &Delivery<'_>,
+    stamp: &Stamp<'_>,
+) -> Option<(Change, Event)> {
+    let current = assignment.assignment;
+    let mut probe = Change::default();
+    let want: BTreeSet<Grant> = delivery.deliver(current, &mut probe).delivered.into_iter().collect();
+    let have: BTreeSet<Grant> = current.delivered_grants.iter().cloned().collect();
+    if want == have {
+        return None;
+    }
+    let mut change = Change::new(&current.target_id, target_version);
+    for grant in want.difference(&have) {
+        change.deliver.push((current.id.clone(), grant.clone()));
+    }
+    for grant in have.difference(&want) {
+        let elsewhere = held
+            .iter()
+            .any(|h| h.assignment.id != current.id && h.assignment.delivered_grants.contains(grant));
+        change.revoke.push((current.id.clone(), grant.clone(), !elsewhere));
+    }
+    let mut next = current.clone();
+    next.delivered_grants = want.into_iter().collect();
+    let event = events::assignment_changed(stamp, current, &next, None).with_reason(format!(
+        "the resource roles of access package `{}` changed",
+        delivery.package.display_name
+    ));
+    change.assignments.push((next, Some(assignment.version)));
+    Some((change, event))
+}
+
 fn failed(error: String) -> DeliveryOutcome {
     DeliveryOutcome { delivered: Vec::new(), failed: vec![FailedGrant { grant: None, error }] }
 }
