@@ -1247,3 +1247,106 @@ fn the_last_approval_creates_and_delivers_the_assignment_in_one_change() {
         [EventKind::AssignmentCreated, EventKind::RequestStateChanged, EventKind::ApprovalStageRemoved]
     );
 }
+
+#[test]
+fn a_regrant_delivers_added_roles_and_takes_away_removed_ones_unless_another_assignment_grants_them() {
+    use crate::assignment::DeliveryPlan;
+    use crate::event::EventKind;
+    use crate::request::change::{Delivery, Held, regrant};
+    let w = World::new();
+    let ids = || "e".to_owned();
+    let megan = Actor::User { id: "megan".into() };
+    let stamp = events::Stamp { actor: &megan, now: hours(2), ids: &ids };
+    let group = |id: &str| Grant::GroupMember { group_id: id.into() };
+    let first_plan =
+        DeliveryPlan { grants: vec![group("g-a"), group("g-b"), group("g-c")], unresolved: vec![] };
+    let none = BTreeSet::new();
+    let first = Delivery { package: &w.package, plan: &first_plan, missing: &none };
+    let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+    let approved =
+        ok(submitted.request.decide(&approve("bob", Some("ok")), &w.user("alice"), &w.directory, hours(1)));
+    let realized = realize_first(&submitted.request, approved, &first, &stamp);
+    let mut assignment = realized.change.assignments[0].0.clone();
+    assignment.delivered_grants = vec![group("g-a"), group("g-b"), group("g-c")];
+    let mut other = assignment.clone();
+    other.id = "other".into();
+    other.delivered_grants = vec![group("g-b")];
+    let held = [Held { assignment: &assignment, version: 3 }, Held { assignment: &other, version: 1 }];
+
+    let unchanged = regrant(held[0], &held, 9, &first, &stamp);
+    assert!(unchanged.is_none(), "an assignment that delivers its package's roles is left alone");
+
+    let now_plan = DeliveryPlan { grants: vec![group("g-a"), group("g-d")], unresolved: vec![] };
+    let now = Delivery { package: &w.package, plan: &now_plan, missing: &none };
+    let (change, event) = regrant(held[0], &held, 9, &now, &stamp).unwrap_or_else(|| panic!("a change"));
+    assert_eq!((change.target_id.as_str(), change.target_version), ("alice", 9));
+    assert_eq!(change.deliver, vec![(assignment.id.clone(), group("g-d"))]);
+    assert_eq!(
+        change.revoke,
+        vec![(assignment.id.clone(), group("g-b"), false), (assignment.id.clone(), group("g-c"), true)],
+        "g-b stays with the target: the other assignment still grants it"
+    );
+    assert_eq!(change.assignments[0].1, Some(3), "written at the version it was decided on");
+    assert_eq!(change.assignments[0].0.delivered_grants, vec![group("g-a"), group("g-d")]);
+    assert_eq!(event.kind, EventKind::AssignmentUpdated);
+}
+
+fn realize_first(
+    before: &AccessPackageAssignmentRequest,
+    approved: Transition,
+    delivery: &crate::request::change::Delivery<'_>,
+    stamp: &events::Stamp<'_>,
+) -> crate::request::change::Realized {
+    crate::request::change::realize(Some((before, 1)), approved, 1, &[], delivery, stamp, hours(1))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn an_assignments_expiry_ends_it_and_takes_away_only_what_no_other_assignment_grants() {
+    use crate::assignment::DeliveryPlan;
+    use crate::event::EventKind;
+    use crate::policy::{ExpirationPattern, ExpirationPatternType};
+    use crate::request::change::{Delivery, Held, TimerOwner, assignment_timer};
+    use crate::timer::{Timer, TimerKind};
+    let w = World::new();
+    let ids = || "e".to_owned();
+    let stamp = events::Stamp { actor: &Actor::System, now: hours(30), ids: &ids };
+    let group = |id: &str| Grant::GroupMember { group_id: id.into() };
+    let plan = DeliveryPlan { grants: vec![group("g-a"), group("g-b")], unresolved: vec![] };
+    let none = BTreeSet::new();
+    let delivery = Delivery { package: &w.package, plan: &plan, missing: &none };
+    let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+    let approved =
+        ok(submitted.request.decide(&approve("bob", Some("ok")), &w.user("alice"), &w.directory, hours(1)));
+    let mut assignment =
+        realize_first(&submitted.request, approved, &delivery, &stamp).change.assignments[0].0.clone();
+    assignment.delivered_grants = vec![group("g-a"), group("g-b")];
+    assignment.schedule.expiration = Some(ExpirationPattern {
+        kind: ExpirationPatternType::AfterDateTime,
+        end_date_time: Some(hours(24)),
+        duration: None,
+    });
+    let mut other = assignment.clone();
+    other.id = "other".into();
+    other.schedule.expiration = None;
+    other.delivered_grants = vec![group("g-b")];
+    let held = [Held { assignment: &assignment, version: 4 }, Held { assignment: &other, version: 1 }];
+    let expiry = Timer::new(hours(24), TimerKind::AssignmentExpiration);
+
+    let (change, told) = assignment_timer(held[0], &held, &expiry, 6, Some("Sales"), &stamp, hours(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        change.revoke,
+        vec![(assignment.id.clone(), group("g-a"), true), (assignment.id.clone(), group("g-b"), false)]
+    );
+    assert_eq!(change.assignments[0].1, Some(4));
+    assert!(!change.assignments[0].0.is_active(), "the assignment ended");
+    assert_eq!(change.timers, vec![(TimerOwner::Assignment, assignment.id.clone(), Vec::new())]);
+    let kinds: Vec<EventKind> = told.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::AssignmentStateChanged]);
+
+    let stale = Timer::new(hours(23), TimerKind::AssignmentExpiration);
+    let (unchanged, none_told) = assignment_timer(held[0], &held, &stale, 6, None, &stamp, hours(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(unchanged.assignments.is_empty() && unchanged.revoke.is_empty() && none_told.is_empty());
+}
