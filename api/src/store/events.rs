@@ -14,7 +14,7 @@
 use em_engine::event::Event;
 use serde_json::{Map, Value, json};
 
-use super::{Page, PageRequest, Store, StoreError, StoreResult, decode};
+use super::{Page, PageRequest, Store, StoreError, StoreResult};
 use crate::vars;
 
 /// A time as text that sorts as the time does: UTC, always nine fractional digits.
@@ -26,7 +26,7 @@ fn fixed_width(at: chrono::DateTime<chrono::Utc>) -> String {
 /// several records.
 const RECORD_EVENTS: usize = 256;
 
-/// The records a transaction writes its events as (schema V9): each holds up to
+/// The records a transaction writes its events as: each holds up to
 /// [`RECORD_EVENTS`] of them, in order, as JSON text, with the ids the audit trail filters on, the
 /// earliest time (in `sortKey`, which orders the trail) and the latest (`lastAt`). The record's id
 /// is its first event's.
@@ -67,27 +67,14 @@ fn event_keys(event: &Event) -> impl Iterator<Item = String> + '_ {
     .filter_map(|(kind, id)| Some(format!("{kind}:{}", id?)))
 }
 
-/// The events of one stored record, in order: the events of a transaction (schema V9), or the one
-/// event of a record written before.
-fn events_of_record(row: Value) -> StoreResult<Vec<Event>> {
-    if let Some(Value::String(text)) = row.get("eventsJson") {
-        return serde_json::from_str(text)
-            .map_err(|e| StoreError::Corrupt { table: "event", message: e.to_string() });
-    }
-    Ok(vec![event_from_row(row)?])
-}
-
-/// An event from a record of one event (before schema V9): its data from `dataJson`, or from
-/// `data` in records written before schema V7.
-fn event_from_row(mut row: Value) -> StoreResult<Event> {
-    if let Some(object) = row.as_object_mut()
-        && let Some(Value::String(text)) = object.remove("dataJson")
-    {
-        let data: Value = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt { table: "event", message: e.to_string() })?;
-        object.insert("data".into(), data);
-    }
-    decode("event", row)
+/// The events of one stored record, in order.
+fn events_of_record(row: &Value) -> StoreResult<Vec<Event>> {
+    let corrupt = |message: String| StoreError::Corrupt { table: "event", message };
+    let text = row
+        .get("eventsJson")
+        .and_then(Value::as_str)
+        .ok_or_else(|| corrupt("a record without events".into()))?;
+    serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))
 }
 
 /// Gives each event of one transaction that names a request (`data.requestId`, an approval
@@ -161,46 +148,40 @@ impl<'a> Wanted<'a> {
         Ok(Self { filter, sees, from: time(&filter.from, "from")?, until: time(&filter.until, "until")? })
     }
 
-    fn ids(&self) -> [(&'static str, &'static str, Option<&'a String>); 5] {
+    fn ids(&self) -> [(&'static str, Option<&'a String>); 5] {
         let f = self.filter;
         [
-            ("subject", "subjectId", f.subject_id.as_ref()),
-            ("actor", "actorId", f.actor_id.as_ref()),
-            ("catalog", "catalogId", f.catalog_id.as_ref()),
-            ("package", "accessPackageId", f.access_package_id.as_ref()),
-            ("target", "targetId", f.target_id.as_ref()),
+            ("subject", f.subject_id.as_ref()),
+            ("actor", f.actor_id.as_ref()),
+            ("catalog", f.catalog_id.as_ref()),
+            ("package", f.access_package_id.as_ref()),
+            ("target", f.target_id.as_ref()),
         ]
     }
 
     fn is_everything(&self) -> bool {
         self.sees.is_none()
-            && self.ids().iter().all(|(_, _, id)| id.is_none())
+            && self.ids().iter().all(|(_, id)| id.is_none())
             && self.filter.kind.is_none()
             && self.from.is_none()
             && self.until.is_none()
     }
 
-    /// Conditions that every record holding a wanted event meets (and some others): a record of a
-    /// transaction has the ids among its `keys` and its time span overlaps the times asked for;
-    /// a record of one event (before schema V9) is tested on its fields.
+    /// Conditions that every record holding a wanted event meets (and some others): it has the
+    /// ids among its `keys` and its time span overlaps the times asked for.
     fn conditions(&self) -> (Vec<String>, Map<String, Value>) {
         let mut conditions = Vec::new();
         let mut vars = Map::new();
-        for (kind, field, id) in self.ids() {
+        for (kind, id) in self.ids() {
             if let Some(id) = id {
-                conditions.push(format!("(keys CONTAINS ${kind} OR {field} = ${field})"));
+                conditions.push(format!("keys CONTAINS ${kind}"));
                 vars.insert(kind.to_owned(), json!(format!("{kind}:{id}")));
-                vars.insert(field.to_owned(), json!(id));
             }
         }
-        if let Some(kind) = &self.filter.kind {
-            conditions.push("(eventsJson != NONE OR string::starts_with(kind, $kind))".to_owned());
-            vars.insert("kind".into(), json!(kind));
-        }
         // A record's sort key starts with its earliest time, fixed-width, and `lastAt` is its
-        // latest; a record of one event has only the sort key, whose time is the event's.
+        // latest.
         if let Some(from) = self.from {
-            conditions.push("(lastAt ?? sortKey) >= $fromKey".to_owned());
+            conditions.push("lastAt >= $fromKey".to_owned());
             vars.insert("fromKey".into(), json!(fixed_width(from)));
         }
         if let Some(until) = self.until {
@@ -260,14 +241,21 @@ impl Store {
         let (conditions, mut vars) = wanted.conditions();
         let filter = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
         let total = self.count_events(&wanted, &filter, &vars).await?;
-        // `<record sort key>\u{2}<place in the record>`; a cursor of a record of one event (issued
-        // before schema V9) is the sort key alone, and the page starts after that record.
+        // `<record sort key>\u{2}<place in the record>`.
         let (mut from, mut skip) = match page.after.as_deref() {
             None => (String::new(), None),
-            Some(after) => match after.split_once('\u{2}') {
-                Some((key, place)) => (key.to_owned(), place.parse::<usize>().ok()),
-                None => (after.to_owned(), None),
-            },
+            Some(after) => {
+                let place = after
+                    .split_once('\u{2}')
+                    .and_then(|(key, place)| Some((key, place.parse::<usize>().ok()?)));
+                let Some((key, place)) = place else {
+                    return Err(StoreError::Domain(em_engine::DomainError::invalid(
+                        "after",
+                        "not a cursor of the audit trail",
+                    )));
+                };
+                (key.to_owned(), Some(place))
+            }
         };
         vars.insert("chunk".into(), json!(CHUNK));
         let mut items = Vec::new();
@@ -287,7 +275,7 @@ impl Store {
                     Some(place) if key == from => place.saturating_add(1),
                     _ => 0,
                 };
-                for (place, event) in events_of_record(row)?.into_iter().enumerate().skip(first) {
+                for (place, event) in events_of_record(&row)?.into_iter().enumerate().skip(first) {
                     if wanted.matches(&event) {
                         items.push((format!("{key}\u{2}{place}"), event));
                         if items.len() > page.first {
@@ -315,7 +303,7 @@ impl Store {
         vars: &Map<String, Value>,
     ) -> StoreResult<usize> {
         if wanted.is_everything() {
-            let sql = "RETURN math::sum(SELECT VALUE n ?? 1 FROM event);";
+            let sql = "RETURN math::sum(SELECT VALUE n FROM event);";
             let n = self.read(sql, Map::new()).await?.value(0)?.as_u64().unwrap_or(0);
             return Ok(usize::try_from(n).unwrap_or(usize::MAX));
         }
@@ -323,7 +311,7 @@ impl Store {
         let rows: Vec<Value> = self.read(&sql, vars.clone()).await?.rows(0, "event")?;
         let mut total = 0;
         for row in rows {
-            total += events_of_record(row)?.iter().filter(|e| wanted.matches(e)).count();
+            total += events_of_record(&row)?.iter().filter(|e| wanted.matches(e)).count();
         }
         Ok(total)
     }
@@ -337,26 +325,18 @@ impl Store {
             let stamp = set_stamp(&set)?;
             let changes = set.get("changes").and_then(Value::as_array).into_iter().flatten();
             // Each event of the set has the next place, from 1: a record of a transaction's
-            // events (schema V9) one per event, any other change (a record of one event) one.
+            // events one per event, any other change one. A record rewritten by a migration is
+            // not news, nor is an event written before schema V9 (see `schema::V15`).
             let mut place = 0u32;
             for change in changes {
-                let Some(mut row) = change.get("update").cloned() else {
+                let row = change
+                    .get("update")
+                    .filter(|row| row.get("eventsJson").is_some() && row.get("migrated").is_none());
+                let Some(row) = row else {
                     place += 1;
                     continue;
                 };
-                let events = if row.get("eventsJson").is_some() {
-                    events_of_record(row)?
-                } else {
-                    if let Some(object) = row.as_object_mut()
-                        && let Some(Value::String(id)) = object.get("id")
-                    {
-                        let bare =
-                            id.strip_prefix("event:").unwrap_or(id).trim_matches(['`', '⟨', '⟩']).to_owned();
-                        object.insert("id".into(), Value::String(bare));
-                    }
-                    vec![event_from_row(row)?]
-                };
-                for event in events {
+                for event in events_of_record(row)? {
                     place += 1;
                     let position = self::cursor(stamp, place);
                     if position > cursor {
@@ -458,64 +438,39 @@ mod tests {
         assert_eq!(page.total, 1);
     }
 
-    /// An event as a record of its own, as schemas V2 to V8 wrote it: its fields, and its data as
-    /// JSON text in `dataJson` (V7) or as an object (before).
-    fn legacy_record(event: &Event, data_as_text: bool) -> Value {
-        let mut row = crate::store::content(event).unwrap();
-        let object = row.as_object_mut().unwrap();
-        if data_as_text && let Some(data) = object.remove("data") {
-            object.insert("dataJson".into(), Value::String(data.to_string()));
-        }
-        object.insert("id".into(), json!(event.id));
-        let key = format!("{}\u{1}{}", fixed_width(event.occurred_date_time), event.id);
-        object.insert("sortKey".into(), json!(key));
-        row
-    }
-
-    /// Events in records of one transaction (V9), and events in records of their own written
-    /// before, with their data as text (V7) or as an object, read the same from the feed and from
-    /// the audit trail.
+    /// The feed passes over a record that a migration rewrote and over an event recorded in the
+    /// form before schema V9 (their events were published when first written); the audit trail
+    /// reads the rewritten record as any other.
     #[tokio::test]
-    async fn events_read_the_same_from_every_form_of_record() {
+    async fn the_feed_passes_over_migrated_records() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
-        let data = json!({ "request": { "id": "r1", "answers": [{ "value": "x" }] }, "n": 2 });
-        let old = legacy_record(&event(1).with_data(data.clone()), false);
-        let text = legacy_record(&event(2).with_data(data.clone()), true);
+        let data = json!({ "request": { "id": "r1" } });
+        let mut migrated = event_records(&[event(1).with_data(data.clone())]).unwrap().remove(0);
+        migrated.as_object_mut().unwrap().insert("migrated".into(), json!(true));
+        let old = json!({ "id": "e2", "kind": "user.updated", "subjectId": "s2", "sortKey": "0\u{1}e2" });
         store
             .transaction(
-                "INSERT INTO event [$old, $text] RETURN NONE;",
-                vars! { "old" => old, "text" => text },
+                "INSERT INTO event [$migrated, $old] RETURN NONE;",
+                vars! { "migrated" => migrated, "old" => old },
             )
             .await
             .unwrap();
         store
-            .logged(vec![event(3).with_data(data.clone()), event(4).with_data(data.clone())])
+            .logged(vec![event(3).with_data(data.clone())])
             .transaction("LET $x = 1;", Map::new())
             .await
             .unwrap();
-        let mut response = store
-            .db
-            .query("SELECT VALUE [record::id(id), eventsJson != NONE, type::is_string(dataJson)] FROM event ORDER BY id")
-            .await
-            .unwrap();
-        let forms: Vec<(String, bool, bool)> = response.take(0).unwrap();
-        assert_eq!(
-            forms,
-            [("e1".into(), false, false), ("e2".into(), false, true), ("e3".into(), true, false)],
-            "the two events of one transaction are one record"
-        );
-
         let fed = store.events_since(0, 100).await.unwrap();
         let ids: Vec<&str> = fed.iter().map(|f| f.event.id.as_str()).collect();
-        assert_eq!(ids, ["e1", "e2", "e3", "e4"]);
-        assert!(fed.iter().all(|f| f.event.data == data));
+        assert_eq!(ids, ["e3"]);
+        store.transaction("DELETE event:e2;", Map::new()).await.unwrap();
         let page = store
             .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10 })
             .await
             .unwrap();
         let listed: Vec<(&str, &Value)> = page.items.iter().map(|(_, e)| (e.id.as_str(), &e.data)).collect();
-        assert_eq!(listed, [("e1", &data), ("e2", &data), ("e3", &data), ("e4", &data)]);
-        assert_eq!(page.total, 4);
+        assert_eq!(listed, [("e1", &data), ("e3", &data)]);
+        assert_eq!(page.total, 2);
     }
 
     fn about(n: u32, subject: &str, catalog: Option<&str>) -> Event {
@@ -526,15 +481,14 @@ mod tests {
     }
 
     /// The audit trail pages through the events of a record one by one, filters each of them,
-    /// counts only those that match, and reads records of one event beside them.
+    /// counts only those that match, and refuses a cursor it did not issue.
     #[tokio::test]
     async fn the_audit_trail_pages_and_filters_inside_records() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
         let one = vec![about(0, "s1", Some("c1")), about(1, "s2", Some("c1")), about(2, "s1", Some("c2"))];
         store.logged(one).transaction("LET $x = 1;", Map::new()).await.unwrap();
         store.logged(vec![about(3, "s1", None)]).transaction("LET $x = 1;", Map::new()).await.unwrap();
-        let old = legacy_record(&about(4, "s1", Some("c1")), true);
-        store.transaction("INSERT INTO event $old RETURN NONE;", vars! { "old" => old }).await.unwrap();
+        store.logged(vec![about(4, "s1", Some("c1"))]).transaction("LET $x = 1;", Map::new()).await.unwrap();
 
         let pages = |filter: EventFilter, first: usize| {
             let store = store.clone();
@@ -576,18 +530,15 @@ mod tests {
         let none = EventFilter { kind: Some("catalog.".into()), ..EventFilter::default() };
         assert_eq!(pages(none, 10).await, [(ids(&[]), 0)]);
 
-        // A cursor issued before schema V9 is a record's sort key alone: the page starts after it.
         let first = store
             .events(&EventFilter::default(), None, &PageRequest { after: None, first: 1 })
             .await
             .unwrap();
         let record = first.items[0].0.split_once('\u{2}').unwrap().0.to_owned();
-        let page = store
+        let refused = store
             .events(&EventFilter::default(), None, &PageRequest { after: Some(record), first: 10 })
-            .await
-            .unwrap();
-        let listed: Vec<&str> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
-        assert_eq!(listed, ["e3", "e4"]);
+            .await;
+        assert!(matches!(refused, Err(StoreError::Domain(_))), "a record's sort key alone is not a cursor");
     }
 
     /// A transaction with more events than one record holds writes several; the feed and the

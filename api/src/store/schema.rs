@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (12, V12),
     (13, V13),
     (14, V14),
+    (15, V15),
 ];
 
 /// The version this build expects.
@@ -516,6 +517,49 @@ UPDATE request SET request = encoding::json::encode(request) WHERE type::is_obje
 UPDATE assignment SET assignment = encoding::json::encode(assignment) WHERE type::is_object(assignment) RETURN NONE;
 "#;
 
+/// Version 15: events recorded one per record (before version 9) become records of their own
+/// transaction's events like every other (`store::events`), so the store reads one form only.
+/// A rewritten record carries `migrated: true`, and the live feed passes over its change: the
+/// event was published when it was first written. The change feed keeps entries of the old form
+/// for its 30 days; the feed passes over those too, so a subscriber resuming from a cursor taken
+/// before version 9 does not get the events written before version 9 again (the audit trail has
+/// them).
+const V15: &str = r#"
+FOR $e IN (SELECT * FROM event WHERE eventsJson = NONE) {
+    LET $event = {
+        id: record::id($e.id),
+        kind: $e.kind,
+        actor: $e.actor,
+        actorId: $e.actorId,
+        occurredDateTime: $e.occurredDateTime,
+        subjectType: $e.subjectType,
+        subjectId: $e.subjectId,
+        catalogId: $e.catalogId,
+        accessPackageId: $e.accessPackageId,
+        targetId: $e.targetId,
+        audience: $e.audience ?? [],
+        justification: $e.justification,
+        reason: $e.reason,
+        data: IF $e.dataJson != NONE { encoding::json::decode($e.dataJson) } ELSE { $e.data ?? NULL }
+    };
+    LET $keys = array::concat(
+        ['subject:' + $e.subjectId],
+        IF $e.actorId != NONE { ['actor:' + $e.actorId] } ELSE { [] },
+        IF $e.catalogId != NONE { ['catalog:' + $e.catalogId] } ELSE { [] },
+        IF $e.accessPackageId != NONE { ['package:' + $e.accessPackageId] } ELSE { [] },
+        IF $e.targetId != NONE { ['target:' + $e.targetId] } ELSE { [] }
+    );
+    UPDATE $e.id CONTENT {
+        sortKey: $e.sortKey,
+        lastAt: string::slice($e.sortKey, 0, 30),
+        keys: array::sort($keys),
+        n: 1,
+        eventsJson: encoding::json::encode([$event]),
+        migrated: true
+    } RETURN NONE;
+};
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -844,5 +888,76 @@ mod tests {
         assert!(left.iter().all(Option::is_none), "the policies' counters are gone: {left:?}");
         let left: Vec<Option<i64>> = response.take(3).unwrap();
         assert!(left.iter().all(Option::is_none), "the package's counter is gone: {left:?}");
+    }
+
+    /// Events recorded one per record, with their data as an object (before version 7) or as
+    /// text, come out of version 15 as records of one event each that read as the same events,
+    /// found by the same ids and times; records of a transaction's events stay as they were.
+    #[tokio::test]
+    async fn version_15_records_every_event_as_a_transactions() {
+        use em_engine::event::{Event, EventKind};
+        let db = database_at(14).await;
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let mut object = Event::new(
+            "e1".into(),
+            EventKind::CatalogCreated,
+            &em_engine::Actor::System,
+            at,
+            "AccessPackageCatalog",
+            "c1",
+        )
+        .in_catalog("c1")
+        .with_data(serde_json::json!({ "catalog": { "displayName": "Sales" }, "n": [1, 2] }));
+        object.audience = vec!["u1".into()];
+        let mut text = object.clone();
+        text.id = "e2".into();
+        text.actor_id = Some("u2".into());
+        text.target_id = Some("u3".into());
+        text.catalog_id = None;
+        text.data = serde_json::Value::Null;
+        let row = |event: &Event, data_as_text: bool| {
+            let mut row = serde_json::to_value(event).unwrap();
+            let fields = row.as_object_mut().unwrap();
+            fields.remove("id");
+            let data = fields.remove("data").unwrap();
+            if data_as_text {
+                fields.insert("dataJson".into(), serde_json::Value::String(data.to_string()));
+            } else if !data.is_null() {
+                fields.insert("data".into(), data);
+            }
+            fields.retain(|_, v| !v.is_null());
+            fields.insert(
+                "sortKey".into(),
+                serde_json::json!(format!("2026-01-01T00:00:00.000000000Z\u{1}{}", event.id)),
+            );
+            row
+        };
+        db.query("CREATE event:e1 CONTENT $one; CREATE event:e2 CONTENT $two;
+                  CREATE event:e3 CONTENT { sortKey: '2026-01-02T00:00:00.000000000Z\u{1}e3', keys: [], lastAt: '2026-01-02T00:00:00.000000000Z', n: 0, eventsJson: '[]' };")
+            .bind(("one", row(&object, false)))
+            .bind(("two", row(&text, true)))
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        db.query(format!("BEGIN;\n{V15}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query("SELECT record::id(id) AS id, sortKey, lastAt, keys, n, eventsJson, migrated FROM event ORDER BY id;")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let rows: Vec<serde_json::Value> = response.take(0).unwrap();
+        let events = |row: &serde_json::Value| -> Vec<Event> {
+            serde_json::from_str(row["eventsJson"].as_str().unwrap()).unwrap()
+        };
+        assert_eq!(events(&rows[0]), [object]);
+        assert_eq!(events(&rows[1]), [text]);
+        assert_eq!(rows[0]["keys"], serde_json::json!(["catalog:c1", "subject:c1"]));
+        assert_eq!(rows[1]["keys"], serde_json::json!(["actor:u2", "subject:c1", "target:u3"]));
+        assert_eq!(rows[0]["lastAt"], "2026-01-01T00:00:00.000000000Z");
+        assert_eq!((rows[0]["n"].as_i64(), rows[0]["migrated"].as_bool()), (Some(1), Some(true)));
+        assert_eq!(rows[0]["sortKey"], "2026-01-01T00:00:00.000000000Z\u{1}e1");
+        assert_eq!((rows[2]["n"].as_i64(), rows[2]["migrated"].as_bool()), (Some(0), None), "left as it was");
     }
 }
