@@ -507,7 +507,7 @@ impl Store {
     pub(crate) async fn page_of_ids<T: DeserializeOwned>(
         &self,
         table: &'static str,
-        ids: &[String],
+        ids: &[impl Serialize + Sync],
         conditions: &[String],
         mut vars: Map<String, Value>,
         page: &PageRequest,
@@ -544,7 +544,7 @@ impl Store {
     pub(crate) async fn get_many<T: DeserializeOwned>(
         &self,
         table: &'static str,
-        ids: &[String],
+        ids: &[impl Serialize + Sync],
     ) -> StoreResult<Vec<T>> {
         if ids.is_empty() {
             return Ok(Vec::new());

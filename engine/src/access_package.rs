@@ -1,6 +1,7 @@
 //! Access packages: bundles of resource roles that users are assigned (`accessPackage` in Graph),
 //! and the separation-of-duties edges between packages and groups.
 
+use crate::id::CatalogId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ use crate::text;
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackage {
     pub id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub display_name: String,
     pub description: Option<String>,
     pub is_hidden: bool,
@@ -23,7 +24,7 @@ pub struct AccessPackage {
 /// What an administrator gives to create an access package.
 #[derive(Debug, Clone, Default)]
 pub struct NewAccessPackage {
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub display_name: String,
     pub description: Option<String>,
     pub is_hidden: Option<bool>,
@@ -185,7 +186,7 @@ mod tests {
     fn unreachable_package() -> AccessPackage {
         AccessPackage {
             id: String::new(),
-            catalog_id: String::new(),
+            catalog_id: CatalogId::default(),
             display_name: String::new(),
             description: None,
             is_hidden: false,
@@ -197,7 +198,7 @@ mod tests {
     fn group_resource(catalog: &str) -> Option<AccessPackageResource> {
         let g =
             Group { id: "g".into(), display_name: "G".into(), security_enabled: true, ..Group::default() };
-        AccessPackageResource::derive(catalog, ResourceSource::Group(&g), now()).ok()
+        AccessPackageResource::derive(&catalog.into(), ResourceSource::Group(&g), now()).ok()
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! `expired` at the end. The `status` string adds `NearExpiry1DayNotificationTriggered` the day
 //! before the end.
 
+use crate::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -345,7 +346,7 @@ pub struct AccessPackageAssignment {
     pub id: String,
     pub access_package_id: String,
     pub assignment_policy_id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     /// The user who holds the access.
     pub target_id: String,
     pub state: AccessPackageAssignmentState,
@@ -364,7 +365,7 @@ pub struct NewAssignment {
     pub id: String,
     pub access_package_id: String,
     pub assignment_policy_id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub target_id: String,
     pub schedule: EntitlementManagementSchedule,
 }

@@ -1,5 +1,6 @@
 //! Catalogs: containers of resources and access packages (`accessPackageCatalog` in Graph).
 
+use crate::id::CatalogId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,7 @@ pub enum CatalogState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageCatalog {
-    pub id: String,
+    pub id: CatalogId,
     pub display_name: String,
     pub description: Option<String>,
     pub catalog_type: CatalogType,
@@ -61,7 +62,7 @@ pub struct CatalogPatch {
 impl AccessPackageCatalog {
     /// Validates a new catalog. Catalogs people create are `userManaged`, published and visible to
     /// external users unless said otherwise, as in the Entra portal.
-    pub fn create(id: String, input: NewCatalog, now: DateTime<Utc>) -> Result<Self, DomainError> {
+    pub fn create(id: CatalogId, input: NewCatalog, now: DateTime<Utc>) -> Result<Self, DomainError> {
         let catalog_type = input.catalog_type.unwrap_or(CatalogType::UserManaged);
         if catalog_type != CatalogType::UserManaged {
             return Err(DomainError::invalid(
@@ -85,7 +86,7 @@ impl AccessPackageCatalog {
     #[must_use]
     pub fn general(now: DateTime<Utc>) -> Self {
         Self {
-            id: GENERAL_CATALOG_ID.to_owned(),
+            id: CatalogId::new(GENERAL_CATALOG_ID),
             display_name: "General".to_owned(),
             description: Some("Built-in catalog.".to_owned()),
             catalog_type: CatalogType::ServiceDefault,

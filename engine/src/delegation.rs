@@ -10,6 +10,7 @@
 //! that does not exist ([`Decision::Invisible`]); an object they can read but not change is
 //! refused with the missing right named.
 
+use crate::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -324,19 +325,28 @@ pub struct Delegations {
     /// Identity Governance Administrator or Global Administrator (or the engine itself).
     pub administrator: bool,
     pub tenant: RoleSet,
-    pub catalogs: BTreeMap<String, RoleSet>,
+    pub catalogs: BTreeMap<CatalogId, RoleSet>,
 }
 
 /// Which catalogs a right reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
     Everywhere,
-    Catalogs(BTreeSet<String>),
+    Catalogs(BTreeSet<CatalogId>),
 }
 
 impl Reach {
+    /// The catalogs reached, in order; `None` when the right reaches every catalog.
     #[must_use]
-    pub fn contains(&self, catalog_id: &str) -> bool {
+    pub fn catalog_ids(self) -> Option<Vec<CatalogId>> {
+        match self {
+            Self::Everywhere => None,
+            Self::Catalogs(ids) => Some(ids.into_iter().collect()),
+        }
+    }
+
+    #[must_use]
+    pub fn contains(&self, catalog_id: &CatalogId) -> bool {
         match self {
             Self::Everywhere => true,
             Self::Catalogs(ids) => ids.contains(catalog_id),
@@ -385,7 +395,7 @@ impl Delegations {
 
     /// Whether the caller holds `right` in `catalog_id` (tenant-wide rights ignore it).
     #[must_use]
-    pub fn allows(&self, right: Right, catalog_id: &str) -> bool {
+    pub fn allows(&self, right: Right, catalog_id: &CatalogId) -> bool {
         if self.administrator {
             return true;
         }
@@ -424,7 +434,7 @@ impl Delegations {
 
     /// Whether the caller may see the catalog.
     #[must_use]
-    pub fn reads(&self, catalog_id: &str) -> bool {
+    pub fn reads(&self, catalog_id: &CatalogId) -> bool {
         self.allows(Right::ReadCatalog, catalog_id)
     }
 
@@ -436,7 +446,7 @@ impl Delegations {
 
     /// The decision on `right` for an object of catalog `catalog_id`.
     #[must_use]
-    pub fn decide(&self, right: Right, catalog_id: &str) -> Decision {
+    pub fn decide(&self, right: Right, catalog_id: &CatalogId) -> Decision {
         if self.allows(right, catalog_id) {
             Decision::Allowed
         } else if self.reads(catalog_id) {
@@ -473,7 +483,7 @@ pub enum AppScope {
     /// `/`
     Tenant,
     /// `/AccessPackageCatalog/{catalogId}`
-    Catalog(String),
+    Catalog(CatalogId),
 }
 
 const CATALOG_SCOPE: &str = "/AccessPackageCatalog/";
@@ -487,7 +497,7 @@ impl AppScope {
         }
         match raw.strip_prefix(CATALOG_SCOPE) {
             Some(id) if !id.is_empty() && !id.contains('/') && !id.chars().any(char::is_whitespace) => {
-                Ok(Self::Catalog(id.to_owned()))
+                Ok(Self::Catalog(CatalogId::new(id)))
             }
             _ => Err(DomainError::invalid(
                 "appScopeId",
@@ -507,7 +517,7 @@ impl AppScope {
     }
 
     #[must_use]
-    pub fn catalog_id(&self) -> Option<&str> {
+    pub fn catalog_id(&self) -> Option<&CatalogId> {
         match self {
             Self::Tenant => None,
             Self::Catalog(id) => Some(id),
@@ -581,12 +591,12 @@ impl UnifiedRoleAssignment {
 
     /// The catalog owner role assignment the creator of a catalog receives.
     #[must_use]
-    pub fn first_owner(id: String, principal_id: &str, catalog_id: &str, now: DateTime<Utc>) -> Self {
+    pub fn first_owner(id: String, principal_id: &str, catalog_id: &CatalogId, now: DateTime<Utc>) -> Self {
         Self {
             id,
             principal_id: principal_id.to_owned(),
             role_definition_id: EmRole::CatalogOwner.definition().id.to_owned(),
-            app_scope_id: AppScope::Catalog(catalog_id.to_owned()).id(),
+            app_scope_id: AppScope::Catalog(catalog_id.clone()).id(),
             directory_scope_id: "/".to_owned(),
             created_date_time: now,
         }
@@ -599,8 +609,8 @@ impl UnifiedRoleAssignment {
 
     /// The catalog of a catalog-scoped assignment.
     #[must_use]
-    pub fn catalog_id(&self) -> Option<&str> {
-        self.app_scope_id.strip_prefix(CATALOG_SCOPE)
+    pub fn catalog_id(&self) -> Option<CatalogId> {
+        self.app_scope_id.strip_prefix(CATALOG_SCOPE).map(CatalogId::new)
     }
 
     /// Two assignments of the same role to the same principal at the same scope are one too many.
@@ -723,12 +733,12 @@ mod tests {
                     ScopeKind::Catalog => at(*role, "/AccessPackageCatalog/c"),
                 };
                 let delegations = Delegations::of(false, [&held]);
-                assert_eq!(delegations.allows(*right, "c"), *want, "{right:?} for {role:?}");
+                assert_eq!(delegations.allows(*right, &CatalogId::new("c")), *want, "{right:?} for {role:?}");
                 assert!(
-                    !delegations.allows(*right, "other") || right.is_tenant_wide(),
+                    !delegations.allows(*right, &CatalogId::new("other")) || right.is_tenant_wide(),
                     "{right:?} elsewhere"
                 );
-                assert!(Delegations::administrator().allows(*right, "c"));
+                assert!(Delegations::administrator().allows(*right, &CatalogId::new("c")));
             }
         }
     }
@@ -736,9 +746,9 @@ mod tests {
     #[test]
     fn invisible_catalogs_answer_as_missing_and_visible_ones_name_the_right() {
         let reader = Delegations::of(false, [&at(EmRole::CatalogReader, "/AccessPackageCatalog/c")]);
-        assert_eq!(reader.decide(Right::ReadCatalog, "c"), Decision::Allowed);
-        assert_eq!(reader.decide(Right::UpdateCatalog, "other"), Decision::Invisible);
-        assert_eq!(reader.decide(Right::UpdateCatalog, "c"), Decision::Forbidden);
+        assert_eq!(reader.decide(Right::ReadCatalog, &CatalogId::new("c")), Decision::Allowed);
+        assert_eq!(reader.decide(Right::UpdateCatalog, &CatalogId::new("other")), Decision::Invisible);
+        assert_eq!(reader.decide(Right::UpdateCatalog, &CatalogId::new("c")), Decision::Forbidden);
         let refusal = forbidden(Right::UpdateCatalog, Some("Design"));
         assert_eq!(refusal.code, ErrorCode::Forbidden);
         assert!(refusal.message.contains("in catalog `Design`"), "{}", refusal.message);
@@ -746,7 +756,7 @@ mod tests {
         assert!(refusal.message.contains("Catalog owner"), "{}", refusal.message);
         assert!(reader.require_anywhere(Right::CreateAccessPackage).is_err());
         assert!(reader.require_anywhere(Right::ReadCatalog).is_ok());
-        assert_eq!(reader.reach(Right::ReadCatalog), Reach::Catalogs(["c".to_owned()].into()));
+        assert_eq!(reader.reach(Right::ReadCatalog), Reach::Catalogs([CatalogId::new("c")].into()));
         assert_eq!(reader.reach(Right::ReadRequests), Reach::Catalogs(BTreeSet::new()));
     }
 

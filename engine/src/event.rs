@@ -2,6 +2,7 @@
 //! transaction as the change it describes, so the event log is both the feed that live
 //! subscriptions read and the audit trail.
 
+use crate::id::CatalogId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -282,7 +283,7 @@ pub struct Event {
     pub subject_type: String,
     pub subject_id: String,
     /// The catalog and access package involved, for filtering and for administrators' feeds.
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     pub access_package_id: Option<String>,
     /// The user the change is for (a request's target, an assignment's holder).
     pub target_id: Option<String>,
@@ -332,8 +333,8 @@ impl Event {
     }
 
     #[must_use]
-    pub fn in_catalog(mut self, catalog_id: &str) -> Self {
-        self.catalog_id = Some(catalog_id.to_owned());
+    pub fn in_catalog(mut self, catalog_id: &CatalogId) -> Self {
+        self.catalog_id = Some(catalog_id.clone());
         self
     }
 
@@ -370,7 +371,7 @@ mod tests {
             "AccessPackageCatalog",
             "c",
         )
-        .in_catalog("c");
+        .in_catalog(&CatalogId::new("c"));
         assert_eq!(e.actor, "user:u");
         assert_eq!(e.actor_id.as_deref(), Some("u"));
         assert_eq!(e.catalog_id.as_deref(), Some("c"));

@@ -19,6 +19,7 @@ pub mod directory;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod id;
 pub mod import;
 pub mod policy;
 pub mod request;

@@ -36,6 +36,7 @@
 //! - `adminAdd` through a policy that requires approval goes through approval: an administrator
 //!   cannot bypass it. Administrators answer the policy's questions but need no justification.
 
+use crate::id::CatalogId;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -266,7 +267,7 @@ pub struct AccessPackageAssignmentRequest {
     pub schedule: Option<EntitlementManagementSchedule>,
     pub access_package_id: String,
     pub assignment_policy_id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub requestor: Actor,
     pub target_id: String,
     /// The assignment the request creates, updates or removes.

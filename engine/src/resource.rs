@@ -6,6 +6,7 @@
 //! resource has one root scope. Ids are derived deterministically from the catalog and the origin,
 //! so the same resource added twice to one catalog collides.
 
+use crate::id::CatalogId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -77,7 +78,7 @@ pub struct AccessPackageResourceScope {
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageResource {
     pub id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub display_name: String,
     pub description: Option<String>,
     pub origin_id: String,
@@ -108,7 +109,7 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x5d1e_2c3a_9f4b_4e0a_8c7d_6b5a_4f3e_2d1
 
 /// The id of the resource for `origin` in `catalog_id`.
 #[must_use]
-pub fn resource_id(catalog_id: &str, origin_system: OriginSystem, origin_id: &str) -> String {
+pub fn resource_id(catalog_id: &CatalogId, origin_system: OriginSystem, origin_id: &str) -> String {
     Uuid::new_v5(&NAMESPACE, format!("{catalog_id}|{}|{origin_id}", origin_system.as_str()).as_bytes())
         .to_string()
 }
@@ -127,7 +128,7 @@ impl AccessPackageResource {
     /// Derives the catalog resource for a directory object, refusing what Graph refuses: dynamic
     /// groups, groups synced from on-premises and distribution groups.
     pub fn derive(
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         source: ResourceSource<'_>,
         now: DateTime<Utc>,
     ) -> Result<Self, DomainError> {
@@ -282,7 +283,7 @@ impl AccessPackageResource {
         }];
         Ok(Self {
             id,
-            catalog_id: catalog_id.to_owned(),
+            catalog_id: catalog_id.clone(),
             display_name,
             description,
             origin_id,
@@ -334,7 +335,7 @@ mod tests {
             security_enabled: true,
             ..Group::default()
         };
-        let r = AccessPackageResource::derive("c", ResourceSource::Group(&g), now());
+        let r = AccessPackageResource::derive(&CatalogId::new("c"), ResourceSource::Group(&g), now());
         let origins: Vec<_> = r.iter().flat_map(|r| r.roles.iter().map(|x| x.origin_id.clone())).collect();
         assert_eq!(origins, ["Member_g", "Owner_g"]);
     }
@@ -352,14 +353,18 @@ mod tests {
         let distribution =
             Group { on_premises_sync_enabled: None, security_enabled: false, ..synced.clone() };
         for g in [dynamic, synced, distribution] {
-            assert!(AccessPackageResource::derive("c", ResourceSource::Group(&g), now()).is_err());
+            assert!(
+                AccessPackageResource::derive(&CatalogId::new("c"), ResourceSource::Group(&g), now())
+                    .is_err()
+            );
         }
     }
 
     #[test]
     fn applications_without_user_roles_get_default_access() {
         let mut app = Application { id: "a".into(), display_name: "App".into(), ..Application::default() };
-        let r = AccessPackageResource::derive("c", ResourceSource::Application(&app), now()).ok();
+        let r = AccessPackageResource::derive(&CatalogId::new("c"), ResourceSource::Application(&app), now())
+            .ok();
         assert_eq!(r.map(|r| r.roles[0].display_name.clone()).as_deref(), Some("Default Access"));
         app.app_roles.push(AppRole {
             id: "r1".into(),
@@ -367,7 +372,8 @@ mod tests {
             is_enabled: true,
             ..AppRole::default()
         });
-        let r = AccessPackageResource::derive("c", ResourceSource::Application(&app), now()).ok();
+        let r = AccessPackageResource::derive(&CatalogId::new("c"), ResourceSource::Application(&app), now())
+            .ok();
         assert_eq!(r.map(|r| r.roles.len()), Some(1));
     }
 
@@ -379,19 +385,21 @@ mod tests {
             is_privileged: true,
             ..DirectoryRole::default()
         };
-        let r = AccessPackageResource::derive("c", ResourceSource::DirectoryRole(&role), now()).ok();
+        let r =
+            AccessPackageResource::derive(&CatalogId::new("c"), ResourceSource::DirectoryRole(&role), now())
+                .ok();
         assert_eq!(r.map(|r| r.roles.len()), Some(1));
     }
 
     #[test]
     fn ids_are_stable_per_catalog_and_origin() {
         assert_eq!(
-            resource_id("c", OriginSystem::AadGroup, "g"),
-            resource_id("c", OriginSystem::AadGroup, "g")
+            resource_id(&CatalogId::new("c"), OriginSystem::AadGroup, "g"),
+            resource_id(&CatalogId::new("c"), OriginSystem::AadGroup, "g")
         );
         assert_ne!(
-            resource_id("c", OriginSystem::AadGroup, "g"),
-            resource_id("d", OriginSystem::AadGroup, "g")
+            resource_id(&CatalogId::new("c"), OriginSystem::AadGroup, "g"),
+            resource_id(&CatalogId::new("d"), OriginSystem::AadGroup, "g")
         );
     }
 }

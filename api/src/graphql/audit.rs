@@ -98,7 +98,7 @@ impl AuditQuery {
             kind: f.kind,
             actor_id: bare(f.actor_id),
             subject_id: f.subject_id,
-            catalog_id: bare(f.catalog_id),
+            catalog_id: bare(f.catalog_id).map(Into::into),
             access_package_id: bare(f.access_package_id),
             target_id: bare(f.target_id),
             from: f.from.map(|t| t.to_rfc3339()),

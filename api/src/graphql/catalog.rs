@@ -12,7 +12,7 @@ use em_engine::resource::{
 
 use super::directory::GroupNode;
 use super::error::OrGraphql;
-use super::node::{global_id, local_id};
+use super::node::{catalog_id, global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::catalogs::{ResourceRequestInput, ResourceRequestType};
@@ -507,7 +507,7 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-        let id = local_id(&id, "AccessPackageCatalog", "id").gql()?;
+        let id = catalog_id(&id, "id").gql()?;
         Ok(services(ctx).catalog(&actor(ctx), &id).await.gql()?.map(AccessPackageCatalogNode))
     }
 
@@ -520,11 +520,7 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AccessPackageNode>> {
         let f = filter.unwrap_or_default();
-        let catalog_id = f
-            .catalog_id
-            .map(|c| local_id(&c, "AccessPackageCatalog", "filter.catalogId"))
-            .transpose()
-            .gql()?;
+        let catalog_id = f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?;
         let filter =
             AccessPackageFilter { search: f.search, catalog_id, is_hidden: f.is_hidden, catalog_ids: None };
         let request = page::request(first, after).gql()?;
@@ -703,7 +699,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: UpdateCatalogInput,
     ) -> async_graphql::Result<CatalogPayload> {
-        let id = local_id(&input.id, "AccessPackageCatalog", "id").gql()?;
+        let id = catalog_id(&input.id, "id").gql()?;
         let patch = CatalogPatch {
             display_name: input.display_name,
             description: maybe(input.description),
@@ -720,7 +716,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: DeleteByIdInput,
     ) -> async_graphql::Result<DeletedPayload> {
-        let id = local_id(&input.id, "AccessPackageCatalog", "id").gql()?;
+        let id = catalog_id(&input.id, "id").gql()?;
         services(ctx).delete_catalog(&actor(ctx), &id).await.gql()?;
         Ok(DeletedPayload { deleted_id: global_id("AccessPackageCatalog", &id) })
     }
@@ -731,7 +727,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateResourceRequestInput,
     ) -> async_graphql::Result<ResourceRequestPayload> {
-        let catalog_id = local_id(&input.catalog_id, "AccessPackageCatalog", "catalogId").gql()?;
+        let catalog_id = catalog_id(&input.catalog_id, "catalogId").gql()?;
         let request = ResourceRequestInput {
             catalog_id,
             request_type: match input.request_type {
@@ -753,7 +749,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateAccessPackageInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let catalog_id = local_id(&input.catalog_id, "AccessPackageCatalog", "catalogId").gql()?;
+        let catalog_id = catalog_id(&input.catalog_id, "catalogId").gql()?;
         let new = NewAccessPackage {
             catalog_id,
             display_name: input.display_name,
@@ -891,11 +887,9 @@ async fn package_payload(ctx: &Context<'_>, id: &str) -> async_graphql::Result<A
 /// for a page of objects).
 pub(crate) async fn catalog_of(
     ctx: &Context<'_>,
-    id: &str,
+    id: &em_engine::id::CatalogId,
 ) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
-    Ok(super::loaders::load(ctx, super::loaders::CatalogKey(id.to_owned()))
-        .await?
-        .map(AccessPackageCatalogNode))
+    Ok(super::loaders::load(ctx, super::loaders::CatalogKey(id.clone())).await?.map(AccessPackageCatalogNode))
 }
 
 fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {

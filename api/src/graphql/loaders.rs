@@ -26,7 +26,7 @@ const GATHER: Duration = Duration::from_micros(200);
 
 /// A catalog the caller sees.
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct CatalogKey(pub String);
+pub struct CatalogKey(pub em_engine::id::CatalogId);
 
 /// An access package the caller sees (its catalog, or a policy that applies to them).
 #[derive(Clone, Hash, PartialEq, Eq)]
@@ -60,14 +60,14 @@ fn failed(e: crate::service::ServiceError) -> Failure {
     Arc::new(to_graphql(e))
 }
 
-fn keyed<K, V>(found: HashMap<String, V>, wrap: impl Fn(String) -> K) -> HashMap<K, V>
+fn keyed<I, K, V>(found: HashMap<I, V>, wrap: impl Fn(I) -> K) -> HashMap<K, V>
 where
     K: std::hash::Hash + Eq,
 {
     found.into_iter().map(|(id, v)| (wrap(id), v)).collect()
 }
 
-fn ids<K>(keys: &[K], id: impl Fn(&K) -> &String) -> Vec<String> {
+fn ids<K, I: Clone>(keys: &[K], id: impl Fn(&K) -> &I) -> Vec<I> {
     keys.iter().map(|k| id(k).clone()).collect()
 }
 

@@ -66,6 +66,11 @@ fn split(raw: &str) -> Option<(&'static str, &str)> {
 }
 
 /// The Graph id behind an id argument that must name a `type_name`; `field` is the argument.
+/// A catalog's id from its global or local id, as [`local_id`].
+pub fn catalog_id(raw: &str, field: &str) -> Result<em_engine::id::CatalogId, DomainError> {
+    local_id(raw, "AccessPackageCatalog", field).map(Into::into)
+}
+
 pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
     let raw = raw.trim();
     match split(raw) {
@@ -102,7 +107,7 @@ impl NodeQuery {
                 svc.directory_role(&who, key).await.gql()?.map(|x| Node::DirectoryRole(DirectoryRoleNode(x)))
             }
             "AccessPackageCatalog" => svc
-                .catalog(&who, key)
+                .catalog(&who, &key.into())
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageCatalog(AccessPackageCatalogNode(x))),

@@ -36,7 +36,7 @@ use serde_json::Value;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, DeleteByIdInput, DeletedPayload};
 use super::directory::{GroupNode, UserNode};
 use super::error::OrGraphql;
-use super::node::{global_id, local_id};
+use super::node::{catalog_id, global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::model::{PolicyFilter, StoredPolicy};
@@ -874,11 +874,7 @@ impl PolicyQuery {
                 .map(|id| local_id(&id, "AccessPackage", "filter.accessPackageId"))
                 .transpose()
                 .gql()?,
-            catalog_id: f
-                .catalog_id
-                .map(|id| local_id(&id, "AccessPackageCatalog", "filter.catalogId"))
-                .transpose()
-                .gql()?,
+            catalog_id: f.catalog_id.map(|id| catalog_id(&id, "filter.catalogId")).transpose().gql()?,
             catalog_ids: None,
         };
         let request = page::request(first, after).gql()?;

@@ -18,7 +18,7 @@ use super::catalog::{AccessPackageCatalogNode, AccessPackageNode};
 use super::directory::{UserNode, user_of};
 use super::error::OrGraphql;
 use super::loaders::{RelatedPackageKey, RelatedPolicyKey};
-use super::node::{global_id, local_id};
+use super::node::{catalog_id, global_id, local_id};
 use super::page::{self, Conn};
 use super::policy::{AccessPackageAssignmentPolicyNode, ScheduleValue, schedule_input};
 use super::{actor, services};
@@ -535,7 +535,7 @@ impl RequestQuery {
         let f = filter.unwrap_or_default();
         let filter = RequestFilter {
             access_package_id: optional_id(f.access_package_id, "AccessPackage", "filter.accessPackageId")?,
-            catalog_id: optional_id(f.catalog_id, "AccessPackageCatalog", "filter.catalogId")?,
+            catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
             state: f.state,
             ..RequestFilter::default()
         };
@@ -571,7 +571,7 @@ impl RequestQuery {
         let f = filter.unwrap_or(AssignmentFilterInput { active_only: true, ..Default::default() });
         let filter = AssignmentFilter {
             access_package_id: optional_id(f.access_package_id, "AccessPackage", "filter.accessPackageId")?,
-            catalog_id: optional_id(f.catalog_id, "AccessPackageCatalog", "filter.catalogId")?,
+            catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
             assignment_policy_id: optional_id(
                 f.assignment_policy_id,
                 "AccessPackageAssignmentPolicy",

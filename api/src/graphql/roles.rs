@@ -11,7 +11,7 @@ use em_engine::delegation::{
 use super::catalog::{AccessPackageCatalogNode, DeletedPayload};
 use super::directory::{DirectoryObject, GroupNode, UserNode};
 use super::error::OrGraphql;
-use super::node::{global_id, local_id};
+use super::node::{catalog_id, global_id, local_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::model::RoleAssignmentFilter;
@@ -98,7 +98,7 @@ impl UnifiedRoleAssignmentNode {
     /// The catalog of a catalog-scoped role, if the caller sees it.
     async fn catalog(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageCatalogNode>> {
         let Some(id) = self.0.catalog_id() else { return Ok(None) };
-        Ok(services(ctx).catalog(&actor(ctx), id).await.gql()?.map(AccessPackageCatalogNode))
+        Ok(services(ctx).catalog(&actor(ctx), &id).await.gql()?.map(AccessPackageCatalogNode))
     }
     async fn created_date_time(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_date_time
@@ -121,7 +121,7 @@ fn scope_argument(raw: &str, field: &str) -> async_graphql::Result<String> {
     if raw.starts_with('/') {
         return Ok(AppScope::parse(raw).map_err(|e| e.at(field)).gql()?.id());
     }
-    let catalog = local_id(raw, "AccessPackageCatalog", field).gql()?;
+    let catalog = catalog_id(raw, field).gql()?;
     Ok(AppScope::Catalog(catalog).id())
 }
 

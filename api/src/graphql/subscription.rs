@@ -4,6 +4,7 @@
 //! Administrators see every event; other users see the events they did, the events about them
 //! (`targetId`) and the events addressed to them (`audience`).
 
+use em_engine::id::CatalogId;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
@@ -274,7 +275,7 @@ impl Reader {
 /// An [`EventFeedFilter`] with the ids resolved.
 struct Filter {
     kind: Option<String>,
-    catalog_id: Option<String>,
+    catalog_id: Option<CatalogId>,
     access_package_id: Option<String>,
 }
 
@@ -285,17 +286,23 @@ impl Filter {
         };
         Ok(Self {
             kind: input.kind,
-            catalog_id: id(input.catalog_id, "AccessPackageCatalog", "filter.catalogId")?,
+            catalog_id: input
+                .catalog_id
+                .map(|c| super::node::catalog_id(&c, "filter.catalogId"))
+                .transpose()
+                .gql()?,
             access_package_id: id(input.access_package_id, "AccessPackage", "filter.accessPackageId")?,
         })
     }
 
     fn matches(&self, feed_event: &FeedEvent) -> bool {
         let event = &feed_event.event;
-        let same = |want: &Option<String>, have: &Option<String>| want.is_none() || want == have;
         self.kind.as_ref().is_none_or(|k| event.kind.starts_with(k.as_str()))
-            && same(&self.catalog_id, &event.catalog_id)
-            && same(&self.access_package_id, &event.access_package_id)
+            && self.catalog_id.as_ref().is_none_or(|want| event.catalog_id.as_ref() == Some(want))
+            && self
+                .access_package_id
+                .as_ref()
+                .is_none_or(|want| event.access_package_id.as_ref() == Some(want))
     }
 }
 
@@ -315,7 +322,7 @@ mod tests {
             "AccessPackage",
             "p",
         )
-        .in_catalog("c")
+        .in_catalog(&CatalogId::new("c"))
         .for_package("p");
         FeedEvent { cursor: 1, event }
     }

@@ -15,6 +15,7 @@
 //! roles version moved; a caller's delegations are remembered at the store's generation and
 //! roles version.
 
+use em_engine::id::CatalogId;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
@@ -117,7 +118,7 @@ impl Services {
         &self,
         delegations: &Delegations,
         right: Right,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         missing: impl FnOnce() -> DomainError,
     ) -> ServiceResult<()> {
         match delegations.decide(right, catalog_id) {

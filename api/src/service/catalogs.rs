@@ -8,6 +8,7 @@ use em_engine::access_package::{
 use em_engine::catalog::{AccessPackageCatalog, CatalogPatch, NewCatalog};
 use em_engine::delegation::{Right, UnifiedRoleAssignment};
 use em_engine::directory::GroupRelation;
+use em_engine::id::CatalogId;
 use em_engine::resource::{AccessPackageResource, OriginSystem, ResourceSource, resource_id};
 use em_engine::{Actor, DomainError};
 
@@ -26,7 +27,7 @@ pub enum ResourceRequestType {
 /// A resource request as a user writes it: the catalog, and the resource by Graph origin.
 #[derive(Debug, Clone)]
 pub struct ResourceRequestInput {
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub request_type: ResourceRequestType,
     pub origin_id: String,
     pub origin_system: OriginSystem,
@@ -40,7 +41,7 @@ impl Services {
     ) -> ServiceResult<AccessPackageCatalog> {
         let delegations = self.require_anywhere(actor, Right::CreateCatalog).await?;
         let now = self.now();
-        let catalog = AccessPackageCatalog::create(self.new_id(), input, now)?;
+        let catalog = AccessPackageCatalog::create(self.new_id().into(), input, now)?;
         let mut events = vec![
             self.event(actor, EventKind::CatalogCreated, "AccessPackageCatalog", &catalog.id)
                 .in_catalog(&catalog.id)
@@ -73,7 +74,7 @@ impl Services {
     pub async fn update_catalog(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &CatalogId,
         patch: CatalogPatch,
     ) -> ServiceResult<AccessPackageCatalog> {
         let current = self.catalog_for(actor, Right::UpdateCatalog, id, "id").await?;
@@ -99,7 +100,7 @@ impl Services {
         Ok(next)
     }
 
-    pub async fn delete_catalog(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+    pub async fn delete_catalog(&self, actor: &Actor, id: &CatalogId) -> ServiceResult<()> {
         let catalog = self.catalog_for(actor, Right::DeleteCatalog, id, "id").await?;
         catalog.check_deletable(0)?;
         let event = self
@@ -170,7 +171,7 @@ impl Services {
 
     async fn derive_resource(
         &self,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         system: OriginSystem,
         origin: &str,
         now: chrono::DateTime<chrono::Utc>,
@@ -200,7 +201,7 @@ impl Services {
     /// The resource id for an origin: sites may be named by id or URL, the resource keys on URL.
     async fn resolve_resource_id(
         &self,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         system: OriginSystem,
         origin: &str,
     ) -> ServiceResult<String> {
@@ -353,7 +354,7 @@ impl Services {
         &self,
         actor: &Actor,
         right: Right,
-        id: &str,
+        id: &CatalogId,
         field: &str,
     ) -> ServiceResult<AccessPackageCatalog> {
         let delegations = self.require_anywhere(actor, right).await?;

@@ -6,6 +6,7 @@
 //! decisions read: the package, the users and groups a policy names (they must exist), and for
 //! the signed-in user, their user object and direct group memberships.
 
+use em_engine::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use em_engine::access_package::AccessPackage;
@@ -172,7 +173,7 @@ impl Services {
     }
 
     /// Auto-assignment policies are managed by administrators only.
-    async fn require_automatic(&self, actor: &Actor, catalog_id: &str) -> ServiceResult<()> {
+    async fn require_automatic(&self, actor: &Actor, catalog_id: &CatalogId) -> ServiceResult<()> {
         let delegations = self.delegations(actor).await?;
         let missing = || DomainError::not_found("catalog", catalog_id);
         self.require_in(&delegations, Right::ManageAutomaticPolicies, catalog_id, missing).await

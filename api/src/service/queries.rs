@@ -21,13 +21,14 @@
 //! Batch reads (`*_by_ids`) answer a page's nested objects in one query per kind; the GraphQL
 //! edge calls them through its data loaders.
 
+use em_engine::id::CatalogId;
 use std::collections::{BTreeSet, HashMap};
 
 use em_engine::Actor;
 use em_engine::access_package::{AccessPackage, AccessPackageResourceRoleScope};
 use em_engine::approval::DirectorySnapshot;
 use em_engine::catalog::AccessPackageCatalog;
-use em_engine::delegation::{Delegations, Reach, Right};
+use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, Site, User, UserType};
 use em_engine::event::{Event, EventArea};
 use em_engine::policy::applicability::applicable_policy_requirements;
@@ -44,14 +45,6 @@ use crate::store::{Page, PageRequest};
 /// An empty page: what a list of something the caller may not see answers.
 fn nothing<T>() -> Page<T> {
     Page { items: Vec::new(), has_next: false, total: 0 }
-}
-
-/// The catalogs a reach covers, as a store filter (`None`: all of them).
-fn catalog_ids(reach: Reach) -> Option<Vec<String>> {
-    match reach {
-        Reach::Everywhere => None,
-        Reach::Catalogs(ids) => Some(ids.into_iter().collect()),
-    }
 }
 
 /// The directory as the caller may read it.
@@ -75,7 +68,7 @@ impl Services {
         page: &PageRequest,
     ) -> ServiceResult<Page<AccessPackageCatalog>> {
         let delegations = self.delegations(actor).await?;
-        filter.ids = catalog_ids(delegations.reach(Right::ReadCatalog));
+        filter.ids = delegations.reach(Right::ReadCatalog).catalog_ids();
         if filter.ids.as_ref().is_some_and(Vec::is_empty) {
             return Ok(nothing());
         }
@@ -83,7 +76,11 @@ impl Services {
     }
 
     /// A catalog, if the caller sees it.
-    pub async fn catalog(&self, actor: &Actor, id: &str) -> ServiceResult<Option<AccessPackageCatalog>> {
+    pub async fn catalog(
+        &self,
+        actor: &Actor,
+        id: &CatalogId,
+    ) -> ServiceResult<Option<AccessPackageCatalog>> {
         if !self.delegations(actor).await?.reads(id) {
             return Ok(None);
         }
@@ -94,10 +91,10 @@ impl Services {
     pub async fn catalogs_by_ids(
         &self,
         actor: &Actor,
-        ids: &[String],
-    ) -> ServiceResult<HashMap<String, AccessPackageCatalog>> {
+        ids: &[CatalogId],
+    ) -> ServiceResult<HashMap<CatalogId, AccessPackageCatalog>> {
         let delegations = self.delegations(actor).await?;
-        let ids: Vec<String> = ids.iter().filter(|id| delegations.reads(id)).cloned().collect();
+        let ids: Vec<CatalogId> = ids.iter().filter(|id| delegations.reads(id)).cloned().collect();
         Ok(self.store.catalogs_by_ids(&ids).await?.into_iter().map(|c| (c.id.clone(), c)).collect())
     }
 
@@ -105,7 +102,7 @@ impl Services {
     pub async fn catalog_resources(
         &self,
         actor: &Actor,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         origin_system: Option<&str>,
         page: &PageRequest,
     ) -> ServiceResult<Page<AccessPackageResource>> {
@@ -119,7 +116,7 @@ impl Services {
     pub async fn catalog_resource_requests(
         &self,
         actor: &Actor,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         page: &PageRequest,
     ) -> ServiceResult<Page<ResourceRequestRow>> {
         if !self.delegations(actor).await?.reads(catalog_id) {
@@ -145,10 +142,10 @@ impl Services {
         page: &PageRequest,
     ) -> ServiceResult<Page<AccessPackage>> {
         let delegations = self.delegations(actor).await?;
-        if filter.catalog_id.as_deref().is_some_and(|c| !delegations.reads(c)) {
+        if filter.catalog_id.as_ref().is_some_and(|c| !delegations.reads(c)) {
             return Ok(nothing());
         }
-        filter.catalog_ids = catalog_ids(delegations.reach(Right::ReadCatalog));
+        filter.catalog_ids = delegations.reach(Right::ReadCatalog).catalog_ids();
         if filter.catalog_ids.as_ref().is_some_and(Vec::is_empty) {
             return Ok(nothing());
         }
@@ -288,10 +285,10 @@ impl Services {
         page: &PageRequest,
     ) -> ServiceResult<Page<StoredPolicy>> {
         let delegations = self.delegations(actor).await?;
-        if filter.catalog_id.as_deref().is_some_and(|c| !delegations.reads(c)) {
+        if filter.catalog_id.as_ref().is_some_and(|c| !delegations.reads(c)) {
             return Ok(nothing());
         }
-        filter.catalog_ids = catalog_ids(delegations.reach(Right::ReadCatalog));
+        filter.catalog_ids = delegations.reach(Right::ReadCatalog).catalog_ids();
         if filter.catalog_ids.as_ref().is_some_and(Vec::is_empty) {
             return Ok(nothing());
         }
@@ -327,7 +324,7 @@ impl Services {
     async fn sees_policies(
         &self,
         actor: &Actor,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         package_id: &str,
     ) -> ServiceResult<BTreeSet<String>> {
         if self.delegations(actor).await?.reads(catalog_id) {
@@ -670,7 +667,7 @@ mod tests {
 
     fn event(kind: EventKind, actor: &Actor, catalog: Option<&str>) -> Event {
         let mut event = Event::new("e".into(), kind, actor, DateTime::<Utc>::UNIX_EPOCH, "Thing", "t");
-        event.catalog_id = catalog.map(str::to_owned);
+        event.catalog_id = catalog.map(Into::into);
         event
     }
 

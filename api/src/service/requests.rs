@@ -454,7 +454,7 @@ impl Services {
                         refusal.message
                     ))
                 })?;
-                filter.catalog_ids = within(&delegations, Right::ReadRequests);
+                filter.catalog_ids = delegations.reach(Right::ReadRequests).catalog_ids();
             }
         }
         Ok(self.store.requests(&filter, page).await?)
@@ -487,7 +487,7 @@ impl Services {
                             refusal.message
                         ))
                     })?;
-                filter.catalog_ids = within(&delegations, Right::ReadAssignments);
+                filter.catalog_ids = delegations.reach(Right::ReadAssignments).catalog_ids();
             }
         }
         Ok(self.store.assignments(&filter, page).await?)
@@ -515,13 +515,6 @@ impl Services {
 }
 
 /// The catalogs where `delegations` reach `right`, as a store filter (`None`: every catalog).
-fn within(delegations: &Delegations, right: Right) -> Option<Vec<String>> {
-    match delegations.reach(right) {
-        em_engine::delegation::Reach::Everywhere => None,
-        em_engine::delegation::Reach::Catalogs(ids) => Some(ids.into_iter().collect()),
-    }
-}
-
 impl Services {
     /// Brings every active assignment of a package in line with the package's resource roles
     /// now: roles added to the package are delivered to its assignees, roles removed are taken

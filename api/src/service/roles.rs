@@ -8,6 +8,7 @@
 use em_engine::delegation::{
     AppScope, EmRole, NewRoleAssignment, ROLE_DEFINITIONS, Right, RoleDefinition, UnifiedRoleAssignment,
 };
+use em_engine::id::CatalogId;
 use em_engine::{Actor, DomainError};
 
 use em_engine::event::EventKind;
@@ -31,7 +32,7 @@ impl Services {
     ) -> ServiceResult<UnifiedRoleAssignment> {
         let delegations = self.require_anywhere(actor, Right::ManageRoleAssignments).await?;
         let assignment = UnifiedRoleAssignment::create(self.new_id(), input, self.now())?;
-        match assignment.catalog_id() {
+        match &assignment.catalog_id() {
             None => delegations.require_anywhere(Right::AdministerTenant)?,
             Some(catalog_id) => {
                 let missing = || DomainError::not_found("catalog", catalog_id).at("appScopeId");
@@ -64,14 +65,14 @@ impl Services {
         let delegations = self.require_anywhere(actor, Right::ManageRoleAssignments).await?;
         let missing = || DomainError::not_found("role assignment", id).at("id");
         let assignment = self.store.role_assignment(id).await?.ok_or_else(missing)?;
-        match assignment.catalog_id() {
+        match &assignment.catalog_id() {
             None if !delegations.administrator => return Err(missing().into()),
             None => {}
             Some(catalog_id) => {
                 self.require_in(&delegations, Right::ManageRoleAssignments, catalog_id, missing).await?;
             }
         }
-        if let Some(catalog_id) = assignment.catalog_id() {
+        if let Some(catalog_id) = &assignment.catalog_id() {
             let owners = self.catalog_owners(catalog_id).await?;
             let left = owners.iter().filter(|o| o.id != assignment.id).count();
             assignment.check_removal(left, delegations.administrator)?;
@@ -104,7 +105,7 @@ impl Services {
             None => true,
             Some(v) => {
                 v.own_principals.contains(&assignment.principal_id)
-                    || assignment.catalog_id().is_some_and(|c| v.catalog_ids.iter().any(|id| id == c))
+                    || assignment.catalog_id().is_some_and(|c| v.catalog_ids.contains(&c))
             }
         };
         Ok(visible.then_some(assignment))
@@ -118,20 +119,17 @@ impl Services {
         if delegations.administrator {
             return Ok(None);
         }
-        let catalog_ids = match delegations.reach(Right::ReadCatalog) {
-            em_engine::delegation::Reach::Everywhere => return Ok(None),
-            em_engine::delegation::Reach::Catalogs(ids) => ids.into_iter().collect(),
-        };
+        let Some(catalog_ids) = delegations.reach(Right::ReadCatalog).catalog_ids() else { return Ok(None) };
         let mut own_principals = vec![id.clone()];
         own_principals.extend(self.group_ids(id).await?.iter().cloned());
         Ok(Some(VisibleRoleAssignments { catalog_ids, own_principals }))
     }
 
     /// The owner assignments of a catalog.
-    async fn catalog_owners(&self, catalog_id: &str) -> ServiceResult<Vec<UnifiedRoleAssignment>> {
+    async fn catalog_owners(&self, catalog_id: &CatalogId) -> ServiceResult<Vec<UnifiedRoleAssignment>> {
         let filter = RoleAssignmentFilter {
             role_definition_id: Some(EmRole::CatalogOwner.definition().id.to_owned()),
-            app_scope_id: Some(AppScope::Catalog(catalog_id.to_owned()).id()),
+            app_scope_id: Some(AppScope::Catalog(catalog_id.clone()).id()),
             ..RoleAssignmentFilter::default()
         };
         let page = self.store.role_assignments(&filter, &PageRequest { after: None, first: 1_000 }).await?;
@@ -166,7 +164,7 @@ impl Services {
         let mut event = self
             .event(actor, kind, "UnifiedRoleAssignment", &assignment.id)
             .with_data(serde_json::to_value(assignment).unwrap_or_default());
-        if let Some(catalog_id) = assignment.catalog_id() {
+        if let Some(catalog_id) = &assignment.catalog_id() {
             event = event.in_catalog(catalog_id);
         }
         event.target_id = Some(assignment.principal_id.clone());

@@ -4,6 +4,7 @@ use em_engine::ErrorCode;
 use em_engine::access_package::{AccessPackage, AccessPackageResourceRoleScope};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::UnifiedRoleAssignment;
+use em_engine::id::CatalogId;
 use em_engine::resource::AccessPackageResource;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -18,17 +19,17 @@ pub struct CatalogFilter {
     pub state: Option<String>,
     pub catalog_type: Option<String>,
     /// Only these catalogs, read by id (a delegate's catalogs); `None`: every catalog.
-    pub ids: Option<Vec<String>>,
+    pub ids: Option<Vec<CatalogId>>,
 }
 
 /// Filters for listing access packages.
 #[derive(Debug, Clone, Default)]
 pub struct AccessPackageFilter {
     pub search: Option<String>,
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     pub is_hidden: Option<bool>,
     /// Only packages of these catalogs; `None`: every catalog.
-    pub catalog_ids: Option<Vec<String>>,
+    pub catalog_ids: Option<Vec<CatalogId>>,
 }
 
 /// What the two kinds of incompatibility point at.
@@ -63,7 +64,7 @@ pub struct IncompatibilityRow {
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRequestRow {
     pub id: String,
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     pub resource_id: String,
     pub request_type: String,
     pub state: String,
@@ -90,7 +91,7 @@ fn request_row(request: &ResourceRequestRow) -> StoreResult<Value> {
 }
 
 impl Store {
-    pub async fn catalog(&self, id: &str) -> StoreResult<Option<AccessPackageCatalog>> {
+    pub async fn catalog(&self, id: &CatalogId) -> StoreResult<Option<AccessPackageCatalog>> {
         self.get("catalog", id).await
     }
 
@@ -121,7 +122,7 @@ impl Store {
     }
 
     /// Catalogs by id; ids that do not exist are skipped.
-    pub async fn catalogs_by_ids(&self, ids: &[String]) -> StoreResult<Vec<AccessPackageCatalog>> {
+    pub async fn catalogs_by_ids(&self, ids: &[CatalogId]) -> StoreResult<Vec<AccessPackageCatalog>> {
         self.get_many("catalog", ids).await
     }
 
@@ -175,7 +176,7 @@ impl Store {
 
     /// Deletes a catalog with its resources, unless it still holds access packages (checked on
     /// the catalog's own package count, which package creation increments in its transaction).
-    pub async fn delete_catalog(&self, id: &str) -> StoreResult<()> {
+    pub async fn delete_catalog(&self, id: &CatalogId) -> StoreResult<()> {
         let body = format!(
             "LET $c = (SELECT * FROM ONLY type::record('catalog', $id));
              IF $c == NONE {{ {missing} }};
@@ -202,7 +203,7 @@ impl Store {
 
     pub async fn resources(
         &self,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         origin_system: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Page<AccessPackageResource>> {
@@ -276,7 +277,7 @@ impl Store {
 
     pub async fn resource_requests(
         &self,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
         page: &PageRequest,
     ) -> StoreResult<Page<ResourceRequestRow>> {
         self.page(
@@ -569,7 +570,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..40 {
             let catalog = AccessPackageCatalog::create(
-                format!("c{i:03}"),
+                format!("c{i:03}").into(),
                 em_engine::catalog::NewCatalog {
                     display_name: format!("Catalog {i:03}"),
                     ..Default::default()
@@ -600,7 +601,7 @@ mod tests {
                 let plan: Vec<Value> = store
                     .db
                     .query(sql)
-                    .bind(("ids", ids))
+                    .bind(("ids", ids.iter().map(ToString::to_string).collect::<Vec<_>>()))
                     .bind(("table", "catalog"))
                     .await
                     .unwrap()

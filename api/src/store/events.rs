@@ -12,6 +12,7 @@
 //! with a change feed, or a short page would no longer mean the end of the feed.
 
 use em_engine::event::Event;
+use em_engine::id::CatalogId;
 use serde_json::{Map, Value, json};
 
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
@@ -57,11 +58,11 @@ fn event_record(events: &[Event]) -> StoreResult<Value> {
 /// The ids an event is found by, each named by what it is: `subject:<id>`, `actor:<id>`, ...
 fn event_keys(event: &Event) -> impl Iterator<Item = String> + '_ {
     [
-        ("subject", Some(&event.subject_id)),
-        ("actor", event.actor_id.as_ref()),
-        ("catalog", event.catalog_id.as_ref()),
-        ("package", event.access_package_id.as_ref()),
-        ("target", event.target_id.as_ref()),
+        ("subject", Some(event.subject_id.as_str())),
+        ("actor", event.actor_id.as_deref()),
+        ("catalog", event.catalog_id.as_deref()),
+        ("package", event.access_package_id.as_deref()),
+        ("target", event.target_id.as_deref()),
     ]
     .into_iter()
     .filter_map(|(kind, id)| Some(format!("{kind}:{}", id?)))
@@ -109,7 +110,7 @@ pub struct EventFilter {
     pub kind: Option<String>,
     pub actor_id: Option<String>,
     pub subject_id: Option<String>,
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     pub access_package_id: Option<String>,
     pub target_id: Option<String>,
     /// Inclusive lower and exclusive upper bounds of `occurredDateTime` (RFC 3339).
@@ -148,14 +149,14 @@ impl<'a> Wanted<'a> {
         Ok(Self { filter, sees, from: time(&filter.from, "from")?, until: time(&filter.until, "until")? })
     }
 
-    fn ids(&self) -> [(&'static str, Option<&'a String>); 5] {
+    fn ids(&self) -> [(&'static str, Option<&'a str>); 5] {
         let f = self.filter;
         [
-            ("subject", f.subject_id.as_ref()),
-            ("actor", f.actor_id.as_ref()),
-            ("catalog", f.catalog_id.as_ref()),
-            ("package", f.access_package_id.as_ref()),
-            ("target", f.target_id.as_ref()),
+            ("subject", f.subject_id.as_deref()),
+            ("actor", f.actor_id.as_deref()),
+            ("catalog", f.catalog_id.as_deref()),
+            ("package", f.access_package_id.as_deref()),
+            ("target", f.target_id.as_deref()),
         ]
     }
 
@@ -198,7 +199,7 @@ impl<'a> Wanted<'a> {
         f.kind.as_ref().is_none_or(|k| event.kind.starts_with(k.as_str()))
             && same(&f.subject_id, Some(&event.subject_id))
             && same(&f.actor_id, event.actor_id.as_ref())
-            && same(&f.catalog_id, event.catalog_id.as_ref())
+            && f.catalog_id.as_ref().is_none_or(|w| event.catalog_id.as_ref() == Some(w))
             && same(&f.access_package_id, event.access_package_id.as_ref())
             && same(&f.target_id, event.target_id.as_ref())
             && self.from.is_none_or(|from| event.occurred_date_time >= from)
@@ -476,7 +477,7 @@ mod tests {
     fn about(n: u32, subject: &str, catalog: Option<&str>) -> Event {
         let mut e = event(n);
         e.subject_id = subject.to_owned();
-        e.catalog_id = catalog.map(str::to_owned);
+        e.catalog_id = catalog.map(Into::into);
         e
     }
 

@@ -13,6 +13,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::access_package::AccessPackage;
+use em_engine::id::CatalogId;
 use em_engine::policy::{AccessPackageAssignmentPolicy, SubjectSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -26,7 +27,7 @@ use crate::vars;
 pub struct StoredPolicy {
     pub policy: AccessPackageAssignmentPolicy,
     /// The catalog of the policy's access package.
-    pub catalog_id: String,
+    pub catalog_id: CatalogId,
     /// Assignments made through the policy; while there are any, it cannot be deleted.
     pub assignment_count: u64,
 }
@@ -35,9 +36,9 @@ pub struct StoredPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct PolicyFilter {
     pub access_package_id: Option<String>,
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     /// Only policies of these catalogs; `None`: every catalog.
-    pub catalog_ids: Option<Vec<String>>,
+    pub catalog_ids: Option<Vec<CatalogId>>,
 }
 
 /// The record as SurrealDB returns it.
@@ -45,7 +46,7 @@ pub struct PolicyFilter {
 #[serde(rename_all = "camelCase")]
 struct PolicyRecord {
     id: String,
-    catalog_id: String,
+    catalog_id: CatalogId,
     #[serde(default)]
     assignment_count: Option<i64>,
     policy: Value,
@@ -83,7 +84,7 @@ fn target_ids(policy: &AccessPackageAssignmentPolicy) -> Vec<String> {
 }
 
 /// The record content of a policy (its counts are kept by the transactions, not written here).
-fn policy_row(policy: &AccessPackageAssignmentPolicy, catalog_id: &str) -> StoreResult<Value> {
+fn policy_row(policy: &AccessPackageAssignmentPolicy, catalog_id: &CatalogId) -> StoreResult<Value> {
     let document = content(policy)?;
     Ok(json!({
         "accessPackageId": policy.access_package_id,
@@ -171,7 +172,10 @@ impl Store {
     }
 
     /// Every policy of the packages of a catalog, ordered by display name.
-    pub async fn assignment_policies_of_catalog(&self, catalog_id: &str) -> StoreResult<Vec<StoredPolicy>> {
+    pub async fn assignment_policies_of_catalog(
+        &self,
+        catalog_id: &CatalogId,
+    ) -> StoreResult<Vec<StoredPolicy>> {
         self.all("assignment_policy", "catalogId = $catalog", "sortKey", vars! { "catalog" => catalog_id })
             .await
     }
@@ -207,7 +211,7 @@ impl Store {
     pub async fn create_assignment_policy(
         &self,
         policy: &AccessPackageAssignmentPolicy,
-        catalog_id: &str,
+        catalog_id: &CatalogId,
     ) -> StoreResult<()> {
         let body = format!(
             "LET $p = (SELECT * FROM ONLY type::record('access_package', $package));
@@ -255,7 +259,7 @@ impl Store {
                 "id" => policy.id,
                 "automatic" => policy.is_automatic(),
                 // The catalog is kept from the record; the row's is not written.
-                "row" => policy_row(policy, "")?,
+                "row" => policy_row(policy, &CatalogId::default())?,
             },
         )
         .await?;

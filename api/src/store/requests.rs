@@ -31,6 +31,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
+use em_engine::id::CatalogId;
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
 use serde::Deserialize;
@@ -305,7 +306,7 @@ fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     pub access_package_id: Option<String>,
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     pub target_id: Option<String>,
     pub requestor_id: Option<String>,
     /// Requests whose open stage this user may decide now.
@@ -314,23 +315,23 @@ pub struct RequestFilter {
     pub approver_id: Option<String>,
     pub state: Option<String>,
     /// Only requests of these catalogs (what a delegate may read); `None`: every catalog.
-    pub catalog_ids: Option<Vec<String>>,
+    pub catalog_ids: Option<Vec<CatalogId>>,
 }
 
 /// Filters for listing assignments.
 #[derive(Debug, Clone, Default)]
 pub struct AssignmentFilter {
     pub access_package_id: Option<String>,
-    pub catalog_id: Option<String>,
+    pub catalog_id: Option<CatalogId>,
     pub target_id: Option<String>,
     pub assignment_policy_id: Option<String>,
     /// Only those that still give access (not expired).
     pub active_only: bool,
     /// Only assignments of these catalogs (what a delegate may read); `None`: every catalog.
-    pub catalog_ids: Option<Vec<String>>,
+    pub catalog_ids: Option<Vec<CatalogId>>,
 }
 
-fn conditions(pairs: &[(&str, &Option<String>)]) -> (Vec<String>, Map<String, Value>) {
+fn conditions(pairs: &[(&str, Option<&str>)]) -> (Vec<String>, Map<String, Value>) {
     let mut conditions = Vec::new();
     let mut vars = Map::new();
     for (field, value) in pairs {
@@ -363,11 +364,11 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<StoredRequest>> {
         let (mut conditions, mut vars) = conditions(&[
-            ("accessPackageId", &filter.access_package_id),
-            ("catalogId", &filter.catalog_id),
-            ("targetId", &filter.target_id),
-            ("requestorId", &filter.requestor_id),
-            ("state", &filter.state),
+            ("accessPackageId", filter.access_package_id.as_deref()),
+            ("catalogId", filter.catalog_id.as_deref()),
+            ("targetId", filter.target_id.as_deref()),
+            ("requestorId", filter.requestor_id.as_deref()),
+            ("state", filter.state.as_deref()),
         ]);
         if let Some(me) = &filter.assigned_to {
             conditions.push("assignedTo CONTAINS $assigned".to_owned());
@@ -391,10 +392,10 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<StoredAssignment>> {
         let (mut conditions, mut vars) = conditions(&[
-            ("accessPackageId", &filter.access_package_id),
-            ("catalogId", &filter.catalog_id),
-            ("targetId", &filter.target_id),
-            ("assignmentPolicyId", &filter.assignment_policy_id),
+            ("accessPackageId", filter.access_package_id.as_deref()),
+            ("catalogId", filter.catalog_id.as_deref()),
+            ("targetId", filter.target_id.as_deref()),
+            ("assignmentPolicyId", filter.assignment_policy_id.as_deref()),
         ]);
         if filter.active_only {
             conditions.push("active = true".to_owned());

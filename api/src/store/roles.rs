@@ -5,6 +5,7 @@
 //! transaction that changes role assignments bumps [`Store::roles_version`] once it committed,
 //! which the in-memory role index is rebuilt on.
 
+use em_engine::id::CatalogId;
 use std::sync::atomic::Ordering;
 
 use em_engine::ErrorCode;
@@ -29,7 +30,7 @@ pub struct RoleAssignmentFilter {
 #[derive(Debug, Clone, Default)]
 pub struct VisibleRoleAssignments {
     /// Catalogs whose role assignments the caller sees.
-    pub catalog_ids: Vec<String>,
+    pub catalog_ids: Vec<CatalogId>,
     /// The caller and their groups: their own assignments, tenant-wide ones included.
     pub own_principals: Vec<String>,
 }

@@ -906,7 +906,7 @@ mod tests {
             "AccessPackageCatalog",
             "c1",
         )
-        .in_catalog("c1")
+        .in_catalog(&em_engine::id::CatalogId::new("c1"))
         .with_data(serde_json::json!({ "catalog": { "displayName": "Sales" }, "n": [1, 2] }));
         object.audience = vec!["u1".into()];
         let mut text = object.clone();

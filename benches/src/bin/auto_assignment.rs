@@ -24,6 +24,7 @@
 //! `cargo run --release -p em-benches --bin auto_assignment -- population --users 1000000`;
 //! see `benches/README.md`. `RUST_LOG=warn` quiets the service's info logs.
 
+use em_engine::id::CatalogId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -265,7 +266,7 @@ async fn load(
 }
 
 /// A catalog for the bench's packages.
-async fn catalog(services: &Services) -> anyhow::Result<String> {
+async fn catalog(services: &Services) -> anyhow::Result<CatalogId> {
     let catalog = services
         .create_catalog(
             &ACTOR,
@@ -278,7 +279,7 @@ async fn catalog(services: &Services) -> anyhow::Result<String> {
 /// An access package in `catalog_id` holding the Member role of group `group_id`.
 async fn package_with_group(
     services: &Services,
-    catalog_id: &str,
+    catalog_id: &CatalogId,
     group_id: &str,
     name: &str,
 ) -> anyhow::Result<String> {

@@ -152,7 +152,7 @@ fn resources() -> Vec<AccessPackageResource> {
         ResourceSource::DirectoryRole(&role),
     ]
     .into_iter()
-    .map(|s| AccessPackageResource::derive("c", s, now()).unwrap_or_else(|e| panic!("{e}")))
+    .map(|s| AccessPackageResource::derive(&CatalogId::new("c"), s, now()).unwrap_or_else(|e| panic!("{e}")))
     .collect()
 }
 
