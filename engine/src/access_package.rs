@@ -1,7 +1,7 @@
 //! Access packages: bundles of resource roles that users are assigned (`accessPackage` in Graph),
 //! and the separation-of-duties edges between packages and groups.
 
-use crate::id::CatalogId;
+use crate::id::{AccessPackageId, CatalogId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +12,7 @@ use crate::text;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackage {
-    pub id: String,
+    pub id: AccessPackageId,
     pub catalog_id: CatalogId,
     pub display_name: String,
     pub description: Option<String>,
@@ -39,7 +39,11 @@ pub struct AccessPackagePatch {
 }
 
 impl AccessPackage {
-    pub fn create(id: String, input: NewAccessPackage, now: DateTime<Utc>) -> Result<Self, DomainError> {
+    pub fn create(
+        id: AccessPackageId,
+        input: NewAccessPackage,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DomainError> {
         Ok(Self {
             id,
             catalog_id: input.catalog_id,
@@ -72,7 +76,7 @@ impl AccessPackage {
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageResourceRoleScope {
     pub id: String,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub resource_id: String,
     pub role_id: String,
     pub scope_id: String,
@@ -185,7 +189,7 @@ mod tests {
 
     fn unreachable_package() -> AccessPackage {
         AccessPackage {
-            id: String::new(),
+            id: AccessPackageId::default(),
             catalog_id: CatalogId::default(),
             display_name: String::new(),
             description: None,

@@ -13,7 +13,6 @@
 //! `expired` at the end. The `status` string adds `NearExpiry1DayNotificationTriggered` the day
 //! before the end.
 
-use crate::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -21,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_package::AccessPackageResourceRoleScope;
 use crate::error::{DomainError, ErrorCode};
+use crate::id::{AccessPackageId, CatalogId};
 use crate::policy::{EntitlementManagementSchedule, ExpirationPattern, ExpirationPatternType};
 use crate::resource::{AccessPackageResource, AccessPackageResourceRole, OriginSystem};
 use crate::timer::{Timer, TimerKind};
@@ -344,7 +344,7 @@ pub fn assignment_schedule(
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageAssignment {
     pub id: String,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub assignment_policy_id: String,
     pub catalog_id: CatalogId,
     /// The user who holds the access.
@@ -363,7 +363,7 @@ pub struct AccessPackageAssignment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAssignment {
     pub id: String,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub assignment_policy_id: String,
     pub catalog_id: CatalogId,
     pub target_id: String,

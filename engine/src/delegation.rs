@@ -10,7 +10,6 @@
 //! that does not exist ([`Decision::Invisible`]); an object they can read but not change is
 //! refused with the missing right named.
 
-use crate::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -18,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, ErrorCode};
+use crate::id::CatalogId;
 
 /// An entitlement-management role (Graph's built-in `unifiedRoleDefinition`s of the
 /// entitlement-management provider).

@@ -2,7 +2,7 @@
 //! transaction as the change it describes, so the event log is both the feed that live
 //! subscriptions read and the audit trail.
 
-use crate::id::CatalogId;
+use crate::id::{AccessPackageId, CatalogId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -284,7 +284,7 @@ pub struct Event {
     pub subject_id: String,
     /// The catalog and access package involved, for filtering and for administrators' feeds.
     pub catalog_id: Option<CatalogId>,
-    pub access_package_id: Option<String>,
+    pub access_package_id: Option<AccessPackageId>,
     /// The user the change is for (a request's target, an assignment's holder).
     pub target_id: Option<String>,
     /// Users who should hear about the event (approvers of a stage, requestor, target).
@@ -339,7 +339,7 @@ impl Event {
     }
 
     #[must_use]
-    pub fn for_package(mut self, access_package_id: &str) -> Self {
+    pub fn for_package(mut self, access_package_id: &AccessPackageId) -> Self {
         self.access_package_id = Some(access_package_id.to_owned());
         self
     }

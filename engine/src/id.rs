@@ -119,6 +119,11 @@ typed_id!(
     CatalogId
 );
 
+typed_id!(
+    /// An `accessPackage`'s id.
+    AccessPackageId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

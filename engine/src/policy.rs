@@ -17,6 +17,7 @@
 //! assignments through the policy) and the flat `accessPackageId` instead of the `accessPackage`
 //! navigation property.
 
+use crate::id::AccessPackageId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -344,7 +345,7 @@ fn yes() -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageAssignmentPolicy {
     pub id: String,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub display_name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -376,7 +377,7 @@ pub struct AccessPackageAssignmentPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyInput {
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub display_name: String,
     #[serde(default)]
     pub description: Option<String>,

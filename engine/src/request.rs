@@ -36,7 +36,7 @@
 //! - `adminAdd` through a policy that requires approval goes through approval: an administrator
 //!   cannot bypass it. Administrators answer the policy's questions but need no justification.
 
-use crate::id::CatalogId;
+use crate::id::{AccessPackageId, CatalogId};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -265,7 +265,7 @@ pub struct AccessPackageAssignmentRequest {
     pub answers: Vec<AccessPackageAnswerString>,
     /// The schedule the requestor asked for (immutable); the assignment's own is computed at delivery.
     pub schedule: Option<EntitlementManagementSchedule>,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub assignment_policy_id: String,
     pub catalog_id: CatalogId,
     pub requestor: Actor,

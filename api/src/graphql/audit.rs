@@ -99,7 +99,7 @@ impl AuditQuery {
             actor_id: bare(f.actor_id),
             subject_id: f.subject_id,
             catalog_id: bare(f.catalog_id).map(Into::into),
-            access_package_id: bare(f.access_package_id),
+            access_package_id: bare(f.access_package_id).map(Into::into),
             target_id: bare(f.target_id),
             from: f.from.map(|t| t.to_rfc3339()),
             until: f.until.map(|t| t.to_rfc3339()),

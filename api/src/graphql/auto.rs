@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::directory::UserNode;
 use super::error::OrGraphql;
-use super::node::local_id;
+use super::node::{local_id, package_id};
 use super::{actor, services};
 use crate::service::auto::AutoOutcome;
 
@@ -83,7 +83,7 @@ impl AutoQuery {
         access_package_id: ID,
         rule: String,
     ) -> async_graphql::Result<AutoAssignmentWhatIf> {
-        let package = local_id(&access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package = package_id(&access_package_id, "accessPackageId").gql()?;
         let found = services(ctx).auto_what_if(&actor(ctx), &package, &rule).await.gql()?;
         Ok(AutoAssignmentWhatIf {
             matching_count: found.matching,

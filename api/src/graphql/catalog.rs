@@ -12,7 +12,7 @@ use em_engine::resource::{
 
 use super::directory::GroupNode;
 use super::error::OrGraphql;
-use super::node::{catalog_id, global_id, local_id};
+use super::node::{catalog_id, global_id, local_id, package_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::catalogs::{ResourceRequestInput, ResourceRequestType};
@@ -534,7 +534,7 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageNode>> {
-        let id = local_id(&id, "AccessPackage", "id").gql()?;
+        let id = package_id(&id, "id").gql()?;
         Ok(services(ctx).access_package(&actor(ctx), &id).await.gql()?.map(AccessPackageNode))
     }
 
@@ -765,7 +765,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: UpdateAccessPackageInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let id = local_id(&input.id, "AccessPackage", "id").gql()?;
+        let id = package_id(&input.id, "id").gql()?;
         let patch = AccessPackagePatch {
             display_name: input.display_name,
             description: maybe(input.description),
@@ -782,7 +782,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: DeleteByIdInput,
     ) -> async_graphql::Result<DeletedPayload> {
-        let id = local_id(&input.id, "AccessPackage", "id").gql()?;
+        let id = package_id(&input.id, "id").gql()?;
         services(ctx).delete_access_package(&actor(ctx), &id).await.gql()?;
         Ok(DeletedPayload { deleted_id: global_id("AccessPackage", &id) })
     }
@@ -793,7 +793,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: AddResourceRoleScopeInput,
     ) -> async_graphql::Result<ResourceRoleScopePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let resource_id = local_id(&input.resource_id, "AccessPackageResource", "resourceId").gql()?;
         let selection = RoleScopeSelection {
             role_id: input.role_id,
@@ -814,7 +814,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: RemoveResourceRoleScopeInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let svc = services(ctx);
         svc.remove_role_scope(&actor(ctx), &package_id, &input.resource_role_scope_id).await.gql()?;
         package_payload(ctx, &package_id).await
@@ -826,10 +826,9 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: IncompatibleAccessPackageInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
-        let other =
-            local_id(&input.incompatible_access_package_id, "AccessPackage", "incompatibleAccessPackageId")
-                .gql()?;
+        let id = package_id(&input.access_package_id, "accessPackageId").gql()?;
+        let other = package_id(&input.incompatible_access_package_id, "incompatibleAccessPackageId").gql()?;
+        let package_id = id;
         services(ctx).add_incompatible_access_package(&actor(ctx), &package_id, &other).await.gql()?;
         package_payload(ctx, &package_id).await
     }
@@ -839,10 +838,9 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: IncompatibleAccessPackageInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
-        let other =
-            local_id(&input.incompatible_access_package_id, "AccessPackage", "incompatibleAccessPackageId")
-                .gql()?;
+        let id = package_id(&input.access_package_id, "accessPackageId").gql()?;
+        let other = package_id(&input.incompatible_access_package_id, "incompatibleAccessPackageId").gql()?;
+        let package_id = id;
         services(ctx)
             .remove_incompatibility(&actor(ctx), &package_id, IncompatibilityKind::AccessPackage, &other)
             .await
@@ -856,7 +854,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: IncompatibleGroupInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let group_id = local_id(&input.group_id, "Group", "groupId").gql()?;
         services(ctx).add_incompatible_group(&actor(ctx), &package_id, &group_id).await.gql()?;
         package_payload(ctx, &package_id).await
@@ -867,7 +865,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: IncompatibleGroupInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let group_id = local_id(&input.group_id, "Group", "groupId").gql()?;
         services(ctx)
             .remove_incompatibility(&actor(ctx), &package_id, IncompatibilityKind::Group, &group_id)

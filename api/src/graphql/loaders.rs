@@ -30,11 +30,11 @@ pub struct CatalogKey(pub em_engine::id::CatalogId);
 
 /// An access package the caller sees (its catalog, or a policy that applies to them).
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct PackageKey(pub String);
+pub struct PackageKey(pub em_engine::id::AccessPackageId);
 
 /// The access package a request or assignment the caller sees names.
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct RelatedPackageKey(pub String);
+pub struct RelatedPackageKey(pub em_engine::id::AccessPackageId);
 
 /// The policy a request or assignment the caller sees names.
 #[derive(Clone, Hash, PartialEq, Eq)]

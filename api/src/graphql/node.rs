@@ -71,6 +71,11 @@ pub fn catalog_id(raw: &str, field: &str) -> Result<em_engine::id::CatalogId, Do
     local_id(raw, "AccessPackageCatalog", field).map(Into::into)
 }
 
+/// An access package's id from its global or local id, as [`local_id`].
+pub fn package_id(raw: &str, field: &str) -> Result<em_engine::id::AccessPackageId, DomainError> {
+    local_id(raw, "AccessPackage", field).map(Into::into)
+}
+
 pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
     let raw = raw.trim();
     match split(raw) {
@@ -150,9 +155,9 @@ mod tests {
 
     #[test]
     fn ids_accept_global_and_graph_forms() {
-        assert_eq!(local_id("AccessPackage:abc", "AccessPackage", "id").ok().as_deref(), Some("abc"));
-        assert_eq!(local_id("abc", "AccessPackage", "id").ok().as_deref(), Some("abc"));
-        assert!(local_id("User:abc", "AccessPackage", "id").is_err());
-        assert!(local_id("  ", "AccessPackage", "id").is_err());
+        assert_eq!(package_id("AccessPackage:abc", "id").ok().as_deref(), Some("abc"));
+        assert_eq!(package_id("abc", "id").ok().as_deref(), Some("abc"));
+        assert!(package_id("User:abc", "id").is_err());
+        assert!(package_id("  ", "id").is_err());
     }
 }

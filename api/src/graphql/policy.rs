@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use em_engine::DomainError;
 use em_engine::duration::Duration;
 use em_engine::error::Problems;
+use em_engine::id::AccessPackageId;
 use em_engine::policy::schedule::{
     DayOfWeek, PatternedRecurrence, RecurrencePattern, RecurrencePatternType, RecurrenceRange,
     RecurrenceRangeType, WeekIndex,
@@ -36,7 +37,7 @@ use serde_json::Value;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, DeleteByIdInput, DeletedPayload};
 use super::directory::{GroupNode, UserNode};
 use super::error::OrGraphql;
-use super::node::{catalog_id, global_id, local_id};
+use super::node::{catalog_id, global_id, local_id, package_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::model::{PolicyFilter, StoredPolicy};
@@ -871,7 +872,7 @@ impl PolicyQuery {
         let filter = PolicyFilter {
             access_package_id: f
                 .access_package_id
-                .map(|id| local_id(&id, "AccessPackage", "filter.accessPackageId"))
+                .map(|id| package_id(&id, "filter.accessPackageId"))
                 .transpose()
                 .gql()?,
             catalog_id: f.catalog_id.map(|id| catalog_id(&id, "filter.catalogId")).transpose().gql()?,
@@ -902,7 +903,7 @@ impl PolicyQuery {
         ctx: &Context<'_>,
         access_package_id: ID,
     ) -> async_graphql::Result<Vec<AccessPackageAssignmentRequestRequirements>> {
-        let id = local_id(&access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let id = package_id(&access_package_id, "accessPackageId").gql()?;
         let requirements = services(ctx).applicable_policy_requirements(&actor(ctx), &id).await.gql()?;
         Ok(requirements.into_iter().map(Into::into).collect())
     }
@@ -919,7 +920,7 @@ impl PolicyMutation {
         ctx: &Context<'_>,
         input: CreateAssignmentPolicyInput,
     ) -> async_graphql::Result<AssignmentPolicyPayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let policy = policy_input(Some(&package_id), input.policy, input.graph_json).gql()?;
         let stored = services(ctx).create_assignment_policy(&actor(ctx), policy).await.gql()?;
         Ok(AssignmentPolicyPayload { assignment_policy: AccessPackageAssignmentPolicyNode(stored) })
@@ -952,7 +953,7 @@ impl PolicyMutation {
 /// The engine's policy input from the typed `policy` or the Graph JSON `graphJson` (exactly one).
 /// `package_id` is the package a new policy is for; an update keeps the policy's package.
 fn policy_input(
-    package_id: Option<&str>,
+    package_id: Option<&AccessPackageId>,
     policy: Option<PolicyBodyInput>,
     graph_json: Option<Json<Value>>,
 ) -> Result<PolicyInput, DomainError> {
@@ -973,7 +974,7 @@ fn policy_input(
         }
     };
     if let Some(package_id) = package_id {
-        if !input.access_package_id.is_empty() && input.access_package_id != package_id {
+        if !input.access_package_id.is_empty() && input.access_package_id != *package_id {
             return Err(DomainError::invalid(
                 "graphJson.accessPackage",
                 format!(
@@ -982,7 +983,7 @@ fn policy_input(
                 ),
             ));
         }
-        package_id.clone_into(&mut input.access_package_id);
+        input.access_package_id = package_id.clone();
     }
     Ok(input)
 }
@@ -996,8 +997,7 @@ fn from_graph_json(json: Value) -> Result<PolicyInput, DomainError> {
     let mut input = em_engine::policy::policy_input_from_graph_json(json)
         .map_err(|e| DomainError::invalid("graphJson", e.message))?;
     if !input.access_package_id.trim().is_empty() {
-        input.access_package_id =
-            local_id(&input.access_package_id, "AccessPackage", "graphJson.accessPackage")?;
+        input.access_package_id = package_id(&input.access_package_id, "graphJson.accessPackage")?;
     }
     Ok(input)
 }
@@ -1008,7 +1008,7 @@ impl PolicyBodyInput {
     fn into_engine(self) -> Result<PolicyInput, DomainError> {
         let mut c = Convert::default();
         let input = PolicyInput {
-            access_package_id: String::new(),
+            access_package_id: AccessPackageId::default(),
             display_name: self.display_name,
             description: self.description,
             allowed_target_scope: self.allowed_target_scope.into(),

@@ -18,7 +18,7 @@ use super::catalog::{AccessPackageCatalogNode, AccessPackageNode};
 use super::directory::{UserNode, user_of};
 use super::error::OrGraphql;
 use super::loaders::{RelatedPackageKey, RelatedPolicyKey};
-use super::node::{catalog_id, global_id, local_id};
+use super::node::{catalog_id, global_id, local_id, package_id};
 use super::page::{self, Conn};
 use super::policy::{AccessPackageAssignmentPolicyNode, ScheduleValue, schedule_input};
 use super::{actor, services};
@@ -455,9 +455,9 @@ impl AccessPackageAssignmentNode {
 /// its page in one batch).
 pub(crate) async fn related_package(
     ctx: &Context<'_>,
-    id: &str,
+    id: &em_engine::id::AccessPackageId,
 ) -> async_graphql::Result<Option<AccessPackageNode>> {
-    Ok(super::loaders::load(ctx, RelatedPackageKey(id.to_owned())).await?.map(AccessPackageNode))
+    Ok(super::loaders::load(ctx, RelatedPackageKey(id.clone())).await?.map(AccessPackageNode))
 }
 
 /// `filterByCurrentUser(on: ...)` for requests.
@@ -534,7 +534,11 @@ impl RequestQuery {
     ) -> async_graphql::Result<Conn<AccessPackageAssignmentRequestNode>> {
         let f = filter.unwrap_or_default();
         let filter = RequestFilter {
-            access_package_id: optional_id(f.access_package_id, "AccessPackage", "filter.accessPackageId")?,
+            access_package_id: f
+                .access_package_id
+                .map(|p| package_id(&p, "filter.accessPackageId"))
+                .transpose()
+                .gql()?,
             catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
             state: f.state,
             ..RequestFilter::default()
@@ -570,7 +574,11 @@ impl RequestQuery {
     ) -> async_graphql::Result<Conn<AccessPackageAssignmentNode>> {
         let f = filter.unwrap_or(AssignmentFilterInput { active_only: true, ..Default::default() });
         let filter = AssignmentFilter {
-            access_package_id: optional_id(f.access_package_id, "AccessPackage", "filter.accessPackageId")?,
+            access_package_id: f
+                .access_package_id
+                .map(|p| package_id(&p, "filter.accessPackageId"))
+                .transpose()
+                .gql()?,
             catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
             assignment_policy_id: optional_id(
                 f.assignment_policy_id,
@@ -600,9 +608,11 @@ impl RequestQuery {
         access_package_id: ID,
         incompatible_access_package_id: Option<ID>,
     ) -> async_graphql::Result<Vec<SeparationOfDutiesViolation>> {
-        let package = local_id(&access_package_id, "AccessPackage", "accessPackageId").gql()?;
-        let other =
-            optional_id(incompatible_access_package_id, "AccessPackage", "incompatibleAccessPackageId")?;
+        let package = package_id(&access_package_id, "accessPackageId").gql()?;
+        let other = incompatible_access_package_id
+            .map(|p| package_id(&p, "incompatibleAccessPackageId"))
+            .transpose()
+            .gql()?;
         let found = services(ctx).additional_access(&actor(ctx), &package, other.as_deref()).await.gql()?;
         Ok(found
             .into_iter()
@@ -714,7 +724,7 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: CreateAssignmentRequestInput,
     ) -> async_graphql::Result<AssignmentRequestPayload> {
-        let package_id = local_id(&input.access_package_id, "AccessPackage", "accessPackageId").gql()?;
+        let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let schedule = input.schedule.map(schedule_input).transpose().gql()?;
         let request = RequestInput {
             id: String::new(),

@@ -4,10 +4,10 @@
 //! Administrators see every event; other users see the events they did, the events about them
 //! (`targetId`) and the events addressed to them (`audience`).
 
-use em_engine::id::CatalogId;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::{Actor, DomainError};
 use futures::{Stream, StreamExt};
 
@@ -276,14 +276,11 @@ impl Reader {
 struct Filter {
     kind: Option<String>,
     catalog_id: Option<CatalogId>,
-    access_package_id: Option<String>,
+    access_package_id: Option<AccessPackageId>,
 }
 
 impl Filter {
     fn new(input: EventFeedFilter) -> async_graphql::Result<Self> {
-        let id = |raw: Option<ID>, type_name: &str, field: &str| {
-            raw.map(|i| super::node::local_id(&i, type_name, field)).transpose().gql()
-        };
         Ok(Self {
             kind: input.kind,
             catalog_id: input
@@ -291,7 +288,11 @@ impl Filter {
                 .map(|c| super::node::catalog_id(&c, "filter.catalogId"))
                 .transpose()
                 .gql()?,
-            access_package_id: id(input.access_package_id, "AccessPackage", "filter.accessPackageId")?,
+            access_package_id: input
+                .access_package_id
+                .map(|p| super::node::package_id(&p, "filter.accessPackageId"))
+                .transpose()
+                .gql()?,
         })
     }
 
@@ -323,7 +324,7 @@ mod tests {
             "p",
         )
         .in_catalog(&CatalogId::new("c"))
-        .for_package("p");
+        .for_package(&em_engine::id::AccessPackageId::new("p"));
         FeedEvent { cursor: 1, event }
     }
 

@@ -15,12 +15,12 @@
 //! roles version moved; a caller's delegations are remembered at the store's generation and
 //! roles version.
 
-use em_engine::id::CatalogId;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use em_engine::assignment::AccessPackageAssignment;
 use em_engine::delegation::{Decision, Delegations, Right, UnifiedRoleAssignment, forbidden};
+use em_engine::id::CatalogId;
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::{Actor, DomainError};
 

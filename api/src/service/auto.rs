@@ -27,6 +27,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::event::EventKind;
+use em_engine::id::AccessPackageId;
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -90,12 +91,12 @@ const BATCH: usize = 250;
 const LANES: usize = 2;
 
 /// A `systemAdd` request of `package` through `policy`.
-fn system_add(package: &str, policy: &str, id: String) -> RequestInput {
+fn system_add(package: &AccessPackageId, policy: &str, id: String) -> RequestInput {
     RequestInput {
         id,
         request_type: AccessPackageRequestType::SystemAdd,
         requestor: Actor::System,
-        access_package_id: package.to_owned(),
+        access_package_id: package.clone(),
         assignment_policy_id: Some(policy.to_owned()),
         assignment_id: None,
         justification: None,
@@ -117,7 +118,7 @@ struct Bulk {
 #[derive(Debug, Clone)]
 struct Step {
     policy_id: String,
-    package_id: String,
+    package_id: AccessPackageId,
     user_id: String,
     assignment_id: Option<String>,
     action: AutoAction,
@@ -658,7 +659,7 @@ impl Services {
     pub async fn auto_what_if(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         rule_text: &str,
     ) -> ServiceResult<WhatIf> {
         self.require_admin(actor).await?;

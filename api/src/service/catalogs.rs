@@ -8,7 +8,7 @@ use em_engine::access_package::{
 use em_engine::catalog::{AccessPackageCatalog, CatalogPatch, NewCatalog};
 use em_engine::delegation::{Right, UnifiedRoleAssignment};
 use em_engine::directory::GroupRelation;
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::resource::{AccessPackageResource, OriginSystem, ResourceSource, resource_id};
 use em_engine::{Actor, DomainError};
 
@@ -220,7 +220,7 @@ impl Services {
         input: NewAccessPackage,
     ) -> ServiceResult<AccessPackage> {
         self.catalog_for(actor, Right::CreateAccessPackage, &input.catalog_id, "catalogId").await?;
-        let package = AccessPackage::create(self.new_id(), input, self.now())?;
+        let package = AccessPackage::create(self.new_id().into(), input, self.now())?;
         let event =
             self.package_event(actor, EventKind::AccessPackageCreated, &package).with_data(json(&package));
         self.store.logged(vec![event]).create_access_package(&package).await?;
@@ -253,7 +253,7 @@ impl Services {
     pub async fn add_role_scope(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         resource_id: &str,
         selection: RoleScopeSelection,
     ) -> ServiceResult<(AccessPackage, AccessPackageResourceRoleScope, AccessPackageResource)> {
@@ -273,7 +273,7 @@ impl Services {
     pub async fn remove_role_scope(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         role_scope_id: &str,
     ) -> ServiceResult<()> {
         let package =
@@ -290,7 +290,7 @@ impl Services {
     pub async fn add_incompatible_access_package(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         other_id: &str,
     ) -> ServiceResult<()> {
         let package =
@@ -312,7 +312,7 @@ impl Services {
     pub async fn add_incompatible_group(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         group_id: &str,
     ) -> ServiceResult<()> {
         let package =
@@ -332,7 +332,7 @@ impl Services {
     pub async fn remove_incompatibility(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         kind: IncompatibilityKind,
         target_id: &str,
     ) -> ServiceResult<()> {

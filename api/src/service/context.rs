@@ -13,6 +13,7 @@ use em_engine::assignment::AccessPackageAssignment;
 use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
+use em_engine::id::AccessPackageId;
 use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
 use em_engine::request::{
     AccessPackageAssignmentRequest, OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit,
@@ -235,16 +236,17 @@ impl Services {
                 missing.insert(grant.clone());
             }
         }
-        let mut package_ids: BTreeSet<String> = self
+        let mut package_ids: BTreeSet<AccessPackageId> = self
             .store
             .incompatible_ids(&package.id, IncompatibilityKind::AccessPackage)
             .await?
             .into_iter()
+            .map(AccessPackageId::from)
             .collect();
         package_ids.extend(
             self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id),
         );
-        let package_ids: Vec<String> = package_ids.into_iter().collect();
+        let package_ids: Vec<AccessPackageId> = package_ids.into_iter().collect();
         let incompatible_packages = self.store.access_packages_by_ids(&package_ids).await?;
         let group_ids: Vec<String> =
             self.store.incompatible_ids(&package.id, IncompatibilityKind::Group).await?;

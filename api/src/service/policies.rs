@@ -6,7 +6,6 @@
 //! decisions read: the package, the users and groups a policy names (they must exist), and for
 //! the signed-in user, their user object and direct group memberships.
 
-use em_engine::id::CatalogId;
 use std::collections::{BTreeMap, BTreeSet};
 
 use em_engine::access_package::AccessPackage;
@@ -15,6 +14,7 @@ use em_engine::delegation::Right;
 use em_engine::directory::{GroupRelation, User};
 use em_engine::error::FieldError;
 use em_engine::event::EventKind;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::policy::{
     AccessPackageAssignmentPolicy, ApplicablePolicyRequirements, PolicyInput, SubjectFacts, SubjectSet,
@@ -121,11 +121,11 @@ impl Services {
     /// request, with at least one policy that applies to them. Ordered by display name.
     pub async fn access_packages_for_me(&self, actor: &Actor) -> ServiceResult<Vec<AccessPackage>> {
         let me = self.requestor(actor).await?;
-        let mut by_package: BTreeMap<String, Vec<AccessPackageAssignmentPolicy>> = BTreeMap::new();
+        let mut by_package: BTreeMap<AccessPackageId, Vec<AccessPackageAssignmentPolicy>> = BTreeMap::new();
         for stored in self.store.requestable_assignment_policies(&me.principal_ids()).await? {
             by_package.entry(stored.policy.access_package_id.clone()).or_default().push(stored.policy);
         }
-        let ids: Vec<String> = by_package.keys().cloned().collect();
+        let ids: Vec<AccessPackageId> = by_package.keys().cloned().collect();
         let mut catalogs = BTreeMap::new();
         let mut out = Vec::new();
         for package in self.store.access_packages_by_ids(&ids).await? {
@@ -151,7 +151,7 @@ impl Services {
     pub async fn applicable_policy_requirements(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
     ) -> ServiceResult<Vec<ApplicablePolicyRequirements>> {
         let Actor::User { .. } = actor else { return Err(not_a_user().into()) };
         // A package that does not exist answers as one no policy of which applies, unless the

@@ -21,7 +21,6 @@
 //! Batch reads (`*_by_ids`) answer a page's nested objects in one query per kind; the GraphQL
 //! edge calls them through its data loaders.
 
-use em_engine::id::CatalogId;
 use std::collections::{BTreeSet, HashMap};
 
 use em_engine::Actor;
@@ -31,6 +30,7 @@ use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, Site, User, UserType};
 use em_engine::event::{Event, EventArea};
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::resource::AccessPackageResource;
 
@@ -164,8 +164,8 @@ impl Services {
     pub async fn packages_by_ids(
         &self,
         actor: &Actor,
-        ids: &[String],
-    ) -> ServiceResult<HashMap<String, AccessPackage>> {
+        ids: &[AccessPackageId],
+    ) -> ServiceResult<HashMap<AccessPackageId, AccessPackage>> {
         let delegations = self.delegations(actor).await?;
         let mut out = HashMap::new();
         for package in self.store.access_packages_by_ids(ids).await? {
@@ -178,7 +178,10 @@ impl Services {
 
     /// The packages named by requests and assignments the caller sees (their own, those they
     /// approve, those of catalogs they manage), by id: shown with what names them.
-    pub async fn related_packages(&self, ids: &[String]) -> ServiceResult<HashMap<String, AccessPackage>> {
+    pub async fn related_packages(
+        &self,
+        ids: &[AccessPackageId],
+    ) -> ServiceResult<HashMap<AccessPackageId, AccessPackage>> {
         Ok(self.store.access_packages_by_ids(ids).await?.into_iter().map(|p| (p.id.clone(), p)).collect())
     }
 
@@ -229,8 +232,13 @@ impl Services {
         if !self.delegations(actor).await?.reads(&package.catalog_id) {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> =
-            self.store.incompatible_ids(&package.id, IncompatibilityKind::AccessPackage).await?;
+        let ids: Vec<AccessPackageId> = self
+            .store
+            .incompatible_ids(&package.id, IncompatibilityKind::AccessPackage)
+            .await?
+            .into_iter()
+            .map(AccessPackageId::from)
+            .collect();
         self.visible_packages(actor, &ids).await
     }
 
@@ -243,7 +251,7 @@ impl Services {
         if !self.delegations(actor).await?.reads(&package.catalog_id) {
             return Ok(Vec::new());
         }
-        let ids: Vec<String> = self
+        let ids: Vec<AccessPackageId> = self
             .store
             .incompatibilities_to(&package.id)
             .await?
@@ -267,7 +275,11 @@ impl Services {
     }
 
     /// The packages of `ids` the caller sees, ordered by display name.
-    async fn visible_packages(&self, actor: &Actor, ids: &[String]) -> ServiceResult<Vec<AccessPackage>> {
+    async fn visible_packages(
+        &self,
+        actor: &Actor,
+        ids: &[AccessPackageId],
+    ) -> ServiceResult<Vec<AccessPackage>> {
         let visible = self.packages_by_ids(actor, ids).await?;
         let mut out: Vec<AccessPackage> = visible.into_values().collect();
         out.sort_by_cached_key(|p| crate::store::sort_key(&p.display_name, &p.id));
@@ -325,7 +337,7 @@ impl Services {
         &self,
         actor: &Actor,
         catalog_id: &CatalogId,
-        package_id: &str,
+        package_id: &AccessPackageId,
     ) -> ServiceResult<BTreeSet<String>> {
         if self.delegations(actor).await?.reads(catalog_id) {
             let all = self.store.assignment_policies_of_package(package_id).await?;
@@ -339,7 +351,7 @@ impl Services {
     pub(crate) async fn requirements_for_caller(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
     ) -> ServiceResult<Vec<em_engine::policy::ApplicablePolicyRequirements>> {
         let Actor::User { id } = actor else { return Ok(Vec::new()) };
         let context = match self.package_context(package_id, "accessPackageId").await {

@@ -16,6 +16,7 @@ use em_engine::approval::{DirectorySnapshot, StageDecision};
 use em_engine::assignment::AccessPackageAssignment;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
+use em_engine::id::AccessPackageId;
 use em_engine::policy::SubjectSet;
 use em_engine::request::change::{self, Held, Realized};
 use em_engine::request::{AccessPackageAssignmentRequest, RequestInput, Transition};
@@ -520,7 +521,11 @@ impl Services {
     /// now: roles added to the package are delivered to its assignees, roles removed are taken
     /// away (except where another of the assignee's assignments still grants them). Idempotent.
     /// Returns how many assignments changed.
-    pub async fn reconcile_package_grants(&self, actor: &Actor, package_id: &str) -> ServiceResult<usize> {
+    pub async fn reconcile_package_grants(
+        &self,
+        actor: &Actor,
+        package_id: &AccessPackageId,
+    ) -> ServiceResult<usize> {
         let mut changed = 0;
         for stored in self.store.active_assignments_of_package(package_id).await? {
             let id = stored.assignment.id.clone();
@@ -535,7 +540,7 @@ impl Services {
     async fn reconcile_assignment(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         target_id: &str,
         assignment_id: &str,
     ) -> ServiceResult<bool> {
@@ -572,7 +577,7 @@ impl Services {
     pub async fn additional_access(
         &self,
         actor: &Actor,
-        package_id: &str,
+        package_id: &AccessPackageId,
         incompatible_id: Option<&str>,
     ) -> ServiceResult<Vec<Violation>> {
         self.package_for(actor, Right::ReadAssignments, package_id, "accessPackageId").await?;
@@ -603,10 +608,10 @@ impl Services {
         for stored in assignments {
             let target = &stored.assignment.target_id;
             for held in holders.get(target).into_iter().flatten() {
-                let name = packages
-                    .iter()
-                    .find(|p| p.id == held.assignment.access_package_id)
-                    .map_or_else(|| held.assignment.access_package_id.clone(), |p| p.display_name.clone());
+                let name = packages.iter().find(|p| p.id == held.assignment.access_package_id).map_or_else(
+                    || held.assignment.access_package_id.to_string(),
+                    |p| p.display_name.clone(),
+                );
                 out.push(Violation {
                     assignment: stored.assignment.clone(),
                     reason: format!(

@@ -4,7 +4,7 @@ use em_engine::ErrorCode;
 use em_engine::access_package::{AccessPackage, AccessPackageResourceRoleScope};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::UnifiedRoleAssignment;
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::resource::AccessPackageResource;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -54,7 +54,7 @@ impl IncompatibilityKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IncompatibilityRow {
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub kind: IncompatibilityKind,
     pub target_id: String,
 }
@@ -391,7 +391,10 @@ impl Store {
         Ok(())
     }
 
-    pub async fn role_scopes(&self, package_id: &str) -> StoreResult<Vec<AccessPackageResourceRoleScope>> {
+    pub async fn role_scopes(
+        &self,
+        package_id: &AccessPackageId,
+    ) -> StoreResult<Vec<AccessPackageResourceRoleScope>> {
         self.all(
             "role_scope",
             "accessPackageId = $package",
@@ -432,7 +435,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn remove_role_scope(&self, package_id: &str, role_scope_id: &str) -> StoreResult<()> {
+    pub async fn remove_role_scope(
+        &self,
+        package_id: &AccessPackageId,
+        role_scope_id: &str,
+    ) -> StoreResult<()> {
         let body = format!(
             "LET $rs = (SELECT * FROM ONLY type::record('role_scope', $key));
              IF $rs == NONE {{ {missing} }};
@@ -447,7 +454,7 @@ impl Store {
     /// Incompatibilities declared by a package (`incompatibleAccessPackages`, `incompatibleGroups`).
     pub async fn incompatibilities_from(
         &self,
-        package_id: &str,
+        package_id: &AccessPackageId,
         kind: IncompatibilityKind,
     ) -> StoreResult<Vec<IncompatibilityRow>> {
         self.all(
@@ -464,7 +471,7 @@ impl Store {
     /// The ids of the packages or groups `package_id` declares incompatible.
     pub async fn incompatible_ids(
         &self,
-        package_id: &str,
+        package_id: &AccessPackageId,
         kind: IncompatibilityKind,
     ) -> StoreResult<Vec<String>> {
         Ok(self
@@ -476,7 +483,10 @@ impl Store {
     }
 
     /// Packages that declare `package_id` incompatible (`accessPackagesIncompatibleWith`).
-    pub async fn incompatibilities_to(&self, package_id: &str) -> StoreResult<Vec<IncompatibilityRow>> {
+    pub async fn incompatibilities_to(
+        &self,
+        package_id: &AccessPackageId,
+    ) -> StoreResult<Vec<IncompatibilityRow>> {
         self.all(
             "incompatibility",
             "targetId = $package AND kind = 'accessPackage'",
@@ -491,7 +501,7 @@ impl Store {
     /// Adds a one-way incompatibility edge; both ends must exist.
     pub async fn add_incompatibility(
         &self,
-        package_id: &str,
+        package_id: &AccessPackageId,
         kind: IncompatibilityKind,
         target_id: &str,
         created: &str,
@@ -522,7 +532,7 @@ impl Store {
 
     pub async fn remove_incompatibility(
         &self,
-        package_id: &str,
+        package_id: &AccessPackageId,
         kind: IncompatibilityKind,
         target_id: &str,
     ) -> StoreResult<()> {
@@ -552,7 +562,7 @@ fn kind_label(kind: IncompatibilityKind) -> &'static str {
 }
 
 /// Role scope ids (`<roleId>_<scopeId>`) are unique within a package, so the record key pairs them.
-fn role_scope_key(package_id: &str, role_scope_id: &str) -> Value {
+fn role_scope_key(package_id: &AccessPackageId, role_scope_id: &str) -> Value {
     json!([package_id, role_scope_id])
 }
 

@@ -12,7 +12,7 @@
 //! with a change feed, or a short page would no longer mean the end of the feed.
 
 use em_engine::event::Event;
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use serde_json::{Map, Value, json};
 
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
@@ -111,7 +111,7 @@ pub struct EventFilter {
     pub actor_id: Option<String>,
     pub subject_id: Option<String>,
     pub catalog_id: Option<CatalogId>,
-    pub access_package_id: Option<String>,
+    pub access_package_id: Option<AccessPackageId>,
     pub target_id: Option<String>,
     /// Inclusive lower and exclusive upper bounds of `occurredDateTime` (RFC 3339).
     pub from: Option<String>,
@@ -200,7 +200,7 @@ impl<'a> Wanted<'a> {
             && same(&f.subject_id, Some(&event.subject_id))
             && same(&f.actor_id, event.actor_id.as_ref())
             && f.catalog_id.as_ref().is_none_or(|w| event.catalog_id.as_ref() == Some(w))
-            && same(&f.access_package_id, event.access_package_id.as_ref())
+            && f.access_package_id.as_ref().is_none_or(|w| event.access_package_id.as_ref() == Some(w))
             && same(&f.target_id, event.target_id.as_ref())
             && self.from.is_none_or(|from| event.occurred_date_time >= from)
             && self.until.is_none_or(|until| event.occurred_date_time < until)

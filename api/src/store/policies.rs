@@ -13,7 +13,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::access_package::AccessPackage;
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::policy::{AccessPackageAssignmentPolicy, SubjectSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -35,7 +35,7 @@ pub struct StoredPolicy {
 /// Filters for listing policies.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyFilter {
-    pub access_package_id: Option<String>,
+    pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
     /// Only policies of these catalogs; `None`: every catalog.
     pub catalog_ids: Option<Vec<CatalogId>>,
@@ -156,7 +156,10 @@ impl Store {
     }
 
     /// Every policy of an access package, ordered by display name.
-    pub async fn assignment_policies_of_package(&self, package_id: &str) -> StoreResult<Vec<StoredPolicy>> {
+    pub async fn assignment_policies_of_package(
+        &self,
+        package_id: &AccessPackageId,
+    ) -> StoreResult<Vec<StoredPolicy>> {
         self.all(
             "assignment_policy",
             "accessPackageId = $package",
@@ -200,7 +203,7 @@ impl Store {
     }
 
     /// Access packages by id, ordered by display name; ids that do not exist are skipped.
-    pub async fn access_packages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<AccessPackage>> {
+    pub async fn access_packages_by_ids(&self, ids: &[AccessPackageId]) -> StoreResult<Vec<AccessPackage>> {
         let mut packages: Vec<AccessPackage> = self.get_many("access_package", ids).await?;
         packages.sort_by_cached_key(|p| sort_key(&p.display_name, &p.id));
         Ok(packages)
@@ -369,7 +372,7 @@ mod tests {
         renamed.display_name = "Renamed".into();
         store.replace_assignment_policy(&renamed).await.unwrap();
         assert_eq!(store.assignment_policy("p1").await.unwrap().unwrap().policy, renamed);
-        assert_eq!(store.assignment_policies_of_package("ap").await.unwrap().len(), 1);
+        assert_eq!(store.assignment_policies_of_package(&package.id).await.unwrap().len(), 1);
         assert_eq!(store.assignment_policies_of_catalog(&package.catalog_id).await.unwrap().len(), 1);
 
         store.delete_assignment_policy("p1").await.unwrap();

@@ -31,7 +31,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
 use serde::Deserialize;
@@ -305,7 +305,7 @@ fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &
 /// Filters for listing requests.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
-    pub access_package_id: Option<String>,
+    pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
     pub target_id: Option<String>,
     pub requestor_id: Option<String>,
@@ -321,7 +321,7 @@ pub struct RequestFilter {
 /// Filters for listing assignments.
 #[derive(Debug, Clone, Default)]
 pub struct AssignmentFilter {
-    pub access_package_id: Option<String>,
+    pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
     pub target_id: Option<String>,
     pub assignment_policy_id: Option<String>,
@@ -410,7 +410,7 @@ impl Store {
     /// The active assignments of an access package.
     pub async fn active_assignments_of_package(
         &self,
-        package_id: &str,
+        package_id: &AccessPackageId,
     ) -> StoreResult<Vec<StoredAssignment>> {
         self.all(
             "assignment",

@@ -5,11 +5,11 @@
 //! transaction that changes role assignments bumps [`Store::roles_version`] once it committed,
 //! which the in-memory role index is rebuilt on.
 
-use em_engine::id::CatalogId;
 use std::sync::atomic::Ordering;
 
 use em_engine::ErrorCode;
 use em_engine::delegation::{EmRole, UnifiedRoleAssignment};
+use em_engine::id::CatalogId;
 use serde_json::{Map, Value, json};
 
 use super::{Page, PageRequest, Store, StoreResult, content, throw};

@@ -24,7 +24,6 @@
 //! `cargo run --release -p em-benches --bin auto_assignment -- population --users 1000000`;
 //! see `benches/README.md`. `RUST_LOG=warn` quiets the service's info logs.
 
-use em_engine::id::CatalogId;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +43,7 @@ use em_engine::access_package::{NewAccessPackage, RoleScopeSelection};
 use em_engine::catalog::NewCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
 use em_engine::event::EventKind;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::import::{self, DirectoryImport, GroupMembers};
 use em_engine::policy::PolicyInput;
 use em_engine::resource::OriginSystem;
@@ -282,7 +282,7 @@ async fn package_with_group(
     catalog_id: &CatalogId,
     group_id: &str,
     name: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<AccessPackageId> {
     let (_, resource) = services
         .request_resource(
             &ACTOR,
@@ -319,7 +319,12 @@ async fn package_with_group(
 }
 
 /// An auto-assignment policy of `package_id` selecting by `rule`, removing after `grace`.
-fn automatic(package_id: &str, name: &str, rule: &str, grace: &str) -> anyhow::Result<PolicyInput> {
+fn automatic(
+    package_id: &AccessPackageId,
+    name: &str,
+    rule: &str,
+    grace: &str,
+) -> anyhow::Result<PolicyInput> {
     Ok(serde_json::from_value(json!({
         "accessPackageId": package_id,
         "displayName": name,
@@ -349,7 +354,7 @@ async fn warm_index(services: &Services) -> anyhow::Result<Duration> {
 }
 
 /// Active assignments of a package, counted by the store.
-async fn active_assignments(store: &Store, package_id: &str) -> anyhow::Result<usize> {
+async fn active_assignments(store: &Store, package_id: &AccessPackageId) -> anyhow::Result<usize> {
     let filter = AssignmentFilter {
         access_package_id: Some(package_id.to_owned()),
         active_only: true,
@@ -485,7 +490,7 @@ struct Scope {
     department: String,
     country: String,
     job_title: Option<String>,
-    package_id: String,
+    package_id: AccessPackageId,
 }
 
 impl Scope {
@@ -530,7 +535,7 @@ struct Arrival {
     kind: EventKind,
     subject_id: String,
     target_id: Option<String>,
-    access_package_id: Option<String>,
+    access_package_id: Option<AccessPackageId>,
 }
 
 /// Latencies of one measured quantity.

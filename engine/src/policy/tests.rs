@@ -11,6 +11,7 @@ use super::*;
 use crate::approval::DirectorySnapshot;
 use crate::catalog::{AccessPackageCatalog, CatalogState};
 use crate::directory::{ObjectRef, User, UserType};
+use crate::id::AccessPackageId;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).single().unwrap_or_default()
@@ -87,7 +88,10 @@ fn the_base_policy_is_valid() {
 fn names_are_required_and_bounded() {
     check(|p| p.display_name = "  ".into(), &[("displayName", "must not be empty")]);
     check(|p| p.display_name = "x".repeat(257), &[("displayName", "longer than 256")]);
-    check(|p| p.access_package_id.clear(), &[("accessPackageId", "belongs to an access package")]);
+    check(
+        |p| p.access_package_id = AccessPackageId::default(),
+        &[("accessPackageId", "belongs to an access package")],
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! policy or an assignment that is not the package's. The message names exactly what blocked the
 //! request.
 
+use crate::id::AccessPackageId;
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -45,7 +46,7 @@ pub struct RequestInput {
     pub request_type: AccessPackageRequestType,
     /// Who sends it: the signed-in user, or the engine for `system*` requests.
     pub requestor: Actor,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     /// The policy to request through; for user requests it may be left out when exactly one applies.
     pub assignment_policy_id: Option<String>,
     pub assignment_id: Option<String>,
@@ -58,7 +59,7 @@ pub struct RequestInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRequest {
     pub id: String,
-    pub access_package_id: String,
+    pub access_package_id: AccessPackageId,
     pub request_type: AccessPackageRequestType,
 }
 
