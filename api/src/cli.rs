@@ -59,7 +59,7 @@ pub struct ReconcileArgs {
 pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<String> {
     let services = open(&args.db).await?;
     let o = services
-        .reconcile_auto_assignments(&em_engine::Actor::LocalOperator, args.policy.as_deref())
+        .reconcile_auto_assignments(&em_engine::Actor::LocalOperator, args.policy.map(Into::into).as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(format!(

@@ -194,7 +194,7 @@ impl Services {
     /// The access package `id`, or NOT_FOUND naming the input `field` it came from.
     pub(crate) async fn access_package_at(
         &self,
-        id: &str,
+        id: &em_engine::id::AccessPackageId,
         field: &str,
     ) -> ServiceResult<em_engine::access_package::AccessPackage> {
         found(self.store.access_package(id).await?, "access package", field, id)

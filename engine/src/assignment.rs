@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_package::AccessPackageResourceRoleScope;
 use crate::error::{DomainError, ErrorCode};
-use crate::id::{AccessPackageId, CatalogId};
+use crate::id::{AccessPackageId, CatalogId, PolicyId};
 use crate::policy::{EntitlementManagementSchedule, ExpirationPattern, ExpirationPatternType};
 use crate::resource::{AccessPackageResource, AccessPackageResourceRole, OriginSystem};
 use crate::timer::{Timer, TimerKind};
@@ -345,7 +345,7 @@ pub fn assignment_schedule(
 pub struct AccessPackageAssignment {
     pub id: String,
     pub access_package_id: AccessPackageId,
-    pub assignment_policy_id: String,
+    pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
     /// The user who holds the access.
     pub target_id: String,
@@ -364,7 +364,7 @@ pub struct AccessPackageAssignment {
 pub struct NewAssignment {
     pub id: String,
     pub access_package_id: AccessPackageId,
-    pub assignment_policy_id: String,
+    pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
     pub target_id: String,
     pub schedule: EntitlementManagementSchedule,

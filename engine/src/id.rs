@@ -124,6 +124,11 @@ typed_id!(
     AccessPackageId
 );
 
+typed_id!(
+    /// An `accessPackageAssignmentPolicy`'s id.
+    PolicyId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

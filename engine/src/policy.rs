@@ -17,7 +17,7 @@
 //! assignments through the policy) and the flat `accessPackageId` instead of the `accessPackage`
 //! navigation property.
 
-use crate::id::AccessPackageId;
+use crate::id::{AccessPackageId, PolicyId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -344,7 +344,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageAssignmentPolicy {
-    pub id: String,
+    pub id: PolicyId,
     pub access_package_id: AccessPackageId,
     pub display_name: String,
     #[serde(default)]
@@ -406,7 +406,7 @@ const QUESTION_NAMESPACE: Uuid = Uuid::from_u128(0x8a3c_61f2_0d7e_4b59_a1c4_2e6f
 impl AccessPackageAssignmentPolicy {
     /// Builds and validates a new policy. Questions without an id get one derived from the policy
     /// id and their position, so the same input always produces the same policy.
-    pub fn create(id: String, input: PolicyInput, now: DateTime<Utc>) -> Result<Self, DomainError> {
+    pub fn create(id: PolicyId, input: PolicyInput, now: DateTime<Utc>) -> Result<Self, DomainError> {
         let policy = Self::assemble(id, input, now, now);
         policy.validate()?;
         Ok(policy)
@@ -425,7 +425,7 @@ impl AccessPackageAssignmentPolicy {
         Ok(policy)
     }
 
-    fn assemble(id: String, input: PolicyInput, created: DateTime<Utc>, modified: DateTime<Utc>) -> Self {
+    fn assemble(id: PolicyId, input: PolicyInput, created: DateTime<Utc>, modified: DateTime<Utc>) -> Self {
         let mut questions = input.questions;
         for (i, q) in questions.iter_mut().enumerate() {
             q.id = q.id.trim().to_owned();

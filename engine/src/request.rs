@@ -36,7 +36,7 @@
 //! - `adminAdd` through a policy that requires approval goes through approval: an administrator
 //!   cannot bypass it. Administrators answer the policy's questions but need no justification.
 
-use crate::id::{AccessPackageId, CatalogId};
+use crate::id::{AccessPackageId, CatalogId, PolicyId};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -266,7 +266,7 @@ pub struct AccessPackageAssignmentRequest {
     /// The schedule the requestor asked for (immutable); the assignment's own is computed at delivery.
     pub schedule: Option<EntitlementManagementSchedule>,
     pub access_package_id: AccessPackageId,
-    pub assignment_policy_id: String,
+    pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
     pub requestor: Actor,
     pub target_id: String,

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::directory::UserNode;
 use super::error::OrGraphql;
-use super::node::{local_id, package_id};
+use super::node::{package_id, policy_id};
 use super::{actor, services};
 use crate::service::auto::AutoOutcome;
 
@@ -97,9 +97,9 @@ impl AutoQuery {
     async fn auto_assignment_exclusions(
         &self,
         ctx: &Context<'_>,
-        policy_id: ID,
+        #[graphql(name = "policyId")] policy: ID,
     ) -> async_graphql::Result<Vec<AutoAssignmentExclusionNode>> {
-        let id = local_id(&policy_id, "AccessPackageAssignmentPolicy", "policyId").gql()?;
+        let id = policy_id(&policy, "policyId").gql()?;
         let exclusions = services(ctx).auto_exclusions(&actor(ctx), &id).await.gql()?;
         Ok(exclusions.into_iter().map(AutoAssignmentExclusionNode).collect())
     }
@@ -117,12 +117,9 @@ impl AutoMutation {
         ctx: &Context<'_>,
         input: Option<ReconcileAutoAssignmentsInput>,
     ) -> async_graphql::Result<ReconcileAutoAssignmentsPayload> {
-        let policy = input
-            .and_then(|i| i.policy_id)
-            .map(|id| local_id(&id, "AccessPackageAssignmentPolicy", "policyId"))
-            .transpose()
-            .gql()?;
-        let outcome = services(ctx).reconcile_auto_assignments(&actor(ctx), policy.as_deref()).await.gql()?;
+        let policy =
+            input.and_then(|i| i.policy_id).map(|id| policy_id(&id, "policyId")).transpose().gql()?;
+        let outcome = services(ctx).reconcile_auto_assignments(&actor(ctx), policy.as_ref()).await.gql()?;
         Ok(outcome.into())
     }
 }

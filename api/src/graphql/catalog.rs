@@ -875,7 +875,10 @@ impl CatalogMutation {
     }
 }
 
-async fn package_payload(ctx: &Context<'_>, id: &str) -> async_graphql::Result<AccessPackagePayload> {
+async fn package_payload(
+    ctx: &Context<'_>,
+    id: &em_engine::id::AccessPackageId,
+) -> async_graphql::Result<AccessPackagePayload> {
     let package = services(ctx).access_package(&actor(ctx), id).await.gql()?;
     let package = package.ok_or_else(|| em_engine::DomainError::not_found("access package", id)).gql()?;
     Ok(AccessPackagePayload { access_package: AccessPackageNode(package) })

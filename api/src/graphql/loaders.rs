@@ -38,7 +38,7 @@ pub struct RelatedPackageKey(pub em_engine::id::AccessPackageId);
 
 /// The policy a request or assignment the caller sees names.
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct RelatedPolicyKey(pub String);
+pub struct RelatedPolicyKey(pub em_engine::id::PolicyId);
 
 /// The assignment a request the caller sees created or changed.
 #[derive(Clone, Hash, PartialEq, Eq)]

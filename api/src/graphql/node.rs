@@ -76,6 +76,11 @@ pub fn package_id(raw: &str, field: &str) -> Result<em_engine::id::AccessPackage
     local_id(raw, "AccessPackage", field).map(Into::into)
 }
 
+/// An assignment policy's id from its global or local id, as [`local_id`].
+pub fn policy_id(raw: &str, field: &str) -> Result<em_engine::id::PolicyId, DomainError> {
+    local_id(raw, "AccessPackageAssignmentPolicy", field).map(Into::into)
+}
+
 pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
     let raw = raw.trim();
     match split(raw) {
@@ -122,7 +127,7 @@ impl NodeQuery {
                 .gql()?
                 .map(|x| Node::AccessPackageResource(AccessPackageResourceNode(x))),
             "AccessPackageAssignmentPolicy" => svc
-                .assignment_policy(&who, key)
+                .assignment_policy(&who, &key.into())
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode(x))),
@@ -141,9 +146,11 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|x| Node::UnifiedRoleAssignment(UnifiedRoleAssignmentNode(x))),
-            _ => {
-                svc.access_package(&who, key).await.gql()?.map(|x| Node::AccessPackage(AccessPackageNode(x)))
-            }
+            _ => svc
+                .access_package(&who, &key.into())
+                .await
+                .gql()?
+                .map(|x| Node::AccessPackage(AccessPackageNode(x))),
         };
         Ok(node)
     }

@@ -37,7 +37,7 @@ use serde_json::Value;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, DeleteByIdInput, DeletedPayload};
 use super::directory::{GroupNode, UserNode};
 use super::error::OrGraphql;
-use super::node::{catalog_id, global_id, local_id, package_id};
+use super::node::{catalog_id, global_id, package_id, policy_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::model::{PolicyFilter, StoredPolicy};
@@ -755,7 +755,7 @@ impl AccessPackageAssignmentRequestRequirements {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
-        let id = local_id(&self.policy_id, "AccessPackageAssignmentPolicy", "policyId").gql()?;
+        let id = policy_id(&self.policy_id, "policyId").gql()?;
         Ok(services(ctx)
             .assignment_policy(&actor(ctx), &id)
             .await
@@ -852,7 +852,7 @@ impl PolicyQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentPolicyNode>> {
-        let id = local_id(&id, "AccessPackageAssignmentPolicy", "id").gql()?;
+        let id = policy_id(&id, "id").gql()?;
         Ok(services(ctx)
             .assignment_policy(&actor(ctx), &id)
             .await
@@ -932,7 +932,7 @@ impl PolicyMutation {
         ctx: &Context<'_>,
         input: UpdateAssignmentPolicyInput,
     ) -> async_graphql::Result<AssignmentPolicyPayload> {
-        let id = local_id(&input.id, "AccessPackageAssignmentPolicy", "id").gql()?;
+        let id = policy_id(&input.id, "id").gql()?;
         let policy = policy_input(None, input.policy, input.graph_json).gql()?;
         let stored = services(ctx).replace_assignment_policy(&actor(ctx), &id, policy).await.gql()?;
         Ok(AssignmentPolicyPayload { assignment_policy: AccessPackageAssignmentPolicyNode(stored) })
@@ -944,7 +944,7 @@ impl PolicyMutation {
         ctx: &Context<'_>,
         input: DeleteByIdInput,
     ) -> async_graphql::Result<DeletedPayload> {
-        let id = local_id(&input.id, "AccessPackageAssignmentPolicy", "id").gql()?;
+        let id = policy_id(&input.id, "id").gql()?;
         services(ctx).delete_assignment_policy(&actor(ctx), &id).await.gql()?;
         Ok(DeletedPayload { deleted_id: global_id("AccessPackageAssignmentPolicy", &id) })
     }

@@ -352,7 +352,7 @@ impl AccessPackageAssignmentRequestNode {
                 .other_policies
                 .iter()
                 .map(|n| PolicyNoteValue {
-                    policy_id: ID(n.policy_id.clone()),
+                    policy_id: ID(n.policy_id.to_string()),
                     policy_display_name: n.policy_display_name.clone(),
                     reason: n.reason.clone(),
                 })
@@ -580,11 +580,11 @@ impl RequestQuery {
                 .transpose()
                 .gql()?,
             catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
-            assignment_policy_id: optional_id(
-                f.assignment_policy_id,
-                "AccessPackageAssignmentPolicy",
-                "filter.assignmentPolicyId",
-            )?,
+            assignment_policy_id: f
+                .assignment_policy_id
+                .map(|p| super::node::policy_id(&p, "filter.assignmentPolicyId"))
+                .transpose()
+                .gql()?,
             target_id: optional_id(f.target_id, "User", "filter.targetId")?,
             active_only: f.active_only,
             catalog_ids: None,
@@ -613,7 +613,7 @@ impl RequestQuery {
             .map(|p| package_id(&p, "incompatibleAccessPackageId"))
             .transpose()
             .gql()?;
-        let found = services(ctx).additional_access(&actor(ctx), &package, other.as_deref()).await.gql()?;
+        let found = services(ctx).additional_access(&actor(ctx), &package, other.as_ref()).await.gql()?;
         Ok(found
             .into_iter()
             .map(|v| SeparationOfDutiesViolation {
@@ -731,11 +731,11 @@ impl RequestMutation {
             request_type: input.request_type.into(),
             requestor: actor(ctx),
             access_package_id: package_id,
-            assignment_policy_id: optional_id(
-                input.assignment_policy_id,
-                "AccessPackageAssignmentPolicy",
-                "assignmentPolicyId",
-            )?,
+            assignment_policy_id: input
+                .assignment_policy_id
+                .map(|p| super::node::policy_id(&p, "assignmentPolicyId"))
+                .transpose()
+                .gql()?,
             assignment_id: optional_id(input.assignment_id, "AccessPackageAssignment", "assignmentId")?,
             justification: input.justification,
             answers: input

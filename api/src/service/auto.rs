@@ -27,7 +27,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::event::EventKind;
-use em_engine::id::AccessPackageId;
+use em_engine::id::{AccessPackageId, PolicyId};
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -50,12 +50,12 @@ pub(crate) struct AutoModel {
 struct Model {
     index: DirectoryIndex,
     /// Auto-assignment policies by id, with their compiled rules.
-    policies: BTreeMap<String, Compiled>,
+    policies: BTreeMap<PolicyId, Compiled>,
     /// Scheduled removals: assignment id to due time.
     removals: HashMap<String, DateTime<Utc>>,
     /// The recorded exclusions, `(policy id, user id)`, so that clearing one costs nothing
     /// when there is none.
-    exclusions: HashSet<(String, String)>,
+    exclusions: HashSet<(PolicyId, String)>,
 }
 
 struct Compiled {
@@ -91,7 +91,7 @@ const BATCH: usize = 250;
 const LANES: usize = 2;
 
 /// A `systemAdd` request of `package` through `policy`.
-fn system_add(package: &AccessPackageId, policy: &str, id: String) -> RequestInput {
+fn system_add(package: &AccessPackageId, policy: &PolicyId, id: String) -> RequestInput {
     RequestInput {
         id,
         request_type: AccessPackageRequestType::SystemAdd,
@@ -117,7 +117,7 @@ struct Bulk {
 /// One thing to do, decided under the model's lock and carried out after it.
 #[derive(Debug, Clone)]
 struct Step {
-    policy_id: String,
+    policy_id: PolicyId,
     package_id: AccessPackageId,
     user_id: String,
     assignment_id: Option<String>,
@@ -213,7 +213,11 @@ impl Services {
     /// Re-decides users against every policy (or one), and carries out the steps. After a
     /// removal the user is decided once more: what the removal made possible (an incompatible
     /// package) follows at once.
-    async fn auto_decide_users(&self, users: &[String], only: Option<&str>) -> ServiceResult<AutoOutcome> {
+    async fn auto_decide_users(
+        &self,
+        users: &[String],
+        only: Option<&PolicyId>,
+    ) -> ServiceResult<AutoOutcome> {
         let mut outcome = AutoOutcome::default();
         let mut pending: Vec<String> = users.to_vec();
         for _ in 0..2 {
@@ -233,7 +237,7 @@ impl Services {
     }
 
     /// What every policy (or one) does about one user now.
-    async fn auto_steps_for(&self, user_id: &str, only: Option<&str>) -> ServiceResult<Vec<Step>> {
+    async fn auto_steps_for(&self, user_id: &str, only: Option<&PolicyId>) -> ServiceResult<Vec<Step>> {
         let now = self.now();
         let target = self.target_state(user_id).await?;
         let mut steps = Vec::new();
@@ -241,7 +245,7 @@ impl Services {
         {
             let state = self.model().await?;
             let Some(model) = state.as_ref() else { return Ok(Vec::new()) };
-            for compiled in model.policies.values().filter(|c| only.is_none_or(|id| id == c.policy.id)) {
+            for compiled in model.policies.values().filter(|c| only.is_none_or(|id| *id == c.policy.id)) {
                 let policy = &compiled.policy;
                 let matches = compiled.matches(&model.index, user_id, now);
                 let package_id = &policy.access_package_id;
@@ -338,7 +342,7 @@ impl Services {
 
     async fn record_exclusion(
         &self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         user_id: &str,
         reason: &str,
         at: &str,
@@ -346,13 +350,13 @@ impl Services {
         self.store.record_exclusion(policy_id, user_id, reason, at).await?;
         let mut state = self.auto.state.write().await;
         if let Some(model) = state.as_mut() {
-            model.exclusions.insert((policy_id.to_owned(), user_id.to_owned()));
+            model.exclusions.insert((policy_id.clone(), user_id.to_owned()));
         }
         Ok(())
     }
 
-    async fn clear_exclusion(&self, policy_id: &str, user_id: &str) -> ServiceResult<()> {
-        let key = (policy_id.to_owned(), user_id.to_owned());
+    async fn clear_exclusion(&self, policy_id: &PolicyId, user_id: &str) -> ServiceResult<()> {
+        let key = (policy_id.clone(), user_id.to_owned());
         let known = {
             let state = self.auto.state.read().await;
             state.as_ref().is_none_or(|m| m.exclusions.contains(&key))
@@ -426,7 +430,7 @@ impl Services {
 
     /// A policy was created, changed or deleted: its compiled rule is replaced and the whole
     /// directory evaluated against it.
-    pub(crate) async fn auto_policy_changed(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
+    pub(crate) async fn auto_policy_changed(&self, policy_id: &PolicyId) -> ServiceResult<AutoOutcome> {
         let stored = self.store.assignment_policy(policy_id).await?;
         {
             let mut state = self.loaded().await?;
@@ -434,7 +438,7 @@ impl Services {
             match stored.filter(|s| s.policy.is_automatic()) {
                 Some(s) => {
                     let compiled = Compiled::new(s.policy, &model.index);
-                    model.policies.insert(policy_id.to_owned(), compiled);
+                    model.policies.insert(policy_id.clone(), compiled);
                 }
                 None => {
                     model.policies.remove(policy_id);
@@ -451,21 +455,21 @@ impl Services {
     pub async fn reconcile_auto_assignments(
         &self,
         actor: &Actor,
-        policy_id: Option<&str>,
+        policy_id: Option<&PolicyId>,
     ) -> ServiceResult<AutoOutcome> {
         self.require_admin(actor).await?;
         self.auto_reset().await;
-        let ids: Vec<String> = {
+        let ids: Vec<PolicyId> = {
             let state = self.model().await?;
             state.as_ref().map(|m| m.policies.keys().cloned().collect()).unwrap_or_default()
         };
         if let Some(id) = policy_id
-            && !ids.iter().any(|i| i == id)
+            && !ids.contains(id)
         {
             return Err(DomainError::not_found("auto-assignment policy", id).at("policyId").into());
         }
         let mut total = AutoOutcome::default();
-        for id in ids.iter().filter(|i| policy_id.is_none_or(|p| p == i.as_str())) {
+        for id in ids.iter().filter(|i| policy_id.is_none_or(|p| p == *i)) {
             let o = self.reconcile_policy(id).await?;
             total.assigned += o.assigned;
             total.removals_scheduled += o.removals_scheduled;
@@ -479,7 +483,7 @@ impl Services {
     /// Evaluates one policy over the directory and decides every user it selects or holds.
     /// Everything it decides on is read in bulk; the users to assign are decided and committed
     /// in batches ([`BATCH`] per transaction), the rest one by one.
-    async fn reconcile_policy(&self, policy_id: &str) -> ServiceResult<AutoOutcome> {
+    async fn reconcile_policy(&self, policy_id: &PolicyId) -> ServiceResult<AutoOutcome> {
         let now = self.now();
         let (selected, policy) = {
             let state = self.model().await?;
@@ -678,7 +682,7 @@ impl Services {
             let compiled = CompiledRule::compile(&parsed, &model.index);
             let selected: BTreeSet<String> =
                 compiled.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect();
-            let automatic: Option<String> = model
+            let automatic: Option<PolicyId> = model
                 .policies
                 .values()
                 .find(|c| c.policy.access_package_id == package.id)

@@ -230,7 +230,7 @@ impl Services {
     pub async fn update_access_package(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &AccessPackageId,
         patch: AccessPackagePatch,
     ) -> ServiceResult<AccessPackage> {
         let current = self.package_for(actor, Right::UpdateAccessPackage, id, "id").await?;
@@ -240,7 +240,7 @@ impl Services {
         Ok(next)
     }
 
-    pub async fn delete_access_package(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+    pub async fn delete_access_package(&self, actor: &Actor, id: &AccessPackageId) -> ServiceResult<()> {
         let package = self.package_for(actor, Right::DeleteAccessPackage, id, "id").await?;
         let event =
             self.package_event(actor, EventKind::AccessPackageDeleted, &package).with_data(json(&package));
@@ -291,7 +291,7 @@ impl Services {
         &self,
         actor: &Actor,
         package_id: &AccessPackageId,
-        other_id: &str,
+        other_id: &AccessPackageId,
     ) -> ServiceResult<()> {
         let package =
             self.package_for(actor, Right::UpdateAccessPackage, package_id, "accessPackageId").await?;
@@ -370,7 +370,7 @@ impl Services {
         &self,
         actor: &Actor,
         right: Right,
-        id: &str,
+        id: &AccessPackageId,
         field: &str,
     ) -> ServiceResult<AccessPackage> {
         let delegations = self.require_anywhere(actor, right).await?;

@@ -28,7 +28,7 @@ use crate::store::requests::{GovernanceWrite, StoredAssignment, StoredRequest};
 /// The read models of the request path.
 #[derive(Default)]
 pub(crate) struct Caches {
-    packages: GenerationMap<String, PackageContext>,
+    packages: GenerationMap<AccessPackageId, PackageContext>,
     users: GenerationMap<String, Option<User>>,
     user_groups: GenerationMap<String, BTreeSet<String>>,
     group_members: GenerationMap<String, Vec<String>>,
@@ -204,7 +204,11 @@ impl Services {
 
     /// The context of a package; NOT_FOUND naming `field` when there is no such package.
     /// Cached at the catalog generation: a change to users or memberships leaves it alone.
-    pub(crate) async fn package_context(&self, id: &str, field: &str) -> ServiceResult<Arc<PackageContext>> {
+    pub(crate) async fn package_context(
+        &self,
+        id: &AccessPackageId,
+        field: &str,
+    ) -> ServiceResult<Arc<PackageContext>> {
         let generation = self.store.catalog_generation();
         if let Some(hit) = self.caches.packages.get(id, generation) {
             return Ok(hit);
@@ -261,7 +265,7 @@ impl Services {
             incompatible_packages,
             incompatible_groups,
         });
-        self.caches.packages.put(id.to_owned(), generation, Arc::clone(&context));
+        self.caches.packages.put(id.clone(), generation, Arc::clone(&context));
         Ok(context)
     }
 

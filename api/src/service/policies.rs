@@ -14,7 +14,7 @@ use em_engine::delegation::Right;
 use em_engine::directory::{GroupRelation, User};
 use em_engine::error::FieldError;
 use em_engine::event::EventKind;
-use em_engine::id::{AccessPackageId, CatalogId};
+use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::policy::{
     AccessPackageAssignmentPolicy, ApplicablePolicyRequirements, PolicyInput, SubjectFacts, SubjectSet,
@@ -53,7 +53,7 @@ impl Services {
     ) -> ServiceResult<StoredPolicy> {
         let package_id = input.access_package_id.clone();
         let package = self.package_for(actor, Right::ManagePolicies, &package_id, "accessPackageId").await?;
-        let policy = AccessPackageAssignmentPolicy::create(self.new_id(), input, self.now())?;
+        let policy = AccessPackageAssignmentPolicy::create(self.new_id().into(), input, self.now())?;
         if policy.is_automatic() {
             self.require_automatic(actor, &package.catalog_id).await?;
         }
@@ -71,7 +71,7 @@ impl Services {
     pub async fn replace_assignment_policy(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &PolicyId,
         mut input: PolicyInput,
     ) -> ServiceResult<StoredPolicy> {
         let current = self.policy_for(actor, id).await?;
@@ -93,7 +93,7 @@ impl Services {
     }
 
     /// Deletes a policy; refused while assignments were made through it.
-    pub async fn delete_assignment_policy(&self, actor: &Actor, id: &str) -> ServiceResult<()> {
+    pub async fn delete_assignment_policy(&self, actor: &Actor, id: &PolicyId) -> ServiceResult<()> {
         let current = self.policy_for(actor, id).await?;
         if current.policy.is_automatic() {
             self.require_automatic(actor, &current.catalog_id).await?;
@@ -164,7 +164,7 @@ impl Services {
 
     /// The policy `id` for a change: `NOT_FOUND` when there is none or its catalog is not
     /// visible to the caller, `FORBIDDEN` without the right to manage the catalog's policies.
-    async fn policy_for(&self, actor: &Actor, id: &str) -> ServiceResult<StoredPolicy> {
+    async fn policy_for(&self, actor: &Actor, id: &PolicyId) -> ServiceResult<StoredPolicy> {
         let delegations = self.require_anywhere(actor, Right::ManagePolicies).await?;
         let missing = || DomainError::not_found("assignment policy", id).at("id");
         let current = self.store.assignment_policy(id).await?.ok_or_else(missing)?;

@@ -30,7 +30,7 @@ use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, Site, User, UserType};
 use em_engine::event::{Event, EventArea};
-use em_engine::id::{AccessPackageId, CatalogId};
+use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::resource::AccessPackageResource;
 
@@ -154,7 +154,11 @@ impl Services {
 
     /// An access package, if the caller sees its catalog or may request it (a hidden package
     /// answers too: its direct link).
-    pub async fn access_package(&self, actor: &Actor, id: &str) -> ServiceResult<Option<AccessPackage>> {
+    pub async fn access_package(
+        &self,
+        actor: &Actor,
+        id: &AccessPackageId,
+    ) -> ServiceResult<Option<AccessPackage>> {
         let Some(package) = self.store.access_package(id).await? else { return Ok(None) };
         let delegations = self.delegations(actor).await?;
         Ok(self.sees_package(&delegations, actor, &package).await?.then_some(package))
@@ -308,7 +312,11 @@ impl Services {
     }
 
     /// A policy, if the caller sees its catalog or it applies to them.
-    pub async fn assignment_policy(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredPolicy>> {
+    pub async fn assignment_policy(
+        &self,
+        actor: &Actor,
+        id: &PolicyId,
+    ) -> ServiceResult<Option<StoredPolicy>> {
         let Some(stored) = self.store.assignment_policy(id).await? else { return Ok(None) };
         let visible = self.sees_policies(actor, &stored.catalog_id, &stored.policy.access_package_id).await?;
         Ok(visible.contains(&stored.policy.id).then_some(stored))
@@ -327,7 +335,7 @@ impl Services {
     }
 
     /// The policies of `ids` named by requests and assignments the caller sees, by id.
-    pub async fn related_policies(&self, ids: &[String]) -> ServiceResult<HashMap<String, StoredPolicy>> {
+    pub async fn related_policies(&self, ids: &[PolicyId]) -> ServiceResult<HashMap<PolicyId, StoredPolicy>> {
         let policies = self.store.assignment_policies_by_ids(ids).await?;
         Ok(policies.into_iter().map(|p| (p.policy.id.clone(), p)).collect())
     }
@@ -338,7 +346,7 @@ impl Services {
         actor: &Actor,
         catalog_id: &CatalogId,
         package_id: &AccessPackageId,
-    ) -> ServiceResult<BTreeSet<String>> {
+    ) -> ServiceResult<BTreeSet<PolicyId>> {
         if self.delegations(actor).await?.reads(catalog_id) {
             let all = self.store.assignment_policies_of_package(package_id).await?;
             return Ok(all.into_iter().map(|p| p.policy.id).collect());
@@ -414,7 +422,11 @@ impl Services {
 
     /// The exclusions an auto-assignment policy recorded (administrators: auto-assignment is
     /// theirs).
-    pub async fn auto_exclusions(&self, actor: &Actor, policy_id: &str) -> ServiceResult<Vec<Exclusion>> {
+    pub async fn auto_exclusions(
+        &self,
+        actor: &Actor,
+        policy_id: &PolicyId,
+    ) -> ServiceResult<Vec<Exclusion>> {
         self.require_admin(actor).await?;
         Ok(self.store.exclusions(policy_id).await?)
     }

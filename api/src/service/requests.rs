@@ -578,7 +578,7 @@ impl Services {
         &self,
         actor: &Actor,
         package_id: &AccessPackageId,
-        incompatible_id: Option<&str>,
+        incompatible_id: Option<&AccessPackageId>,
     ) -> ServiceResult<Vec<Violation>> {
         self.package_for(actor, Right::ReadAssignments, package_id, "accessPackageId").await?;
         let context = self.package_context(package_id, "accessPackageId").await?;

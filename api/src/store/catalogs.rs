@@ -289,7 +289,7 @@ impl Store {
         .await
     }
 
-    pub async fn access_package(&self, id: &str) -> StoreResult<Option<AccessPackage>> {
+    pub async fn access_package(&self, id: &AccessPackageId) -> StoreResult<Option<AccessPackage>> {
         self.get("access_package", id).await
     }
 
@@ -360,7 +360,7 @@ impl Store {
 
     /// Deletes a package with its role scopes, its assignment policies and every incompatibility
     /// naming it; refused while it or one of its policies has assignments.
-    pub async fn delete_access_package(&self, id: &str) -> StoreResult<()> {
+    pub async fn delete_access_package(&self, id: &AccessPackageId) -> StoreResult<()> {
         let body = format!(
             "LET $p = (SELECT * FROM ONLY type::record('access_package', $id));
              IF $p == NONE {{ {missing} }};

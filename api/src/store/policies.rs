@@ -13,7 +13,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::access_package::AccessPackage;
-use em_engine::id::{AccessPackageId, CatalogId};
+use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
 use em_engine::policy::{AccessPackageAssignmentPolicy, SubjectSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -110,7 +110,7 @@ fn second_automatic() -> String {
 }
 
 impl Store {
-    pub async fn assignment_policy(&self, id: &str) -> StoreResult<Option<StoredPolicy>> {
+    pub async fn assignment_policy(&self, id: &PolicyId) -> StoreResult<Option<StoredPolicy>> {
         let sql = "SELECT *, record::id(id) AS id,
                        math::sum(SELECT VALUE n FROM assignment_tally WHERE assignmentPolicyId = $id) AS assignmentCount
                    FROM ONLY type::record('assignment_policy', $id);";
@@ -122,7 +122,7 @@ impl Store {
 
     /// Policies by id, with their assignment counts; ids that do not exist are skipped. Only those
     /// records are read.
-    pub async fn assignment_policies_by_ids(&self, ids: &[String]) -> StoreResult<Vec<StoredPolicy>> {
+    pub async fn assignment_policies_by_ids(&self, ids: &[PolicyId]) -> StoreResult<Vec<StoredPolicy>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -270,7 +270,7 @@ impl Store {
     }
 
     /// Deletes a policy unless assignments were made through it.
-    pub async fn delete_assignment_policy(&self, id: &str) -> StoreResult<()> {
+    pub async fn delete_assignment_policy(&self, id: &PolicyId) -> StoreResult<()> {
         let body = format!(
             "LET $old = (SELECT * FROM ONLY type::record('assignment_policy', $id));
              IF $old == NONE {{ {missing} }};
@@ -363,7 +363,7 @@ mod tests {
         let (store, package) = store().await;
         let policy = direct("p1");
         store.create_assignment_policy(&policy, &package.catalog_id).await.unwrap();
-        let stored = store.assignment_policy("p1").await.unwrap().unwrap();
+        let stored = store.assignment_policy(&PolicyId::new("p1")).await.unwrap().unwrap();
         assert_eq!(stored.policy, policy);
         assert_eq!((stored.catalog_id.as_str(), stored.assignment_count), (package.catalog_id.as_str(), 0));
         assert_eq!(counts(&store, "access_package", "ap").await["policyCount"], 1);
@@ -371,15 +371,15 @@ mod tests {
         let mut renamed = policy.clone();
         renamed.display_name = "Renamed".into();
         store.replace_assignment_policy(&renamed).await.unwrap();
-        assert_eq!(store.assignment_policy("p1").await.unwrap().unwrap().policy, renamed);
+        assert_eq!(store.assignment_policy(&PolicyId::new("p1")).await.unwrap().unwrap().policy, renamed);
         assert_eq!(store.assignment_policies_of_package(&package.id).await.unwrap().len(), 1);
         assert_eq!(store.assignment_policies_of_catalog(&package.catalog_id).await.unwrap().len(), 1);
 
-        store.delete_assignment_policy("p1").await.unwrap();
-        assert_eq!(store.assignment_policy("p1").await.unwrap(), None);
+        store.delete_assignment_policy(&PolicyId::new("p1")).await.unwrap();
+        assert_eq!(store.assignment_policy(&PolicyId::new("p1")).await.unwrap(), None);
         assert_eq!(counts(&store, "access_package", "ap").await["policyCount"], 0);
         assert_eq!(
-            refusal(store.delete_assignment_policy("p1").await),
+            refusal(store.delete_assignment_policy(&PolicyId::new("p1")).await),
             (ErrorCode::NotFound, Some("id".into()))
         );
     }
@@ -412,7 +412,7 @@ mod tests {
         store.replace_assignment_policy(&direct("a1")).await.unwrap();
         store.replace_assignment_policy(&changed).await.unwrap();
         assert_eq!(counts(&store, "access_package", "ap").await["automaticPolicyCount"], 1);
-        store.delete_assignment_policy("p1").await.unwrap();
+        store.delete_assignment_policy(&PolicyId::new("p1")).await.unwrap();
         assert_eq!(counts(&store, "access_package", "ap").await["automaticPolicyCount"], 0);
     }
 
@@ -428,16 +428,19 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(store.assignment_policy("p1").await.unwrap().unwrap().assignment_count, 1);
+        assert_eq!(store.assignment_policy(&PolicyId::new("p1")).await.unwrap().unwrap().assignment_count, 1);
         assert_eq!(
-            refusal(store.delete_assignment_policy("p1").await),
+            refusal(store.delete_assignment_policy(&PolicyId::new("p1")).await),
             (ErrorCode::Conflict, Some("id".into()))
         );
         assert_eq!(
-            refusal(store.delete_access_package("ap").await),
+            refusal(store.delete_access_package(&AccessPackageId::new("ap")).await),
             (ErrorCode::Conflict, Some("id".into()))
         );
-        assert!(store.assignment_policy("p1").await.unwrap().is_some(), "a refusal changes nothing");
+        assert!(
+            store.assignment_policy(&PolicyId::new("p1")).await.unwrap().is_some(),
+            "a refusal changes nothing"
+        );
 
         // Tallies of one shard may go below zero: their sum is what counts.
         store
@@ -447,9 +450,13 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(store.assignment_policy("p1").await.unwrap().unwrap().assignment_count, 0);
-        store.delete_access_package("ap").await.unwrap();
-        assert_eq!(store.assignment_policy("p1").await.unwrap(), None, "policies go with their package");
+        assert_eq!(store.assignment_policy(&PolicyId::new("p1")).await.unwrap().unwrap().assignment_count, 0);
+        store.delete_access_package(&AccessPackageId::new("ap")).await.unwrap();
+        assert_eq!(
+            store.assignment_policy(&PolicyId::new("p1")).await.unwrap(),
+            None,
+            "policies go with their package"
+        );
     }
 
     #[tokio::test]

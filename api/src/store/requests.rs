@@ -31,7 +31,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
-use em_engine::id::{AccessPackageId, CatalogId};
+use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
 use serde::Deserialize;
@@ -185,7 +185,7 @@ pub const SCOPE_SUFFIX: &str = "#scope";
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Exclusion {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub target_id: String,
     pub reason: String,
     pub recorded_date_time: String,
@@ -324,7 +324,7 @@ pub struct AssignmentFilter {
     pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
     pub target_id: Option<String>,
-    pub assignment_policy_id: Option<String>,
+    pub assignment_policy_id: Option<PolicyId>,
     /// Only those that still give access (not expired).
     pub active_only: bool,
     /// Only assignments of these catalogs (what a delegate may read); `None`: every catalog.
@@ -595,7 +595,7 @@ impl Store {
     /// Records why an auto-assignment policy could not assign a user it selects.
     pub async fn record_exclusion(
         &self,
-        policy_id: &str,
+        policy_id: &PolicyId,
         target_id: &str,
         reason: &str,
         at: &str,
@@ -610,7 +610,7 @@ impl Store {
     }
 
     /// Forgets an exclusion (the user was assigned, or left the scope).
-    pub async fn clear_exclusion(&self, policy_id: &str, target_id: &str) -> StoreResult<()> {
+    pub async fn clear_exclusion(&self, policy_id: &PolicyId, target_id: &str) -> StoreResult<()> {
         self.untracked()
             .transaction(
                 "DELETE type::record('auto_exclusion', [$policy, $target]);",
@@ -621,14 +621,14 @@ impl Store {
     }
 
     /// Every recorded exclusion, as `(policy id, user id)`.
-    pub async fn all_exclusions(&self) -> StoreResult<Vec<(String, String)>> {
+    pub async fn all_exclusions(&self) -> StoreResult<Vec<(PolicyId, String)>> {
         let rows: Vec<Exclusion> =
             self.all("auto_exclusion", "true", "policyId, targetId", Map::new()).await?;
         Ok(rows.into_iter().map(|e| (e.policy_id, e.target_id)).collect())
     }
 
     /// The users a policy selects but could not assign, and why, by user id.
-    pub async fn exclusions(&self, policy_id: &str) -> StoreResult<Vec<Exclusion>> {
+    pub async fn exclusions(&self, policy_id: &PolicyId) -> StoreResult<Vec<Exclusion>> {
         self.all("auto_exclusion", "policyId = $policy", "targetId", vars! { "policy" => policy_id }).await
     }
 

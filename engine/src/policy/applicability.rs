@@ -29,6 +29,7 @@ use super::{
 use crate::approval::{DirectoryView, manager_at_level};
 use crate::catalog::{AccessPackageCatalog, CatalogState};
 use crate::directory::{User, UserType};
+use crate::id::PolicyId;
 
 /// What a request does to an assignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,7 +134,7 @@ impl PolicyPriority {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicablePolicy {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub policy_display_name: String,
     pub priority: PolicyPriority,
     /// Why it applies: `` `Alice` is a direct member of group `g1` (P1: specific users and groups) ``.
@@ -144,7 +145,7 @@ pub struct ApplicablePolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyNote {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub policy_display_name: String,
     pub reason: String,
 }
@@ -164,7 +165,7 @@ pub struct Applicability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicablePolicyRequirements {
-    pub policy_id: String,
+    pub policy_id: PolicyId,
     pub policy_display_name: String,
     pub policy_description: Option<String>,
     pub is_approval_required_for_add: bool,

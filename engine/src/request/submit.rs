@@ -13,7 +13,7 @@
 //! policy or an assignment that is not the package's. The message names exactly what blocked the
 //! request.
 
-use crate::id::AccessPackageId;
+use crate::id::{AccessPackageId, PolicyId};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -48,7 +48,7 @@ pub struct RequestInput {
     pub requestor: Actor,
     pub access_package_id: AccessPackageId,
     /// The policy to request through; for user requests it may be left out when exactly one applies.
-    pub assignment_policy_id: Option<String>,
+    pub assignment_policy_id: Option<PolicyId>,
     pub assignment_id: Option<String>,
     pub justification: Option<String>,
     pub answers: Vec<AccessPackageAnswerString>,

@@ -645,7 +645,7 @@ fn priority_picks_the_policy_and_a_choice_is_needed_within_a_category() {
 
 fn admin_add(policy: Option<&str>) -> RequestInput {
     RequestInput {
-        assignment_policy_id: policy.map(str::to_owned),
+        assignment_policy_id: policy.map(Into::into),
         justification: None,
         ..input(AccessPackageRequestType::AdminAdd, "admin")
     }
