@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_package::AccessPackageResourceRoleScope;
 use crate::error::{DomainError, ErrorCode};
-use crate::id::{AccessPackageId, CatalogId, PolicyId};
+use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId};
 use crate::policy::{EntitlementManagementSchedule, ExpirationPattern, ExpirationPatternType};
 use crate::resource::{AccessPackageResource, AccessPackageResourceRole, OriginSystem};
 use crate::timer::{Timer, TimerKind};
@@ -186,7 +186,7 @@ pub fn delivery_plan(
 pub struct KeptGrant {
     pub grant: Grant,
     /// The ids of the assignments that still deliver it.
-    pub held_by: Vec<String>,
+    pub held_by: Vec<AssignmentId>,
 }
 
 /// What to take away when an assignment ends.
@@ -202,7 +202,7 @@ pub struct RevocationPlan {
 /// `ending` itself, if listed, do not count.
 #[must_use]
 pub fn revocations(ending: &AccessPackageAssignment, others: &[AccessPackageAssignment]) -> RevocationPlan {
-    let mut held: BTreeMap<&Grant, Vec<String>> = BTreeMap::new();
+    let mut held: BTreeMap<&Grant, Vec<AssignmentId>> = BTreeMap::new();
     for other in
         others.iter().filter(|o| o.id != ending.id && o.target_id == ending.target_id && o.is_active())
     {
@@ -343,7 +343,7 @@ pub fn assignment_schedule(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageAssignment {
-    pub id: String,
+    pub id: AssignmentId,
     pub access_package_id: AccessPackageId,
     pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
@@ -362,7 +362,7 @@ pub struct AccessPackageAssignment {
 /// What an assignment needs when it is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAssignment {
-    pub id: String,
+    pub id: AssignmentId,
     pub access_package_id: AccessPackageId,
     pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,

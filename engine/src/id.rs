@@ -129,6 +129,16 @@ typed_id!(
     PolicyId
 );
 
+typed_id!(
+    /// An `accessPackageAssignmentRequest`'s id.
+    RequestId
+);
+
+typed_id!(
+    /// An `accessPackageAssignment`'s id.
+    AssignmentId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

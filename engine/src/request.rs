@@ -36,7 +36,7 @@
 //! - `adminAdd` through a policy that requires approval goes through approval: an administrator
 //!   cannot bypass it. Administrators answer the policy's questions but need no justification.
 
-use crate::id::{AccessPackageId, CatalogId, PolicyId};
+use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -257,7 +257,7 @@ pub struct RequestExplanation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessPackageAssignmentRequest {
-    pub id: String,
+    pub id: RequestId,
     pub request_type: AccessPackageRequestType,
     pub state: AccessPackageRequestState,
     pub status: RequestStatus,
@@ -271,7 +271,7 @@ pub struct AccessPackageAssignmentRequest {
     pub requestor: Actor,
     pub target_id: String,
     /// The assignment the request creates, updates or removes.
-    pub assignment_id: Option<String>,
+    pub assignment_id: Option<AssignmentId>,
     pub created_date_time: DateTime<Utc>,
     pub completed_date_time: Option<DateTime<Utc>>,
     pub approval: Option<Approval>,
@@ -287,11 +287,11 @@ pub enum Effect {
     /// [`crate::assignment::delivery_plan`], and report with [`AccessPackageAssignmentRequest::record_delivery`].
     CreateAssignment { assignment: Box<AccessPackageAssignment> },
     /// Deliver the assignment's grants again (reprocess), and report.
-    Deliver { assignment_id: String },
+    Deliver { assignment_id: AssignmentId },
     /// Give the assignment this expiration ([`AccessPackageAssignment::extend`]), and report.
-    ExtendAssignment { assignment_id: String, expiration: ExpirationPattern },
+    ExtendAssignment { assignment_id: AssignmentId, expiration: ExpirationPattern },
     /// End the assignment ([`AccessPackageAssignment::end`]), revoke its plan, and report.
-    RemoveAssignment { assignment_id: String },
+    RemoveAssignment { assignment_id: AssignmentId },
 }
 
 /// The result of a step: the new request, what to do, and its timers afterwards.
@@ -310,8 +310,8 @@ const ASSIGNMENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_3a90_c2b8_47e5_8d14_b7
 /// The id of the assignment an add request creates: derived from the request id, so that
 /// replaying a transition creates the same assignment.
 #[must_use]
-pub fn assignment_id_for(request_id: &str) -> String {
-    Uuid::new_v5(&ASSIGNMENT_NAMESPACE, request_id.as_bytes()).to_string()
+pub fn assignment_id_for(request_id: &RequestId) -> AssignmentId {
+    Uuid::new_v5(&ASSIGNMENT_NAMESPACE, request_id.as_bytes()).to_string().into()
 }
 
 impl AccessPackageAssignmentRequest {

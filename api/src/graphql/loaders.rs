@@ -42,7 +42,7 @@ pub struct RelatedPolicyKey(pub em_engine::id::PolicyId);
 
 /// The assignment a request the caller sees created or changed.
 #[derive(Clone, Hash, PartialEq, Eq)]
-pub struct RelatedAssignmentKey(pub String);
+pub struct RelatedAssignmentKey(pub em_engine::id::AssignmentId);
 
 /// A user of the directory.
 #[derive(Clone, Hash, PartialEq, Eq)]

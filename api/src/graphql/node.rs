@@ -81,6 +81,16 @@ pub fn policy_id(raw: &str, field: &str) -> Result<em_engine::id::PolicyId, Doma
     local_id(raw, "AccessPackageAssignmentPolicy", field).map(Into::into)
 }
 
+/// A request's id from its global or local id, as [`local_id`].
+pub fn request_id(raw: &str, field: &str) -> Result<em_engine::id::RequestId, DomainError> {
+    local_id(raw, "AccessPackageAssignmentRequest", field).map(Into::into)
+}
+
+/// An assignment's id from its global or local id, as [`local_id`].
+pub fn assignment_id(raw: &str, field: &str) -> Result<em_engine::id::AssignmentId, DomainError> {
+    local_id(raw, "AccessPackageAssignment", field).map(Into::into)
+}
+
 pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
     let raw = raw.trim();
     match split(raw) {
@@ -132,12 +142,12 @@ impl NodeQuery {
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentPolicy(AccessPackageAssignmentPolicyNode(x))),
             "AccessPackageAssignmentRequest" => svc
-                .visible_request(&who, key)
+                .visible_request(&who, &key.into())
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignmentRequest(x.into())),
             "AccessPackageAssignment" => svc
-                .visible_assignment(&who, key)
+                .visible_assignment(&who, &key.into())
                 .await
                 .gql()?
                 .map(|x| Node::AccessPackageAssignment(x.into())),

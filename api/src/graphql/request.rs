@@ -198,7 +198,7 @@ pub struct ApprovalNode(AccessPackageAssignmentRequest);
 #[Object(name = "Approval")]
 impl ApprovalNode {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     async fn stages(&self) -> Vec<ApprovalStageNode> {
         self.0.approval.iter().flat_map(|a| a.stages.iter().cloned()).map(ApprovalStageNode).collect()
@@ -247,7 +247,7 @@ fn committed(
 ) -> AccessPackageAssignmentRequestNode {
     let assignment = request
         .assignment_id
-        .as_deref()
+        .as_ref()
         .and_then(|id| services(ctx).committed_assignment(&request.target_id, id));
     AccessPackageAssignmentRequestNode(request, assignment)
 }
@@ -518,7 +518,7 @@ impl RequestQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentRequestNode>> {
-        let id = local_id(&id, "AccessPackageAssignmentRequest", "id").gql()?;
+        let id = super::node::request_id(&id, "id").gql()?;
         Ok(services(ctx).visible_request(&actor(ctx), &id).await.gql()?.map(Into::into))
     }
 
@@ -558,7 +558,7 @@ impl RequestQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<AccessPackageAssignmentNode>> {
-        let id = local_id(&id, "AccessPackageAssignment", "id").gql()?;
+        let id = super::node::assignment_id(&id, "id").gql()?;
         Ok(services(ctx).visible_assignment(&actor(ctx), &id).await.gql()?.map(Into::into))
     }
 
@@ -727,7 +727,7 @@ impl RequestMutation {
         let package_id = package_id(&input.access_package_id, "accessPackageId").gql()?;
         let schedule = input.schedule.map(schedule_input).transpose().gql()?;
         let request = RequestInput {
-            id: String::new(),
+            id: em_engine::id::RequestId::default(),
             request_type: input.request_type.into(),
             requestor: actor(ctx),
             access_package_id: package_id,
@@ -736,7 +736,11 @@ impl RequestMutation {
                 .map(|p| super::node::policy_id(&p, "assignmentPolicyId"))
                 .transpose()
                 .gql()?,
-            assignment_id: optional_id(input.assignment_id, "AccessPackageAssignment", "assignmentId")?,
+            assignment_id: input
+                .assignment_id
+                .map(|a| super::node::assignment_id(&a, "assignmentId"))
+                .transpose()
+                .gql()?,
             justification: input.justification,
             answers: input
                 .answers
@@ -757,8 +761,7 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: UpdateApprovalStageInput,
     ) -> async_graphql::Result<AssignmentRequestPayload> {
-        let request_id =
-            local_id(&input.approval_id, "AccessPackageAssignmentRequest", "approvalId").gql()?;
+        let request_id = super::node::request_id(&input.approval_id, "approvalId").gql()?;
         let decision = StageDecision {
             stage_id: input.stage_id.map(|s| s.0),
             approver_id: String::new(),
@@ -778,7 +781,7 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: AssignmentRequestIdInput,
     ) -> async_graphql::Result<AssignmentRequestPayload> {
-        let id = local_id(&input.id, "AccessPackageAssignmentRequest", "id").gql()?;
+        let id = super::node::request_id(&input.id, "id").gql()?;
         let request = services(ctx).cancel_request(&actor(ctx), &id).await.gql()?;
         Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }
@@ -789,7 +792,7 @@ impl RequestMutation {
         ctx: &Context<'_>,
         input: AssignmentRequestIdInput,
     ) -> async_graphql::Result<AssignmentRequestPayload> {
-        let id = local_id(&input.id, "AccessPackageAssignmentRequest", "id").gql()?;
+        let id = super::node::request_id(&input.id, "id").gql()?;
         let request = services(ctx).reprocess_request(&actor(ctx), &id).await.gql()?;
         Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }

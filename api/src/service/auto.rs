@@ -27,7 +27,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::event::EventKind;
-use em_engine::id::{AccessPackageId, PolicyId};
+use em_engine::id::{AccessPackageId, AssignmentId, PolicyId, RequestId};
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -52,7 +52,7 @@ struct Model {
     /// Auto-assignment policies by id, with their compiled rules.
     policies: BTreeMap<PolicyId, Compiled>,
     /// Scheduled removals: assignment id to due time.
-    removals: HashMap<String, DateTime<Utc>>,
+    removals: HashMap<AssignmentId, DateTime<Utc>>,
     /// The recorded exclusions, `(policy id, user id)`, so that clearing one costs nothing
     /// when there is none.
     exclusions: HashSet<(PolicyId, String)>,
@@ -91,7 +91,7 @@ const BATCH: usize = 250;
 const LANES: usize = 2;
 
 /// A `systemAdd` request of `package` through `policy`.
-fn system_add(package: &AccessPackageId, policy: &PolicyId, id: String) -> RequestInput {
+fn system_add(package: &AccessPackageId, policy: &PolicyId, id: RequestId) -> RequestInput {
     RequestInput {
         id,
         request_type: AccessPackageRequestType::SystemAdd,
@@ -120,7 +120,7 @@ struct Step {
     policy_id: PolicyId,
     package_id: AccessPackageId,
     user_id: String,
-    assignment_id: Option<String>,
+    assignment_id: Option<AssignmentId>,
     action: AutoAction,
 }
 
@@ -294,7 +294,7 @@ impl Services {
             match step.action {
                 AutoAction::Nothing => {}
                 AutoAction::Assign => {
-                    let input = system_add(&step.package_id, &step.policy_id, String::new());
+                    let input = system_add(&step.package_id, &step.policy_id, RequestId::default());
                     match self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await {
                         Ok(_) => {
                             outcome.assigned += 1;
@@ -321,7 +321,7 @@ impl Services {
                 AutoAction::Remove => {
                     let Some(assignment_id) = &step.assignment_id else { continue };
                     let input = RequestInput {
-                        id: String::new(),
+                        id: RequestId::default(),
                         request_type: AccessPackageRequestType::SystemRemove,
                         requestor: Actor::System,
                         access_package_id: step.package_id.clone(),
@@ -375,7 +375,7 @@ impl Services {
     async fn set_scope_timer(
         &self,
         user_id: &str,
-        assignment_id: &str,
+        assignment_id: &AssignmentId,
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<()> {
         self.decided(|| async {
@@ -402,7 +402,7 @@ impl Services {
         let mut state = self.auto.state.write().await;
         if let Some(model) = state.as_mut() {
             match at {
-                Some(at) => model.removals.insert(assignment_id.to_owned(), at),
+                Some(at) => model.removals.insert(assignment_id.clone(), at),
                 None => model.removals.remove(assignment_id),
             };
         }
@@ -411,9 +411,9 @@ impl Services {
 
     /// A scope timer fell due: the user is re-decided (removed if they still do not match).
     pub(crate) async fn fire_scope_timer(&self, user_id: &str, owner_id: &str) -> ServiceResult<()> {
-        let assignment_id = owner_id.strip_suffix(SCOPE_SUFFIX).unwrap_or(owner_id);
+        let assignment_id = &AssignmentId::new(owner_id.strip_suffix(SCOPE_SUFFIX).unwrap_or(owner_id));
         let held =
-            self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == assignment_id);
+            self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == *assignment_id);
         if held {
             self.auto_decide_users(&[user_id.to_owned()], None).await?;
         }
@@ -622,7 +622,7 @@ impl Services {
         let mut decided = Vec::new();
         for user in self.store.users_by_ids(&chunk).await? {
             let state = states.get(&user.id).cloned().unwrap_or_default();
-            let input = system_add(&policy.access_package_id, &policy.id, self.new_id());
+            let input = system_add(&policy.access_package_id, &policy.id, self.new_id().into());
             let facts = SubjectFacts::new(&user, groups.get(&user.id).unwrap_or(&nobody));
             let submitted = context.submit(input, None, facts, &state, &directory, now);
             match submitted {

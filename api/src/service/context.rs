@@ -13,7 +13,7 @@ use em_engine::assignment::AccessPackageAssignment;
 use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
-use em_engine::id::AccessPackageId;
+use em_engine::id::{AccessPackageId, AssignmentId, RequestId};
 use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
 use em_engine::request::{
     AccessPackageAssignmentRequest, OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit,
@@ -35,7 +35,7 @@ pub(crate) struct Caches {
     administrators: GenerationMap<String, bool>,
     /// Validated by the database (generation 0 always).
     targets: GenerationMap<String, TargetState>,
-    requests: GenerationMap<String, StoredRequest>,
+    requests: GenerationMap<RequestId, StoredRequest>,
 }
 
 /// Everything about an access package that a request through it decides on.
@@ -192,9 +192,9 @@ impl Services {
     /// An active assignment as this server last committed it, while it remembers its target's
     /// state: what a mutation's answer shows of the assignment it just delivered.
     #[must_use]
-    pub fn committed_assignment(&self, target_id: &str, id: &str) -> Option<StoredAssignment> {
+    pub fn committed_assignment(&self, target_id: &str, id: &AssignmentId) -> Option<StoredAssignment> {
         let state = self.caches.targets.get(target_id, 0)?;
-        state.assignments.iter().find(|a| a.assignment.id == id).cloned()
+        state.assignments.iter().find(|a| a.assignment.id == *id).cloned()
     }
 
     /// Forgets what the read models hold about a target (its data moved elsewhere).
@@ -394,7 +394,7 @@ impl Services {
     }
 
     /// A request with its version.
-    pub(crate) async fn stored_request(&self, id: &str) -> ServiceResult<Option<StoredRequest>> {
+    pub(crate) async fn stored_request(&self, id: &RequestId) -> ServiceResult<Option<StoredRequest>> {
         if let Some(hit) = self.caches.requests.get(id, 0) {
             return Ok(Some((*hit).clone()));
         }

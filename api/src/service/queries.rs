@@ -30,7 +30,7 @@ use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::{Application, DirectoryRole, Group, GroupRelation, Site, User, UserType};
 use em_engine::event::{Event, EventArea};
-use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
+use em_engine::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId};
 use em_engine::policy::applicability::applicable_policy_requirements;
 use em_engine::resource::AccessPackageResource;
 
@@ -387,8 +387,8 @@ impl Services {
     /// changed is shown with it), by id.
     pub async fn related_assignments(
         &self,
-        ids: &[String],
-    ) -> ServiceResult<HashMap<String, StoredAssignment>> {
+        ids: &[AssignmentId],
+    ) -> ServiceResult<HashMap<AssignmentId, StoredAssignment>> {
         let assignments: Vec<StoredAssignment> = self.store.assignments_by_ids(ids).await?;
         Ok(assignments.into_iter().map(|a| (a.assignment.id.clone(), a)).collect())
     }

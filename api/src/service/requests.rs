@@ -16,7 +16,7 @@ use em_engine::approval::{DirectorySnapshot, StageDecision};
 use em_engine::assignment::AccessPackageAssignment;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
-use em_engine::id::AccessPackageId;
+use em_engine::id::{AccessPackageId, AssignmentId, RequestId};
 use em_engine::policy::SubjectSet;
 use em_engine::request::change::{self, Held, Realized};
 use em_engine::request::{AccessPackageAssignmentRequest, RequestInput, Transition};
@@ -94,7 +94,7 @@ impl Services {
                 );
             }
         };
-        input.id = self.new_id();
+        input.id = self.new_id().into();
         self.decided(|| self.submit_once(&input, &target_id)).await
     }
 
@@ -128,7 +128,7 @@ impl Services {
     pub async fn decide_request(
         &self,
         actor: &Actor,
-        request_id: &str,
+        request_id: &RequestId,
         mut decision: StageDecision,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let Actor::User { id } = actor else {
@@ -151,7 +151,7 @@ impl Services {
     pub async fn cancel_request(
         &self,
         actor: &Actor,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let delegations = self.delegations(actor).await?;
         self.decided(|| async {
@@ -169,7 +169,7 @@ impl Services {
     pub async fn reprocess_request(
         &self,
         actor: &Actor,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let delegations = self.delegations(actor).await?;
         self.decided(|| async {
@@ -223,7 +223,7 @@ impl Services {
         match due.owner {
             TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
             TimerOwner::Request => {
-                let Some(stored) = self.stored_request(&due.owner_id).await? else {
+                let Some(stored) = self.stored_request(&due.owner_id.as_str().into()).await? else {
                     return self
                         .drop_timers(&due.target_id, state.version, TimerOwner::Request, &due.owner_id)
                         .await;
@@ -313,7 +313,7 @@ impl Services {
 
     async fn request_context(
         &self,
-        request_id: &str,
+        request_id: &RequestId,
     ) -> ServiceResult<(StoredRequest, Arc<TargetState>, Subject)> {
         let stored = found(self.stored_request(request_id).await?, "assignment request", "id", request_id)?;
         let state = self.target_state(&stored.request.target_id).await?;
@@ -496,7 +496,11 @@ impl Services {
 
     /// A request, when the caller may see it: its requestor and target, anyone asked to approve
     /// it, and whoever may read the requests of its catalog.
-    pub async fn visible_request(&self, actor: &Actor, id: &str) -> ServiceResult<Option<StoredRequest>> {
+    pub async fn visible_request(
+        &self,
+        actor: &Actor,
+        id: &RequestId,
+    ) -> ServiceResult<Option<StoredRequest>> {
         let Some(stored) = self.store.request(id).await? else { return Ok(None) };
         let delegations = self.delegations(actor).await?;
         Ok(authz::sees_request(&delegations, actor, &stored.request).then_some(stored))
@@ -507,7 +511,7 @@ impl Services {
     pub async fn visible_assignment(
         &self,
         actor: &Actor,
-        id: &str,
+        id: &AssignmentId,
     ) -> ServiceResult<Option<StoredAssignment>> {
         let Some(stored) = self.store.assignment(id).await? else { return Ok(None) };
         let delegations = self.delegations(actor).await?;
@@ -542,11 +546,11 @@ impl Services {
         actor: &Actor,
         package_id: &AccessPackageId,
         target_id: &str,
-        assignment_id: &str,
+        assignment_id: &AssignmentId,
     ) -> ServiceResult<bool> {
         let context = self.package_context(package_id, "accessPackageId").await?;
         let state = self.target_state(target_id).await?;
-        let Some(stored) = state.assignments.iter().find(|a| a.assignment.id == assignment_id) else {
+        let Some(stored) = state.assignments.iter().find(|a| a.assignment.id == *assignment_id) else {
             return Ok(false);
         };
         let mine = Held { assignment: &stored.assignment, version: stored.version };

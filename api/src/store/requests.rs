@@ -31,7 +31,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
-use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
+use em_engine::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
 use serde::Deserialize;
@@ -344,16 +344,16 @@ fn conditions(pairs: &[(&str, Option<&str>)]) -> (Vec<String>, Map<String, Value
 }
 
 impl Store {
-    pub async fn request(&self, id: &str) -> StoreResult<Option<StoredRequest>> {
+    pub async fn request(&self, id: &RequestId) -> StoreResult<Option<StoredRequest>> {
         self.get("request", id).await
     }
 
-    pub async fn assignment(&self, id: &str) -> StoreResult<Option<StoredAssignment>> {
+    pub async fn assignment(&self, id: &AssignmentId) -> StoreResult<Option<StoredAssignment>> {
         self.get("assignment", id).await
     }
 
     /// Assignments by id; ids that do not exist are skipped.
-    pub async fn assignments_by_ids(&self, ids: &[String]) -> StoreResult<Vec<StoredAssignment>> {
+    pub async fn assignments_by_ids(&self, ids: &[AssignmentId]) -> StoreResult<Vec<StoredAssignment>> {
         self.get_many("assignment", ids).await
     }
 
@@ -574,7 +574,7 @@ impl Store {
     }
 
     /// The scheduled removals of auto-assigned access: `(assignment id, due)`.
-    pub async fn scope_removals(&self) -> StoreResult<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+    pub async fn scope_removals(&self) -> StoreResult<Vec<(AssignmentId, chrono::DateTime<chrono::Utc>)>> {
         let rows: Vec<Value> = self
             .read(
                 "SELECT record::id(id) AS ownerId, due FROM timer_set WHERE owner = 'scope' AND due != $never;",
@@ -585,7 +585,7 @@ impl Store {
         Ok(rows
             .iter()
             .filter_map(|row| {
-                let id = row.get("ownerId")?.as_str()?.strip_suffix(SCOPE_SUFFIX)?.to_owned();
+                let id = AssignmentId::new(row.get("ownerId")?.as_str()?.strip_suffix(SCOPE_SUFFIX)?);
                 let due = chrono::DateTime::parse_from_rfc3339(row.get("due")?.as_str()?).ok()?.to_utc();
                 Some((id, due))
             })

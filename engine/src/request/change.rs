@@ -13,6 +13,7 @@ use crate::access_package::AccessPackage;
 use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, DeliveryPlan, FailedGrant, Grant};
 use crate::error::DomainError;
 use crate::event::Event;
+use crate::id::AssignmentId;
 use crate::timer::Timer;
 
 /// Whose timers a change writes.
@@ -53,10 +54,10 @@ pub struct Change {
     /// The complete timers of each request or assignment written.
     pub timers: Vec<(TimerOwner, String, Vec<Timer>)>,
     /// Grants to deliver to the target: `(assignment id, grant)`.
-    pub deliver: Vec<(String, Grant)>,
+    pub deliver: Vec<(AssignmentId, Grant)>,
     /// Grants an assignment stops delivering: `(assignment id, grant, take it from the target)`;
     /// `false` when another assignment still delivers it.
-    pub revoke: Vec<(String, Grant, bool)>,
+    pub revoke: Vec<(AssignmentId, Grant, bool)>,
 }
 
 impl Change {
@@ -185,7 +186,7 @@ pub fn realize(
                     change.revoke.push((ended.id.clone(), kept.grant.clone(), false));
                 }
                 let outcome = DeliveryOutcome { delivered: plan.revoke.clone(), failed: Vec::new() };
-                change.timers.push((TimerOwner::Assignment, ended.id.clone(), Vec::new()));
+                change.timers.push((TimerOwner::Assignment, ended.id.to_string(), Vec::new()));
                 told.push(events::assignment_changed(stamp, held.assignment, &ended, name));
                 change.assignments.push((ended, Some(held.version)));
                 let t = request.record_delivery(&outcome, now)?;
@@ -194,7 +195,7 @@ pub fn realize(
             }
         };
         let delivered = next.record_delivery(&outcome);
-        change.timers.push((TimerOwner::Assignment, delivered.id.clone(), delivered.timers()));
+        change.timers.push((TimerOwner::Assignment, delivered.id.to_string(), delivered.timers()));
         match previous {
             Some(held) => told.push(events::assignment_changed(stamp, held.assignment, &delivered, name)),
             None => told.push(events::assignment_created(stamp, &delivered, package)),
@@ -203,7 +204,7 @@ pub fn realize(
         let t = request.record_delivery(&outcome, now)?;
         (request, timers) = (t.request, t.timers);
     }
-    change.timers.push((TimerOwner::Request, request.id.clone(), timers));
+    change.timers.push((TimerOwner::Request, request.id.to_string(), timers));
     told.extend(events::request_events(stamp, before.map(|(b, _)| b), &request, package));
     change.requests.push((request.clone(), before.map(|(_, version)| version)));
     Ok(Realized { change, events: told, request })
@@ -227,7 +228,7 @@ pub fn assignment_timer(
         held.iter().filter(|h| h.assignment.id != current.id).map(|h| h.assignment.clone()).collect();
     let (next, plan) = current.on_timer(timer, &others, now)?;
     let mut change = Change::new(&current.target_id, target_version);
-    change.timers.push((TimerOwner::Assignment, next.id.clone(), next.timers()));
+    change.timers.push((TimerOwner::Assignment, next.id.to_string(), next.timers()));
     let mut told = Vec::new();
     if next != *current {
         if let Some(plan) = &plan {

@@ -14,6 +14,7 @@ use crate::actor::Actor;
 use crate::approval::ApprovalStage;
 use crate::assignment::AccessPackageAssignment;
 use crate::event::{Event, EventKind};
+use crate::id::RequestId;
 
 /// Who makes a change and when, and where its events get their ids.
 pub struct Stamp<'a> {
@@ -130,7 +131,7 @@ pub fn assignment_changed(
 /// An approval stage's event, made from its request's: it names the request instead of carrying
 /// it, since the request's own event of the same transaction does (readers of the feed give the
 /// stage event the request from there), so a transaction writes the request once.
-fn stage_event(mut event: Event, request_id: &str, stage: &ApprovalStage) -> Event {
+fn stage_event(mut event: Event, request_id: &RequestId, stage: &ApprovalStage) -> Event {
     event.subject_type = "ApprovalStage".into();
     event.subject_id.clone_from(&stage.id);
     event.data = json!({ "requestId": request_id, "stage": stage });

@@ -13,7 +13,7 @@
 //! policy or an assignment that is not the package's. The message names exactly what blocked the
 //! request.
 
-use crate::id::{AccessPackageId, PolicyId};
+use crate::id::{AccessPackageId, AssignmentId, PolicyId, RequestId};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -42,14 +42,14 @@ use crate::text::MAX_DESCRIPTION;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInput {
     /// The new request's id, chosen by the caller.
-    pub id: String,
+    pub id: RequestId,
     pub request_type: AccessPackageRequestType,
     /// Who sends it: the signed-in user, or the engine for `system*` requests.
     pub requestor: Actor,
     pub access_package_id: AccessPackageId,
     /// The policy to request through; for user requests it may be left out when exactly one applies.
     pub assignment_policy_id: Option<PolicyId>,
-    pub assignment_id: Option<String>,
+    pub assignment_id: Option<AssignmentId>,
     pub justification: Option<String>,
     pub answers: Vec<AccessPackageAnswerString>,
     pub schedule: Option<EntitlementManagementSchedule>,
@@ -58,7 +58,7 @@ pub struct RequestInput {
 /// A request of the target that is not finished yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRequest {
-    pub id: String,
+    pub id: RequestId,
     pub access_package_id: AccessPackageId,
     pub request_type: AccessPackageRequestType,
 }
@@ -588,7 +588,7 @@ fn build(
         return Ok(request.proceed(now));
     }
     request.approval = Some(Approval {
-        id: request.id.clone(),
+        id: request.id.to_string(),
         stages: request
             .policy_snapshot
             .stages

@@ -342,7 +342,7 @@ fn without_approval_delivery_starts_at_once() {
     let t = ok(w.submit(RequestInput { answers: vec![], ..user_add("dave") }, "dave", t0()));
     check_state(&t, AccessPackageRequestState::Delivering, "Delivering");
     let Some(Effect::CreateAssignment { assignment }) = t.effects.first() else { panic!("{:?}", t.effects) };
-    assert_eq!(assignment.id, assignment_id_for("r1"));
+    assert_eq!(assignment.id, assignment_id_for(&"r1".into()));
     assert_eq!(t.request.assignment_id.as_deref(), Some(assignment.id.as_str()));
     assert_eq!((assignment.target_id.as_str(), assignment.assignment_policy_id.as_str()), ("dave", "p-open"));
     assert_eq!(assignment.state, AccessPackageAssignmentState::Delivering);
@@ -1099,7 +1099,7 @@ fn delivery_outcomes_and_reprocess() {
     );
     let again = ok(partial.request.reprocess(days(14)));
     check_state(&again, AccessPackageRequestState::Delivering, "Delivering");
-    assert_eq!(again.effects, vec![Effect::Deliver { assignment_id: assignment_id_for("r1") }]);
+    assert_eq!(again.effects, vec![Effect::Deliver { assignment_id: assignment_id_for(&"r1".into()) }]);
     assert_eq!(again.request.completed_date_time, None);
     check_refused(failed_all.request.reprocess(days(15)), ErrorCode::Conflict, "more than 14 days ago");
     let done = ok(t.request.record_delivery(&DeliveryOutcome::default(), hours(1)));
@@ -1341,7 +1341,7 @@ fn an_assignments_expiry_ends_it_and_takes_away_only_what_no_other_assignment_gr
     );
     assert_eq!(change.assignments[0].1, Some(4));
     assert!(!change.assignments[0].0.is_active(), "the assignment ended");
-    assert_eq!(change.timers, vec![(TimerOwner::Assignment, assignment.id.clone(), Vec::new())]);
+    assert_eq!(change.timers, vec![(TimerOwner::Assignment, assignment.id.to_string(), Vec::new())]);
     let kinds: Vec<EventKind> = told.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [EventKind::AssignmentStateChanged]);
 
