@@ -74,7 +74,7 @@ impl AppState {
         let verified = auth.verify(token)?;
         match self.services.caller_user(&verified.user_id).await {
             Ok(Some(user)) if user.account_enabled() => {
-                Ok((Actor::User { id: verified.user_id }, Some(verified.expires_at)))
+                Ok((Actor::User { id: verified.user_id.into() }, Some(verified.expires_at)))
             }
             Ok(_) => Err(AuthError::UnknownUser),
             Err(e) => {

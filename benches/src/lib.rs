@@ -133,7 +133,8 @@ fn user(n: usize, rng: &mut Rng) -> User {
             rng.next() & 0xFFF,
             rng.next() & 0xFFF,
             rng.next() & 0xFFFF_FFFF_FFFF
-        ),
+        )
+        .into(),
         display_name: Some(format!("{given} {surname}")),
         given_name: Some(given.to_owned()),
         surname: Some(surname.to_owned()),

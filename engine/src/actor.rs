@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::id::UserId;
+
 /// The identity on whose behalf a command runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -13,7 +15,7 @@ pub enum Actor {
     /// started without an identity provider. Has full administrative rights.
     LocalOperator,
     /// A directory user, identified by object id.
-    User { id: String },
+    User { id: UserId },
 }
 
 impl Actor {

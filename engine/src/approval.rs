@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::directory::User;
 use crate::error::DomainError;
+use crate::id::UserId;
 use crate::policy::applicability::user_label;
 use crate::policy::{AccessPackageApprovalStage, SubjectSet};
 use crate::text::MAX_DESCRIPTION;
@@ -48,7 +49,7 @@ pub trait DirectoryView {
 /// the directory up front.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DirectorySnapshot {
-    pub users: BTreeMap<String, User>,
+    pub users: BTreeMap<UserId, User>,
     /// Group id to member ids.
     pub group_members: BTreeMap<String, Vec<String>>,
 }

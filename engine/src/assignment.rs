@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_package::AccessPackageResourceRoleScope;
 use crate::error::{DomainError, ErrorCode};
-use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId};
+use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, UserId};
 use crate::policy::{EntitlementManagementSchedule, ExpirationPattern, ExpirationPatternType};
 use crate::resource::{AccessPackageResource, AccessPackageResourceRole, OriginSystem};
 use crate::timer::{Timer, TimerKind};
@@ -348,7 +348,7 @@ pub struct AccessPackageAssignment {
     pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
     /// The user who holds the access.
-    pub target_id: String,
+    pub target_id: UserId,
     pub state: AccessPackageAssignmentState,
     pub status: AssignmentStatus,
     pub schedule: EntitlementManagementSchedule,
@@ -366,7 +366,7 @@ pub struct NewAssignment {
     pub access_package_id: AccessPackageId,
     pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
-    pub target_id: String,
+    pub target_id: UserId,
     pub schedule: EntitlementManagementSchedule,
 }
 

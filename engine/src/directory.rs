@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::id::UserId;
+
 /// `Member` or `Guest`, as Graph's `userType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum UserType {
@@ -110,7 +112,7 @@ impl OnPremisesExtensionAttributes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub display_name: Option<String>,
     pub given_name: Option<String>,
     pub surname: Option<String>,

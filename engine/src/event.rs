@@ -2,7 +2,7 @@
 //! transaction as the change it describes, so the event log is both the feed that live
 //! subscriptions read and the audit trail.
 
-use crate::id::{AccessPackageId, CatalogId};
+use crate::id::{AccessPackageId, CatalogId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -277,7 +277,7 @@ pub struct Event {
     /// Who did it (`system`, `local-operator` or `user:<id>`).
     pub actor: String,
     /// The acting user's object id, when a user acted.
-    pub actor_id: Option<String>,
+    pub actor_id: Option<UserId>,
     pub occurred_date_time: DateTime<Utc>,
     /// The type and id of the object the event is about.
     pub subject_type: String,

@@ -139,6 +139,11 @@ typed_id!(
     AssignmentId
 );
 
+typed_id!(
+    /// A directory `user`'s object id: a request's and an assignment's target, an acting user.
+    UserId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

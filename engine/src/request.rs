@@ -36,7 +36,7 @@
 //! - `adminAdd` through a policy that requires approval goes through approval: an administrator
 //!   cannot bypass it. Administrators answer the policy's questions but need no justification.
 
-use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId};
+use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId, UserId};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -269,7 +269,7 @@ pub struct AccessPackageAssignmentRequest {
     pub assignment_policy_id: PolicyId,
     pub catalog_id: CatalogId,
     pub requestor: Actor,
-    pub target_id: String,
+    pub target_id: UserId,
     /// The assignment the request creates, updates or removes.
     pub assignment_id: Option<AssignmentId>,
     pub created_date_time: DateTime<Utc>,

@@ -124,7 +124,7 @@ impl DirectoryRelations {
     pub fn from_users<'u>(users: impl IntoIterator<Item = &'u User>) -> Self {
         let managers = users
             .into_iter()
-            .filter_map(|user| Some((user.id.clone(), user.manager_id()?.to_owned())))
+            .filter_map(|user| Some((user.id.to_string(), user.manager_id()?.to_owned())))
             .collect();
         Self { member_of: BTreeMap::new(), managers }
     }

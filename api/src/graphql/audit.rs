@@ -96,7 +96,7 @@ impl AuditQuery {
             |id: Option<ID>| id.map(|i| i.0.split_once(':').map_or(i.0.clone(), |(_, rest)| rest.to_owned()));
         let filter = EventFilter {
             kind: f.kind,
-            actor_id: bare(f.actor_id),
+            actor_id: bare(f.actor_id).map(Into::into),
             subject_id: f.subject_id,
             catalog_id: bare(f.catalog_id).map(Into::into),
             access_package_id: bare(f.access_package_id).map(Into::into),

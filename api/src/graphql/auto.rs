@@ -27,7 +27,7 @@ pub struct AutoAssignmentExclusionNode(crate::service::model::Exclusion);
 #[Object(name = "AutoAssignmentExclusion")]
 impl AutoAssignmentExclusionNode {
     async fn user_id(&self) -> ID {
-        ID(self.0.target_id.clone())
+        ID(self.0.target_id.to_string())
     }
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         super::directory::user_of(ctx, &self.0.target_id).await

@@ -166,7 +166,7 @@ impl UserNode {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<UserNode>> {
-        let filter = UserFilter { manager_id: Some(self.0.id.clone()), ..UserFilter::default() };
+        let filter = UserFilter { manager_id: Some(self.0.id.to_string()), ..UserFilter::default() };
         let request = page::request(first, after).gql()?;
         let has_previous = request.after.is_some();
         let users = services(ctx).users(&actor(ctx), &filter, &request).await.gql()?;

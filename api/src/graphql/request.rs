@@ -295,7 +295,7 @@ impl AccessPackageAssignmentRequestNode {
     /// The requestor: a user id, or `system` / `local-operator`.
     async fn requestor_id(&self) -> String {
         match &self.0.requestor {
-            Actor::User { id } => id.clone(),
+            Actor::User { id } => id.to_string(),
             other => other.label(),
         }
     }
@@ -304,7 +304,7 @@ impl AccessPackageAssignmentRequestNode {
         user_of(ctx, id).await
     }
     async fn target_id(&self) -> ID {
-        ID(self.0.target_id.clone())
+        ID(self.0.target_id.to_string())
     }
     /// The user who gets (or loses) the access.
     async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
@@ -427,7 +427,7 @@ impl AccessPackageAssignmentNode {
         self.0.expired_date_time
     }
     async fn target_id(&self) -> ID {
-        ID(self.0.target_id.clone())
+        ID(self.0.target_id.to_string())
     }
     async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         user_of(ctx, &self.0.target_id).await
@@ -585,7 +585,7 @@ impl RequestQuery {
                 .map(|p| super::node::policy_id(&p, "filter.assignmentPolicyId"))
                 .transpose()
                 .gql()?,
-            target_id: optional_id(f.target_id, "User", "filter.targetId")?,
+            target_id: optional_id(f.target_id, "User", "filter.targetId")?.map(Into::into),
             active_only: f.active_only,
             catalog_ids: None,
         };
@@ -749,7 +749,7 @@ impl RequestMutation {
                 .collect(),
             schedule,
         };
-        let target = optional_id(input.target_id, "User", "targetId")?;
+        let target = optional_id(input.target_id, "User", "targetId")?.map(Into::into);
         let request = services(ctx).submit_request(&actor(ctx), request, target).await.gql()?;
         Ok(AssignmentRequestPayload { assignment_request: committed(ctx, request) })
     }

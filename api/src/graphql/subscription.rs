@@ -179,7 +179,7 @@ impl ApprovalSubscription {
         let events = live(ctx, after).await?;
         Ok(events.filter_map(move |item| {
             let out = match item {
-                Ok(e) if e.event.kind.is_approval_stage() && e.event.audience.contains(&me) => {
+                Ok(e) if e.event.kind.is_approval_stage() && e.event.audience.iter().any(|a| *a == me) => {
                     let request =
                         e.event.data.get("request").and_then(|r| serde_json::from_value(r.clone()).ok());
                     Some(Ok(ApprovalStageChangeNode { event: e, request }))

@@ -57,12 +57,12 @@ impl Services {
         let delegations = if administrator {
             Arc::clone(&EVERYTHING)
         } else {
-            let mut principals = vec![id.clone()];
+            let mut principals = vec![id.to_string()];
             principals.extend(self.group_ids(id).await?.iter().cloned());
             let held = self.roles_held_by(&principals).await?;
             Arc::new(Delegations::of(false, &held))
         };
-        self.authz.delegations.put(id.clone(), generation, Arc::clone(&delegations));
+        self.authz.delegations.put(id.to_string(), generation, Arc::clone(&delegations));
         Ok(delegations)
     }
 

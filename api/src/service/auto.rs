@@ -27,7 +27,7 @@ use em_engine::approval::DirectorySnapshot;
 use em_engine::assignment::Grant;
 use em_engine::auto::{AutoAction, Holding, decide, rule_of};
 use em_engine::event::EventKind;
-use em_engine::id::{AccessPackageId, AssignmentId, PolicyId, RequestId};
+use em_engine::id::{AccessPackageId, AssignmentId, PolicyId, RequestId, UserId};
 use em_engine::policy::AccessPackageAssignmentPolicy;
 use em_engine::policy::SubjectFacts;
 use em_engine::request::{AccessPackageRequestType, RequestInput};
@@ -55,7 +55,7 @@ struct Model {
     removals: HashMap<AssignmentId, DateTime<Utc>>,
     /// The recorded exclusions, `(policy id, user id)`, so that clearing one costs nothing
     /// when there is none.
-    exclusions: HashSet<(PolicyId, String)>,
+    exclusions: HashSet<(PolicyId, UserId)>,
 }
 
 struct Compiled {
@@ -108,7 +108,7 @@ fn system_add(package: &AccessPackageId, policy: &PolicyId, id: RequestId) -> Re
 /// What every batch of a bulk assignment decides on, read once.
 struct Bulk {
     policy: AccessPackageAssignmentPolicy,
-    states: HashMap<String, TargetState>,
+    states: HashMap<UserId, TargetState>,
     /// The groups of the users to assign, when the package is incompatible with any group.
     groups: HashMap<String, BTreeSet<String>>,
     context: Arc<PackageContext>,
@@ -119,7 +119,7 @@ struct Bulk {
 struct Step {
     policy_id: PolicyId,
     package_id: AccessPackageId,
-    user_id: String,
+    user_id: UserId,
     assignment_id: Option<AssignmentId>,
     action: AutoAction,
 }
@@ -207,7 +207,7 @@ impl Services {
                 }
             }
         }
-        self.auto_decide_users(&[user_id.to_owned()], None).await
+        self.auto_decide_users(&[user_id.into()], None).await
     }
 
     /// Re-decides users against every policy (or one), and carries out the steps. After a
@@ -215,17 +215,17 @@ impl Services {
     /// package) follows at once.
     async fn auto_decide_users(
         &self,
-        users: &[String],
+        users: &[UserId],
         only: Option<&PolicyId>,
     ) -> ServiceResult<AutoOutcome> {
         let mut outcome = AutoOutcome::default();
-        let mut pending: Vec<String> = users.to_vec();
+        let mut pending: Vec<UserId> = users.to_vec();
         for _ in 0..2 {
             let mut steps = Vec::new();
             for user in &pending {
                 steps.extend(self.auto_steps_for(user, only).await?);
             }
-            let removed: BTreeSet<String> =
+            let removed: BTreeSet<UserId> =
                 steps.iter().filter(|s| s.action == AutoAction::Remove).map(|s| s.user_id.clone()).collect();
             self.run_steps(steps, &mut outcome).await?;
             if removed.is_empty() {
@@ -237,7 +237,7 @@ impl Services {
     }
 
     /// What every policy (or one) does about one user now.
-    async fn auto_steps_for(&self, user_id: &str, only: Option<&PolicyId>) -> ServiceResult<Vec<Step>> {
+    async fn auto_steps_for(&self, user_id: &UserId, only: Option<&PolicyId>) -> ServiceResult<Vec<Step>> {
         let now = self.now();
         let target = self.target_state(user_id).await?;
         let mut steps = Vec::new();
@@ -343,20 +343,20 @@ impl Services {
     async fn record_exclusion(
         &self,
         policy_id: &PolicyId,
-        user_id: &str,
+        user_id: &UserId,
         reason: &str,
         at: &str,
     ) -> ServiceResult<()> {
         self.store.record_exclusion(policy_id, user_id, reason, at).await?;
         let mut state = self.auto.state.write().await;
         if let Some(model) = state.as_mut() {
-            model.exclusions.insert((policy_id.clone(), user_id.to_owned()));
+            model.exclusions.insert((policy_id.clone(), user_id.clone()));
         }
         Ok(())
     }
 
-    async fn clear_exclusion(&self, policy_id: &PolicyId, user_id: &str) -> ServiceResult<()> {
-        let key = (policy_id.clone(), user_id.to_owned());
+    async fn clear_exclusion(&self, policy_id: &PolicyId, user_id: &UserId) -> ServiceResult<()> {
+        let key = (policy_id.clone(), user_id.clone());
         let known = {
             let state = self.auto.state.read().await;
             state.as_ref().is_none_or(|m| m.exclusions.contains(&key))
@@ -374,7 +374,7 @@ impl Services {
     /// Schedules (or, with `None`, calls off) the removal of an auto-assigned assignment.
     async fn set_scope_timer(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         assignment_id: &AssignmentId,
         at: Option<DateTime<Utc>>,
     ) -> ServiceResult<()> {
@@ -389,7 +389,7 @@ impl Services {
                 "AccessPackageAssignment",
                 assignment_id,
             );
-            event.target_id = Some(user_id.to_owned());
+            event.target_id = Some(user_id.to_string());
             if let Some(at) = at {
                 event = event.with_reason(format!(
                     "left the scope of its auto-assignment policy; access is removed at {} unless they match again",
@@ -410,7 +410,7 @@ impl Services {
     }
 
     /// A scope timer fell due: the user is re-decided (removed if they still do not match).
-    pub(crate) async fn fire_scope_timer(&self, user_id: &str, owner_id: &str) -> ServiceResult<()> {
+    pub(crate) async fn fire_scope_timer(&self, user_id: &UserId, owner_id: &str) -> ServiceResult<()> {
         let assignment_id = &AssignmentId::new(owner_id.strip_suffix(SCOPE_SUFFIX).unwrap_or(owner_id));
         let held =
             self.target_state(user_id).await?.assignments.iter().any(|a| a.assignment.id == *assignment_id);
@@ -489,8 +489,8 @@ impl Services {
             let state = self.model().await?;
             let Some(model) = state.as_ref() else { return Ok(AutoOutcome::default()) };
             let Some(compiled) = model.policies.get(policy_id) else { return Ok(AutoOutcome::default()) };
-            let selected: BTreeSet<String> = match &compiled.rule {
-                Some(rule) => rule.matching_ids(&model.index, now).into_iter().map(str::to_owned).collect(),
+            let selected: BTreeSet<UserId> = match &compiled.rule {
+                Some(rule) => rule.matching_ids(&model.index, now).into_iter().map(UserId::from).collect(),
                 None => BTreeSet::new(),
             };
             (selected, compiled.policy.clone())
@@ -500,12 +500,12 @@ impl Services {
             state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
         };
         let versions = self.store.target_versions().await?;
-        let mut states: HashMap<String, TargetState> = HashMap::new();
-        let state_of = |states: &mut HashMap<String, TargetState>, target: &str| -> TargetState {
+        let mut states: HashMap<UserId, TargetState> = HashMap::new();
+        let state_of = |states: &mut HashMap<UserId, TargetState>, target: &UserId| -> TargetState {
             states
-                .entry(target.to_owned())
+                .entry(target.clone())
                 .or_insert_with(|| TargetState {
-                    version: versions.get(target).copied().unwrap_or(0),
+                    version: versions.get(target.as_str()).copied().unwrap_or(0),
                     assignments: Vec::new(),
                     open_requests: Vec::new(),
                 })
@@ -526,7 +526,7 @@ impl Services {
             }
         }
         let package_id = policy.access_package_id.clone();
-        let holders: BTreeSet<String> = states
+        let holders: BTreeSet<UserId> = states
             .iter()
             .filter(|(_, s)| s.assignments.iter().any(|a| a.assignment.access_package_id == package_id))
             .map(|(t, _)| t.clone())
@@ -560,7 +560,7 @@ impl Services {
         }
         let mut outcome = AutoOutcome::default();
         self.assign_in_bulk(&policy, adds, states, &mut outcome).await?;
-        let removed: Vec<String> =
+        let removed: Vec<UserId> =
             steps.iter().filter(|s| s.action == AutoAction::Remove).map(|s| s.user_id.clone()).collect();
         self.run_steps(steps, &mut outcome).await?;
         if !removed.is_empty() {
@@ -577,15 +577,15 @@ impl Services {
     async fn assign_in_bulk(
         &self,
         policy: &AccessPackageAssignmentPolicy,
-        users: Vec<String>,
-        states: HashMap<String, TargetState>,
+        users: Vec<UserId>,
+        states: HashMap<UserId, TargetState>,
         outcome: &mut AutoOutcome,
     ) -> ServiceResult<()> {
         if users.is_empty() {
             return Ok(());
         }
         let context = self.package_context(&policy.access_package_id, "accessPackageId").await?;
-        let wanted: BTreeSet<&str> = users.iter().map(String::as_str).collect();
+        let wanted: BTreeSet<&str> = users.iter().map(UserId::as_str).collect();
         let mut groups: HashMap<String, BTreeSet<String>> = HashMap::new();
         if !context.incompatible_groups.is_empty() {
             for (user, group) in self.store.all_group_members().await? {
@@ -596,7 +596,7 @@ impl Services {
         }
         // Each batch on a task of its own: a transaction runs on the task that awaits it.
         let shared = Arc::new(Bulk { policy: policy.clone(), states, groups, context });
-        let mut chunks = users.chunks(BATCH).map(<[String]>::to_vec);
+        let mut chunks = users.chunks(BATCH).map(<[UserId]>::to_vec);
         let mut lanes = tokio::task::JoinSet::new();
         loop {
             while lanes.len() < LANES {
@@ -613,17 +613,18 @@ impl Services {
     }
 
     /// Decides and commits one batch of [`Services::assign_in_bulk`].
-    async fn assign_chunk(&self, bulk: &Bulk, chunk: Vec<String>) -> ServiceResult<AutoOutcome> {
+    async fn assign_chunk(&self, bulk: &Bulk, chunk: Vec<UserId>) -> ServiceResult<AutoOutcome> {
         let Bulk { policy, states, groups, context } = bulk;
         let mut outcome = AutoOutcome::default();
         let nobody = BTreeSet::new();
         let directory = DirectorySnapshot::default();
         let now = self.now();
         let mut decided = Vec::new();
+        let chunk: Vec<String> = chunk.into_iter().map(UserId::into_string).collect();
         for user in self.store.users_by_ids(&chunk).await? {
             let state = states.get(&user.id).cloned().unwrap_or_default();
             let input = system_add(&policy.access_package_id, &policy.id, self.new_id().into());
-            let facts = SubjectFacts::new(&user, groups.get(&user.id).unwrap_or(&nobody));
+            let facts = SubjectFacts::new(&user, groups.get(user.id.as_str()).unwrap_or(&nobody));
             let submitted = context.submit(input, None, facts, &state, &directory, now);
             match submitted {
                 Ok(transition) => {
@@ -647,7 +648,7 @@ impl Services {
             }
             Err(e) => {
                 tracing::info!(error = %e, "a bulk batch failed; deciding its users one by one");
-                let retry: Vec<String> = decided.iter().map(|(r, _)| r.change.target_id.clone()).collect();
+                let retry: Vec<UserId> = decided.iter().map(|(r, _)| r.change.target_id.clone()).collect();
                 for user in &retry {
                     self.forget_target(user);
                 }

@@ -64,7 +64,11 @@ impl<K: Eq + Hash + Clone, V> GenerationMap<K, V> {
         entries.insert(key, (generation, value));
     }
 
-    pub(crate) fn remove(&self, key: &K) {
+    pub(crate) fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.remove(key);
     }
@@ -80,7 +84,7 @@ mod tests {
         map.put("a".into(), 3, Arc::new(7));
         assert_eq!(map.get("a", 3).as_deref(), Some(&7));
         assert_eq!(map.get("a", 4), None);
-        map.remove(&"a".into());
+        map.remove("a");
         assert_eq!(map.get("a", 3), None);
     }
 

@@ -16,6 +16,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use em_engine::event::Event;
+use em_engine::id::UserId;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use crate::store::requests::GovernanceWrite;
@@ -72,7 +73,7 @@ impl GroupCommit {
 /// being committed waits for it: the changes of one target commit in the order they came.
 async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
     let lanes = Arc::new(Semaphore::new(LANES));
-    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let busy: Arc<Mutex<HashSet<UserId>>> = Arc::default();
     let finished = Arc::new(Notify::new());
     let mut carried: VecDeque<Job> = VecDeque::new();
     loop {
@@ -125,7 +126,7 @@ async fn run(store: Store, mut receiver: mpsc::UnboundedReceiver<Job>) {
             }
             continue;
         }
-        let targets: Vec<String> = batch.iter().map(|job| job.write.target_id.clone()).collect();
+        let targets: Vec<UserId> = batch.iter().map(|job| job.write.target_id.clone()).collect();
         lock(&busy).extend(targets.iter().cloned());
         let (store, busy, finished) = (store.clone(), Arc::clone(&busy), Arc::clone(&finished));
         tokio::spawn(async move {
@@ -160,7 +161,7 @@ async fn wait_for_end_or_change(
     }
 }
 
-fn lock(busy: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+fn lock(busy: &Mutex<HashSet<UserId>>) -> std::sync::MutexGuard<'_, HashSet<UserId>> {
     // A set of strings stays consistent under a panic, so a poisoned lock is still usable.
     busy.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -213,7 +214,7 @@ mod tests {
         for n in 0..40u32 {
             let (store, committer) = (store.clone(), Arc::clone(&committer));
             tasks.push(tokio::spawn(async move {
-                let write = GovernanceWrite::new(&format!("u{n}"), 0);
+                let write = GovernanceWrite::new(&format!("u{n}").into(), 0);
                 committer.commit(&store, Arc::new(write), Vec::new()).await
             }));
         }
@@ -222,7 +223,7 @@ mod tests {
         }
         // One target, versions 1 to 5 in turn: each change waits for the one before.
         for version in 0..5u64 {
-            let write = GovernanceWrite::new("u0", version + 1);
+            let write = GovernanceWrite::new(&UserId::new("u0"), version + 1);
             committer.commit(&store, Arc::new(write), Vec::new()).await.unwrap();
         }
         let versions = store.target_versions().await.unwrap();
@@ -260,7 +261,7 @@ mod tests {
             ("u3", 0, vec![event("e4", "u3")]),
         ] {
             let (done, answer) = oneshot::channel();
-            batch.push(Job { write: Arc::new(GovernanceWrite::new(target, version)), events, done });
+            batch.push(Job { write: Arc::new(GovernanceWrite::new(&target.into(), version)), events, done });
             answers.push(answer);
         }
         commit_batch(&store, batch).await;

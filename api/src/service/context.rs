@@ -13,7 +13,7 @@ use em_engine::assignment::AccessPackageAssignment;
 use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
 use em_engine::catalog::AccessPackageCatalog;
 use em_engine::directory::{Group, GroupRelation, User};
-use em_engine::id::{AccessPackageId, AssignmentId, RequestId};
+use em_engine::id::{AccessPackageId, AssignmentId, RequestId, UserId};
 use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
 use em_engine::request::{
     AccessPackageAssignmentRequest, OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit,
@@ -34,7 +34,7 @@ pub(crate) struct Caches {
     group_members: GenerationMap<String, Vec<String>>,
     administrators: GenerationMap<String, bool>,
     /// Validated by the database (generation 0 always).
-    targets: GenerationMap<String, TargetState>,
+    targets: GenerationMap<UserId, TargetState>,
     requests: GenerationMap<RequestId, StoredRequest>,
 }
 
@@ -169,8 +169,8 @@ impl Services {
             self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
         }
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
-            self.caches.user_groups.remove(&write.target_id);
-            self.caches.administrators.remove(&write.target_id);
+            self.caches.user_groups.remove(write.target_id.as_str());
+            self.caches.administrators.remove(write.target_id.as_str());
             self.authz_forget(&write.target_id);
             let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
             for grant in touched {
@@ -192,13 +192,13 @@ impl Services {
     /// An active assignment as this server last committed it, while it remembers its target's
     /// state: what a mutation's answer shows of the assignment it just delivered.
     #[must_use]
-    pub fn committed_assignment(&self, target_id: &str, id: &AssignmentId) -> Option<StoredAssignment> {
+    pub fn committed_assignment(&self, target_id: &UserId, id: &AssignmentId) -> Option<StoredAssignment> {
         let state = self.caches.targets.get(target_id, 0)?;
         state.assignments.iter().find(|a| a.assignment.id == *id).cloned()
     }
 
     /// Forgets what the read models hold about a target (its data moved elsewhere).
-    pub(crate) fn forget_target(&self, target_id: &str) {
+    pub(crate) fn forget_target(&self, target_id: &UserId) {
         self.caches.targets.remove(&target_id.to_owned());
     }
 
@@ -313,7 +313,7 @@ impl Services {
         // A remembered state may be newer (a commit of theirs may have ended meanwhile); and one
         // that is stale makes the write that decides on it fail as stale, and be decided again.
         if version == 0 && user.is_some() && self.caches.targets.get(id, 0).is_none() {
-            self.caches.targets.put(id.to_owned(), 0, Arc::new(TargetState::default()));
+            self.caches.targets.put(id.into(), 0, Arc::new(TargetState::default()));
         }
         Ok(user)
     }
@@ -383,7 +383,7 @@ impl Services {
     }
 
     /// A target's active assignments and open requests, and their version.
-    pub(crate) async fn target_state(&self, target_id: &str) -> ServiceResult<Arc<TargetState>> {
+    pub(crate) async fn target_state(&self, target_id: &UserId) -> ServiceResult<Arc<TargetState>> {
         if let Some(hit) = self.caches.targets.get(target_id, 0) {
             return Ok(hit);
         }

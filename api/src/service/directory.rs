@@ -86,7 +86,7 @@ impl Services {
             return Err(DomainError::invalid("manager.id", "a user cannot be their own manager").into());
         }
         // Walk up the chain: a manager loop would make "manager of manager" approvals meaningless.
-        let mut seen = vec![user.id.clone()];
+        let mut seen = vec![user.id.to_string()];
         let mut next = Some(manager.to_owned());
         while let Some(id) = next {
             if seen.contains(&id) {

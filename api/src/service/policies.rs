@@ -39,7 +39,7 @@ impl Requestor {
 
     /// The user and their groups: the principals a policy may name as targets.
     fn principal_ids(&self) -> Vec<String> {
-        std::iter::once(self.user.id.clone()).chain(self.group_ids.iter().cloned()).collect()
+        std::iter::once(self.user.id.to_string()).chain(self.group_ids.iter().cloned()).collect()
     }
 }
 
@@ -203,8 +203,13 @@ impl Services {
             let set: BTreeSet<&str> = named.iter().filter(|n| n.kind == kind).map(|n| n.id).collect();
             set.into_iter().map(str::to_owned).collect()
         };
-        let users: BTreeSet<String> =
-            self.store.users_by_ids(&ids(Named::User)).await?.into_iter().map(|u| u.id).collect();
+        let users: BTreeSet<String> = self
+            .store
+            .users_by_ids(&ids(Named::User))
+            .await?
+            .into_iter()
+            .map(|u| u.id.into_string())
+            .collect();
         let groups: BTreeSet<String> =
             self.store.groups_by_ids(&ids(Named::Group)).await?.into_iter().map(|g| g.id).collect();
         let missing: Vec<FieldError> = named

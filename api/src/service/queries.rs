@@ -482,7 +482,7 @@ impl Services {
         let Actor::User { id } = actor else { return Ok(DirectoryReader::Everything) };
         let guest = self.cached_user(id).await?.is_some_and(|u| u.user_type == Some(UserType::Guest));
         if guest && !self.delegations(actor).await?.administrator {
-            return Ok(DirectoryReader::Own(id.clone()));
+            return Ok(DirectoryReader::Own(id.to_string()));
         }
         Ok(DirectoryReader::Everything)
     }
@@ -530,7 +530,7 @@ impl Services {
             DirectoryReader::Everything => ids.to_vec(),
             DirectoryReader::Own(own) => ids.iter().filter(|id| **id == own).cloned().collect(),
         };
-        Ok(self.store.users_by_ids(&ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect())
+        Ok(self.store.users_by_ids(&ids).await?.into_iter().map(|u| (u.id.to_string(), u)).collect())
     }
 
     /// The groups a user is a direct member of.

@@ -16,7 +16,7 @@ use em_engine::approval::{DirectorySnapshot, StageDecision};
 use em_engine::assignment::AccessPackageAssignment;
 use em_engine::delegation::{Delegations, Right};
 use em_engine::directory::GroupRelation;
-use em_engine::id::{AccessPackageId, AssignmentId, RequestId};
+use em_engine::id::{AccessPackageId, AssignmentId, RequestId, UserId};
 use em_engine::policy::SubjectSet;
 use em_engine::request::change::{self, Held, Realized};
 use em_engine::request::{AccessPackageAssignmentRequest, RequestInput, Transition};
@@ -61,7 +61,7 @@ impl Services {
         &self,
         actor: &Actor,
         mut input: RequestInput,
-        target_id: Option<String>,
+        target_id: Option<UserId>,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         input.requestor = actor.clone();
         if input.request_type.origin() == Some(em_engine::request::RequestOrigin::Admin) {
@@ -101,7 +101,7 @@ impl Services {
     async fn submit_once(
         &self,
         input: &RequestInput,
-        target_id: &str,
+        target_id: &UserId,
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let now = self.now();
         let context = self.package_context(&input.access_package_id, "accessPackageId").await?;
@@ -134,7 +134,7 @@ impl Services {
         let Actor::User { id } = actor else {
             return Err(DomainError::forbidden("approvals are decided by a signed-in directory user").into());
         };
-        decision.approver_id.clone_from(id);
+        decision.approver_id = id.to_string();
         self.decided(|| async {
             let now = self.now();
             let (stored, state, target) = self.request_context(request_id).await?;
@@ -266,7 +266,7 @@ impl Services {
 
     async fn drop_timers(
         &self,
-        target: &str,
+        target: &UserId,
         version: u64,
         owner: TimerOwner,
         id: &str,
@@ -277,7 +277,7 @@ impl Services {
     /// Replaces an object's timers with the ones it has now (a fired timer turned out stale).
     async fn drop_stale_timer(
         &self,
-        target: &str,
+        target: &UserId,
         version: u64,
         owner: TimerOwner,
         id: &str,
@@ -396,7 +396,7 @@ impl Services {
                 _ => {}
             }
         }
-        users.retain(|id| !directory.users.contains_key(id));
+        users.retain(|id| !directory.users.contains_key(id.as_str()));
         users.sort();
         users.dedup();
         for id in users {
@@ -438,7 +438,7 @@ impl Services {
             (Some(on), Actor::User { id }) => match on {
                 RequestsOf::Target => filter.target_id = Some(id.clone()),
                 RequestsOf::CreatedBy => filter.requestor_id = Some(id.clone()),
-                RequestsOf::Approver => filter.assigned_to = Some(id.clone()),
+                RequestsOf::Approver => filter.assigned_to = Some(id.to_string()),
             },
             (Some(_), _) => {
                 return Err(DomainError::invalid(
@@ -545,7 +545,7 @@ impl Services {
         &self,
         actor: &Actor,
         package_id: &AccessPackageId,
-        target_id: &str,
+        target_id: &UserId,
         assignment_id: &AssignmentId,
     ) -> ServiceResult<bool> {
         let context = self.package_context(package_id, "accessPackageId").await?;
@@ -597,7 +597,7 @@ impl Services {
         }
         let mut out = Vec::new();
         let assignments = self.store.active_assignments_of_package(&package.id).await?;
-        let mut holders: std::collections::BTreeMap<String, Vec<StoredAssignment>> = Default::default();
+        let mut holders: std::collections::BTreeMap<UserId, Vec<StoredAssignment>> = Default::default();
         for other in &packages {
             for held in self.store.active_assignments_of_package(&other.id).await? {
                 holders.entry(held.assignment.target_id.clone()).or_default().push(held);
@@ -624,7 +624,7 @@ impl Services {
                     ),
                 });
             }
-            for group in members.get(target).into_iter().flatten() {
+            for group in members.get(target.as_str()).into_iter().flatten() {
                 out.push(Violation {
                     assignment: stored.assignment.clone(),
                     reason: format!("`{target}` is a member of incompatible group `{group}`"),

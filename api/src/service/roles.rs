@@ -120,7 +120,7 @@ impl Services {
             return Ok(None);
         }
         let Some(catalog_ids) = delegations.reach(Right::ReadCatalog).catalog_ids() else { return Ok(None) };
-        let mut own_principals = vec![id.clone()];
+        let mut own_principals = vec![id.to_string()];
         own_principals.extend(self.group_ids(id).await?.iter().cloned());
         Ok(Some(VisibleRoleAssignments { catalog_ids, own_principals }))
     }

@@ -12,7 +12,7 @@
 //! with a change feed, or a short page would no longer mean the end of the feed.
 
 use em_engine::event::Event;
-use em_engine::id::{AccessPackageId, CatalogId};
+use em_engine::id::{AccessPackageId, CatalogId, UserId};
 use serde_json::{Map, Value, json};
 
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
@@ -108,7 +108,7 @@ fn with_requests(events: &mut [FeedEvent]) {
 pub struct EventFilter {
     /// Events whose kind starts with this (`catalog.`, `accessPackage.created`).
     pub kind: Option<String>,
-    pub actor_id: Option<String>,
+    pub actor_id: Option<UserId>,
     pub subject_id: Option<String>,
     pub catalog_id: Option<CatalogId>,
     pub access_package_id: Option<AccessPackageId>,
@@ -198,7 +198,7 @@ impl<'a> Wanted<'a> {
             |wanted: &Option<String>, have: Option<&String>| wanted.as_ref().is_none_or(|w| have == Some(w));
         f.kind.as_ref().is_none_or(|k| event.kind.starts_with(k.as_str()))
             && same(&f.subject_id, Some(&event.subject_id))
-            && same(&f.actor_id, event.actor_id.as_ref())
+            && f.actor_id.as_ref().is_none_or(|w| event.actor_id.as_ref() == Some(w))
             && f.catalog_id.as_ref().is_none_or(|w| event.catalog_id.as_ref() == Some(w))
             && f.access_package_id.as_ref().is_none_or(|w| event.access_package_id.as_ref() == Some(w))
             && same(&f.target_id, event.target_id.as_ref())

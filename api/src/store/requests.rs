@@ -31,7 +31,7 @@
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
-use em_engine::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId};
+use em_engine::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, RequestId, UserId};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::timer::Timer;
 use serde::Deserialize;
@@ -123,7 +123,7 @@ fn table(owner: TimerOwner) -> &'static str {
 pub struct DueTimer {
     pub owner: TimerOwner,
     pub owner_id: String,
-    pub target_id: String,
+    pub target_id: UserId,
     pub timer: Timer,
 }
 
@@ -133,7 +133,7 @@ pub struct DueTimer {
 #[serde(rename_all = "camelCase")]
 struct TimerSetRecord {
     owner_id: String,
-    target_id: String,
+    target_id: UserId,
     due: String,
     timers: Vec<Timer>,
 }
@@ -153,7 +153,12 @@ fn owner_statements(statement: impl Fn(&str) -> String) -> String {
 }
 
 /// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
-fn timer_set_row(owner: TimerOwner, owner_id: &str, target_id: &str, timers: &[Timer]) -> StoreResult<Value> {
+fn timer_set_row(
+    owner: TimerOwner,
+    owner_id: &str,
+    target_id: &UserId,
+    timers: &[Timer],
+) -> StoreResult<Value> {
     let (due, timers) = timer_set_fields(timers)?;
     Ok(
         json!({ "id": owner_id, "owner": owner.as_str(), "targetId": target_id, "due": due, "timers": timers }),
@@ -186,7 +191,7 @@ pub const SCOPE_SUFFIX: &str = "#scope";
 #[serde(rename_all = "camelCase")]
 pub struct Exclusion {
     pub policy_id: PolicyId,
-    pub target_id: String,
+    pub target_id: UserId,
     pub reason: String,
     pub recorded_date_time: String,
 }
@@ -278,7 +283,7 @@ fn request_row(request: &AccessPackageAssignmentRequest, version: u64) -> StoreR
     });
     // SurrealDB's `option<string>` takes NONE (an absent field), not NULL.
     if let (Some(object), Some(id)) = (row.as_object_mut(), requestor_id) {
-        object.insert("requestorId".into(), Value::String(id));
+        object.insert("requestorId".into(), Value::String(id.into_string()));
     }
     Ok(row)
 }
@@ -307,8 +312,8 @@ fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &
 pub struct RequestFilter {
     pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
-    pub target_id: Option<String>,
-    pub requestor_id: Option<String>,
+    pub target_id: Option<UserId>,
+    pub requestor_id: Option<UserId>,
     /// Requests whose open stage this user may decide now.
     pub assigned_to: Option<String>,
     /// Requests this user was ever an approver of.
@@ -323,7 +328,7 @@ pub struct RequestFilter {
 pub struct AssignmentFilter {
     pub access_package_id: Option<AccessPackageId>,
     pub catalog_id: Option<CatalogId>,
-    pub target_id: Option<String>,
+    pub target_id: Option<UserId>,
     pub assignment_policy_id: Option<PolicyId>,
     /// Only those that still give access (not expired).
     pub active_only: bool,
@@ -454,7 +459,7 @@ impl Store {
     /// every package.
     pub async fn target_snapshot(
         &self,
-        target_id: &str,
+        target_id: &UserId,
     ) -> StoreResult<(u64, Vec<StoredAssignment>, Vec<StoredRequest>)> {
         // Every change of a target's requests and assignments bumps its version, so a target
         // without one has none, and its two SELECTs (each planned) are skipped:
@@ -596,7 +601,7 @@ impl Store {
     pub async fn record_exclusion(
         &self,
         policy_id: &PolicyId,
-        target_id: &str,
+        target_id: &UserId,
         reason: &str,
         at: &str,
     ) -> StoreResult<()> {
@@ -610,7 +615,7 @@ impl Store {
     }
 
     /// Forgets an exclusion (the user was assigned, or left the scope).
-    pub async fn clear_exclusion(&self, policy_id: &PolicyId, target_id: &str) -> StoreResult<()> {
+    pub async fn clear_exclusion(&self, policy_id: &PolicyId, target_id: &UserId) -> StoreResult<()> {
         self.untracked()
             .transaction(
                 "DELETE type::record('auto_exclusion', [$policy, $target]);",
@@ -621,7 +626,7 @@ impl Store {
     }
 
     /// Every recorded exclusion, as `(policy id, user id)`.
-    pub async fn all_exclusions(&self) -> StoreResult<Vec<(PolicyId, String)>> {
+    pub async fn all_exclusions(&self) -> StoreResult<Vec<(PolicyId, UserId)>> {
         let rows: Vec<Exclusion> =
             self.all("auto_exclusion", "true", "policyId, targetId", Map::new()).await?;
         Ok(rows.into_iter().map(|e| (e.policy_id, e.target_id)).collect())
@@ -946,11 +951,11 @@ mod tests {
             .check()
             .unwrap();
         let (user, memberships, version) = store.caller("u1").await.unwrap();
-        assert_eq!(user.map(|u| u.id), Some("u1".to_owned()));
+        assert_eq!(user.map(|u| u.id), Some(UserId::new("u1")));
         let groups: Vec<&str> = memberships.iter().map(|m| m.group_id.as_str()).collect();
         assert_eq!(groups, ["g1", "g2"], "the key range of u1, not of u10");
         assert_eq!(version, 0);
-        store.commit_governance_batch(&[&GovernanceWrite::new("u1", 0)]).await.unwrap();
+        store.commit_governance_batch(&[&GovernanceWrite::new(&UserId::new("u1"), 0)]).await.unwrap();
         assert_eq!(store.caller("u1").await.unwrap().2, 1);
         let (nobody, none, version) = store.caller("u9").await.unwrap();
         assert!(nobody.is_none() && none.is_empty() && version == 0);
@@ -963,10 +968,10 @@ mod tests {
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
         let member = Grant::GroupMember { group_id: "g".into() };
         let role = Grant::AppRole { application_id: "a".into(), app_role_id: "r".into() };
-        let mut write = GovernanceWrite::new("u1", 0);
+        let mut write = GovernanceWrite::new(&UserId::new("u1"), 0);
         write.deliver = vec![("as1".into(), member.clone()), ("as1".into(), role.clone())];
         store.commit_governance_batch(&[&write]).await.unwrap();
-        let mut other = GovernanceWrite::new("u10", 0);
+        let mut other = GovernanceWrite::new(&UserId::new("u10"), 0);
         other.deliver = vec![("as2".into(), member.clone())];
         store.commit_governance_batch(&[&other]).await.unwrap();
 
@@ -991,12 +996,12 @@ mod tests {
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
         let timeout = Timer::new(at("2026-01-03T00:00:00Z"), TimerKind::ApprovalTimeout { stage: 0 });
         let escalation = Timer::new(at("2026-01-02T00:00:00Z"), TimerKind::ApprovalEscalation { stage: 0 });
-        let mut write = GovernanceWrite::new("u1", 0);
+        let mut write = GovernanceWrite::new(&UserId::new("u1"), 0);
         // r2 is written without timers: it has those of its document, none.
         write.requests = vec![(sample_request("r1"), None), (sample_request("r2"), None)];
         write.timers = vec![(TimerOwner::Request, "r1".into(), vec![timeout, escalation])];
         store.commit_governance_batch(&[&write]).await.unwrap();
-        let mut other = GovernanceWrite::new("u2", 0);
+        let mut other = GovernanceWrite::new(&UserId::new("u2"), 0);
         let removal = Timer::new(at("2026-01-02T12:00:00Z"), TimerKind::ScopeRemoval);
         other.timers = vec![
             (TimerOwner::Scope, format!("as2{SCOPE_SUFFIX}"), vec![removal]),
@@ -1047,7 +1052,7 @@ mod tests {
         let left: Vec<&DueTimer> = due.iter().filter(|d| d.owner_id == "r1").collect();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].timer, timeout);
-        let mut emptied = GovernanceWrite::new("u1", 1);
+        let mut emptied = GovernanceWrite::new(&UserId::new("u1"), 1);
         emptied.timers = vec![(TimerOwner::Request, "r1".into(), Vec::new())];
         store.commit_governance_batch(&[&emptied]).await.unwrap();
         let due = store.due_timers(at("9999-01-01T00:00:00Z"), 10).await.unwrap();
@@ -1055,7 +1060,7 @@ mod tests {
         assert_eq!(store.next_timer_due().await.unwrap(), Some(removal.due));
 
         // The scope removal's set is emptied, then swept.
-        let mut emptied = GovernanceWrite::new("u2", 1);
+        let mut emptied = GovernanceWrite::new(&UserId::new("u2"), 1);
         emptied.timers = vec![(TimerOwner::Scope, format!("as2{SCOPE_SUFFIX}"), Vec::new())];
         store.commit_governance_batch(&[&emptied]).await.unwrap();
         assert!(store.due_timers(at("9999-01-01T00:00:00Z"), 10).await.unwrap().is_empty());

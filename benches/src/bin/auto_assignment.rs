@@ -250,7 +250,7 @@ async fn load(
                 import.memberships.push(GroupMembers {
                     group_id: id,
                     relation: GroupRelation::Member,
-                    principal_ids: team.iter().map(|u| u.id.clone()).collect(),
+                    principal_ids: team.iter().map(|u| u.id.to_string()).collect(),
                 });
                 memberships += team.len();
             }
@@ -342,7 +342,7 @@ fn selected_by(rule: &str, users: &[User]) -> anyhow::Result<HashSet<String>> {
     let parsed = parse(rule).map_err(|errors| anyhow::anyhow!("the rule does not parse: {errors:?}"))?;
     let relations = DirectoryRelations::default();
     let ctx = EvalContext::new(chrono::Utc::now(), &relations);
-    Ok(users.iter().filter(|u| evaluate(&parsed, u, &ctx)).map(|u| u.id.clone()).collect())
+    Ok(users.iter().filter(|u| evaluate(&parsed, u, &ctx)).map(|u| u.id.to_string()).collect())
 }
 
 /// Forces the service to build its directory index (done once per process, on first use), and
@@ -625,7 +625,7 @@ async fn user_change(args: UserChangeArgs, folder: PathBuf) -> anyhow::Result<()
     // Each user's id and country; the service reads the whole directory back for its index, so
     // the users themselves leave it the memory.
     let people: Vec<(String, String)> =
-        users.into_iter().map(|u| (u.id, u.country.unwrap_or_default())).collect();
+        users.into_iter().map(|u| (u.id.into_string(), u.country.unwrap_or_default())).collect();
 
     let index = warm_index(services).await?;
     println!("index      the service built its directory index in {:.2} s", index.as_secs_f64());

@@ -13,7 +13,7 @@ use crate::access_package::AccessPackage;
 use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, DeliveryPlan, FailedGrant, Grant};
 use crate::error::DomainError;
 use crate::event::Event;
-use crate::id::AssignmentId;
+use crate::id::{AssignmentId, UserId};
 use crate::timer::Timer;
 
 /// Whose timers a change writes.
@@ -44,7 +44,7 @@ impl TimerOwner {
 #[derive(Debug, Clone, Default)]
 pub struct Change {
     /// The user whose requests and assignments change.
-    pub target_id: String,
+    pub target_id: UserId,
     /// The target's version the change was decided on.
     pub target_version: u64,
     /// Requests to write, each with the version it was read at (`None`: a new request).
@@ -62,8 +62,8 @@ pub struct Change {
 
 impl Change {
     #[must_use]
-    pub fn new(target_id: &str, target_version: u64) -> Self {
-        Self { target_id: target_id.to_owned(), target_version, ..Self::default() }
+    pub fn new(target_id: &UserId, target_version: u64) -> Self {
+        Self { target_id: target_id.clone(), target_version, ..Self::default() }
     }
 }
 

@@ -49,7 +49,7 @@ pub fn request_events(
             .event(kind, "AccessPackageAssignmentRequest", &after.id)
             .in_catalog(&package.catalog_id)
             .for_package(&package.id);
-        event.target_id = Some(after.target_id.clone());
+        event.target_id = Some(after.target_id.to_string());
         event.audience = audience;
         event.justification.clone_from(&after.justification);
         if let Some(r) = &reason {
@@ -98,7 +98,7 @@ pub fn assignment_created(
         .in_catalog(&package.catalog_id)
         .for_package(&package.id)
         .with_data(json!({ "assignment": assignment }));
-    event.target_id = Some(assignment.target_id.clone());
+    event.target_id = Some(assignment.target_id.to_string());
     event
 }
 
@@ -124,7 +124,7 @@ pub fn assignment_changed(
     if let Some(name) = package_name {
         event = event.with_reason(format!("assignment to `{name}` is {}", after.status.as_str()));
     }
-    event.target_id = Some(after.target_id.clone());
+    event.target_id = Some(after.target_id.to_string());
     event
 }
 
@@ -140,11 +140,11 @@ fn stage_event(mut event: Event, request_id: &RequestId, stage: &ApprovalStage) 
 
 /// The requestor and the target of a request.
 fn parties(request: &AccessPackageAssignmentRequest) -> Vec<String> {
-    let mut parties = vec![request.target_id.clone()];
+    let mut parties = vec![request.target_id.to_string()];
     if let Actor::User { id } = &request.requestor
         && *id != request.target_id
     {
-        parties.push(id.clone());
+        parties.push(id.to_string());
     }
     parties
 }

@@ -109,7 +109,7 @@ fn random_user(rng: &mut Rng, id: String, ids: &[String]) -> User {
         _ => Some(rng.pick(ids)).map(|id| if rng.chance(30) { id.to_ascii_uppercase() } else { id }),
     };
     User {
-        id,
+        id: id.into(),
         display_name: maybe(rng, 80),
         given_name: maybe(rng, 30),
         mail: maybe(rng, 60),
@@ -269,14 +269,14 @@ impl World {
         }
         for _ in 0..rng.below(world.users.len() * 2 + 1) {
             if let Some(user) = world.users.get(rng.below(world.users.len())) {
-                world.memberships.insert((user.id.clone(), rng.pick(GROUPS).to_owned()));
+                world.memberships.insert((user.id.to_string(), rng.pick(GROUPS).to_owned()));
             }
         }
         world
     }
 
     fn ids(&self) -> Vec<String> {
-        self.users.iter().map(|user| user.id.clone()).collect()
+        self.users.iter().map(|user| user.id.to_string()).collect()
     }
 
     fn new_user(&mut self, rng: &mut Rng) -> User {
@@ -310,7 +310,7 @@ impl World {
                 2 if !self.users.is_empty() => {
                     let at = rng.below(self.users.len());
                     let ids = self.ids();
-                    let id = self.users[at].id.clone();
+                    let id = self.users[at].id.to_string();
                     self.users[at] = random_user(rng, id, &ids);
                     index.upsert(&self.users[at]);
                 }
@@ -320,7 +320,7 @@ impl World {
                     self.memberships.retain(|(member, _)| *member != user.id);
                 }
                 _ if !self.users.is_empty() => {
-                    let id = self.users[rng.below(self.users.len())].id.clone();
+                    let id = self.users[rng.below(self.users.len())].id.to_string();
                     let group = rng.pick(GROUPS).to_owned();
                     if rng.chance(50) {
                         index.add_member(&id, &group);

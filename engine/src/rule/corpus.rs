@@ -143,7 +143,7 @@ fn selection(rule: &Rule) -> Vec<String> {
         let relations = relations(&users);
         let ctx = EvalContext::new(now, &relations);
         let mut reference: Vec<String> =
-            users.iter().filter(|user| evaluate(rule, user, &ctx)).map(|user| user.id.clone()).collect();
+            users.iter().filter(|user| evaluate(rule, user, &ctx)).map(|user| user.id.to_string()).collect();
         reference.sort_unstable();
         answers.push((format!("the reference evaluator over {over}"), reference));
 
