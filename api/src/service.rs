@@ -15,6 +15,9 @@ pub mod requests;
 pub mod roles;
 pub mod timers;
 
+#[cfg(test)]
+mod architecture;
+
 use std::sync::Arc;
 
 use em_engine::event::{Event, EventKind};
@@ -119,40 +122,6 @@ impl Services {
     #[must_use]
     pub fn is_virtual_clock(&self) -> bool {
         self.virtual_clock.is_some()
-    }
-
-    /// Moves a virtual clock forward to `to` and fires every timer that falls due, in order of
-    /// their due times, each at its own due time. Administrators only. Returns the time
-    /// afterwards and how many timers fired.
-    pub async fn advance_clock(
-        &self,
-        actor: &Actor,
-        to: chrono::DateTime<chrono::Utc>,
-    ) -> ServiceResult<(chrono::DateTime<chrono::Utc>, usize)> {
-        self.require_admin(actor).await?;
-        let Some(clock) = &self.virtual_clock else {
-            return Err(DomainError::new(
-                em_engine::ErrorCode::ValidationFailed,
-                "the server runs on the real clock; start it with `--virtual-clock` to move time",
-            )
-            .into());
-        };
-        if to < self.now() {
-            return Err(DomainError::invalid(
-                "to",
-                format!("time only moves forward; it is {} now", self.now().to_rfc3339()),
-            )
-            .into());
-        }
-        let mut fired = 0;
-        // Step from one due time to the next, so each timer fires at its own time.
-        while let Some(due) = self.store.next_timer_due().await?.filter(|d| *d <= to) {
-            clock.advance_to(due);
-            fired += self.fire_due_timers().await?;
-        }
-        let now = clock.advance_to(to);
-        fired += self.fire_due_timers().await?;
-        Ok((now, fired))
     }
 
     /// Prepares a fresh or existing database: the built-in General catalog exists.

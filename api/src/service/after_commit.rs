@@ -5,8 +5,9 @@
 //!
 //! - the request path's read models (`context`): the target's requests and assignments as
 //!   written, and what a delivery changed (their groups, what they hold) read again on next use;
+//! - what the target holds through their groups (`authz`), read again on next use;
 //! - auto-assignment's directory index (`auto`): the group memberships a delivery granted or
-//!   took away.
+//!   took away. Only the index follows: auto-assignment's operations are never called from here.
 //!
 //! Subscribers hear of the change from the event feed, which reads what was committed.
 
@@ -42,7 +43,9 @@ impl Services {
     pub(crate) async fn after_commit(&self, write: &GovernanceWrite, state: &TargetState) {
         self.remember_commit(write, state);
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
-            self.auto_memberships_delivered(&write.target_id, write).await;
+            // What the target holds through their groups is read again on next use.
+            self.authz_forget(&write.target_id);
+            super::auto::follow_deliveries(&self.auto, &write.target_id, write).await;
         }
     }
 }

@@ -18,9 +18,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
+use em_engine::access_package::AccessPackage;
 use em_engine::assignment::AccessPackageAssignment;
+use em_engine::catalog::AccessPackageCatalog;
 use em_engine::delegation::{Decision, Delegations, Right, UnifiedRoleAssignment, forbidden};
-use em_engine::id::CatalogId;
+use em_engine::id::{AccessPackageId, CatalogId};
 use em_engine::request::AccessPackageAssignmentRequest;
 use em_engine::{Actor, DomainError};
 
@@ -170,4 +172,39 @@ pub(crate) fn sees_assignment(
 ) -> bool {
     matches!(actor, Actor::User { id } if *id == assignment.target_id)
         || delegations.allows(Right::ReadAssignments, &assignment.catalog_id)
+}
+
+impl Services {
+    /// The catalog `id` for a change that needs `right`: `NOT_FOUND` naming `field` when there is
+    /// no such catalog or the caller cannot see it, `FORBIDDEN` when they see it but lack the
+    /// right.
+    pub(crate) async fn catalog_for(
+        &self,
+        actor: &Actor,
+        right: Right,
+        id: &CatalogId,
+        field: &str,
+    ) -> ServiceResult<AccessPackageCatalog> {
+        let delegations = self.require_anywhere(actor, right).await?;
+        let missing = || DomainError::not_found("catalog", id).at(field);
+        let catalog = self.store.catalog(id).await?.ok_or_else(missing)?;
+        self.require_in(&delegations, right, &catalog.id, missing).await?;
+        Ok(catalog)
+    }
+
+    /// The access package `id` for a change that needs `right` in its catalog, as
+    /// [`Self::catalog_for`].
+    pub(crate) async fn package_for(
+        &self,
+        actor: &Actor,
+        right: Right,
+        id: &AccessPackageId,
+        field: &str,
+    ) -> ServiceResult<AccessPackage> {
+        let delegations = self.require_anywhere(actor, right).await?;
+        let missing = || DomainError::not_found("access package", id).at(field);
+        let package = self.store.access_package(id).await?.ok_or_else(missing)?;
+        self.require_in(&delegations, right, &package.catalog_id, missing).await?;
+        Ok(package)
+    }
 }

@@ -703,23 +703,24 @@ impl Services {
             lose: through.iter().filter(|u| !selected.contains(**u)).map(|u| (*u).to_owned()).collect(),
         })
     }
-
-    /// Keeps the index's memberships in step with what a delivery granted or revoked.
-    pub(crate) async fn auto_memberships_delivered(&self, user_id: &str, write: &GovernanceWrite) {
-        let mut state = self.auto.state.write().await;
-        let Some(model) = state.as_mut() else { return };
-        for (_, grant) in &write.deliver {
-            if let Grant::GroupMember { group_id } = grant {
-                model.index.add_member(user_id, group_id);
-            }
-        }
-        for (_, grant, remove) in &write.revoke {
-            if let (Grant::GroupMember { group_id }, true) = (grant, remove) {
-                model.index.remove_member(user_id, group_id);
-            }
-        }
-    }
 }
 
 /// Shared handle type for the services.
 pub(crate) type SharedAutoModel = Arc<AutoModel>;
+
+/// Keeps the directory index's memberships in step with what a delivery to `user_id` granted or
+/// revoked (the after-commit step's part of auto-assignment: its index, not its operations).
+pub(crate) async fn follow_deliveries(model: &AutoModel, user_id: &str, write: &GovernanceWrite) {
+    let mut state = model.state.write().await;
+    let Some(model) = state.as_mut() else { return };
+    for (_, grant) in &write.deliver {
+        if let Grant::GroupMember { group_id } = grant {
+            model.index.add_member(user_id, group_id);
+        }
+    }
+    for (_, grant, remove) in &write.revoke {
+        if let (Grant::GroupMember { group_id }, true) = (grant, remove) {
+            model.index.remove_member(user_id, group_id);
+        }
+    }
+}

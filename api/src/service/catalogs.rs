@@ -347,39 +347,6 @@ impl Services {
 }
 
 impl Services {
-    /// The catalog `id` for a change that needs `right`: `NOT_FOUND` naming `field` when there is
-    /// no such catalog or the caller cannot see it, `FORBIDDEN` when they see it but lack the
-    /// right (see `authz`).
-    pub(crate) async fn catalog_for(
-        &self,
-        actor: &Actor,
-        right: Right,
-        id: &CatalogId,
-        field: &str,
-    ) -> ServiceResult<AccessPackageCatalog> {
-        let delegations = self.require_anywhere(actor, right).await?;
-        let missing = || DomainError::not_found("catalog", id).at(field);
-        let catalog = self.store.catalog(id).await?.ok_or_else(missing)?;
-        self.require_in(&delegations, right, &catalog.id, missing).await?;
-        Ok(catalog)
-    }
-
-    /// The access package `id` for a change that needs `right` in its catalog, as
-    /// [`Self::catalog_for`].
-    pub(crate) async fn package_for(
-        &self,
-        actor: &Actor,
-        right: Right,
-        id: &AccessPackageId,
-        field: &str,
-    ) -> ServiceResult<AccessPackage> {
-        let delegations = self.require_anywhere(actor, right).await?;
-        let missing = || DomainError::not_found("access package", id).at(field);
-        let package = self.store.access_package(id).await?.ok_or_else(missing)?;
-        self.require_in(&delegations, right, &package.catalog_id, missing).await?;
-        Ok(package)
-    }
-
     /// A catalog owner who is not an administrator adds only resources they own, as in Entra:
     /// groups whose owner they are. Applications, sites and directory roles are added by
     /// administrators.

@@ -171,7 +171,6 @@ impl Services {
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
             self.caches.user_groups.remove(write.target_id.as_str());
             self.caches.administrators.remove(write.target_id.as_str());
-            self.authz_forget(&write.target_id);
             let touched = write.deliver.iter().map(|(_, g)| g).chain(write.revoke.iter().map(|(_, g, _)| g));
             for grant in touched {
                 if let Grant::GroupMember { group_id } = grant {

@@ -28,9 +28,6 @@ use super::context::{PackageContext, Subject, TargetState};
 use super::{ServiceError, ServiceResult, Services, found};
 use crate::store::requests::{DueTimer, GovernanceWrite, StoredAssignment, StoredRequest, TimerOwner};
 
-/// The most emptied timer sets one firing of the timers deletes.
-const SWEEP: usize = 1000;
-
 /// How many times an operation decides again after its data moved under it.
 const ATTEMPTS: usize = 8;
 
@@ -189,39 +186,15 @@ impl Services {
         .await
     }
 
-    /// Fires every timer due at the clock's `now`, earliest first; returns how many fired.
-    pub async fn fire_due_timers(&self) -> ServiceResult<usize> {
-        let mut fired = 0;
-        loop {
-            let now = self.now();
-            let due = self.store.due_timers(now, 64).await?;
-            if due.is_empty() {
-                self.store.sweep_timer_sets(SWEEP).await?;
-                return Ok(fired);
-            }
-            for timer in due {
-                match self.decided(|| self.fire(&timer)).await {
-                    Ok(()) => fired += 1,
-                    // A timer the engine refuses would block every later one: it is dropped,
-                    // and the refusal logged.
-                    Err(ServiceError::Domain(e)) => {
-                        tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
-                        if !self.store.delete_timer(timer.owner, &timer.owner_id, &timer.timer).await? {
-                            // Its set changed meanwhile: the next firing decides on the new one.
-                            return Ok(fired);
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
-
-    async fn fire(&self, due: &DueTimer) -> ServiceResult<()> {
+    /// Fires a due timer of a request or an assignment: the transition it makes, or the stale
+    /// timer dropped.
+    pub(crate) async fn fire_lifecycle_timer(&self, due: &DueTimer) -> ServiceResult<()> {
         let now = self.now();
         let state = self.target_state(&due.target_id).await?;
         match due.owner {
-            TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
+            TimerOwner::Scope => {
+                Err(ServiceError::Internal("a scope removal's timer belongs to auto-assignment".into()))
+            }
             TimerOwner::Request => {
                 let Some(stored) = self.stored_request(&due.owner_id.as_str().into()).await? else {
                     return self

@@ -8,7 +8,13 @@
 
 use std::time::Duration;
 
-use super::Services;
+use em_engine::{Actor, DomainError};
+
+use super::{ServiceError, ServiceResult, Services};
+use crate::store::requests::{DueTimer, TimerOwner};
+
+/// The most emptied timer sets one firing of the timers deletes.
+const SWEEP: usize = 1000;
 
 /// How often the runner looks for due timers.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -24,5 +30,78 @@ pub async fn run(services: Services) {
             Ok(fired) => tracing::info!(fired, "timers fired"),
             Err(e) => tracing::warn!(error = %e, "firing due timers failed; retrying"),
         }
+    }
+}
+
+impl Services {
+    /// Fires every timer due at the clock's `now`, earliest first; returns how many fired.
+    pub async fn fire_due_timers(&self) -> ServiceResult<usize> {
+        let mut fired = 0;
+        loop {
+            let now = self.now();
+            let due = self.store.due_timers(now, 64).await?;
+            if due.is_empty() {
+                self.store.sweep_timer_sets(SWEEP).await?;
+                return Ok(fired);
+            }
+            for timer in due {
+                match self.decided(|| self.fire(&timer)).await {
+                    Ok(()) => fired += 1,
+                    // A timer the engine refuses would block every later one: it is dropped,
+                    // and the refusal logged.
+                    Err(ServiceError::Domain(e)) => {
+                        tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
+                        if !self.store.delete_timer(timer.owner, &timer.owner_id, &timer.timer).await? {
+                            // Its set changed meanwhile: the next firing decides on the new one.
+                            return Ok(fired);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// A due timer to its owner: a scope removal's to auto-assignment, a request's or an
+    /// assignment's to the request lifecycle.
+    async fn fire(&self, due: &DueTimer) -> ServiceResult<()> {
+        match due.owner {
+            TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
+            TimerOwner::Request | TimerOwner::Assignment => self.fire_lifecycle_timer(due).await,
+        }
+    }
+
+    /// Moves a virtual clock forward to `to` and fires every timer that falls due, in order of
+    /// their due times, each at its own due time. Administrators only. Returns the time
+    /// afterwards and how many timers fired.
+    pub async fn advance_clock(
+        &self,
+        actor: &Actor,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<(chrono::DateTime<chrono::Utc>, usize)> {
+        self.require_admin(actor).await?;
+        let Some(clock) = &self.virtual_clock else {
+            return Err(DomainError::new(
+                em_engine::ErrorCode::ValidationFailed,
+                "the server runs on the real clock; start it with `--virtual-clock` to move time",
+            )
+            .into());
+        };
+        if to < self.now() {
+            return Err(DomainError::invalid(
+                "to",
+                format!("time only moves forward; it is {} now", self.now().to_rfc3339()),
+            )
+            .into());
+        }
+        let mut fired = 0;
+        // Step from one due time to the next, so each timer fires at its own time.
+        while let Some(due) = self.store.next_timer_due().await?.filter(|d| *d <= to) {
+            clock.advance_to(due);
+            fired += self.fire_due_timers().await?;
+        }
+        let now = clock.advance_to(to);
+        fired += self.fire_due_timers().await?;
+        Ok((now, fired))
     }
 }
