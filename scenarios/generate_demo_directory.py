@@ -800,7 +800,7 @@ def build_applications() -> list[dict]:
         {"id": APP_DESIGN_ASSET_LIBRARY, "displayName": "Design Asset Library",
          "appId": "00000000-0000-0000-0002-100000000003",
          "description": "Brand and product design assets. Defines no app roles: it is assigned with Default Access.",
-         "appRoles": []},
+         "appRoles": [], "owners": [{"id": DIEGO_SICILIANI}]},
         {"id": APP_WORKDAY, "displayName": "Workday", "appId": "00000000-0000-0000-0002-100000000004",
          "description": "Human resources: people data, time off and payroll.",
          "appRoles": [
@@ -835,11 +835,13 @@ def build_sites() -> list[dict]:
                    {"id": "4", "displayName": "ERP Project Members", "description": "Edit"},
                    {"id": "5", "displayName": "ERP Project Visitors", "description": "Read"}]},
     ]
-    # Department sites list no roles: they get SharePoint's default site groups.
+    # Department sites list no roles: they get SharePoint's default site groups. Each department's head
+    # administers its site, so a head who owns the department's catalog can add it (scenario 3).
     for n, dept in enumerate(DEPARTMENTS, start=1):
         sites.append({"id": f"{SITE_DEPARTMENT_BASE}{n:02d}", "displayName": f"{dept} Department Site",
                       "description": f"Home of the {dept} department.",
-                      "webUrl": f"https://contoso.sharepoint.com/sites/{dept}Department"})
+                      "webUrl": f"https://contoso.sharepoint.com/sites/{dept}Department",
+                      "owners": [{"id": DEPARTMENTS[dept]["head"]}]})
     return sites
 
 
@@ -1010,6 +1012,10 @@ def check(doc: dict) -> None:
         expect(s["webUrl"].startswith(("https://", "http://")), f"sites[{i}].webUrl")
         ids = [r["id"] for r in s.get("roles", [])]
         expect(len(ids) == len(set(ids)), f"sites[{i}].roles ids")
+    for collection in ("applications", "sites"):
+        for i, item in enumerate(doc[collection]):
+            for j, ref in enumerate(item.get("owners", [])):
+                expect(kinds.get(ref["id"]) == "users", f"{collection}[{i}].owners[{j}].id is not a user")
 
     if problems:  # the promises below assume a well-formed document
         raise SystemExit("the demo directory is invalid:\n  " + "\n  ".join(problems[:50]))

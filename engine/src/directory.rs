@@ -291,6 +291,18 @@ pub struct Application {
     pub app_id: Option<String>,
     #[serde(default)]
     pub app_roles: Vec<AppRole>,
+    /// Its owners (users): who may manage its app role assignments, and so add it to a catalog
+    /// they own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<ObjectRef>,
+}
+
+impl Application {
+    /// Whether `user_id` owns the application.
+    #[must_use]
+    pub fn is_owned_by(&self, user_id: &str) -> bool {
+        self.owners.iter().any(|o| o.id == user_id)
+    }
 }
 
 /// A role on a SharePoint site (a site group: Owners, Members, Visitors, ...). The id is the
@@ -314,9 +326,19 @@ pub struct Site {
     /// Site roles; a site without any listed gets SharePoint's default site groups.
     #[serde(default)]
     pub roles: Vec<SiteRole>,
+    /// Its site administrators (users), in Graph's `owners` form: who may manage the site, and
+    /// so add it to a catalog they own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<ObjectRef>,
 }
 
 impl Site {
+    /// Whether `user_id` administers the site.
+    #[must_use]
+    pub fn is_owned_by(&self, user_id: &str) -> bool {
+        self.owners.iter().any(|o| o.id == user_id)
+    }
+
     /// The site's roles, or SharePoint's default site groups when none were given.
     #[must_use]
     pub fn effective_roles(&self) -> Vec<SiteRole> {

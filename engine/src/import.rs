@@ -227,6 +227,22 @@ pub fn parse_directory_value(root: &Value, known: &dyn Known) -> Result<Director
         import.memberships.push(GroupMembers { group_id, relation, principal_ids });
     }
 
+    let owned =
+        import.applications.iter().enumerate().map(|(i, a)| (format!("applications[{i}]"), &a.owners));
+    let owned = owned.chain(import.sites.iter().enumerate().map(|(i, s)| (format!("sites[{i}]"), &s.owners)));
+    for (path, owners) in owned {
+        for (j, owner) in owners.iter().enumerate() {
+            let path = format!("{path}.owners[{j}].id");
+            match kind_of(&owner.id) {
+                Some(ObjectKind::User) => {}
+                Some(other) => {
+                    problems.push(path, format!("owner `{}` is a {}, not a user", owner.id, other.as_str()));
+                }
+                None => problems.push(path, format!("unknown owner `{}`", owner.id)),
+            }
+        }
+    }
+
     for (role_id, refs) in role_members {
         let mut principal_ids = Vec::with_capacity(refs.len());
         for (path, id) in refs {
@@ -575,6 +591,23 @@ mod tests {
         ] {
             assert!(found.contains(&expected), "missing {expected} in {found:?}");
         }
+    }
+
+    #[test]
+    fn applications_and_sites_are_owned_by_users() {
+        let text = r##"{
+          "users": [{"id": "u1"}],
+          "groups": [{"id": "g1", "displayName": "G"}],
+          "applications": [{"id": "a1", "displayName": "App", "owners": [{"id": "u1"}, {"id": "g1"}]}],
+          "sites": [{"id": "s1", "displayName": "Site", "webUrl": "https://contoso.sharepoint.com/sites/s",
+                     "owners": [{"id": "ghost"}]}]
+        }"##;
+        let err = parse_directory(text, &none()).err().unwrap_or_else(|| DomainError::conflict("x"));
+        assert_eq!(paths(&err), ["applications[0].owners[1].id", "sites[0].owners[0].id"]);
+        let ok = r##"{"users": [{"id": "u1"}],
+          "applications": [{"id": "a1", "displayName": "App", "owners": [{"id": "u1"}]}]}"##;
+        let import = parse_directory(ok, &none()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(import.applications[0].is_owned_by("u1") && !import.applications[0].is_owned_by("u2"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject, Union};
 use em_engine::directory::{
-    AppRole, Application, AssignedPlan, DirectoryRole, Group, GroupRelation, Site, SiteRole, User, UserType,
+    AppRole, Application, AssignedPlan, DirectoryRole, Group, GroupRelation, ObjectRef, Site, SiteRole, User,
+    UserType,
 };
 use serde_json::{Map, Value, json};
 
@@ -352,6 +353,19 @@ impl ApplicationNode {
     async fn app_roles(&self) -> Vec<AppRoleNode> {
         self.0.app_roles.iter().cloned().map(AppRoleNode).collect()
     }
+    /// Its owners the caller may see: they may add it to a catalog they own.
+    async fn owners(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserNode>> {
+        owners(ctx, &self.0.owners).await
+    }
+}
+
+/// The users of `refs` the caller may see, in order.
+async fn owners(ctx: &Context<'_>, refs: &[ObjectRef]) -> async_graphql::Result<Vec<UserNode>> {
+    let mut out = Vec::with_capacity(refs.len());
+    for owner in refs {
+        out.extend(user_of(ctx, &owner.id).await?);
+    }
+    Ok(out)
 }
 
 /// A role an application defines.
@@ -402,6 +416,10 @@ impl SiteNode {
     /// The site's roles (SharePoint's default site groups when none were given).
     async fn roles(&self) -> Vec<SiteRoleNode> {
         self.0.effective_roles().into_iter().map(SiteRoleNode).collect()
+    }
+    /// Its site administrators the caller may see: they may add it to a catalog they own.
+    async fn owners(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserNode>> {
+        owners(ctx, &self.0.owners).await
     }
 }
 

@@ -93,7 +93,7 @@ impl Services {
 
     /// Forgets what a principal holds (a delivery changed their groups).
     pub(crate) fn authz_forget(&self, principal_id: &str) {
-        self.authz.delegations.remove(&principal_id.to_owned());
+        self.authz.delegations.remove(principal_id);
     }
 
     /// Step 1: refuses a right `actor` holds nowhere. Returns what they hold.

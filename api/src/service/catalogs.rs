@@ -347,9 +347,9 @@ impl Services {
 }
 
 impl Services {
-    /// A catalog owner who is not an administrator adds only resources they own, as in Entra:
-    /// groups whose owner they are. Applications, sites and directory roles are added by
-    /// administrators.
+    /// A catalog owner who is not an administrator adds only resources they manage, as in Entra:
+    /// groups they own, applications they own, sites they administer. Directory roles are
+    /// added by administrators.
     async fn check_resource_owner(
         &self,
         actor: &Actor,
@@ -359,23 +359,32 @@ impl Services {
         if self.delegations(actor).await?.administrator {
             return Ok(());
         }
-        let owned = resource.origin_system == OriginSystem::AadGroup
-            && self
+        let origin = &resource.origin_id;
+        let owned = match resource.origin_system {
+            OriginSystem::AadGroup => self
                 .store
-                .group_members(&resource.origin_id, GroupRelation::Owner)
+                .group_members(origin, GroupRelation::Owner)
                 .await?
                 .iter()
-                .any(|m| m.principal_id == *id);
+                .any(|m| m.principal_id == *id),
+            OriginSystem::AadApplication => {
+                self.store.application(origin).await?.is_some_and(|a| a.is_owned_by(id))
+            }
+            OriginSystem::SharePointOnline => {
+                self.store.site_by_id_or_url(origin).await?.is_some_and(|s| s.is_owned_by(id))
+            }
+            OriginSystem::DirectoryRole => false,
+        };
         if owned {
             return Ok(());
         }
         Err(DomainError::forbidden(format!(
-            "you may add only groups you own to a catalog: `{}` is {} you do not own; an administrator can add it",
+            "you may add only resources you manage to a catalog: `{}` is {}; an administrator can add it",
             resource.display_name,
             match resource.origin_system {
-                OriginSystem::AadGroup => "a group",
-                OriginSystem::AadApplication => "an application",
-                OriginSystem::SharePointOnline => "a SharePoint site",
+                OriginSystem::AadGroup => "a group you do not own",
+                OriginSystem::AadApplication => "an application you do not own",
+                OriginSystem::SharePointOnline => "a SharePoint site you do not administer",
                 OriginSystem::DirectoryRole => "a directory role",
             }
         ))

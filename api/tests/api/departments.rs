@@ -16,6 +16,9 @@ const DESIGN_DEPARTMENT: &str = "00000000-0000-0000-0001-000000000010";
 const FINANCE_DEPARTMENT: &str = "00000000-0000-0000-0001-000000000012";
 const DESIGN_MANAGERS: &str = "00000000-0000-0000-0001-000000000017";
 const DESIGN_SITE: &str = "00000000-0000-0000-0003-000000000103";
+const FINANCE_SITE: &str = "00000000-0000-0000-0003-000000000105";
+const DESIGN_ASSET_LIBRARY: &str = "00000000-0000-0000-0002-000000000003";
+const WORKDAY: &str = "00000000-0000-0000-0002-000000000004";
 
 /// The departments of the demo directory and their heads.
 const DEPARTMENTS: [(&str, &str); 9] = [
@@ -56,18 +59,31 @@ async fn seed_scenario_3_departments_run_their_own_catalogs() {
     }
     let (design, finance) = (catalogs["Design"].clone(), catalogs["Finance"].clone());
     give_role(&megan, DESIGN_MANAGERS, PACKAGE_MANAGER, &scope(&design)).await;
-    // Sites are added by administrators; the site joins the Design catalog.
-    let site = megan.add_resource(&design, "SharePointOnline", DESIGN_SITE).await;
 
-    // Diego sees his catalog only, adds the group he owns, and builds a package with a policy.
+    // Diego sees his catalog only, adds the group he owns and the site he administers, and
+    // builds a package with a policy; Finance's group and site are not his to add.
     let diego = server.as_user(DIEGO);
     assert_eq!(catalogs_seen(&diego).await, ["Design"]);
     let group = diego.add_resource(&design, "AadGroup", DESIGN_DEPARTMENT).await;
+    let site = diego.add_resource(&design, "SharePointOnline", DESIGN_SITE).await;
+    let library = diego.add_resource(&design, "AadApplication", DESIGN_ASSET_LIBRARY).await;
+    assert_eq!(text(&library["displayName"]), "Design Asset Library");
     let finance_group = crate::support::resource_request(&design, "adminAdd", "AadGroup", FINANCE_DEPARTMENT);
     let refusal = diego
         .refused(crate::support::RESOURCE_REQUEST, finance_group, "FORBIDDEN", Some("resource.originId"))
         .await;
-    assert!(refusal.message.contains("groups you own"), "{}", refusal.message);
+    assert!(refusal.message.contains("a group you do not own"), "{}", refusal.message);
+    let finance_site =
+        crate::support::resource_request(&design, "adminAdd", "SharePointOnline", FINANCE_SITE);
+    let refusal = diego
+        .refused(crate::support::RESOURCE_REQUEST, finance_site, "FORBIDDEN", Some("resource.originId"))
+        .await;
+    assert!(refusal.message.contains("a SharePoint site you do not administer"), "{}", refusal.message);
+    let workday = crate::support::resource_request(&design, "adminAdd", "AadApplication", WORKDAY);
+    let refusal = diego
+        .refused(crate::support::RESOURCE_REQUEST, workday, "FORBIDDEN", Some("resource.originId"))
+        .await;
+    assert!(refusal.message.contains("an application you do not own"), "{}", refusal.message);
     let tools = diego.create_package(&design, "Design tools").await;
     diego.add_role_scope(&tools, &text(&group["id"]), &format!("Member_{DESIGN_DEPARTMENT}")).await;
     diego.add_role_scope(&tools, &text(&site["id"]), "4").await;
