@@ -12,7 +12,7 @@ use em_engine::resource::{
 
 use super::directory::GroupNode;
 use super::error::OrGraphql;
-use super::node::{catalog_id, global_id, local_id, package_id};
+use super::node::{catalog_id, global_id, local_id, optional, package_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::catalogs::{ResourceRequestInput, ResourceRequestType};
@@ -520,7 +520,7 @@ impl CatalogQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AccessPackageNode>> {
         let f = filter.unwrap_or_default();
-        let catalog_id = f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?;
+        let catalog_id = optional(f.catalog_id, "filter.catalogId", catalog_id)?;
         let filter =
             AccessPackageFilter { search: f.search, catalog_id, is_hidden: f.is_hidden, catalog_ids: None };
         let request = page::request(first, after).gql()?;

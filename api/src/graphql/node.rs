@@ -66,6 +66,18 @@ fn split(raw: &str) -> Option<(&'static str, &str)> {
 }
 
 /// The Graph id behind an id argument that must name a `type_name`; `field` is the argument.
+pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
+    let raw = raw.trim();
+    match split(raw) {
+        Some((t, id)) if t == type_name && !id.is_empty() => Ok(id.to_owned()),
+        Some((t, _)) if t != type_name => {
+            Err(DomainError::invalid(field, format!("`{raw}` is the id of a {t}, not of a {type_name}")))
+        }
+        _ if raw.is_empty() => Err(DomainError::invalid(field, format!("`{field}` must not be empty"))),
+        _ => Ok(raw.to_owned()),
+    }
+}
+
 /// A catalog's id from its global or local id, as [`local_id`].
 pub fn catalog_id(raw: &str, field: &str) -> Result<em_engine::id::CatalogId, DomainError> {
     local_id(raw, "AccessPackageCatalog", field).map(Into::into)
@@ -91,16 +103,13 @@ pub fn assignment_id(raw: &str, field: &str) -> Result<em_engine::id::Assignment
     local_id(raw, "AccessPackageAssignment", field).map(Into::into)
 }
 
-pub fn local_id(raw: &str, type_name: &str, field: &str) -> Result<String, DomainError> {
-    let raw = raw.trim();
-    match split(raw) {
-        Some((t, id)) if t == type_name && !id.is_empty() => Ok(id.to_owned()),
-        Some((t, _)) if t != type_name => {
-            Err(DomainError::invalid(field, format!("`{raw}` is the id of a {t}, not of a {type_name}")))
-        }
-        _ if raw.is_empty() => Err(DomainError::invalid(field, format!("`{field}` must not be empty"))),
-        _ => Ok(raw.to_owned()),
-    }
+/// An optional id argument parsed by `parse` (one of the typed ids above), naming `field`.
+pub fn optional<T>(
+    raw: Option<ID>,
+    field: &str,
+    parse: fn(&str, &str) -> Result<T, DomainError>,
+) -> async_graphql::Result<Option<T>> {
+    raw.map(|id| parse(&id, field)).transpose().gql()
 }
 
 #[derive(Default)]

@@ -37,7 +37,7 @@ use serde_json::Value;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, DeleteByIdInput, DeletedPayload};
 use super::directory::{GroupNode, UserNode};
 use super::error::OrGraphql;
-use super::node::{catalog_id, global_id, package_id, policy_id};
+use super::node::{catalog_id, global_id, optional, package_id, policy_id};
 use super::page::{self, Conn};
 use super::{actor, services};
 use crate::service::model::{PolicyFilter, StoredPolicy};
@@ -870,12 +870,8 @@ impl PolicyQuery {
     ) -> async_graphql::Result<Conn<AccessPackageAssignmentPolicyNode>> {
         let f = filter.unwrap_or_default();
         let filter = PolicyFilter {
-            access_package_id: f
-                .access_package_id
-                .map(|id| package_id(&id, "filter.accessPackageId"))
-                .transpose()
-                .gql()?,
-            catalog_id: f.catalog_id.map(|id| catalog_id(&id, "filter.catalogId")).transpose().gql()?,
+            access_package_id: optional(f.access_package_id, "filter.accessPackageId", package_id)?,
+            catalog_id: optional(f.catalog_id, "filter.catalogId", catalog_id)?,
             catalog_ids: None,
         };
         let request = page::request(first, after).gql()?;

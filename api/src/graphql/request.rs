@@ -18,7 +18,7 @@ use super::catalog::{AccessPackageCatalogNode, AccessPackageNode};
 use super::directory::{UserNode, user_of};
 use super::error::OrGraphql;
 use super::loaders::{RelatedPackageKey, RelatedPolicyKey};
-use super::node::{catalog_id, global_id, local_id, package_id};
+use super::node::{assignment_id, catalog_id, global_id, local_id, optional, package_id, policy_id};
 use super::page::{self, Conn};
 use super::policy::{AccessPackageAssignmentPolicyNode, ScheduleValue, schedule_input};
 use super::{actor, services};
@@ -534,12 +534,8 @@ impl RequestQuery {
     ) -> async_graphql::Result<Conn<AccessPackageAssignmentRequestNode>> {
         let f = filter.unwrap_or_default();
         let filter = RequestFilter {
-            access_package_id: f
-                .access_package_id
-                .map(|p| package_id(&p, "filter.accessPackageId"))
-                .transpose()
-                .gql()?,
-            catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
+            access_package_id: optional(f.access_package_id, "filter.accessPackageId", package_id)?,
+            catalog_id: optional(f.catalog_id, "filter.catalogId", catalog_id)?,
             state: f.state,
             ..RequestFilter::default()
         };
@@ -574,17 +570,9 @@ impl RequestQuery {
     ) -> async_graphql::Result<Conn<AccessPackageAssignmentNode>> {
         let f = filter.unwrap_or(AssignmentFilterInput { active_only: true, ..Default::default() });
         let filter = AssignmentFilter {
-            access_package_id: f
-                .access_package_id
-                .map(|p| package_id(&p, "filter.accessPackageId"))
-                .transpose()
-                .gql()?,
-            catalog_id: f.catalog_id.map(|c| catalog_id(&c, "filter.catalogId")).transpose().gql()?,
-            assignment_policy_id: f
-                .assignment_policy_id
-                .map(|p| super::node::policy_id(&p, "filter.assignmentPolicyId"))
-                .transpose()
-                .gql()?,
+            access_package_id: optional(f.access_package_id, "filter.accessPackageId", package_id)?,
+            catalog_id: optional(f.catalog_id, "filter.catalogId", catalog_id)?,
+            assignment_policy_id: optional(f.assignment_policy_id, "filter.assignmentPolicyId", policy_id)?,
             target_id: optional_id(f.target_id, "User", "filter.targetId")?.map(Into::into),
             active_only: f.active_only,
             catalog_ids: None,
@@ -609,10 +597,7 @@ impl RequestQuery {
         incompatible_access_package_id: Option<ID>,
     ) -> async_graphql::Result<Vec<SeparationOfDutiesViolation>> {
         let package = package_id(&access_package_id, "accessPackageId").gql()?;
-        let other = incompatible_access_package_id
-            .map(|p| package_id(&p, "incompatibleAccessPackageId"))
-            .transpose()
-            .gql()?;
+        let other = optional(incompatible_access_package_id, "incompatibleAccessPackageId", package_id)?;
         let found = services(ctx).additional_access(&actor(ctx), &package, other.as_ref()).await.gql()?;
         Ok(found
             .into_iter()
@@ -731,16 +716,8 @@ impl RequestMutation {
             request_type: input.request_type.into(),
             requestor: actor(ctx),
             access_package_id: package_id,
-            assignment_policy_id: input
-                .assignment_policy_id
-                .map(|p| super::node::policy_id(&p, "assignmentPolicyId"))
-                .transpose()
-                .gql()?,
-            assignment_id: input
-                .assignment_id
-                .map(|a| super::node::assignment_id(&a, "assignmentId"))
-                .transpose()
-                .gql()?,
+            assignment_policy_id: optional(input.assignment_policy_id, "assignmentPolicyId", policy_id)?,
+            assignment_id: optional(input.assignment_id, "assignmentId", assignment_id)?,
             justification: input.justification,
             answers: input
                 .answers

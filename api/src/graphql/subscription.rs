@@ -15,6 +15,7 @@ use em_engine::request::AccessPackageAssignmentRequest;
 
 use super::audit::AuditEventNode;
 use super::error::{OrGraphql, to_graphql};
+use super::node::{catalog_id, optional, package_id};
 use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::{actor, services};
 use crate::feed::EventFeed;
@@ -283,16 +284,8 @@ impl Filter {
     fn new(input: EventFeedFilter) -> async_graphql::Result<Self> {
         Ok(Self {
             kind: input.kind,
-            catalog_id: input
-                .catalog_id
-                .map(|c| super::node::catalog_id(&c, "filter.catalogId"))
-                .transpose()
-                .gql()?,
-            access_package_id: input
-                .access_package_id
-                .map(|p| super::node::package_id(&p, "filter.accessPackageId"))
-                .transpose()
-                .gql()?,
+            catalog_id: optional(input.catalog_id, "filter.catalogId", catalog_id)?,
+            access_package_id: optional(input.access_package_id, "filter.accessPackageId", package_id)?,
         })
     }
 

@@ -239,13 +239,8 @@ impl Services {
                 missing.insert(grant.clone());
             }
         }
-        let mut package_ids: BTreeSet<AccessPackageId> = self
-            .store
-            .incompatible_ids(&package.id, IncompatibilityKind::AccessPackage)
-            .await?
-            .into_iter()
-            .map(AccessPackageId::from)
-            .collect();
+        let mut package_ids: BTreeSet<AccessPackageId> =
+            self.store.incompatible_package_ids(&package.id).await?.into_iter().collect();
         package_ids.extend(
             self.store.incompatibilities_to(&package.id).await?.into_iter().map(|row| row.access_package_id),
         );

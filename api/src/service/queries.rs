@@ -236,13 +236,7 @@ impl Services {
         if !self.delegations(actor).await?.reads(&package.catalog_id) {
             return Ok(Vec::new());
         }
-        let ids: Vec<AccessPackageId> = self
-            .store
-            .incompatible_ids(&package.id, IncompatibilityKind::AccessPackage)
-            .await?
-            .into_iter()
-            .map(AccessPackageId::from)
-            .collect();
+        let ids = self.store.incompatible_package_ids(&package.id).await?;
         self.visible_packages(actor, &ids).await
     }
 

@@ -482,6 +482,15 @@ impl Store {
             .collect())
     }
 
+    /// The packages `package_id` declares incompatible.
+    pub async fn incompatible_package_ids(
+        &self,
+        package_id: &AccessPackageId,
+    ) -> StoreResult<Vec<AccessPackageId>> {
+        let ids = self.incompatible_ids(package_id, IncompatibilityKind::AccessPackage).await?;
+        Ok(ids.into_iter().map(AccessPackageId::from).collect())
+    }
+
     /// Packages that declare `package_id` incompatible (`accessPackagesIncompatibleWith`).
     pub async fn incompatibilities_to(
         &self,
