@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod loaders;
 pub mod node;
+pub mod organization;
 pub mod page;
 pub mod policy;
 pub mod request;
@@ -36,6 +37,7 @@ pub struct Query(
     audit::AuditQuery,
     auto::AutoQuery,
     roles::RoleQuery,
+    organization::OrganizationQuery,
 );
 
 /// The mutation root.
@@ -47,6 +49,7 @@ pub struct Mutation(
     request::RequestMutation,
     auto::AutoMutation,
     roles::RoleMutation,
+    organization::OrganizationMutation,
 );
 
 /// The subscription root.

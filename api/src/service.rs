@@ -9,6 +9,7 @@ pub mod catalogs;
 pub(crate) mod commit;
 pub(crate) mod context;
 pub mod directory;
+pub mod organizations;
 pub mod policies;
 pub mod queries;
 pub mod requests;
@@ -31,6 +32,7 @@ pub mod model {
     };
     pub use crate::store::directory::{GroupFilter, UserFilter};
     pub use crate::store::events::{EventFilter, FeedEvent};
+    pub use crate::store::organizations::OrganizationFilter;
     pub use crate::store::policies::{PolicyFilter, StoredPolicy};
     pub use crate::store::requests::{
         AssignmentFilter, Exclusion, RequestFilter, StoredAssignment, StoredRequest,
@@ -84,6 +86,8 @@ pub struct Services {
     committer: Arc<commit::GroupCommit>,
     /// Role assignments and callers' delegations (see `authz`).
     authz: Arc<authz::Authz>,
+    /// The connected organizations' tenants and domains (see `organizations`).
+    organizations: Arc<organizations::Organizations>,
 }
 
 impl Services {
@@ -96,6 +100,7 @@ impl Services {
             auto: Arc::default(),
             committer: Arc::default(),
             authz: Arc::default(),
+            organizations: Arc::default(),
         }
     }
 
@@ -109,6 +114,7 @@ impl Services {
             auto: Arc::default(),
             committer: Arc::default(),
             authz: Arc::default(),
+            organizations: Arc::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
+//! | `organizations` | connected organizations: identity sources, claims, sponsors, deletion under policies, the tenant's settings |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
 //! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
@@ -36,6 +37,8 @@ mod departments;
 mod directory;
 #[path = "api/http.rs"]
 mod http;
+#[path = "api/organizations.rs"]
+mod organizations;
 #[path = "api/policies.rs"]
 mod policies;
 #[path = "api/process.rs"]

@@ -202,13 +202,19 @@ pub enum Right {
     RemoveAssignments,
     /// Cancel a pending request, reprocess a failed one.
     ManageRequests,
+    /// See the connected organizations (anyone who holds an entitlement-management role: they
+    /// name organizations in policies).
+    ReadConnectedOrganizations,
+    /// Create, edit and delete connected organizations and their sponsors, and change the
+    /// tenant's entitlement-management settings.
+    ManageConnectedOrganizations,
     /// Tenant-wide administration: the directory, tenant-wide role assignments, the clock,
     /// reconciliation of auto-assignments.
     AdministerTenant,
 }
 
 impl Right {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::CreateCatalog,
         Self::ReadCatalog,
         Self::UpdateCatalog,
@@ -225,6 +231,8 @@ impl Right {
         Self::AssignDirectly,
         Self::RemoveAssignments,
         Self::ManageRequests,
+        Self::ReadConnectedOrganizations,
+        Self::ManageConnectedOrganizations,
         Self::AdministerTenant,
     ];
 
@@ -250,6 +258,10 @@ impl Right {
             Self::AssignDirectly => "microsoft.entitlementManagement/assignments/create",
             Self::RemoveAssignments => "microsoft.entitlementManagement/assignments/delete",
             Self::ManageRequests => "microsoft.entitlementManagement/assignmentRequests/manage",
+            Self::ReadConnectedOrganizations => "microsoft.entitlementManagement/connectedOrganizations/read",
+            Self::ManageConnectedOrganizations => {
+                "microsoft.entitlementManagement/connectedOrganizations/manage"
+            }
             Self::AdministerTenant => "microsoft.entitlementManagement/tenant/manage",
         }
     }
@@ -274,6 +286,8 @@ impl Right {
             Self::AssignDirectly => "assign users directly",
             Self::RemoveAssignments => "remove assignments",
             Self::ManageRequests => "cancel or reprocess requests",
+            Self::ReadConnectedOrganizations => "see the connected organizations",
+            Self::ManageConnectedOrganizations => "manage connected organizations and the tenant's settings",
             Self::AdministerTenant => "administer the tenant",
         }
     }
@@ -301,14 +315,23 @@ impl Right {
             | Self::AssignDirectly
             | Self::RemoveAssignments
             | Self::ManageRequests => &[CatalogOwner, Apm, Apam],
-            Self::ManageAutomaticPolicies | Self::AdministerTenant => &[],
+            Self::ReadConnectedOrganizations => &[CatalogCreator, CatalogOwner, CatalogReader, Apm, Apam],
+            Self::ManageAutomaticPolicies | Self::ManageConnectedOrganizations | Self::AdministerTenant => {
+                &[]
+            }
         }
     }
 
     /// Whether the right is held at the tenant (not at one catalog).
     #[must_use]
     pub fn is_tenant_wide(self) -> bool {
-        matches!(self, Self::CreateCatalog | Self::AdministerTenant)
+        matches!(
+            self,
+            Self::CreateCatalog
+                | Self::ReadConnectedOrganizations
+                | Self::ManageConnectedOrganizations
+                | Self::AdministerTenant
+        )
     }
 }
 
@@ -400,9 +423,17 @@ impl Delegations {
             return true;
         }
         if right.is_tenant_wide() {
-            return self.tenant.any_of(right.granted_by());
+            return self.holds_tenant_wide(right);
         }
         self.catalogs.get(catalog_id).is_some_and(|roles| roles.any_of(right.granted_by()))
+    }
+
+    /// A tenant-wide right: held through a tenant-scoped role, or (reading connected
+    /// organizations) through any role anywhere.
+    fn holds_tenant_wide(&self, right: Right) -> bool {
+        self.tenant.any_of(right.granted_by())
+            || (right == Right::ReadConnectedOrganizations
+                && self.catalogs.values().any(|roles| roles.any_of(right.granted_by())))
     }
 
     /// Whether the caller holds `right` anywhere at all.
@@ -412,7 +443,7 @@ impl Delegations {
             return true;
         }
         if right.is_tenant_wide() {
-            return self.tenant.any_of(right.granted_by());
+            return self.holds_tenant_wide(right);
         }
         self.catalogs.values().any(|roles| roles.any_of(right.granted_by()))
     }
@@ -723,6 +754,8 @@ mod tests {
             (AssignDirectly, [false, true, false, true, true]),
             (RemoveAssignments, [false, true, false, true, true]),
             (ManageRequests, [false, true, false, true, true]),
+            (ReadConnectedOrganizations, [true, true, true, true, true]),
+            (ManageConnectedOrganizations, [false, false, false, false, false]),
             (AdministerTenant, [false, false, false, false, false]),
         ];
         assert_eq!(expected.len(), Right::ALL.len());

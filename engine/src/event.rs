@@ -104,6 +104,16 @@ pub enum EventKind {
     GroupOwnerAdded,
     #[serde(rename = "group.ownerRemoved")]
     GroupOwnerRemoved,
+    #[serde(rename = "connectedOrganization.created")]
+    ConnectedOrganizationCreated,
+    /// Its properties, identity sources or sponsors changed.
+    #[serde(rename = "connectedOrganization.updated")]
+    ConnectedOrganizationUpdated,
+    #[serde(rename = "connectedOrganization.deleted")]
+    ConnectedOrganizationDeleted,
+    /// The tenant's entitlement-management settings changed.
+    #[serde(rename = "settings.updated")]
+    SettingsUpdated,
 }
 
 /// What an event is about, by kind: the area decides who may read it.
@@ -116,7 +126,7 @@ pub enum EventArea {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 39] = [
+    pub const ALL: [Self; 43] = [
         Self::CatalogCreated,
         Self::CatalogUpdated,
         Self::CatalogDeleted,
@@ -156,6 +166,10 @@ impl EventKind {
         Self::GroupMemberRemoved,
         Self::GroupOwnerAdded,
         Self::GroupOwnerRemoved,
+        Self::ConnectedOrganizationCreated,
+        Self::ConnectedOrganizationUpdated,
+        Self::ConnectedOrganizationDeleted,
+        Self::SettingsUpdated,
     ];
 
     /// `<object>.<verb>`, as stored and shown.
@@ -201,6 +215,10 @@ impl EventKind {
             Self::GroupMemberRemoved => "group.memberRemoved",
             Self::GroupOwnerAdded => "group.ownerAdded",
             Self::GroupOwnerRemoved => "group.ownerRemoved",
+            Self::ConnectedOrganizationCreated => "connectedOrganization.created",
+            Self::ConnectedOrganizationUpdated => "connectedOrganization.updated",
+            Self::ConnectedOrganizationDeleted => "connectedOrganization.deleted",
+            Self::SettingsUpdated => "settings.updated",
         }
     }
 
@@ -228,7 +246,11 @@ impl EventKind {
             | Self::GroupMemberAdded
             | Self::GroupMemberRemoved
             | Self::GroupOwnerAdded
-            | Self::GroupOwnerRemoved => EventArea::Directory,
+            | Self::GroupOwnerRemoved
+            | Self::ConnectedOrganizationCreated
+            | Self::ConnectedOrganizationUpdated
+            | Self::ConnectedOrganizationDeleted
+            | Self::SettingsUpdated => EventArea::Directory,
             _ => EventArea::Catalog,
         }
     }

@@ -144,6 +144,11 @@ typed_id!(
     UserId
 );
 
+typed_id!(
+    /// A `connectedOrganization`'s id.
+    ConnectedOrganizationId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod approval;
 pub mod assignment;
 pub mod auto;
 pub mod catalog;
+pub mod connected_organization;
 pub mod delegation;
 pub mod directory;
 pub mod duration;

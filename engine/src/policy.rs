@@ -425,6 +425,22 @@ impl AccessPackageAssignmentPolicy {
         Ok(policy)
     }
 
+    /// A policy for users not in the directory lives only in a catalog enabled for external
+    /// users.
+    pub fn check_catalog(&self, catalog: &crate::catalog::AccessPackageCatalog) -> Result<(), DomainError> {
+        if self.allowed_target_scope.is_external() && !catalog.is_externally_visible {
+            return Err(DomainError::invalid(
+                "allowedTargetScope",
+                format!(
+                    "`{}` covers users not in the directory, and catalog `{}` is not enabled for external users; set its `isExternallyVisible` first",
+                    self.allowed_target_scope.as_str(),
+                    catalog.display_name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn assemble(id: PolicyId, input: PolicyInput, created: DateTime<Utc>, modified: DateTime<Utc>) -> Self {
         let mut questions = input.questions;
         for (i, q) in questions.iter_mut().enumerate() {

@@ -10,6 +10,7 @@ use em_engine::DomainError;
 use super::catalog::{AccessPackageCatalogNode, AccessPackageNode, AccessPackageResourceNode};
 use super::directory::{ApplicationNode, DirectoryRoleNode, GroupNode, SiteNode, UserNode};
 use super::error::OrGraphql;
+use super::organization::ConnectedOrganizationNode;
 use super::policy::AccessPackageAssignmentPolicyNode;
 use super::request::{AccessPackageAssignmentNode, AccessPackageAssignmentRequestNode};
 use super::roles::UnifiedRoleAssignmentNode;
@@ -35,10 +36,11 @@ pub enum Node {
     AccessPackageAssignmentRequest(AccessPackageAssignmentRequestNode),
     AccessPackageAssignment(AccessPackageAssignmentNode),
     UnifiedRoleAssignment(UnifiedRoleAssignmentNode),
+    ConnectedOrganization(ConnectedOrganizationNode),
 }
 
 /// Types whose ids are global.
-const TYPES: [&str; 12] = [
+const TYPES: [&str; 13] = [
     "User",
     "Group",
     "Application",
@@ -51,6 +53,7 @@ const TYPES: [&str; 12] = [
     "AccessPackageAssignmentRequest",
     "AccessPackageAssignment",
     "UnifiedRoleAssignment",
+    "ConnectedOrganization",
 ];
 
 /// The global id of an object of `type_name` with Graph id `id`.
@@ -165,6 +168,11 @@ impl NodeQuery {
                 .await
                 .gql()?
                 .map(|x| Node::UnifiedRoleAssignment(UnifiedRoleAssignmentNode(x))),
+            "ConnectedOrganization" => svc
+                .connected_organization(&who, key)
+                .await
+                .gql()?
+                .map(|x| Node::ConnectedOrganization(ConnectedOrganizationNode(x))),
             _ => svc
                 .access_package(&who, &key.into())
                 .await

@@ -12,6 +12,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     ("committer", &["commit.rs"], &[]),
     ("authorization", &["authz.rs"], &["read models", "base"]),
     ("after-commit", &["after_commit.rs"], &["committer", "authorization", "read models", "base"]),
+    ("connected organizations", &["organizations.rs"], &["authorization", "read models", "base"]),
     ("request lifecycle", &["requests.rs"], &["after-commit", "authorization", "read models", "base"]),
     (
         "auto-assignment",
@@ -22,7 +23,15 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     (
         "administration",
         &["catalogs.rs", "policies.rs", "directory.rs", "roles.rs"],
-        &["read path", "auto-assignment", "request lifecycle", "authorization", "read models", "base"],
+        &[
+            "read path",
+            "auto-assignment",
+            "request lifecycle",
+            "connected organizations",
+            "authorization",
+            "read models",
+            "base",
+        ],
     ),
     (
         "timers",

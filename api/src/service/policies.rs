@@ -58,6 +58,13 @@ impl Services {
             self.require_automatic(actor, &package.catalog_id).await?;
         }
         self.check_subjects_exist(&policy).await?;
+        let catalog = found(
+            self.store.catalog(&package.catalog_id).await?,
+            "catalog",
+            "accessPackageId",
+            &package.catalog_id,
+        )?;
+        policy.check_catalog(&catalog)?;
         let event = self.policy_event(actor, EventKind::AssignmentPolicyCreated, &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
         if policy.is_automatic() {
@@ -83,6 +90,9 @@ impl Services {
             self.require_automatic(actor, &current.catalog_id).await?;
         }
         self.check_subjects_exist(&next).await?;
+        let catalog =
+            found(self.store.catalog(&current.catalog_id).await?, "catalog", "id", &current.catalog_id)?;
+        next.check_catalog(&catalog)?;
         let package = self.policy_package(&current).await?;
         let event = self.policy_event(actor, EventKind::AssignmentPolicyUpdated, &next, &package);
         self.store.logged(vec![event]).replace_assignment_policy(&next).await?;
@@ -212,11 +222,18 @@ impl Services {
             .collect();
         let groups: BTreeSet<String> =
             self.store.groups_by_ids(&ids(Named::Group)).await?.into_iter().map(|g| g.id).collect();
+        let mut organizations = BTreeSet::new();
+        for id in ids(Named::ConnectedOrganization) {
+            if self.store.connected_organization(&id).await?.is_some() {
+                organizations.insert(id);
+            }
+        }
         let missing: Vec<FieldError> = named
             .iter()
             .filter(|n| match n.kind {
                 Named::User => !users.contains(n.id),
                 Named::Group => !groups.contains(n.id),
+                Named::ConnectedOrganization => !organizations.contains(n.id),
             })
             .map(|n| FieldError::new(n.path.clone(), format!("{} `{}` does not exist", n.kind.label(), n.id)))
             .collect();
@@ -227,7 +244,7 @@ impl Services {
                     first.to_string()
                 } else {
                     format!(
-                        "the policy names {} users or groups that do not exist, the first: {first}",
+                        "the policy names {} users, groups or organizations that do not exist, the first: {first}",
                         missing.len()
                     )
                 };
@@ -274,6 +291,7 @@ fn not_a_user() -> DomainError {
 enum Named {
     User,
     Group,
+    ConnectedOrganization,
 }
 
 impl Named {
@@ -281,6 +299,7 @@ impl Named {
         match self {
             Self::User => "user",
             Self::Group => "group",
+            Self::ConnectedOrganization => "connected organization",
         }
     }
 }
@@ -325,6 +344,13 @@ fn named_subjects(policy: &AccessPackageAssignmentPolicy) -> Vec<NamedSubject<'_
                         kind: Named::Group,
                         id: group_id,
                         path: format!("{at}[{i}].groupId"),
+                    });
+                }
+                SubjectSet::ConnectedOrganizationMembers { connected_organization_id, .. } => {
+                    out.push(NamedSubject {
+                        kind: Named::ConnectedOrganization,
+                        id: connected_organization_id,
+                        path: format!("{at}[{i}].connectedOrganizationId"),
                     });
                 }
                 _ => {}

@@ -93,11 +93,45 @@ fn policy_row(policy: &AccessPackageAssignmentPolicy, catalog_id: &CatalogId) ->
         "allowedTargetScope": policy.allowed_target_scope.as_str(),
         "isAutomatic": policy.is_automatic(),
         "targetIds": target_ids(policy),
+        "connectedOrganizationIds": organization_ids(policy),
         "createdDateTime": document.get("createdDateTime").cloned().unwrap_or(Value::Null),
         "modifiedDateTime": document.get("modifiedDateTime").cloned().unwrap_or(Value::Null),
         "sortKey": sort_key(&policy.display_name, &policy.id),
         "policy": document,
     }))
+}
+
+/// The connected organizations a policy names in `specificAllowedTargets`.
+fn organization_ids(policy: &AccessPackageAssignmentPolicy) -> Vec<String> {
+    let mut ids: Vec<String> = policy
+        .specific_allowed_targets
+        .iter()
+        .filter_map(|set| match set {
+            SubjectSet::ConnectedOrganizationMembers { connected_organization_id, .. } => {
+                Some(connected_organization_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The statements that check the organizations a policy row names exist and write each of
+/// them, so that deleting one of them and saving the policy cannot both commit.
+fn name_organizations() -> String {
+    format!(
+        "FOR $o IN $row.connectedOrganizationIds {{
+             IF !record::exists(type::record('connected_organization', $o)) {{ {missing} }};
+             UPDATE type::record('connected_organization', $o) SET namedByPolicyDateTime = $row.modifiedDateTime RETURN NONE;
+         }};",
+        missing = throw(
+            ErrorCode::NotFound,
+            "specificAllowedTargets",
+            "a connected organization the policy names does not exist"
+        ),
+    )
 }
 
 /// The guard of the one-auto-assignment-policy rule.
@@ -220,11 +254,13 @@ impl Store {
             "LET $p = (SELECT * FROM ONLY type::record('access_package', $package));
              IF $p == NONE {{ {missing} }};
              IF $automatic AND $p.automaticPolicyCount > 0 {{ {second} }};
+             {organizations}
              UPDATE type::record('access_package', $package)
                  SET policyCount += 1, automaticPolicyCount += (IF $automatic {{ 1 }} ELSE {{ 0 }}) RETURN NONE;
              CREATE type::record('assignment_policy', $id) CONTENT $row RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "accessPackageId", "the access package does not exist"),
             second = second_automatic(),
+            organizations = name_organizations(),
         );
         self.transaction(
             &body,
@@ -246,15 +282,18 @@ impl Store {
              IF $old == NONE {{ {missing} }};
              LET $p = (SELECT * FROM ONLY type::record('access_package', $old.accessPackageId));
              IF $automatic AND !$old.isAutomatic AND $p.automaticPolicyCount > 0 {{ {second} }};
+             {organizations}
              LET $delta = IF $automatic == $old.isAutomatic {{ 0 }} ELSE IF $automatic {{ 1 }} ELSE {{ -1 }};
              UPDATE type::record('access_package', $old.accessPackageId)
                  SET automaticPolicyCount += $delta RETURN NONE;
              UPDATE type::record('assignment_policy', $id) SET displayName = $row.displayName,
                  allowedTargetScope = $row.allowedTargetScope, isAutomatic = $row.isAutomatic,
-                 targetIds = $row.targetIds, modifiedDateTime = $row.modifiedDateTime,
+                 targetIds = $row.targetIds, connectedOrganizationIds = $row.connectedOrganizationIds,
+                 modifiedDateTime = $row.modifiedDateTime,
                  sortKey = $row.sortKey, policy = $row.policy RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the assignment policy does not exist"),
             second = second_automatic(),
+            organizations = name_organizations(),
         );
         self.transaction(
             &body,

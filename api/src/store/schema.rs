@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (13, V13),
     (14, V14),
     (15, V15),
+    (16, V16),
 ];
 
 /// The version this build expects.
@@ -560,6 +561,28 @@ FOR $e IN (SELECT * FROM event WHERE eventsJson = NONE) {
 };
 "#;
 
+/// Version 16: connected organizations with their claims (a tenant or domain belongs to one
+/// organization), the tenant's settings, and the organizations each policy names.
+const V16: &str = r#"
+DEFINE TABLE connected_organization SCHEMALESS;
+DEFINE FIELD displayName ON connected_organization TYPE string ASSERT string::len($value) > 0;
+DEFINE FIELD state ON connected_organization TYPE string ASSERT $value IN ['configured', 'proposed'];
+DEFINE FIELD claims ON connected_organization TYPE array<string>;
+DEFINE FIELD sortKey ON connected_organization TYPE string;
+DEFINE INDEX connectedOrganizationSort ON connected_organization FIELDS sortKey;
+
+DEFINE TABLE organization_claim SCHEMAFULL;
+DEFINE FIELD organizationId ON organization_claim TYPE string;
+DEFINE INDEX organizationClaimOrganization ON organization_claim FIELDS organizationId;
+
+DEFINE TABLE settings SCHEMALESS;
+
+DEFINE FIELD connectedOrganizationIds ON assignment_policy TYPE array<string> DEFAULT [];
+UPDATE assignment_policy SET connectedOrganizationIds = array::distinct(array::filter(
+    array::map(policy.specificAllowedTargets ?? [], |$t| $t.connectedOrganizationId), |$v| type::is_string($v)
+)) RETURN NONE;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -842,6 +865,38 @@ mod tests {
 
     /// A database at version 4 with assignments counted on the package and the policy comes out
     /// of version 5 with the same counts in tallies, and without the old counters.
+    #[tokio::test]
+    async fn version_16_records_the_organizations_each_policy_names() {
+        let db = database_at(15).await;
+        let row = |id: &str, targets: &str| {
+            format!(
+                "CREATE assignment_policy:{id} CONTENT {{ accessPackageId: 'ap', catalogId: 'c', displayName: '{id}',
+                   allowedTargetScope: 'x', isAutomatic: false, createdDateTime: '', modifiedDateTime: '',
+                   sortKey: '{id}', policy: {{ specificAllowedTargets: {targets} }} }};"
+            )
+        };
+        let setup = [
+            row(
+                "p1",
+                "[{ type: 'connectedOrganizationMembers', connectedOrganizationId: 'o1' },
+                        { type: 'groupMembers', groupId: 'g' },
+                        { type: 'connectedOrganizationMembers', connectedOrganizationId: 'o1' }]",
+            ),
+            row("p2", "[]"),
+        ]
+        .join("\n");
+        db.query(setup).await.unwrap().check().unwrap();
+        db.query(format!("BEGIN;\n{V16}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query("SELECT VALUE connectedOrganizationIds FROM assignment_policy ORDER BY id;")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ids: Vec<Vec<String>> = response.take(0).unwrap();
+        assert_eq!(ids, [vec!["o1".to_owned()], vec![]]);
+    }
+
     #[tokio::test]
     async fn version_5_moves_assignment_counts_into_tallies() {
         let db = database_at(4).await;

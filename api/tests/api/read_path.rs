@@ -53,6 +53,14 @@ impl World {
         let pb = create_policy(&ada, &b1, tina_only).await;
         let pete = give_role(&ada, "u-pete", PACKAGE_MANAGER, &scope(&alpha)).await;
         let olga = give_role(&ada, "u-olga", CATALOG_OWNER, &scope(&beta)).await;
+        let fabrikam = ada
+            .data(
+                "mutation { createConnectedOrganization(input: { displayName: \"Fabrikam\",
+                   identitySources: [{ domainIdentitySource: { domainName: \"fabrikam.com\" } }] }) { connectedOrganization { id } } }",
+                json!({}),
+            )
+            .await["createConnectedOrganization"]["connectedOrganization"]["id"]
+            .clone();
 
         // Quinn asks for both Alpha packages; Val approves the first. Tina gets Beta tools.
         let quinn = server.as_user("u-quinn");
@@ -82,6 +90,7 @@ impl World {
             ("tinaAssignment", tina["assignment"]["id"].clone()),
             ("pete", pete["id"].clone()),
             ("olga", olga["id"].clone()),
+            ("fabrikam", fabrikam),
         ] {
             ids.insert(name.to_owned(), value);
         }
@@ -142,6 +151,9 @@ const COVERED: &[&str] = &[
     "roleDefinition",
     "roleAssignments",
     "roleAssignment",
+    "connectedOrganizations",
+    "connectedOrganization",
+    "entitlementManagementSettings",
     "events",
     "approvalStageChanges",
     "assignmentActivity",
@@ -196,6 +208,7 @@ async fn each_caller_sees_only_what_they_may() {
         "tinaAssignment",
         "pete",
         "olga",
+        "fabrikam",
     ];
     let query = format!(
         "query {{ {} user: node(id: \"User:u-nick\") {{ id }} group: node(id: \"Group:g-res\") {{ id }} }}",
@@ -219,7 +232,7 @@ async fn each_caller_sees_only_what_they_may() {
         json!({}),
         [
             seen(&["a1", "pa", "q1", "assignment"]),
-            seen(&["alpha", "a1", "pa", "res", "q1", "assignment", "pete"]),
+            seen(&["alpha", "a1", "pa", "res", "q1", "assignment", "pete", "fabrikam"]),
             seen(&["q1"]),
         ],
     )
@@ -379,6 +392,39 @@ async fn each_caller_sees_only_what_they_may() {
         Data(json!({ "roleAssignments": {"totalCount": 1, "nodes": [{"principalId": "u-pete"}]}, "p": {"id": id("pete")}, "o": null })),
         Data(none),
     ]).await;
+
+    // Connected organizations: holders of a role read them (they name them in policies); the
+    // tenant's settings are administrators'.
+    w.check(
+        "connectedOrganizations",
+        "{ connectedOrganizations { totalCount nodes { displayName } } }",
+        json!({}),
+        [
+            Code("FORBIDDEN"),
+            Data(json!({ "connectedOrganizations": {"totalCount": 1, "nodes": [{"displayName": "Fabrikam"}]} })),
+            Code("FORBIDDEN"),
+        ],
+    )
+    .await;
+    let hidden = json!({ "connectedOrganization": null });
+    w.check(
+        "connectedOrganization",
+        "query($o: ID!) { connectedOrganization(id: $o) { displayName } }",
+        json!({ "o": id("fabrikam") }),
+        [
+            Data(hidden.clone()),
+            Data(json!({ "connectedOrganization": {"displayName": "Fabrikam"} })),
+            Data(hidden),
+        ],
+    )
+    .await;
+    w.check(
+        "entitlementManagementSettings",
+        "{ entitlementManagementSettings { externalUserLifecycleAction } }",
+        json!({}),
+        [Code("FORBIDDEN"), Code("FORBIDDEN"), Code("FORBIDDEN")],
+    )
+    .await;
 
     // The audit trail: nobody but the administrator sees Beta's events, and each sees only theirs.
     let audit = "{ auditEvents(first: 500) { totalCount nodes { kind catalogId actorId targetId } } }";

@@ -55,13 +55,7 @@ impl RequestAction {
     }
 }
 
-/// `connectedOrganizationState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ConnectedOrganizationState {
-    Configured,
-    Proposed,
-}
+pub use crate::connected_organization::ConnectedOrganizationState;
 
 /// The connected organization a user comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
