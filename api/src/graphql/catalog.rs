@@ -2,10 +2,12 @@
 //! packages in GraphQL, named as Microsoft Graph names them.
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use em_engine::DomainError;
 use em_engine::access_package::{
     AccessPackage, AccessPackagePatch, AccessPackageResourceRoleScope, NewAccessPackage, RoleScopeSelection,
 };
 use em_engine::catalog::{AccessPackageCatalog, CatalogPatch, CatalogState, CatalogType, NewCatalog};
+use em_engine::id::CatalogId;
 use em_engine::resource::{
     AccessPackageResource, AccessPackageResourceRole, AccessPackageResourceScope, OriginSystem, RoleType,
 };
@@ -617,7 +619,11 @@ pub struct ResourceRequestPayload {
 
 #[derive(InputObject)]
 pub struct CreateAccessPackageInput {
-    catalog_id: ID,
+    /// The catalog to create the package in; or give `newCatalog` instead.
+    catalog_id: Option<ID>,
+    /// A catalog to create with the package, in the same transaction (the portal's "Create new
+    /// catalog"): for administrators and catalog creators.
+    new_catalog: Option<CreateCatalogInput>,
     display_name: String,
     description: Option<String>,
     is_hidden: Option<bool>,
@@ -673,6 +679,18 @@ pub struct IncompatibleGroupInput {
     group_id: ID,
 }
 
+impl CreateCatalogInput {
+    fn into_engine(self) -> NewCatalog {
+        NewCatalog {
+            display_name: self.display_name,
+            description: self.description,
+            catalog_type: self.catalog_type.map(Into::into),
+            state: self.state.map(Into::into),
+            is_externally_visible: self.is_externally_visible,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct CatalogMutation;
 
@@ -683,14 +701,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateCatalogInput,
     ) -> async_graphql::Result<CatalogPayload> {
-        let new = NewCatalog {
-            display_name: input.display_name,
-            description: input.description,
-            catalog_type: input.catalog_type.map(Into::into),
-            state: input.state.map(Into::into),
-            is_externally_visible: input.is_externally_visible,
-        };
-        let catalog = services(ctx).create_catalog(&actor(ctx), new).await.gql()?;
+        let catalog = services(ctx).create_catalog(&actor(ctx), input.into_engine()).await.gql()?;
         Ok(CatalogPayload { catalog: AccessPackageCatalogNode(catalog) })
     }
 
@@ -749,14 +760,33 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateAccessPackageInput,
     ) -> async_graphql::Result<AccessPackagePayload> {
-        let catalog_id = catalog_id(&input.catalog_id, "catalogId").gql()?;
-        let new = NewAccessPackage {
-            catalog_id,
+        let mut new = NewAccessPackage {
+            catalog_id: CatalogId::default(),
             display_name: input.display_name,
             description: input.description,
             is_hidden: input.is_hidden,
         };
-        let package = services(ctx).create_access_package(&actor(ctx), new).await.gql()?;
+        let package = match (input.catalog_id, input.new_catalog) {
+            (Some(id), None) => {
+                new.catalog_id = catalog_id(&id, "catalogId").gql()?;
+                services(ctx).create_access_package(&actor(ctx), new).await.gql()?
+            }
+            (None, Some(catalog)) => {
+                let catalog = catalog.into_engine();
+                let (_, package) = services(ctx)
+                    .create_access_package_in_new_catalog(&actor(ctx), catalog, new)
+                    .await
+                    .gql()?;
+                package
+            }
+            _ => {
+                return Err(DomainError::invalid(
+                    "catalogId",
+                    "give the package's catalog as `catalogId`, or a catalog to create as `newCatalog`: one of the two",
+                ))
+                .gql();
+            }
+        };
         Ok(AccessPackagePayload { access_package: AccessPackageNode(package) })
     }
 

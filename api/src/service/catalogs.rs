@@ -39,9 +39,41 @@ impl Services {
         actor: &Actor,
         input: NewCatalog,
     ) -> ServiceResult<AccessPackageCatalog> {
+        self.create_catalog_with(actor, input, None).await.map(|(catalog, _)| catalog)
+    }
+
+    /// Creates a catalog and its first access package in one transaction, as the portal's
+    /// "Create new catalog" does while creating a package: for those who may create catalogs.
+    pub async fn create_access_package_in_new_catalog(
+        &self,
+        actor: &Actor,
+        catalog: NewCatalog,
+        package: NewAccessPackage,
+    ) -> ServiceResult<(AccessPackageCatalog, AccessPackage)> {
+        match self.create_catalog_with(actor, catalog, Some(package)).await? {
+            (catalog, Some(package)) => Ok((catalog, package)),
+            (_, None) => Err(super::ServiceError::Internal("the package was not created".into())),
+        }
+    }
+
+    /// A new catalog, its first owner when the creator is not an administrator, and a first
+    /// package when given (its `catalogId` is set here).
+    async fn create_catalog_with(
+        &self,
+        actor: &Actor,
+        input: NewCatalog,
+        package: Option<NewAccessPackage>,
+    ) -> ServiceResult<(AccessPackageCatalog, Option<AccessPackage>)> {
         let delegations = self.require_anywhere(actor, Right::CreateCatalog).await?;
         let now = self.now();
         let catalog = AccessPackageCatalog::create(self.new_id().into(), input, now)?;
+        let package = match package {
+            Some(new) => {
+                let new = NewAccessPackage { catalog_id: catalog.id.clone(), ..new };
+                Some(AccessPackage::create(self.new_id().into(), new, now)?)
+            }
+            None => None,
+        };
         let mut events = vec![
             self.event(actor, EventKind::CatalogCreated, "AccessPackageCatalog", &catalog.id)
                 .in_catalog(&catalog.id)
@@ -63,12 +95,17 @@ impl Services {
             event.target_id = Some(owner.principal_id.clone());
             events.push(event);
         }
+        if let Some(package) = &package {
+            events.push(
+                self.package_event(actor, EventKind::AccessPackageCreated, package).with_data(json(package)),
+            );
+        }
         self.store
             .logged(events)
-            .create_catalog(&catalog, owner.as_ref())
+            .create_catalog(&catalog, owner.as_ref(), package.as_ref())
             .await
             .map_err(|e| name_taken(e, &catalog.display_name))?;
-        Ok(catalog)
+        Ok((catalog, package))
     }
 
     pub async fn update_catalog(

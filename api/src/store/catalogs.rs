@@ -82,6 +82,10 @@ fn row<T: Serialize>(value: &T, display_name: &str, id: &str) -> StoreResult<Val
     Ok(row)
 }
 
+fn row_of_package(package: &AccessPackage) -> StoreResult<Value> {
+    row(package, &package.display_name, &package.id)
+}
+
 fn request_row(request: &ResourceRequestRow) -> StoreResult<Value> {
     let mut row = content(request)?;
     if let Some(object) = row.as_object_mut() {
@@ -136,14 +140,27 @@ impl Store {
 
     /// Creates a catalog, with its first owner's role assignment when there is one; the unique
     /// index on the display name refuses a duplicate.
+    /// Creates a catalog, with its first owner and its first access package when given (the
+    /// portal's "Create new catalog" while creating a package): one transaction.
     pub async fn create_catalog(
         &self,
         catalog: &AccessPackageCatalog,
         owner: Option<&UnifiedRoleAssignment>,
+        package: Option<&AccessPackage>,
     ) -> StoreResult<()> {
         let mut row = row(catalog, &catalog.display_name, &catalog.id)?;
         let mut body = "CREATE type::record('catalog', $id) CONTENT $row RETURN NONE;".to_owned();
         let mut vars = vars! { "id" => catalog.id };
+        if let Some(package) = package {
+            if let Some(object) = row.as_object_mut() {
+                object.insert("accessPackageCount".into(), json!(1));
+            }
+            body.push_str(
+                "\nCREATE type::record('access_package', $packageId) CONTENT $package RETURN NONE;",
+            );
+            vars.insert("packageId".into(), json!(package.id));
+            vars.insert("package".into(), row_of_package(package)?);
+        }
         if let Some(owner) = owner {
             if let Some(object) = row.as_object_mut() {
                 object.insert("ownerCount".into(), json!(1));
@@ -332,7 +349,7 @@ impl Store {
             &body,
             vars! {
                 "catalog" => package.catalog_id, "id" => package.id,
-                "row" => row(package, &package.display_name, &package.id)?,
+                "row" => row_of_package(package)?,
             },
         )
         .await?;
@@ -597,7 +614,7 @@ mod tests {
                 now,
             )
             .unwrap();
-            store.create_catalog(&catalog, None).await.unwrap();
+            store.create_catalog(&catalog, None, None).await.unwrap();
             if i % 4 == 0 {
                 ids.push(catalog.id);
             }

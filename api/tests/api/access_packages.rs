@@ -530,3 +530,57 @@ async fn a_catalog_deleted_while_a_package_is_created_never_holds_the_package() 
     }
     assert_eq!(outcomes.len(), 10);
 }
+
+/// The portal's "Create new catalog" while creating a package: one mutation, one transaction.
+#[tokio::test]
+async fn a_package_is_created_with_its_new_catalog_in_one_transaction() {
+    use crate::delegation::{CATALOG_CREATOR, delegation_directory, give_role};
+    let server = TestServer::with_auth(delegation_directory()).await;
+    let ada = server.as_user("u-ada");
+    let with_catalog = |name: &str, package: &str| json!({"input": {"newCatalog": {"displayName": name, "isExternallyVisible": true}, "displayName": package}});
+    let made = ada.data(CREATE_PACKAGE, with_catalog("ERP Project", "ERP access")).await;
+    let package = &made["createAccessPackage"]["accessPackage"];
+    assert_eq!(package["displayName"], "ERP access");
+    let catalog = ada
+        .data("query($id: ID!) { catalog(id: $id) { displayName isExternallyVisible accessPackages { totalCount } } }",
+              json!({"id": package["catalog"]["id"]}))
+        .await;
+    assert_eq!(
+        catalog["catalog"],
+        json!({"displayName": "ERP Project", "isExternallyVisible": true, "accessPackages": {"totalCount": 1}})
+    );
+
+    // A catalog creator becomes the new catalog's owner; the package is theirs to manage.
+    give_role(&ada, "u-cora", CATALOG_CREATOR, "/").await;
+    let cora = server.as_user("u-cora");
+    let made = cora.data(CREATE_PACKAGE, with_catalog("Cora's", "Cora's tools")).await;
+    let package_id = made["createAccessPackage"]["accessPackage"]["id"].clone();
+    cora.data(UPDATE_PACKAGE, json!({"input": {"id": package_id, "description": "edited by the owner"}}))
+        .await;
+    let owners = cora
+        .data("{ roleAssignments { nodes { principalId roleDefinition { displayName } } } }", json!({}))
+        .await;
+    assert_eq!(
+        owners["roleAssignments"]["nodes"],
+        json!([{"principalId": "u-cora", "roleDefinition": {"displayName": "Catalog creator"}},
+               {"principalId": "u-cora", "roleDefinition": {"displayName": "Catalog owner"}}])
+    );
+
+    // Refusals change nothing: a taken name, someone who may not create catalogs, both or neither.
+    let count = "{ catalogs { totalCount } accessPackages { totalCount } }";
+    let before = ada.data(count, json!({})).await;
+    ada.refused(CREATE_PACKAGE, with_catalog("erp project", "Again"), "CONFLICT", Some("displayName")).await;
+    server.as_user("u-nick").refused(CREATE_PACKAGE, with_catalog("Nick's", "Nope"), "FORBIDDEN", None).await;
+    let both = json!({"input": {"catalogId": package["catalog"]["id"], "newCatalog": {"displayName": "X"}, "displayName": "Y"}});
+    ada.refused(CREATE_PACKAGE, both, "VALIDATION_FAILED", Some("catalogId")).await;
+    ada.refused(
+        CREATE_PACKAGE,
+        json!({"input": {"displayName": "Y"}}),
+        "VALIDATION_FAILED",
+        Some("catalogId"),
+    )
+    .await;
+    ada.refused(CREATE_PACKAGE, with_catalog("Fine name", " "), "VALIDATION_FAILED", Some("displayName"))
+        .await;
+    assert_eq!(ada.data(count, json!({})).await, before);
+}
