@@ -334,7 +334,7 @@ impl Event {
     ) -> Self {
         let actor_id = match actor {
             Actor::User { id } => Some(id.clone()),
-            Actor::System | Actor::LocalOperator => None,
+            Actor::System | Actor::LocalOperator | Actor::External { .. } => None,
         };
         Self {
             id,

@@ -29,5 +29,5 @@ pub mod rule;
 pub mod text;
 pub mod timer;
 
-pub use actor::Actor;
+pub use actor::{Actor, ExternalSubject};
 pub use error::{DomainError, ErrorCode, FieldError};

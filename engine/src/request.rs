@@ -519,7 +519,7 @@ impl AccessPackageAssignmentRequest {
     fn subject<'a>(&'a self, target: &'a User) -> ResolutionSubject<'a> {
         let requestor_id = match &self.requestor {
             Actor::User { id } => Some(id.as_str()),
-            Actor::System | Actor::LocalOperator => None,
+            Actor::System | Actor::LocalOperator | Actor::External { .. } => None,
         };
         ResolutionSubject { requestor_id, target }
     }
@@ -584,6 +584,7 @@ impl AccessPackageAssignmentRequest {
             || match by {
                 Actor::System | Actor::LocalOperator => true,
                 Actor::User { id } => &self.requestor == by || *id == self.target_id,
+                Actor::External { .. } => &self.requestor == by,
             };
         if !allowed {
             return Err(DomainError::forbidden(format!(

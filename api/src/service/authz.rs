@@ -46,10 +46,18 @@ pub(crate) struct Authz {
 /// What the engine, the local operator and administrators hold: everything.
 static EVERYTHING: LazyLock<Arc<Delegations>> = LazyLock::new(|| Arc::new(Delegations::administrator()));
 
+/// What someone outside the directory holds: nothing.
+static NOTHING: LazyLock<Arc<Delegations>> = LazyLock::new(|| Arc::new(Delegations::default()));
+
 impl Services {
-    /// What `actor` holds. The engine and the local operator hold everything.
+    /// What `actor` holds. The engine and the local operator hold everything; someone outside
+    /// the directory nothing.
     pub async fn delegations(&self, actor: &Actor) -> ServiceResult<Arc<Delegations>> {
-        let Actor::User { id } = actor else { return Ok(Arc::clone(&EVERYTHING)) };
+        let id = match actor {
+            Actor::User { id } => id,
+            Actor::External { .. } => return Ok(Arc::clone(&NOTHING)),
+            Actor::System | Actor::LocalOperator => return Ok(Arc::clone(&EVERYTHING)),
+        };
         // Both counters only grow, so their sum moves whenever either does.
         let generation = self.store.generation() + self.store.roles_version();
         if let Some(hit) = self.authz.delegations.get(id.as_str(), generation) {
@@ -142,6 +150,7 @@ fn held(index: &RoleIndex, principals: &[String]) -> Vec<UnifiedRoleAssignment> 
 pub(crate) fn is_party(actor: &Actor, request: &AccessPackageAssignmentRequest) -> bool {
     match actor {
         Actor::User { id } => request.requestor == *actor || request.target_id == *id,
+        Actor::External { .. } => request.requestor == *actor,
         Actor::System | Actor::LocalOperator => true,
     }
 }

@@ -392,7 +392,16 @@ impl Services {
         actor: &Actor,
         resource: &AccessPackageResource,
     ) -> ServiceResult<()> {
-        let Actor::User { id } = actor else { return Ok(()) };
+        let id = match actor {
+            Actor::User { id } => id,
+            Actor::System | Actor::LocalOperator => return Ok(()),
+            Actor::External { .. } => {
+                return Err(DomainError::forbidden(
+                    "a user who is not in the directory owns no resource here",
+                )
+                .into());
+            }
+        };
         if self.delegations(actor).await?.administrator {
             return Ok(());
         }

@@ -53,6 +53,8 @@ enum DirectoryReader {
     Everything,
     /// A guest reads their own user.
     Own(String),
+    /// Someone outside the directory reads none of it.
+    Nothing,
 }
 
 impl Services {
@@ -437,7 +439,11 @@ impl Services {
         if delegations.administrator {
             return true;
         }
-        let Actor::User { id } = actor else { return true };
+        let id = match actor {
+            Actor::User { id } => id,
+            Actor::External { .. } => return false,
+            Actor::System | Actor::LocalOperator => return true,
+        };
         if event.actor_id.as_deref() == Some(id)
             || event.target_id.as_deref() == Some(id)
             || event.audience.iter().any(|a| a == id)
@@ -473,7 +479,11 @@ impl Services {
     // The directory
 
     async fn directory_reader(&self, actor: &Actor) -> ServiceResult<DirectoryReader> {
-        let Actor::User { id } = actor else { return Ok(DirectoryReader::Everything) };
+        let id = match actor {
+            Actor::User { id } => id,
+            Actor::External { .. } => return Ok(DirectoryReader::Nothing),
+            Actor::System | Actor::LocalOperator => return Ok(DirectoryReader::Everything),
+        };
         let guest = self.cached_user(id).await?.is_some_and(|u| u.user_type == Some(UserType::Guest));
         if guest && !self.delegations(actor).await?.administrator {
             return Ok(DirectoryReader::Own(id.to_string()));
@@ -490,7 +500,7 @@ impl Services {
     ) -> ServiceResult<Page<User>> {
         match self.directory_reader(actor).await? {
             DirectoryReader::Everything => Ok(self.store.users(filter, page).await?),
-            DirectoryReader::Own(_) => Ok(nothing()),
+            DirectoryReader::Own(_) | DirectoryReader::Nothing => Ok(nothing()),
         }
     }
 
@@ -498,6 +508,7 @@ impl Services {
     pub async fn user(&self, actor: &Actor, id: &str) -> ServiceResult<Option<User>> {
         match self.directory_reader(actor).await? {
             DirectoryReader::Own(own) if own != id => Ok(None),
+            DirectoryReader::Nothing => Ok(None),
             _ => self.cached_user(id).await,
         }
     }
@@ -509,11 +520,15 @@ impl Services {
     #[must_use]
     pub fn remembered_user(&self, actor: &Actor, id: &str) -> Option<Option<User>> {
         let generation = self.store.generation();
-        if let Actor::User { id: me } = actor {
-            let caller = self.caches_users(me, generation)?;
-            if Option::as_ref(&caller).is_none_or(|u| u.user_type == Some(UserType::Guest)) {
-                return None;
+        match actor {
+            Actor::User { id: me } => {
+                let caller = self.caches_users(me, generation)?;
+                if Option::as_ref(&caller).is_none_or(|u| u.user_type == Some(UserType::Guest)) {
+                    return None;
+                }
             }
+            Actor::External { .. } => return None,
+            Actor::System | Actor::LocalOperator => {}
         }
         self.caches_users(id, generation).map(|user| (*user).clone())
     }
@@ -523,6 +538,7 @@ impl Services {
         let ids: Vec<String> = match self.directory_reader(actor).await? {
             DirectoryReader::Everything => ids.to_vec(),
             DirectoryReader::Own(own) => ids.iter().filter(|id| **id == own).cloned().collect(),
+            DirectoryReader::Nothing => Vec::new(),
         };
         Ok(self.store.users_by_ids(&ids).await?.into_iter().map(|u| (u.id.to_string(), u)).collect())
     }
@@ -717,6 +733,62 @@ mod tests {
         other.target_id = None;
         other.audience = vec!["carol".into(), "ada".into()];
         assert!(Services::sees_event(&nothing, &ada, &other));
+    }
+
+    /// Someone signed in from a partner tenant, with no directory object.
+    fn outsider() -> Actor {
+        Actor::External {
+            subject: Box::new(em_engine::ExternalSubject {
+                issuer: "https://login.microsoftonline.com/t/v2.0".into(),
+                object_id: "o".into(),
+                tenant_id: Some("t".into()),
+                email: "ann@fabrikam.com".into(),
+                display_name: None,
+                connected_organization_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn someone_outside_the_directory_sees_no_event() {
+        let outsider = outsider();
+        let nothing = Delegations::default();
+        assert!(!Services::sees_event(
+            &nothing,
+            &outsider,
+            &event(EventKind::CatalogCreated, &outsider, Some("c"))
+        ));
+        assert!(!Services::sees_event(&nothing, &outsider, &event(EventKind::UserCreated, &outsider, None)));
+    }
+
+    /// An outsider holds no right and reads nothing of the directory, the catalogs or the roles.
+    #[tokio::test]
+    async fn someone_outside_the_directory_holds_and_reads_nothing() {
+        use crate::clock::SystemClock;
+        use crate::store::{Store, StoreConfig};
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let services = Services::new(store, std::sync::Arc::new(SystemClock));
+        services.bootstrap().await.unwrap();
+        let directory =
+            r#"{"users": [{"id": "u1", "displayName": "Ann", "userPrincipalName": "ann@contoso.com"}]}"#;
+        services.import_directory(&Actor::LocalOperator, directory).await.unwrap();
+        let outsider = outsider();
+        let delegations = services.delegations(&outsider).await.unwrap();
+        assert_eq!(*delegations, Delegations::default());
+        let page = PageRequest { after: None, first: 10 };
+        assert_eq!(services.users(&outsider, &UserFilter::default(), &page).await.unwrap().total, 0);
+        assert_eq!(services.user(&outsider, "u1").await.unwrap(), None);
+        assert_eq!(services.remembered_user(&outsider, "u1"), None);
+        assert!(services.users_by_ids(&outsider, &["u1".to_owned()]).await.unwrap().is_empty());
+        assert_eq!(services.catalogs(&outsider, CatalogFilter::default(), &page).await.unwrap().total, 0);
+        let roles = crate::store::roles::RoleAssignmentFilter::default();
+        assert_eq!(services.role_assignments(&outsider, roles, &page).await.unwrap().total, 0);
+        assert_eq!(services.audit_events(&outsider, &EventFilter::default(), &page).await.unwrap().total, 0);
+        // The operator reads what is there.
+        assert_eq!(
+            services.users(&Actor::LocalOperator, &UserFilter::default(), &page).await.unwrap().total,
+            1
+        );
     }
 
     #[test]

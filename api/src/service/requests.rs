@@ -107,6 +107,7 @@ impl Services {
             Actor::User { id } if id == target_id => None,
             Actor::User { id } => Some(self.subject(id, "requestor").await?),
             Actor::System | Actor::LocalOperator => None,
+            Actor::External { .. } => return Err(outsider_request().into()),
         };
         let state = self.target_state(target_id).await?;
         let directory = self.approver_directory(&context.stages, &target, requestor.as_ref()).await?;
@@ -609,4 +610,10 @@ impl Services {
         });
         Ok(out)
     }
+}
+
+/// The refusal of a request from someone outside the directory (they request through the
+/// external requestor path).
+fn outsider_request() -> DomainError {
+    DomainError::forbidden("a user who is not in the directory cannot make this request")
 }

@@ -115,7 +115,11 @@ impl Services {
     /// assignments `actor` sees.
     async fn visible_role_assignments(&self, actor: &Actor) -> ServiceResult<Option<VisibleRoleAssignments>> {
         let delegations = self.delegations(actor).await?;
-        let Actor::User { id } = actor else { return Ok(None) };
+        let id = match actor {
+            Actor::User { id } => id,
+            Actor::System | Actor::LocalOperator => return Ok(None),
+            Actor::External { .. } => return Ok(Some(VisibleRoleAssignments::default())),
+        };
         if delegations.administrator {
             return Ok(None);
         }

@@ -172,7 +172,7 @@ fn check_requestor<'a>(
             Ok(Some(facts))
         }
         RequestOrigin::Admin => {
-            if input.requestor == Actor::System {
+            if !matches!(input.requestor, Actor::User { .. } | Actor::LocalOperator) {
                 return Err(DomainError::forbidden(format!("`{kind}` requests come from an administrator")));
             }
             Ok(ctx.requestor)

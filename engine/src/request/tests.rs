@@ -226,7 +226,7 @@ impl World {
     ) -> Result<Transition, DomainError> {
         let requestor = match &input.requestor {
             Actor::User { id } => self.facts(id),
-            Actor::System | Actor::LocalOperator => None,
+            Actor::System | Actor::LocalOperator | Actor::External { .. } => None,
         };
         let target = self.facts(target).unwrap_or_else(|| panic!("no user `{target}`"));
         let ctx = SubmitContext {
