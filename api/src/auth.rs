@@ -4,6 +4,13 @@
 //! and `aud` are required and checked; the algorithm must match the key (no `none`, no key
 //! confusion). The caller is the directory user named by the `oid` claim (as Entra access tokens
 //! carry it) or, failing that, `sub`.
+//!
+//! Partners' identity providers are trusted as a multi-tenant application trusts Entra: a token
+//! signed by one of a partner's keys is accepted when its `iss` is that partner's issuer, where
+//! `{tenantid}` stands for the token's `tid` (`https://login.microsoftonline.com/{tenantid}/v2.0`).
+//! Such a token names someone from another organization: its `tid`, its user's id and e-mail
+//! address ([`PartnerIdentity`]). Which key signed a token decides which issuer it must carry, so
+//! a partner's key cannot vouch for this server's own users, nor this server's key for a partner's.
 
 use std::path::Path;
 
@@ -20,6 +27,28 @@ pub struct AuthSettings {
     pub jwks: Option<JwkSet>,
     pub issuer: String,
     pub audience: String,
+    /// Partners' identity providers whose users may sign in.
+    pub partners: Vec<PartnerTrust>,
+}
+
+/// A partner's identity provider: its issuer (`{tenantid}` standing for the token's `tid`) and
+/// the public keys it signs with.
+#[derive(Clone, Debug)]
+pub struct PartnerTrust {
+    pub issuer: String,
+    pub jwks: JwkSet,
+}
+
+/// Who a partner's token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerIdentity {
+    /// The token's issuer.
+    pub issuer: String,
+    /// Their home tenant (`tid`), when the token has one.
+    pub tenant_id: Option<String>,
+    /// Their e-mail address (`email`, else a `preferred_username` that is one), lower-cased.
+    pub email: String,
+    pub name: Option<String>,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -29,6 +58,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("jwks_keys", &self.jwks.as_ref().map(|k| k.keys.len()))
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("partners", &self.partners.iter().map(|p| &p.issuer).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -49,10 +79,12 @@ pub enum AuthError {
 /// What a verified token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// The directory user's object id.
+    /// The directory user's object id (for a partner's token, the user's id at the partner).
     pub user_id: String,
     /// Seconds since the epoch when the token stops being valid.
     pub expires_at: i64,
+    /// Set when a partner's identity provider issued the token.
+    pub partner: Option<PartnerIdentity>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,12 +98,22 @@ struct Claims {
     iat: Option<i64>,
     iss: String,
     aud: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 struct PublicKey {
     kid: Option<String>,
     algorithm: Algorithm,
     key: DecodingKey,
+    /// The partner whose key this is (an index into the settings' partners); `None`: ours.
+    partner: Option<usize>,
 }
 
 /// Checks tokens against the configured keys.
@@ -94,7 +136,13 @@ impl Authenticator {
             return Err(AuthError::Invalid("the HS256 secret must be at least 32 bytes".into()));
         }
         let mut public = Vec::new();
-        for jwk in settings.jwks.iter().flat_map(|set| set.keys.iter()) {
+        let ours = settings.jwks.iter().flat_map(|set| set.keys.iter()).map(|k| (k, None));
+        let partners = settings
+            .partners
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.jwks.keys.iter().map(move |k| (k, Some(i))));
+        for (jwk, partner) in ours.chain(partners) {
             let algorithm = match &jwk.algorithm {
                 AlgorithmParameters::RSA(_) => Algorithm::RS256,
                 AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
@@ -102,9 +150,9 @@ impl Authenticator {
             };
             let key = DecodingKey::from_jwk(jwk)
                 .map_err(|e| AuthError::Invalid(format!("unusable JWKS key: {e}")))?;
-            public.push(PublicKey { kid: jwk.common.key_id.clone(), algorithm, key });
+            public.push(PublicKey { kid: jwk.common.key_id.clone(), algorithm, key, partner });
         }
-        if hs256.is_none() && public.is_empty() {
+        if hs256.is_none() && !public.iter().any(|k| k.partner.is_none()) {
             return Err(AuthError::Invalid("no HS256 secret and no RS256/ES256 key configured".into()));
         }
         Ok(Self { settings, hs256, public })
@@ -118,36 +166,88 @@ impl Authenticator {
             .map_err(|e| AuthError::Invalid(format!("`{}` is not a JWKS: {e}", path.display())))
     }
 
-    /// Verifies a token: signature with the key its algorithm names, `exp`, `iss`, `aud`.
+    /// Verifies a token: signature with a key of the algorithm it names, `exp`, `aud`, and `iss`:
+    /// ours for our keys, the partner's for a partner's key.
     pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let key = match header.alg {
-            Algorithm::HS256 => self.hs256.as_ref().map(|(_, d)| d),
+        let candidates: Vec<(&DecodingKey, Option<usize>)> = match header.alg {
+            Algorithm::HS256 => self.hs256.iter().map(|(_, d)| (d, None)).collect(),
             Algorithm::RS256 | Algorithm::ES256 => self
                 .public
                 .iter()
                 .filter(|k| k.algorithm == header.alg)
-                .find(|k| header.kid.is_none() || k.kid == header.kid)
-                .map(|k| &k.key),
+                .filter(|k| header.kid.is_none() || k.kid == header.kid)
+                .map(|k| (&k.key, k.partner))
+                .collect(),
             other => return Err(AuthError::Invalid(format!("algorithm {other:?} is not accepted"))),
+        };
+        if candidates.is_empty() {
+            return Err(AuthError::Invalid(format!("no key for algorithm {:?}", header.alg)));
         }
-        .ok_or_else(|| AuthError::Invalid(format!("no key for algorithm {:?}", header.alg)))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 30;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            _ => AuthError::Invalid(e.to_string()),
-        })?;
-        let user_id = data
-            .claims
+        let mut refusal = AuthError::Invalid("no key verifies the token's signature".into());
+        for (key, partner) in candidates {
+            match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+                Ok(data) => return self.accept(data.claims, partner),
+                Err(e) => {
+                    let kind = e.kind().clone();
+                    refusal = match kind {
+                        jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                        _ => AuthError::Invalid(e.to_string()),
+                    };
+                    if !matches!(kind, jsonwebtoken::errors::ErrorKind::InvalidSignature) {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(refusal)
+    }
+
+    /// Checks the issuer against the trust of the key that verified the token.
+    fn accept(&self, claims: Claims, partner: Option<usize>) -> Result<Verified, AuthError> {
+        let user_id = claims
             .oid
-            .or(data.claims.sub)
+            .clone()
+            .or(claims.sub.clone())
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| AuthError::Invalid("the token has neither `oid` nor `sub`".into()))?;
-        Ok(Verified { user_id, expires_at: data.claims.exp })
+        let untrusted = || AuthError::Invalid(format!("the issuer `{}` is not trusted", claims.iss));
+        let Some(index) = partner else {
+            if claims.iss != self.settings.issuer {
+                return Err(untrusted());
+            }
+            return Ok(Verified { user_id, expires_at: claims.exp, partner: None });
+        };
+        let trust = &self.settings.partners[index];
+        let tenant_id =
+            claims.tid.as_deref().map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty());
+        let expected = match (&tenant_id, trust.issuer.contains("{tenantid}")) {
+            (Some(t), true) => trust.issuer.replace("{tenantid}", t),
+            (None, true) => {
+                return Err(AuthError::Invalid("the partner's token has no tenant (`tid`)".into()));
+            }
+            (_, false) => trust.issuer.clone(),
+        };
+        if claims.iss != expected {
+            return Err(untrusted());
+        }
+        let email = claims
+            .email
+            .or(claims.preferred_username.filter(|u| u.contains('@')))
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| e.contains('@'))
+            .ok_or_else(|| {
+                AuthError::Invalid("a partner's token must carry the user's e-mail address (`email`)".into())
+            })?;
+        Ok(Verified {
+            user_id,
+            expires_at: claims.exp,
+            partner: Some(PartnerIdentity { issuer: claims.iss, tenant_id, email, name: claims.name }),
+        })
     }
 
     /// Mints an HS256 token for a user, valid `ttl_seconds` from `now` (seconds since the epoch).
@@ -162,6 +262,10 @@ impl Authenticator {
             iat: Some(now),
             iss: self.settings.issuer.clone(),
             aud: serde_json::Value::String(self.settings.audience.clone()),
+            tid: None,
+            email: None,
+            preferred_username: None,
+            name: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
             .map_err(|e| AuthError::Invalid(e.to_string()))
@@ -186,6 +290,7 @@ mod tests {
             jwks: None,
             issuer: "em-api".into(),
             audience: "em-api".into(),
+            partners: Vec::new(),
         })
         .unwrap()
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{AuthSettings, Authenticator};
+use crate::auth::{AuthSettings, Authenticator, PartnerTrust};
 use crate::clock::SystemClock;
 use crate::graphql;
 use crate::server::{self, AppState};
@@ -84,6 +84,11 @@ pub struct AuthArgs {
     /// Required `aud` claim.
     #[arg(long = "auth-audience", env = "EM_AUTH_AUDIENCE", default_value = "em-api")]
     pub audience: String,
+    /// A partner's identity provider whose users may sign in: its issuer (`{tenantid}` stands
+    /// for the token's tenant, as in `https://login.microsoftonline.com/{tenantid}/v2.0`) and a
+    /// JWKS file of its keys. Repeat for more partners.
+    #[arg(long = "auth-partner", num_args = 2, value_names = ["ISSUER", "JWKS_FILE"])]
+    pub partner: Vec<String>,
 }
 
 impl AuthArgs {
@@ -98,8 +103,23 @@ impl AuthArgs {
             jwks,
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
+            partners: self.partners()?,
         };
         Ok(Some(Authenticator::new(settings)?))
+    }
+
+    /// The partners' trusts, from `--auth-partner ISSUER JWKS_FILE` pairs.
+    fn partners(&self) -> anyhow::Result<Vec<PartnerTrust>> {
+        self.partner
+            .chunks(2)
+            .map(|pair| match pair {
+                [issuer, jwks] => Ok(PartnerTrust {
+                    issuer: issuer.trim().to_owned(),
+                    jwks: Authenticator::read_jwks(std::path::Path::new(jwks))?,
+                }),
+                _ => anyhow::bail!("--auth-partner takes an issuer and a JWKS file"),
+            })
+            .collect()
     }
 }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use std::sync::Arc;
 
-use em_engine::Actor;
+use em_engine::{Actor, ExternalSubject};
 
 use crate::auth::{AuthError, Authenticator, bearer};
 use crate::graphql::AppSchema;
@@ -72,6 +72,23 @@ impl AppState {
         let Some(auth) = &self.auth else { return Ok((Actor::LocalOperator, None)) };
         let token = bearer(authorization).ok_or(AuthError::Missing)?;
         let verified = auth.verify(token)?;
+        if let Some(partner) = verified.partner {
+            let subject = ExternalSubject {
+                issuer: partner.issuer,
+                object_id: verified.user_id,
+                tenant_id: partner.tenant_id,
+                email: partner.email,
+                display_name: partner.name,
+                connected_organization_id: None,
+            };
+            return match self.services.external_caller(subject).await {
+                Ok(actor) => Ok((actor, Some(verified.expires_at))),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot resolve a partner's caller");
+                    Err(AuthError::Invalid("the directory is unavailable".into()))
+                }
+            };
+        }
         match self.services.caller_user(&verified.user_id).await {
             Ok(Some(user)) if user.account_enabled() => {
                 Ok((Actor::User { id: verified.user_id.into() }, Some(verified.expires_at)))

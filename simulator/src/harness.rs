@@ -98,6 +98,7 @@ impl Harness {
             jwks: None,
             issuer: "em-api".into(),
             audience: "em-api".into(),
+            partners: Vec::new(),
         };
         let minter = Authenticator::new(settings.clone())?;
         let directory = directory.to_string();

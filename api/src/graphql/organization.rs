@@ -6,7 +6,6 @@
 //! `@odata.type` tags) for pasting Graph examples.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, OneofObject, SimpleObject, Union};
-use em_engine::DomainError;
 use em_engine::connected_organization::{
     ConnectedOrganization, ConnectedOrganizationPatch, ConnectedOrganizationState,
     EntitlementManagementSettings, ExternalUserLifecycleAction, IdentitySource, NewConnectedOrganization,
@@ -14,6 +13,7 @@ use em_engine::connected_organization::{
 };
 use em_engine::duration::Duration;
 use em_engine::id::ConnectedOrganizationId;
+use em_engine::{Actor, DomainError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -257,6 +257,41 @@ impl SettingsNode {
     }
 }
 
+/// Who is signed in, as Graph's `accessPackageSubject` has it: a directory user, or someone from
+/// another organization who has no directory object yet.
+pub struct AccessPackageSubjectNode {
+    object_id: Option<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    principal_name: Option<String>,
+    organization: Option<ConnectedOrganization>,
+}
+
+#[Object(name = "AccessPackageSubject")]
+impl AccessPackageSubjectNode {
+    /// `user`.
+    async fn subject_type(&self) -> &str {
+        "user"
+    }
+    /// The directory object, once there is one.
+    async fn object_id(&self) -> Option<ID> {
+        self.object_id.as_deref().map(|id| global_id("User", id))
+    }
+    async fn email(&self) -> Option<&str> {
+        self.email.as_deref()
+    }
+    async fn display_name(&self) -> Option<&str> {
+        self.display_name.as_deref()
+    }
+    async fn principal_name(&self) -> Option<&str> {
+        self.principal_name.as_deref()
+    }
+    /// The connected organization of someone from another organization.
+    async fn connected_organization(&self) -> Option<ConnectedOrganizationNode> {
+        self.organization.clone().map(ConnectedOrganizationNode)
+    }
+}
+
 /// Graph's `$filter` on connected organizations.
 #[derive(InputObject, Default)]
 #[graphql(name = "ConnectedOrganizationFilter")]
@@ -300,6 +335,33 @@ impl OrganizationQuery {
     ) -> async_graphql::Result<Option<ConnectedOrganizationNode>> {
         let id = organization_id(&id, "id").gql()?;
         Ok(services(ctx).connected_organization(&actor(ctx), &id).await.gql()?.map(ConnectedOrganizationNode))
+    }
+
+    /// Who is signed in: a directory user, or someone from another organization (with the
+    /// connected organization their tenant or e-mail domain belongs to). `null` for the local
+    /// operator.
+    async fn signed_in_subject(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<AccessPackageSubjectNode>> {
+        let (svc, who) = (services(ctx), actor(ctx));
+        match &who {
+            Actor::User { id } => Ok(svc.user(&who, id).await.gql()?.map(|user| AccessPackageSubjectNode {
+                object_id: Some(user.id.to_string()),
+                email: user.mail.clone(),
+                display_name: user.display_name.clone(),
+                principal_name: user.user_principal_name.clone(),
+                organization: None,
+            })),
+            Actor::External { subject } => Ok(Some(AccessPackageSubjectNode {
+                object_id: None,
+                email: Some(subject.email.clone()),
+                display_name: subject.display_name.clone(),
+                principal_name: Some(subject.email.clone()),
+                organization: svc.caller_organization(&who).await.gql()?,
+            })),
+            Actor::System | Actor::LocalOperator => Ok(None),
+        }
     }
 
     /// The tenant's entitlement-management settings: administrators only.

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use em_engine::Actor;
+use em_engine::connected_organization::email_domain;
 use em_engine::connected_organization::{
     ConnectedOrganization, ConnectedOrganizationPatch, EntitlementManagementSettings,
     ExternalUserLifecycleAction, NewConnectedOrganization, OrganizationIndex, SponsorCandidate, SponsorKind,
@@ -18,6 +18,7 @@ use em_engine::delegation::Right;
 use em_engine::duration::Duration;
 use em_engine::event::{Event, EventKind};
 use em_engine::id::ConnectedOrganizationId;
+use em_engine::{Actor, ExternalSubject};
 
 use super::{ServiceResult, Services, found};
 use crate::store::organizations::OrganizationFilter;
@@ -42,6 +43,25 @@ impl Services {
         let index = Arc::new(OrganizationIndex::new(&self.store.all_connected_organizations().await?));
         *slot = Some(Arc::clone(&index));
         Ok(index)
+    }
+
+    /// The caller a partner's token names: someone outside the directory, from the connected
+    /// organization of their home tenant, else of their e-mail domain (none when neither is
+    /// connected).
+    pub async fn external_caller(&self, mut subject: ExternalSubject) -> ServiceResult<Actor> {
+        let index = self.organization_index().await?;
+        let domain = email_domain(&subject.email);
+        subject.connected_organization_id =
+            index.resolve(subject.tenant_id.as_deref(), domain.as_deref()).map(|entry| entry.id.clone());
+        Ok(Actor::External { subject: Box::new(subject) })
+    }
+
+    /// The connected organization of the caller, for an outsider (their own organization is
+    /// theirs to see); `None` for everyone else.
+    pub async fn caller_organization(&self, actor: &Actor) -> ServiceResult<Option<ConnectedOrganization>> {
+        let Actor::External { subject } = actor else { return Ok(None) };
+        let Some(id) = &subject.connected_organization_id else { return Ok(None) };
+        Ok(self.store.connected_organization(id).await?)
     }
 
     /// Forgets the index after a change, under the write lock, so no reader keeps a stale one.

@@ -338,3 +338,87 @@ async fn delegates_read_organizations_and_only_administrators_change_them_or_the
         assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
     }
 }
+
+const SUBJECT: &str =
+    "{ signedInSubject { subjectType objectId email displayName connectedOrganization { displayName } } }";
+
+/// Someone from a partner tenant signs in with their own identity provider's token: they are an
+/// outsider of the organization their tenant (or e-mail domain) belongs to, and see nothing of
+/// the directory, the catalogs or the administration.
+#[tokio::test]
+async fn partners_sign_in_as_outsiders_of_their_connected_organization() {
+    use crate::support::{PARTNER_KEY, UNTRUSTED_KEY, es256_token};
+    let server = TestServer::with_auth(delegation_directory()).await;
+    let ada = server.as_user("u-ada");
+    create(
+        &ada,
+        json!({ "displayName": "Fabrikam", "identitySources": [
+            { "azureActiveDirectoryTenant": { "tenantId": FABRIKAM_TENANT } } ] }),
+    )
+    .await;
+    create(&ada, json!({ "displayName": "Litware", "identitySources": [domain("litware.com")] })).await;
+    ada.create_catalog("Alpha").await;
+
+    // By home tenant, then by e-mail domain; an unconnected tenant is an outsider of nowhere.
+    let ann = server.as_partner(FABRIKAM_TENANT, "ann-oid", "Ann@Fabrikam.com", "Ann Contractor");
+    assert_eq!(
+        ann.data(SUBJECT, json!({})).await["signedInSubject"],
+        json!({ "subjectType": "user", "objectId": null, "email": "ann@fabrikam.com", "displayName": "Ann Contractor",
+                "connectedOrganization": {"displayName": "Fabrikam"} })
+    );
+    let lee = server.as_partner("9a9a9a9a-0000-4000-8000-000000000001", "lee-oid", "lee@litware.com", "Lee");
+    assert_eq!(
+        lee.data(SUBJECT, json!({})).await["signedInSubject"]["connectedOrganization"],
+        json!({"displayName": "Litware"})
+    );
+    let zed =
+        server.as_partner("9a9a9a9a-0000-4000-8000-000000000002", "zed-oid", "zed@unknown.example", "Zed");
+    assert_eq!(zed.data(SUBJECT, json!({})).await["signedInSubject"]["connectedOrganization"], Value::Null);
+
+    // An outsider reads nothing of the directory or the catalogs, and administers nothing.
+    let empty = json!({ "users": {"totalCount": 0}, "user": null, "groups": {"totalCount": 0},
+                        "catalogs": {"totalCount": 0}, "roleAssignments": {"totalCount": 0}, "auditEvents": {"totalCount": 0} });
+    let reads =
+        "{ users { totalCount } user(id: \"u-ada\") { id } groups { totalCount } catalogs { totalCount }
+                   roleAssignments { totalCount } auditEvents { totalCount } }";
+    assert_eq!(ann.data(reads, json!({})).await, empty);
+    for refused in [
+        "{ connectedOrganizations { totalCount } }",
+        "{ entitlementManagementSettings { externalUserLifecycleAction } }",
+        "{ assignmentRequests { totalCount } }",
+        "mutation { createCatalog(input: { displayName: \"Mine\" }) { catalog { id } } }",
+    ] {
+        ann.refused(refused, json!({}), "FORBIDDEN", None).await;
+    }
+
+    // Tokens the server does not trust answer 401: an unknown key, the partner's key for another
+    // issuer, the partner's key claiming to be this server's own issuer, no e-mail address.
+    let status = |api: crate::support::Api| async move {
+        api.http
+            .post(api.url("/graphql"))
+            .bearer_auth(api.bearer.clone().unwrap())
+            .json(&json!({ "query": SUBJECT }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let claims = |iss: &str, email: Option<&str>| {
+        let mut c = json!({ "iss": iss, "aud": "em-api", "tid": FABRIKAM_TENANT, "oid": "x" });
+        if let Some(e) = email {
+            c["email"] = json!(e);
+        }
+        c
+    };
+    let fabrikam_issuer = format!("https://login.microsoftonline.com/{FABRIKAM_TENANT}/v2.0");
+    for token in [
+        es256_token(UNTRUSTED_KEY, claims(&fabrikam_issuer, Some("ann@fabrikam.com"))),
+        es256_token(PARTNER_KEY, claims("https://evil.example/v2.0", Some("ann@fabrikam.com"))),
+        es256_token(PARTNER_KEY, claims("em-api", Some("ann@fabrikam.com"))),
+        es256_token(PARTNER_KEY, claims(&fabrikam_issuer, None)),
+    ] {
+        assert_eq!(status(server.with_token(token)).await, 401);
+    }
+    assert_eq!(status(server.as_partner(FABRIKAM_TENANT, "ann-oid", "ann@fabrikam.com", "Ann")).await, 200);
+}

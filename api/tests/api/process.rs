@@ -199,6 +199,7 @@ async fn timers_survive_a_restart_and_fire_after_it() {
         jwks: None,
         issuer: "em-api".into(),
         audience: "em-api".into(),
+        partners: Vec::new(),
     })
     .expect("the secret is usable");
     let signed_in = |api: &Api, user: &str| Api {

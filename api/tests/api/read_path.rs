@@ -154,6 +154,7 @@ const COVERED: &[&str] = &[
     "connectedOrganizations",
     "connectedOrganization",
     "entitlementManagementSettings",
+    "signedInSubject",
     "events",
     "approvalStageChanges",
     "assignmentActivity",
@@ -425,6 +426,12 @@ async fn each_caller_sees_only_what_they_may() {
         [Code("FORBIDDEN"), Code("FORBIDDEN"), Code("FORBIDDEN")],
     )
     .await;
+
+    // Who is signed in: each their own user.
+    let subject = "{ signedInSubject { objectId connectedOrganization { id } } }";
+    let me = |id: &str| Data(json!({ "signedInSubject": {"objectId": id, "connectedOrganization": null} }));
+    w.check("signedInSubject", subject, json!({}), [me("User:u-quinn"), me("User:u-pete"), me("User:u-val")])
+        .await;
 
     // The audit trail: nobody but the administrator sees Beta's events, and each sees only theirs.
     let audit = "{ auditEvents(first: 500) { totalCount nodes { kind catalogId actorId targetId } } }";

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use em_api::auth::{AuthSettings, Authenticator};
+use em_api::auth::{AuthSettings, Authenticator, PartnerTrust};
 use em_api::clock::SystemClock;
 use em_api::graphql;
 use em_api::server::{self, AppState};
@@ -65,6 +65,19 @@ impl TestServer {
         let mut server = Self::serve(services, Some(auth)).await;
         server._folder = Some(folder);
         server
+    }
+
+    /// A client of this server that sends `token`.
+    pub fn with_token(&self, token: String) -> Api {
+        Api { bearer: Some(token), ..Api::at_base(&self.api.base) }
+    }
+
+    /// A client signed in through the partner's identity provider as someone of tenant `tid`.
+    pub fn as_partner(&self, tid: &str, oid: &str, email: &str, name: &str) -> Api {
+        let issuer = PARTNER_ISSUER.replace("{tenantid}", tid);
+        let claims =
+            json!({ "iss": issuer, "aud": "em-api", "tid": tid, "oid": oid, "email": email, "name": name });
+        self.with_token(es256_token(PARTNER_KEY, claims))
     }
 
     /// A client of this server that signs in as `user_id`, with a token valid for 10 minutes.
@@ -135,14 +148,50 @@ pub struct Api {
     pub bearer: Option<String>,
 }
 
-/// How [`TestServer::with_auth`] checks tokens and [`TestServer::as_user`] mints them.
+/// How [`TestServer::with_auth`] checks tokens and [`TestServer::as_user`] mints them; the
+/// partner's identity provider is Entra's multi-tenant issuer with [`PARTNER_KEY`].
 fn auth_settings() -> AuthSettings {
+    let jwks = serde_json::from_value(json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "partner-key", "use": "sig", "alg": "ES256",
+        "x": "3MRvxuZgWHT4DRZExitkhWnmnH68Eit-Ri1ki_ttgTI", "y": "O8p9t5Cm5rNyxnJzGWkkUS03K91kLi4wX_onEtgMwPE"
+    }] }))
+    .expect("a JWKS");
     AuthSettings {
         hs256_secret: Some("the integration tests' secret of 32+ bytes".into()),
         jwks: None,
         issuer: "em-api".into(),
         audience: "em-api".into(),
+        partners: vec![PartnerTrust { issuer: PARTNER_ISSUER.into(), jwks }],
     }
+}
+
+/// The trusted partner's issuer: Entra's, for any tenant.
+pub const PARTNER_ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+/// The trusted partner's signing key (ES256, P-256), a test fixture.
+pub const PARTNER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgS0/QPtIYvur1oYEX
+eERslcVfKeyAUVHVyJV5FLGf6ByhRANCAATcxG/G5mBYdPgNFkTGK2SFaeacfrwS
+K35GLWSL+22BMjvKfbeQpuazcsZycxlpJFEtNyvdZC4uMF/6JxLYDMDx
+-----END PRIVATE KEY-----";
+
+/// A key nobody trusts (ES256, P-256), a test fixture.
+pub const UNTRUSTED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgNH3C/sz3fcvpkxnA
+r49oZ8g58xVpd/4UUgiD6N/tQzmhRANCAASdo55TjT2VpG/ED1dVGTWcuLIje3gK
+tJGCkAznHEJlpyHsP4GDumS1B6TuD5Cj9gLrF91DGw+JUu12Qsb7/vhM
+-----END PRIVATE KEY-----";
+
+/// An ES256 token signed with `key` (PEM), as `kid` `partner-key`, with these claims and a
+/// 10-minute lifetime.
+pub fn es256_token(key: &str, mut claims: Value) -> String {
+    let now = chrono::Utc::now().timestamp();
+    claims["exp"] = json!(now + 600);
+    claims["iat"] = json!(now);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("partner-key".into());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(key.as_bytes()).expect("a P-256 key");
+    jsonwebtoken::encode(&header, &claims, &key).expect("the token signs")
 }
 
 /// A refusal: `errors[0]` of a response whose operation wrote no data.

@@ -392,6 +392,7 @@ impl AuthServer {
             jwks: None,
             issuer: "em-api".into(),
             audience: "em-api".into(),
+            partners: Vec::new(),
         };
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
         let services = Services::new(store, Arc::new(SystemClock));
@@ -461,6 +462,7 @@ async fn a_missing_or_bad_token_closes_with_4403() {
         jwks: None,
         issuer: "em-api".into(),
         audience: "em-api".into(),
+        partners: Vec::new(),
     })
     .unwrap()
     .mint("u-admin", chrono::Utc::now().timestamp(), 600)
