@@ -95,6 +95,10 @@ impl AuthArgs {
     /// The authenticator, or `None` when no key is configured.
     pub fn authenticator(&self) -> anyhow::Result<Option<Authenticator>> {
         if self.secret.is_none() && self.jwks.is_none() {
+            anyhow::ensure!(
+                self.partner.is_empty(),
+                "--auth-partner needs this server's own keys too: give --auth-secret or --auth-jwks"
+            );
             return Ok(None);
         }
         let jwks = self.jwks.as_deref().map(Authenticator::read_jwks).transpose()?;
