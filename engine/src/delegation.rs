@@ -428,12 +428,13 @@ impl Delegations {
         self.catalogs.get(catalog_id).is_some_and(|roles| roles.any_of(right.granted_by()))
     }
 
-    /// A tenant-wide right: held through a tenant-scoped role, or (reading connected
-    /// organizations) through any role anywhere.
+    /// A tenant-wide right: held through a role that grants it, wherever that role is held (a
+    /// tenant role such as Catalog creator is held at `/` only; reading connected organizations
+    /// comes with the catalog roles too).
     fn holds_tenant_wide(&self, right: Right) -> bool {
-        self.tenant.any_of(right.granted_by())
-            || (right == Right::ReadConnectedOrganizations
-                && self.catalogs.values().any(|roles| roles.any_of(right.granted_by())))
+        std::iter::once(&self.tenant)
+            .chain(self.catalogs.values())
+            .any(|roles| roles.any_of(right.granted_by()))
     }
 
     /// Whether the caller holds `right` anywhere at all.

@@ -189,6 +189,18 @@ pub(crate) async fn user_of(ctx: &Context<'_>, id: &str) -> async_graphql::Resul
     Ok(super::loaders::load(ctx, super::loaders::UserKey(id.to_owned())).await?.map(UserNode))
 }
 
+/// A user or a group the caller sees, by id (a role's principal, an organization's sponsor).
+pub(crate) async fn directory_object(
+    ctx: &Context<'_>,
+    id: &str,
+) -> async_graphql::Result<Option<DirectoryObject>> {
+    let (svc, who) = (services(ctx), actor(ctx));
+    if let Some(user) = svc.user(&who, id).await.gql()? {
+        return Ok(Some(DirectoryObject::User(UserNode(user))));
+    }
+    Ok(svc.group(&who, id).await.gql()?.map(|g| DirectoryObject::Group(GroupNode(g))))
+}
+
 /// Users by display name, then id (as lists are ordered).
 fn sorted_users(users: std::collections::HashMap<String, User>) -> Vec<UserNode> {
     let mut users: Vec<User> = users.into_values().collect();

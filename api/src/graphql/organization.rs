@@ -18,10 +18,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::catalog::DeletedPayload;
-use super::directory::{DirectoryObject, GroupNode, UserNode};
+use super::directory::{DirectoryObject, directory_object};
 use super::error::OrGraphql;
 use super::node::{global_id, local_id};
 use super::page::{self, Conn};
+use super::roles::principal_argument;
 use super::{actor, services};
 use crate::service::model::OrganizationFilter;
 
@@ -200,14 +201,9 @@ async fn sponsors(
     org: &ConnectedOrganization,
     kind: SponsorKind,
 ) -> async_graphql::Result<Vec<DirectoryObject>> {
-    let (svc, who) = (services(ctx), actor(ctx));
     let mut out = Vec::new();
     for sponsor in org.sponsors(kind) {
-        if let Some(user) = svc.user(&who, &sponsor.id).await.gql()? {
-            out.push(DirectoryObject::User(UserNode(user)));
-        } else if let Some(group) = svc.group(&who, &sponsor.id).await.gql()? {
-            out.push(DirectoryObject::Group(GroupNode(group)));
-        }
+        out.extend(directory_object(ctx, &sponsor.id).await?);
     }
     Ok(out)
 }
@@ -571,9 +567,7 @@ fn sponsor_arguments(
     input: &ConnectedOrganizationSponsorInput,
 ) -> async_graphql::Result<(ConnectedOrganizationId, SponsorKind, String)> {
     let id = organization_id(&input.connected_organization_id, "connectedOrganizationId").gql()?;
-    let sponsor = local_id(&input.sponsor_id, "User", "sponsorId")
-        .or_else(|_| local_id(&input.sponsor_id, "Group", "sponsorId"))
-        .gql()?;
+    let sponsor = principal_argument(&input.sponsor_id, "sponsorId")?;
     let kind = match input.sponsor_type {
         SponsorType::Internal => SponsorKind::Internal,
         SponsorType::External => SponsorKind::External,

@@ -9,7 +9,7 @@ use em_engine::delegation::{
 };
 
 use super::catalog::{AccessPackageCatalogNode, DeletedPayload};
-use super::directory::{DirectoryObject, GroupNode, UserNode};
+use super::directory::{DirectoryObject, directory_object};
 use super::error::OrGraphql;
 use super::node::{catalog_id, global_id, local_id};
 use super::page::{self, Conn};
@@ -76,11 +76,7 @@ impl UnifiedRoleAssignmentNode {
         &self.0.principal_id
     }
     async fn principal(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DirectoryObject>> {
-        let (svc, who) = (services(ctx), actor(ctx));
-        if let Some(user) = svc.user(&who, &self.0.principal_id).await.gql()? {
-            return Ok(Some(DirectoryObject::User(UserNode(user))));
-        }
-        Ok(svc.group(&who, &self.0.principal_id).await.gql()?.map(|g| DirectoryObject::Group(GroupNode(g))))
+        directory_object(ctx, &self.0.principal_id).await
     }
     async fn role_definition_id(&self) -> &str {
         &self.0.role_definition_id
@@ -179,7 +175,7 @@ impl RoleQuery {
 }
 
 /// A principal argument: a user's or a group's id, global or bare.
-fn principal_argument(raw: &ID, field: &str) -> async_graphql::Result<String> {
+pub(crate) fn principal_argument(raw: &ID, field: &str) -> async_graphql::Result<String> {
     local_id(raw, "User", field).or_else(|_| local_id(raw, "Group", field)).gql()
 }
 

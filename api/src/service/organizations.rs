@@ -114,8 +114,7 @@ impl Services {
         id: &ConnectedOrganizationId,
         patch: ConnectedOrganizationPatch,
     ) -> ServiceResult<ConnectedOrganization> {
-        self.require_anywhere(actor, Right::ManageConnectedOrganizations).await?;
-        let current = self.organization_at(id).await?;
+        let current = self.managed_organization(actor, id).await?;
         let next = current.update(patch, self.now())?;
         check_claims_free(&next, &*self.organization_index().await?)?;
         self.save_organization(actor, &next).await?;
@@ -128,8 +127,7 @@ impl Services {
         actor: &Actor,
         id: &ConnectedOrganizationId,
     ) -> ServiceResult<()> {
-        self.require_anywhere(actor, Right::ManageConnectedOrganizations).await?;
-        let current = self.organization_at(id).await?;
+        let current = self.managed_organization(actor, id).await?;
         current.check_deletable(self.store.policies_naming_organization(id).await?)?;
         let event = self.organization_event(actor, EventKind::ConnectedOrganizationDeleted, &current);
         let written = self.store.logged(vec![event]).delete_connected_organization(id).await;
@@ -146,8 +144,7 @@ impl Services {
         kind: SponsorKind,
         sponsor_id: &str,
     ) -> ServiceResult<ConnectedOrganization> {
-        self.require_anywhere(actor, Right::ManageConnectedOrganizations).await?;
-        let current = self.organization_at(id).await?;
+        let current = self.managed_organization(actor, id).await?;
         let (user, group);
         let candidate = if let Some(u) = self.store.user(sponsor_id).await? {
             user = u;
@@ -170,8 +167,7 @@ impl Services {
         kind: SponsorKind,
         sponsor_id: &str,
     ) -> ServiceResult<ConnectedOrganization> {
-        self.require_anywhere(actor, Right::ManageConnectedOrganizations).await?;
-        let current = self.organization_at(id).await?;
+        let current = self.managed_organization(actor, id).await?;
         let next = current.remove_sponsor(kind, sponsor_id, self.now()).map_err(|e| e.at("sponsorId"))?;
         self.save_organization(actor, &next).await?;
         Ok(next)
@@ -206,7 +202,13 @@ impl Services {
         Ok(next)
     }
 
-    async fn organization_at(&self, id: &ConnectedOrganizationId) -> ServiceResult<ConnectedOrganization> {
+    /// The organization `id`, for a caller who may manage connected organizations.
+    async fn managed_organization(
+        &self,
+        actor: &Actor,
+        id: &ConnectedOrganizationId,
+    ) -> ServiceResult<ConnectedOrganization> {
+        self.require_anywhere(actor, Right::ManageConnectedOrganizations).await?;
         found(self.store.connected_organization(id).await?, "connected organization", "id", id)
     }
 

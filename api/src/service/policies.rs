@@ -222,12 +222,13 @@ impl Services {
             .collect();
         let groups: BTreeSet<String> =
             self.store.groups_by_ids(&ids(Named::Group)).await?.into_iter().map(|g| g.id).collect();
-        let mut organizations = BTreeSet::new();
-        for id in ids(Named::ConnectedOrganization) {
-            if self.store.connected_organization(&id).await?.is_some() {
-                organizations.insert(id);
-            }
-        }
+        let organizations: BTreeSet<String> = self
+            .store
+            .connected_organizations_by_ids(&ids(Named::ConnectedOrganization))
+            .await?
+            .into_iter()
+            .map(|o| o.id.into_string())
+            .collect();
         let missing: Vec<FieldError> = named
             .iter()
             .filter(|n| match n.kind {

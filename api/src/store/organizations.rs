@@ -64,6 +64,14 @@ impl Store {
         self.get("connected_organization", id).await
     }
 
+    /// The organizations with these ids that exist, in no particular order.
+    pub async fn connected_organizations_by_ids(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<Vec<ConnectedOrganization>> {
+        self.get_many("connected_organization", ids).await
+    }
+
     /// Every connected organization, for the in-memory index.
     pub async fn all_connected_organizations(&self) -> StoreResult<Vec<ConnectedOrganization>> {
         self.all("connected_organization", "true", "sortKey", Map::new()).await
