@@ -82,7 +82,9 @@ impl AppState {
                 connected_organization_id: None,
             };
             return match self.services.external_caller(subject).await {
-                Ok(actor) => Ok((actor, Some(verified.expires_at))),
+                Ok(Some(actor)) => Ok((actor, Some(verified.expires_at))),
+                // Their guest is blocked from signing in.
+                Ok(None) => Err(AuthError::UnknownUser),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot resolve a partner's caller");
                     Err(AuthError::Invalid("the directory is unavailable".into()))

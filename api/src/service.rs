@@ -9,6 +9,7 @@ pub mod catalogs;
 pub(crate) mod commit;
 pub(crate) mod context;
 pub mod directory;
+pub mod guests;
 pub mod organizations;
 pub mod policies;
 pub mod queries;
@@ -88,6 +89,8 @@ pub struct Services {
     authz: Arc<authz::Authz>,
     /// The connected organizations' tenants and domains (see `organizations`).
     organizations: Arc<organizations::Organizations>,
+    /// The domain of invited guests' user principal names.
+    initial_domain: Arc<str>,
 }
 
 impl Services {
@@ -101,6 +104,7 @@ impl Services {
             committer: Arc::default(),
             authz: Arc::default(),
             organizations: Arc::default(),
+            initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
         }
     }
 
@@ -115,6 +119,7 @@ impl Services {
             committer: Arc::default(),
             authz: Arc::default(),
             organizations: Arc::default(),
+            initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
         }
     }
 

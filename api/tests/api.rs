@@ -12,6 +12,7 @@
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `organizations` | connected organizations: identity sources, claims, sponsors, deletion under policies, the tenant's settings |
+//! | `external` | seed scenario 2's external half over the demo directory: partner sign-in, sponsors' live approvals, guests invited, blocked and deleted; the guest lifecycle's edges |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
 //! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
@@ -35,6 +36,8 @@ mod delegation;
 mod departments;
 #[path = "api/directory.rs"]
 mod directory;
+#[path = "api/external.rs"]
+mod external;
 #[path = "api/http.rs"]
 mod http;
 #[path = "api/organizations.rs"]

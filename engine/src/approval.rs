@@ -30,7 +30,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::directory::User;
+use crate::connected_organization::ConnectedOrganization;
+use crate::directory::{ObjectRef, User};
 use crate::error::DomainError;
 use crate::id::UserId;
 use crate::policy::applicability::user_label;
@@ -43,6 +44,11 @@ pub trait DirectoryView {
     fn user(&self, id: &str) -> Option<&User>;
     /// The ids of the direct members of a group (users and others), in a stable order.
     fn group_members(&self, group_id: &str) -> Vec<String>;
+    /// The connected organization a user comes from, for `internalSponsors` and
+    /// `externalSponsors` approvers.
+    fn organization_of(&self, _user_id: &str) -> Option<&ConnectedOrganization> {
+        None
+    }
 }
 
 /// A [`DirectoryView`] held in maps: for tests, the simulator, and callers that load a slice of
@@ -52,6 +58,8 @@ pub struct DirectorySnapshot {
     pub users: BTreeMap<UserId, User>,
     /// Group id to member ids.
     pub group_members: BTreeMap<String, Vec<String>>,
+    /// The connected organization of the users who come from one.
+    pub organizations: BTreeMap<UserId, ConnectedOrganization>,
 }
 
 impl DirectorySnapshot {
@@ -73,6 +81,10 @@ impl DirectoryView for DirectorySnapshot {
 
     fn group_members(&self, group_id: &str) -> Vec<String> {
         self.group_members.get(group_id).cloned().unwrap_or_default()
+    }
+
+    fn organization_of(&self, user_id: &str) -> Option<&ConnectedOrganization> {
+        self.organizations.get(user_id)
     }
 }
 
@@ -251,15 +263,58 @@ fn expand(
                 }
             }
         }
-        SubjectSet::InternalSponsors | SubjectSet::ExternalSponsors | SubjectSet::TargetUserSponsors => {
-            notes.push(format!("`{}` cannot be resolved: sponsors are not supported yet", set.type_name()));
-            Vec::new()
+        SubjectSet::InternalSponsors | SubjectSet::ExternalSponsors => {
+            let target = subject.target;
+            let Some(org) = directory.organization_of(&target.id) else {
+                notes.push(format!(
+                    "{} comes from no connected organization, so `{}` names nobody",
+                    user_label(target),
+                    set.type_name()
+                ));
+                return Vec::new();
+            };
+            let (sponsors, kind) = match set {
+                SubjectSet::InternalSponsors => (&org.internal_sponsors, "internal"),
+                _ => (&org.external_sponsors, "external"),
+            };
+            let via = format!("{kind} sponsor of connected organization `{}`", org.display_name);
+            let found = sponsors_of(sponsors, &via, directory);
+            if found.is_empty() {
+                notes.push(format!("connected organization `{}` has no {kind} sponsor", org.display_name));
+            }
+            found
+        }
+        SubjectSet::TargetUserSponsors => {
+            let target = subject.target;
+            let found =
+                sponsors_of(&target.sponsors, &format!("sponsor of {}", user_label(target)), directory);
+            if found.is_empty() {
+                notes.push(format!("{} has no sponsor", user_label(target)));
+            }
+            found
         }
         other => {
             notes.push(format!("`{}` cannot approve", other.type_name()));
             Vec::new()
         }
     }
+}
+
+/// The users among `sponsors`, and the user members of the groups among them.
+fn sponsors_of(sponsors: &[ObjectRef], via: &str, directory: &dyn DirectoryView) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for sponsor in sponsors {
+        if directory.user(&sponsor.id).is_some() {
+            out.push((sponsor.id.clone(), via.to_owned()));
+            continue;
+        }
+        for member in directory.group_members(&sponsor.id) {
+            if directory.user(&member).is_some() {
+                out.push((member, format!("member of group `{}`, {via}", sponsor.id)));
+            }
+        }
+    }
+    out
 }
 
 fn admit(

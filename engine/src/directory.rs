@@ -156,6 +156,14 @@ pub struct User {
     /// Custom `extension_<appIdWithoutDashes>_<name>` properties, string-valued.
     #[serde(default)]
     pub extensions: BTreeMap<String, String>,
+    /// How the account was made: `Invitation` for a guest invited into the directory.
+    pub creation_type: Option<String>,
+    /// A guest's invitation: `PendingAcceptance` until their first sign-in, then `Accepted`.
+    pub external_user_state: Option<String>,
+    pub external_user_state_change_date_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The users and groups responsible for a guest (Graph's `sponsors`).
+    #[serde(default)]
+    pub sponsors: Vec<ObjectRef>,
 }
 
 impl User {

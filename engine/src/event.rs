@@ -114,6 +114,21 @@ pub enum EventKind {
     /// The tenant's entitlement-management settings changed.
     #[serde(rename = "settings.updated")]
     SettingsUpdated,
+    /// Entitlement management invited a guest for an approved outsider.
+    #[serde(rename = "externalUser.created")]
+    ExternalUserCreated,
+    /// A guest signed in for the first time: their invitation is accepted.
+    #[serde(rename = "externalUser.invitationAccepted")]
+    ExternalUserInvitationAccepted,
+    /// A guest lost their last assignment: sign-in blocked (their deletion scheduled, if so set).
+    #[serde(rename = "externalUser.blocked")]
+    ExternalUserBlocked,
+    /// A blocked guest got an assignment again: sign-in allowed, deletion canceled.
+    #[serde(rename = "externalUser.unblocked")]
+    ExternalUserUnblocked,
+    /// A blocked guest was deleted with their memberships.
+    #[serde(rename = "externalUser.deleted")]
+    ExternalUserDeleted,
 }
 
 /// What an event is about, by kind: the area decides who may read it.
@@ -126,7 +141,7 @@ pub enum EventArea {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 43] = [
+    pub const ALL: [Self; 48] = [
         Self::CatalogCreated,
         Self::CatalogUpdated,
         Self::CatalogDeleted,
@@ -170,6 +185,11 @@ impl EventKind {
         Self::ConnectedOrganizationUpdated,
         Self::ConnectedOrganizationDeleted,
         Self::SettingsUpdated,
+        Self::ExternalUserCreated,
+        Self::ExternalUserInvitationAccepted,
+        Self::ExternalUserBlocked,
+        Self::ExternalUserUnblocked,
+        Self::ExternalUserDeleted,
     ];
 
     /// `<object>.<verb>`, as stored and shown.
@@ -219,6 +239,11 @@ impl EventKind {
             Self::ConnectedOrganizationUpdated => "connectedOrganization.updated",
             Self::ConnectedOrganizationDeleted => "connectedOrganization.deleted",
             Self::SettingsUpdated => "settings.updated",
+            Self::ExternalUserCreated => "externalUser.created",
+            Self::ExternalUserInvitationAccepted => "externalUser.invitationAccepted",
+            Self::ExternalUserBlocked => "externalUser.blocked",
+            Self::ExternalUserUnblocked => "externalUser.unblocked",
+            Self::ExternalUserDeleted => "externalUser.deleted",
         }
     }
 
@@ -250,7 +275,12 @@ impl EventKind {
             | Self::ConnectedOrganizationCreated
             | Self::ConnectedOrganizationUpdated
             | Self::ConnectedOrganizationDeleted
-            | Self::SettingsUpdated => EventArea::Directory,
+            | Self::SettingsUpdated
+            | Self::ExternalUserCreated
+            | Self::ExternalUserInvitationAccepted
+            | Self::ExternalUserBlocked
+            | Self::ExternalUserUnblocked
+            | Self::ExternalUserDeleted => EventArea::Directory,
             _ => EventArea::Catalog,
         }
     }

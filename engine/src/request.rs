@@ -678,9 +678,13 @@ impl AccessPackageAssignmentRequest {
                 next.log(now, "the scheduled start is reached");
                 Ok(next.start_delivery(now))
             }
-            TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration | TimerKind::ScopeRemoval => {
-                Err(DomainError::invalid("timer", "this timer belongs to an assignment, not a request"))
-            }
+            TimerKind::AssignmentNearExpiry
+            | TimerKind::AssignmentExpiration
+            | TimerKind::ScopeRemoval
+            | TimerKind::GuestDeletion => Err(DomainError::invalid(
+                "timer",
+                "this timer belongs to an assignment or a guest, not a request",
+            )),
         }
     }
 

@@ -34,6 +34,10 @@ pub enum TimerKind {
     /// The grace period of an auto-assignment policy ends for a user who left its scope: the
     /// assignment is removed if they still do not match (see [`crate::auto`]).
     ScopeRemoval,
+    /// A guest entitlement management blocked after their last assignment ended reaches the
+    /// tenant's `durationUntilExternalUserDeletedAfterBlocked`: they are deleted (see
+    /// [`crate::guest`]).
+    GuestDeletion,
 }
 
 impl Timer {

@@ -160,6 +160,25 @@ impl UserNode {
         let Some(id) = self.0.manager_id() else { return Ok(None) };
         user_of(ctx, id).await
     }
+    /// `Invitation` for a guest invited into the directory (by entitlement management, say).
+    async fn creation_type(&self) -> Option<&str> {
+        self.0.creation_type.as_deref()
+    }
+    /// A guest's invitation: `PendingAcceptance` until their first sign-in, then `Accepted`.
+    async fn external_user_state(&self) -> Option<&str> {
+        self.0.external_user_state.as_deref()
+    }
+    async fn external_user_state_change_date_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.external_user_state_change_date_time
+    }
+    /// The users and groups responsible for a guest, as far as the caller sees them.
+    async fn sponsors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DirectoryObject>> {
+        let mut out = Vec::new();
+        for sponsor in &self.0.sponsors {
+            out.extend(directory_object(ctx, &sponsor.id).await?);
+        }
+        Ok(out)
+    }
     /// Users whose manager is this user.
     async fn direct_reports(
         &self,

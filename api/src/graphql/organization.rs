@@ -256,11 +256,11 @@ impl SettingsNode {
 /// Who is signed in, as Graph's `accessPackageSubject` has it: a directory user, or someone from
 /// another organization who has no directory object yet.
 pub struct AccessPackageSubjectNode {
-    object_id: Option<String>,
-    email: Option<String>,
-    display_name: Option<String>,
-    principal_name: Option<String>,
-    organization: Option<ConnectedOrganization>,
+    pub(crate) object_id: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) principal_name: Option<String>,
+    pub(crate) organization: Option<ConnectedOrganization>,
 }
 
 #[Object(name = "AccessPackageSubject")]

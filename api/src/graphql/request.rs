@@ -303,6 +303,24 @@ impl AccessPackageAssignmentRequestNode {
         let Actor::User { id } = &self.0.requestor else { return Ok(None) };
         user_of(ctx, id).await
     }
+    /// Someone from another organization who requested (Graph's `requestor` as an
+    /// `accessPackageSubject`): their e-mail, name and connected organization, and the guest
+    /// invited for them once there is one. `None` for a directory user or the engine.
+    async fn requestor_subject(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::organization::AccessPackageSubjectNode>> {
+        let Actor::External { subject } = &self.0.requestor else { return Ok(None) };
+        let organization = services(ctx).requestor_organization(&self.0).await.gql()?;
+        let invited = user_of(ctx, &self.0.target_id).await?.is_some();
+        Ok(Some(super::organization::AccessPackageSubjectNode {
+            object_id: invited.then(|| self.0.target_id.to_string()),
+            email: Some(subject.email.clone()),
+            display_name: subject.display_name.clone(),
+            principal_name: Some(subject.email.clone()),
+            organization,
+        }))
+    }
     async fn target_id(&self) -> ID {
         ID(self.0.target_id.to_string())
     }
@@ -649,6 +667,10 @@ pub struct CreateAssignmentRequestInput {
     pub answers: Vec<AnswerValue>,
     /// When the access should start and end, where the policy lets requestors choose.
     pub schedule: Option<ScheduleValue>,
+    /// Someone from another organization agrees to share their name and e-mail address with
+    /// this organization (My Access asks them); required of them, recorded on the request.
+    #[graphql(default)]
+    pub consent_to_share_profile: bool,
 }
 
 #[derive(SimpleObject)]
@@ -725,6 +747,7 @@ impl RequestMutation {
                 .map(|a| AccessPackageAnswerString::new(&a.question_id, &a.value))
                 .collect(),
             schedule,
+            profile_consent: input.consent_to_share_profile,
         };
         let target = optional_id(input.target_id, "User", "targetId")?.map(Into::into);
         let request = services(ctx).submit_request(&actor(ctx), request, target).await.gql()?;

@@ -13,13 +13,22 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     ("authorization", &["authz.rs"], &["read models", "base"]),
     ("after-commit", &["after_commit.rs"], &["committer", "authorization", "read models", "base"]),
     ("connected organizations", &["organizations.rs"], &["authorization", "read models", "base"]),
-    ("request lifecycle", &["requests.rs"], &["after-commit", "authorization", "read models", "base"]),
+    (
+        "guests",
+        &["guests.rs"],
+        &["connected organizations", "after-commit", "authorization", "read models", "base"],
+    ),
+    (
+        "request lifecycle",
+        &["requests.rs"],
+        &["guests", "connected organizations", "after-commit", "authorization", "read models", "base"],
+    ),
     (
         "auto-assignment",
         &["auto.rs"],
         &["request lifecycle", "after-commit", "authorization", "read models", "base"],
     ),
-    ("read path", &["queries.rs"], &["authorization", "read models", "base"]),
+    ("read path", &["queries.rs"], &["guests", "authorization", "read models", "base"]),
     (
         "administration",
         &["catalogs.rs", "policies.rs", "directory.rs", "roles.rs"],
@@ -27,6 +36,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
             "read path",
             "auto-assignment",
             "request lifecycle",
+            "guests",
             "connected organizations",
             "authorization",
             "read models",
@@ -36,7 +46,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     (
         "timers",
         &["timers.rs"],
-        &["auto-assignment", "request lifecycle", "authorization", "read models", "base"],
+        &["auto-assignment", "request lifecycle", "guests", "authorization", "read models", "base"],
     ),
 ];
 

@@ -150,7 +150,10 @@ fn held(index: &RoleIndex, principals: &[String]) -> Vec<UnifiedRoleAssignment> 
 pub(crate) fn is_party(actor: &Actor, request: &AccessPackageAssignmentRequest) -> bool {
     match actor {
         Actor::User { id } => request.requestor == *actor || request.target_id == *id,
-        Actor::External { .. } => request.requestor == *actor,
+        // Someone from another organization requests only for the guest they would become.
+        Actor::External { subject } => {
+            request.target_id == em_engine::guest::guest_id(&subject.issuer, &subject.object_id)
+        }
         Actor::System | Actor::LocalOperator => true,
     }
 }

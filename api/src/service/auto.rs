@@ -102,6 +102,7 @@ fn system_add(package: &AccessPackageId, policy: &PolicyId, id: RequestId) -> Re
         justification: None,
         answers: Vec::new(),
         schedule: None,
+        profile_consent: false,
     }
 }
 
@@ -330,6 +331,7 @@ impl Services {
                         justification: None,
                         answers: Vec::new(),
                         schedule: None,
+                        profile_consent: false,
                     };
                     self.submit_request(&Actor::System, input, Some(step.user_id.clone())).await?;
                     self.set_scope_timer(&step.user_id, assignment_id, None).await?;

@@ -12,9 +12,12 @@ use em_engine::approval::DirectoryView;
 use em_engine::assignment::AccessPackageAssignment;
 use em_engine::assignment::{DeliveryPlan, Grant, delivery_plan};
 use em_engine::catalog::AccessPackageCatalog;
+use em_engine::connected_organization::ConnectedOrganization;
 use em_engine::directory::{Group, GroupRelation, User};
 use em_engine::id::{AccessPackageId, AssignmentId, RequestId, UserId};
-use em_engine::policy::{AccessPackageApprovalStage, AccessPackageAssignmentPolicy, SubjectFacts};
+use em_engine::policy::{
+    AccessPackageApprovalStage, AccessPackageAssignmentPolicy, ConnectedOrganizationFacts, SubjectFacts,
+};
 use em_engine::request::{
     AccessPackageAssignmentRequest, OpenRequest, RequestInput, SubmitContext, SubmittedRequest, submit,
 };
@@ -106,15 +109,21 @@ impl PackageContext {
     }
 }
 
-/// A user as policies and separation of duties read them: the user and their direct groups.
+/// A user as policies and separation of duties read them: the user and their direct groups, and
+/// for someone from another organization, that organization.
 pub(crate) struct Subject {
     pub user: User,
     pub group_ids: BTreeSet<String>,
+    pub organization: Option<(ConnectedOrganization, ConnectedOrganizationFacts)>,
 }
 
 impl Subject {
     pub(crate) fn facts(&self) -> SubjectFacts<'_> {
-        SubjectFacts::new(&self.user, &self.group_ids)
+        SubjectFacts {
+            user: &self.user,
+            group_ids: &self.group_ids,
+            connected_organization: self.organization.as_ref().map(|(_, facts)| facts),
+        }
     }
 }
 
@@ -130,7 +139,7 @@ pub(crate) struct TargetState {
 
 impl TargetState {
     /// The state after `write` committed.
-    fn after(&self, write: &GovernanceWrite) -> Self {
+    pub(crate) fn after(&self, write: &GovernanceWrite) -> Self {
         let mut next = self.clone();
         next.version = write.target_version + 1;
         for (assignment, version) in &write.assignments {
@@ -168,6 +177,10 @@ impl Services {
             let stored = StoredRequest { request: request.clone(), version: version.map_or(1, |v| v + 1) };
             self.caches.requests.put(request.id.clone(), 0, Arc::new(stored));
         }
+        if write.guest.is_some() {
+            // Invited, blocked or unblocked: read again on next use.
+            self.caches.users.remove(write.target_id.as_str());
+        }
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
             self.caches.user_groups.remove(write.target_id.as_str());
             self.caches.administrators.remove(write.target_id.as_str());
@@ -178,6 +191,13 @@ impl Services {
                 }
             }
         }
+    }
+
+    /// Forgets a user changed outside the directory's own operations (a guest's invitation
+    /// accepted, a guest deleted): read again on next use.
+    pub(crate) fn forget_user(&self, id: &str) {
+        self.caches.users.remove(id);
+        self.caches.user_groups.remove(id);
     }
 
     /// Forgets what a write that failed was decided on: the next decision reads it again.
@@ -328,7 +348,7 @@ impl Services {
     pub(crate) async fn subject(&self, id: &str, field: &str) -> ServiceResult<Subject> {
         let user = found(self.cached_user(id).await?, "user", field, id)?;
         let group_ids = (*self.group_ids(&user.id).await?).clone();
-        Ok(Subject { user, group_ids })
+        Ok(Subject { user, group_ids, organization: None })
     }
 
     /// The groups a principal is a direct member of, remembered until the directory changes.

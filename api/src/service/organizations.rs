@@ -20,7 +20,7 @@ use em_engine::event::{Event, EventKind};
 use em_engine::id::ConnectedOrganizationId;
 use em_engine::{Actor, ExternalSubject};
 
-use super::{ServiceResult, Services, found};
+use super::{ServiceError, ServiceResult, Services, found};
 use crate::store::organizations::OrganizationFilter;
 use crate::store::{Page, PageRequest};
 
@@ -45,21 +45,21 @@ impl Services {
         Ok(index)
     }
 
-    /// The caller a partner's token names: someone outside the directory, from the connected
-    /// organization of their home tenant, else of their e-mail domain (none when neither is
-    /// connected).
-    pub async fn external_caller(&self, mut subject: ExternalSubject) -> ServiceResult<Actor> {
-        let index = self.organization_index().await?;
-        let domain = email_domain(&subject.email);
-        subject.connected_organization_id =
-            index.resolve(subject.tenant_id.as_deref(), domain.as_deref()).map(|entry| entry.id.clone());
-        Ok(Actor::External { subject: Box::new(subject) })
-    }
-
     /// The connected organization of the caller, for an outsider (their own organization is
     /// theirs to see); `None` for everyone else.
     pub async fn caller_organization(&self, actor: &Actor) -> ServiceResult<Option<ConnectedOrganization>> {
         let Actor::External { subject } = actor else { return Ok(None) };
+        let Some(id) = &subject.connected_organization_id else { return Ok(None) };
+        Ok(self.store.connected_organization(id).await?)
+    }
+
+    /// The connected organization of a request's requestor from another organization, shown
+    /// to whoever sees the request (its approvers decide knowing where the requestor is from).
+    pub async fn requestor_organization(
+        &self,
+        request: &em_engine::request::AccessPackageAssignmentRequest,
+    ) -> ServiceResult<Option<ConnectedOrganization>> {
+        let Actor::External { subject } = &request.requestor else { return Ok(None) };
         let Some(id) = &subject.connected_organization_id else { return Ok(None) };
         Ok(self.store.connected_organization(id).await?)
     }
@@ -119,6 +119,28 @@ impl Services {
         check_claims_free(&next, &*self.organization_index().await?)?;
         self.save_organization(actor, &next).await?;
         Ok(next)
+    }
+
+    /// The organization recorded for an outsider whose domain is not connected, when they
+    /// request through an `allExternalUsers` policy: `proposed`, claiming their domain. One
+    /// recorded meanwhile for the same domain is theirs.
+    pub(crate) async fn propose_organization(
+        &self,
+        subject: &ExternalSubject,
+    ) -> ServiceResult<ConnectedOrganizationId> {
+        let domain = email_domain(&subject.email).unwrap_or_default();
+        let org = ConnectedOrganization::proposed(self.new_id().into(), &domain, self.now());
+        let event = self.organization_event(&Actor::System, EventKind::ConnectedOrganizationCreated, &org);
+        let written = self.store.logged(vec![event]).create_connected_organization(&org).await;
+        self.organizations_changed().await;
+        if written.is_ok() {
+            return Ok(org.id);
+        }
+        let index = self.organization_index().await?;
+        match index.resolve(subject.tenant_id.as_deref(), Some(&domain)) {
+            Some(entry) => Ok(entry.id.clone()),
+            None => Err(written.err().map_or_else(|| ServiceError::Stale, Into::into)),
+        }
     }
 
     /// Deletes an organization; refused (`CONFLICT`) while a policy names it.

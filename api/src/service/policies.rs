@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::context::Subject;
 use em_engine::access_package::AccessPackage;
 use em_engine::approval::DirectorySnapshot;
 use em_engine::delegation::Right;
-use em_engine::directory::{GroupRelation, User};
 use em_engine::error::FieldError;
 use em_engine::event::EventKind;
 use em_engine::id::{AccessPackageId, CatalogId, PolicyId};
@@ -27,19 +27,26 @@ use crate::store::policies::StoredPolicy;
 /// The signed-in user as applicability reads them: the user, their direct groups, and the slice
 /// of the directory that holds them.
 struct Requestor {
-    user: User,
-    group_ids: BTreeSet<String>,
+    subject: Subject,
     directory: DirectorySnapshot,
 }
 
 impl Requestor {
     fn facts(&self) -> SubjectFacts<'_> {
-        SubjectFacts::new(&self.user, &self.group_ids)
+        self.subject.facts()
     }
 
     /// The user and their groups: the principals a policy may name as targets.
     fn principal_ids(&self) -> Vec<String> {
-        std::iter::once(self.user.id.to_string()).chain(self.group_ids.iter().cloned()).collect()
+        std::iter::once(self.subject.user.id.to_string())
+            .chain(self.subject.group_ids.iter().cloned())
+            .collect()
+    }
+
+    /// The connected organization they come from (`""` for an outsider whose organization is
+    /// not connected), for policies of external users.
+    fn organization_id(&self) -> Option<&str> {
+        self.subject.organization.as_ref().map(|(_, facts)| facts.id.as_str())
     }
 }
 
@@ -132,7 +139,9 @@ impl Services {
     pub async fn access_packages_for_me(&self, actor: &Actor) -> ServiceResult<Vec<AccessPackage>> {
         let me = self.requestor(actor).await?;
         let mut by_package: BTreeMap<AccessPackageId, Vec<AccessPackageAssignmentPolicy>> = BTreeMap::new();
-        for stored in self.store.requestable_assignment_policies(&me.principal_ids()).await? {
+        for stored in
+            self.store.requestable_assignment_policies(&me.principal_ids(), me.organization_id()).await?
+        {
             by_package.entry(stored.policy.access_package_id.clone()).or_default().push(stored.policy);
         }
         let ids: Vec<AccessPackageId> = by_package.keys().cloned().collect();
@@ -163,7 +172,9 @@ impl Services {
         actor: &Actor,
         package_id: &AccessPackageId,
     ) -> ServiceResult<Vec<ApplicablePolicyRequirements>> {
-        let Actor::User { .. } = actor else { return Err(not_a_user().into()) };
+        if actor.is_operator() {
+            return Err(not_a_user().into());
+        }
         // A package that does not exist answers as one no policy of which applies, unless the
         // caller sees every package anyway (no existence oracle).
         if self.delegations(actor).await?.administrator {
@@ -191,18 +202,13 @@ impl Services {
 
     /// The signed-in directory user, with their direct groups.
     async fn requestor(&self, actor: &Actor) -> ServiceResult<Requestor> {
-        let Actor::User { id } = actor else { return Err(not_a_user().into()) };
-        let user = found(self.store.user(id).await?, "user", "actor", id)?;
+        let Some(subject) = self.caller_subject(actor).await? else { return Err(not_a_user().into()) };
         let mut directory = DirectorySnapshot::default();
-        let mut group_ids = BTreeSet::new();
-        for membership in self.store.memberships_of(&user.id).await? {
-            if membership.relation == GroupRelation::Member {
-                directory.add_member(&membership.group_id, &user.id);
-                group_ids.insert(membership.group_id);
-            }
+        for group in &subject.group_ids {
+            directory.add_member(group, &subject.user.id);
         }
-        directory.add_user(user.clone());
-        Ok(Requestor { user, group_ids, directory })
+        directory.add_user(subject.user.clone());
+        Ok(Requestor { subject, directory })
     }
 
     /// The users and groups a policy names must exist: each missing one is reported with its

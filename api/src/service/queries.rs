@@ -350,14 +350,14 @@ impl Services {
         Ok(self.requirements_for_caller(actor, package_id).await?.into_iter().map(|r| r.policy_id).collect())
     }
 
-    /// The policies of a package through which the caller may request it for themselves; none
-    /// for callers who are not directory users, and for a package that does not exist.
+    /// The policies of a package through which the caller may request it for themselves (an
+    /// outsider as the guest they would become); none for the engine and the local operator,
+    /// and for a package that does not exist.
     pub(crate) async fn requirements_for_caller(
         &self,
         actor: &Actor,
         package_id: &AccessPackageId,
     ) -> ServiceResult<Vec<em_engine::policy::ApplicablePolicyRequirements>> {
-        let Actor::User { id } = actor else { return Ok(Vec::new()) };
         let context = match self.package_context(package_id, "accessPackageId").await {
             Ok(context) => context,
             Err(super::ServiceError::Domain(e)) if e.code == em_engine::ErrorCode::NotFound => {
@@ -365,15 +365,13 @@ impl Services {
             }
             Err(e) => return Err(e),
         };
-        let Some(user) = self.cached_user(id).await? else { return Ok(Vec::new()) };
-        let groups = self.group_ids(id).await?;
+        let Some(me) = self.caller_subject(actor).await? else { return Ok(Vec::new()) };
         let mut directory = DirectorySnapshot::default();
-        for group in groups.iter() {
-            directory.add_member(group, &user.id);
+        for group in &me.group_ids {
+            directory.add_member(group, &me.user.id);
         }
-        directory.add_user(user.clone());
-        let facts = em_engine::policy::SubjectFacts::new(&user, &groups);
-        Ok(applicable_policy_requirements(&context.catalog, &context.policies, &facts, &directory))
+        directory.add_user(me.user.clone());
+        Ok(applicable_policy_requirements(&context.catalog, &context.policies, &me.facts(), &directory))
     }
 
     // ----------------------------------------------------------------------------------------

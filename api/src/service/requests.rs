@@ -82,6 +82,15 @@ impl Services {
             None => None,
         };
         let target_id = match (target_id, actor) {
+            // Someone from another organization requests for themselves only, as the guest
+            // they would become (or are).
+            (target, Actor::External { subject }) => {
+                let own = em_engine::guest::guest_id(&subject.issuer, &subject.object_id);
+                if target.is_some_and(|t| !t.trim().is_empty() && t != own) {
+                    return Err(outsider_request().into());
+                }
+                own
+            }
             (Some(t), _) if !t.trim().is_empty() => t,
             _ if named.is_some() => named.map(|a| a.assignment.target_id).unwrap_or_default(),
             (_, Actor::User { id }) => id.clone(),
@@ -102,24 +111,53 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let now = self.now();
         let context = self.package_context(&input.access_package_id, "accessPackageId").await?;
-        let target = self.subject(target_id, "targetId").await?;
+        let target = self.target_subject(target_id, &input.requestor, "targetId").await?;
         let requestor = match &input.requestor {
             Actor::User { id } if id == target_id => None,
             Actor::User { id } => Some(self.subject(id, "requestor").await?),
-            Actor::System | Actor::LocalOperator => None,
-            Actor::External { .. } => return Err(outsider_request().into()),
+            Actor::System | Actor::LocalOperator | Actor::External { .. } => None,
         };
+        let unconnected = match &input.requestor {
+            Actor::External { subject } if subject.connected_organization_id.is_none() => Some(subject),
+            _ => None,
+        };
+        if let Some(subject) = unconnected {
+            outsider_covered(&context, subject)?;
+        }
         let state = self.target_state(target_id).await?;
         let directory = self.approver_directory(&context.stages, &target, requestor.as_ref()).await?;
         let requestor_facts = match &input.requestor {
-            Actor::User { .. } => Some(requestor.as_ref().unwrap_or(&target).facts()),
+            Actor::User { .. } | Actor::External { .. } => {
+                Some(requestor.as_ref().unwrap_or(&target).facts())
+            }
             _ => None,
         };
-        let transition =
+        let mut transition =
             context.submit(input.clone(), requestor_facts, target.facts(), &state, &directory, now)?;
+        if let Some(subject) = unconnected {
+            // Accepted through an `allExternalUsers` policy: their domain is recorded as a
+            // proposed organization, which their guest will come from.
+            let organization = self.propose_organization(subject).await?;
+            if let Actor::External { subject } = &mut transition.request.requestor {
+                subject.connected_organization_id = Some(organization);
+            }
+        }
         let realized = self.realize(None, transition, &state, &context, &input.requestor, now)?;
-        self.commit_governance(realized.change, realized.events, &state).await?;
+        self.commit_with_guest(realized.change, realized.events, &state, &input.requestor).await?;
         Ok(realized.request)
+    }
+
+    /// Commits a change of a target's requests and assignments with its guest step (see
+    /// `guests`).
+    async fn commit_with_guest(
+        &self,
+        write: GovernanceWrite,
+        events: Vec<em_engine::event::Event>,
+        state: &TargetState,
+        actor: &Actor,
+    ) -> ServiceResult<()> {
+        let (write, events) = self.with_guest_step(write, events, state, actor).await?;
+        self.commit_governance(write, events, state).await
     }
 
     /// Records an approver's decision on a request's open stage (Graph's `PATCH stages/{id}`).
@@ -193,9 +231,9 @@ impl Services {
         let now = self.now();
         let state = self.target_state(&due.target_id).await?;
         match due.owner {
-            TimerOwner::Scope => {
-                Err(ServiceError::Internal("a scope removal's timer belongs to auto-assignment".into()))
-            }
+            TimerOwner::Scope | TimerOwner::Guest => Err(ServiceError::Internal(
+                "a scope removal's timer belongs to auto-assignment, a guest's to guests".into(),
+            )),
             TimerOwner::Request => {
                 let Some(stored) = self.stored_request(&due.owner_id.as_str().into()).await? else {
                     return self
@@ -233,7 +271,7 @@ impl Services {
                 let stamp = self.stamp(&Actor::System, now);
                 let (write, events) =
                     change::assignment_timer(mine, &held, &due.timer, state.version, name, &stamp, now)?;
-                self.commit_governance(write, events, &state).await
+                self.commit_with_guest(write, events, &state, &Actor::System).await
             }
         }
     }
@@ -291,7 +329,8 @@ impl Services {
     ) -> ServiceResult<(StoredRequest, Arc<TargetState>, Subject)> {
         let stored = found(self.stored_request(request_id).await?, "assignment request", "id", request_id)?;
         let state = self.target_state(&stored.request.target_id).await?;
-        let target = self.subject(&stored.request.target_id, "targetId").await?;
+        let target =
+            self.target_subject(&stored.request.target_id, &stored.request.requestor, "targetId").await?;
         Ok((stored, state, target))
     }
 
@@ -305,7 +344,7 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let context = self.package_context(&stored.request.access_package_id, "accessPackageId").await?;
         let realized = self.realize(Some(&stored), transition, state, &context, actor, now)?;
-        self.commit_governance(realized.change, realized.events, state).await?;
+        self.commit_with_guest(realized.change, realized.events, state, actor).await?;
         Ok(realized.request)
     }
 
@@ -356,6 +395,28 @@ impl Services {
             sets.extend(s.fallback_primary_approvers.iter().cloned());
             sets.extend(s.escalation_approvers.iter().cloned());
             sets.extend(s.fallback_escalation_approvers.iter().cloned());
+        }
+        // Sponsors are users, or groups whose members approve.
+        let mut sponsors: Vec<String> = Vec::new();
+        let sponsored = sets.iter().any(|s| {
+            matches!(
+                s,
+                SubjectSet::InternalSponsors | SubjectSet::ExternalSponsors | SubjectSet::TargetUserSponsors
+            )
+        });
+        if sponsored {
+            sponsors.extend(target.user.sponsors.iter().map(|s| s.id.clone()));
+            if let Some((org, _)) = &target.organization {
+                sponsors
+                    .extend(org.internal_sponsors.iter().chain(&org.external_sponsors).map(|s| s.id.clone()));
+                directory.organizations.insert(target.user.id.clone(), org.clone());
+            }
+        }
+        for sponsor in sponsors {
+            match self.cached_user(&sponsor).await? {
+                Some(user) => directory.add_user(user),
+                None => sets.push(SubjectSet::GroupMembers { group_id: sponsor, description: None }),
+            }
         }
         for set in &sets {
             match set {
@@ -408,7 +469,17 @@ impl Services {
         mut filter: crate::store::requests::RequestFilter,
         page: &crate::store::PageRequest,
     ) -> ServiceResult<crate::store::Page<StoredRequest>> {
+        let outsider = match actor {
+            Actor::External { subject } => {
+                Some(em_engine::guest::guest_id(&subject.issuer, &subject.object_id))
+            }
+            _ => None,
+        };
         match (by_me, actor) {
+            // Someone from another organization: their requests, which target their guest.
+            (Some(RequestsOf::Target | RequestsOf::CreatedBy), Actor::External { .. }) => {
+                filter.target_id = outsider;
+            }
             (Some(on), Actor::User { id }) => match on {
                 RequestsOf::Target => filter.target_id = Some(id.clone()),
                 RequestsOf::CreatedBy => filter.requestor_id = Some(id.clone()),
@@ -446,6 +517,9 @@ impl Services {
     ) -> ServiceResult<crate::store::Page<StoredAssignment>> {
         match (mine, actor) {
             (true, Actor::User { id }) => filter.target_id = Some(id.clone()),
+            (true, Actor::External { subject }) => {
+                filter.target_id = Some(em_engine::guest::guest_id(&subject.issuer, &subject.object_id));
+            }
             (true, _) => {
                 return Err(DomainError::invalid(
                     "filterByCurrentUser",
@@ -615,5 +689,25 @@ impl Services {
 /// The refusal of a request from someone outside the directory (they request through the
 /// external requestor path).
 fn outsider_request() -> DomainError {
-    DomainError::forbidden("a user who is not in the directory cannot make this request")
+    DomainError::forbidden("someone from another organization requests access for themselves only")
+}
+
+/// Whether a package can be requested by an outsider whose organization is not connected: only
+/// through an `allExternalUsers` policy; `FORBIDDEN`, saying so, otherwise.
+fn outsider_covered(context: &PackageContext, subject: &em_engine::ExternalSubject) -> ServiceResult<()> {
+    let open = context
+        .policies
+        .iter()
+        .any(|p| p.allowed_target_scope == em_engine::policy::AllowedTargetScope::AllExternalUsers);
+    if open {
+        return Ok(());
+    }
+    let domain = em_engine::connected_organization::email_domain(&subject.email).unwrap_or_default();
+    let tenant = subject.tenant_id.as_deref().map(|t| format!("tenant `{t}` or ")).unwrap_or_default();
+    Err(DomainError::forbidden(format!(
+        "your organization ({tenant}domain `{domain}`) is not connected to this directory, and access package `{}` is offered to connected organizations only",
+        context.package.display_name
+    ))
+    .at("accessPackageId")
+    .into())
 }

@@ -63,10 +63,11 @@ impl Services {
     }
 
     /// A due timer to its owner: a scope removal's to auto-assignment, a request's or an
-    /// assignment's to the request lifecycle.
+    /// assignment's to the request lifecycle, a guest's to guests.
     async fn fire(&self, due: &DueTimer) -> ServiceResult<()> {
         match due.owner {
             TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
+            TimerOwner::Guest => self.fire_guest_timer(&due.target_id).await,
             TimerOwner::Request | TimerOwner::Assignment => self.fire_lifecycle_timer(due).await,
         }
     }

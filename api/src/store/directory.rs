@@ -77,7 +77,7 @@ pub struct GroupFilter {
     pub is_team: Option<bool>,
 }
 
-fn user_row(user: &User) -> StoreResult<Value> {
+pub(crate) fn user_row(user: &User) -> StoreResult<Value> {
     let mut row = content(user)?;
     if let Some(object) = row.as_object_mut() {
         object

@@ -217,21 +217,31 @@ impl Store {
             .await
     }
 
-    /// The request-based policies a user of the directory could request through: those for all
-    /// members or all users, and those naming the user or one of `principal_ids` (the user and
-    /// their groups) as targets. A superset of what applies (the engine decides), never less:
-    /// a directory user is in no other scope.
+    /// The request-based policies a user could request through: those for all members or all
+    /// users, those naming the user or one of `principal_ids` (the user and their groups) as
+    /// targets, and for someone from connected organization `organization_id` (`""`: one not
+    /// connected) those for external users. A superset of what applies (the engine decides),
+    /// never less.
     pub async fn requestable_assignment_policies(
         &self,
         principal_ids: &[String],
+        organization_id: Option<&str>,
     ) -> StoreResult<Vec<StoredPolicy>> {
         let ids: Vec<String> = principal_ids.iter().map(|id| id.to_lowercase()).collect();
+        let external = if organization_id.is_some() {
+            " OR allowedTargetScope IN ['allExternalUsers', 'allConfiguredConnectedOrganizationUsers'] \
+             OR (allowedTargetScope = 'specificConnectedOrganizationUsers' AND connectedOrganizationIds CONTAINS $org)"
+        } else {
+            ""
+        };
         self.all(
             "assignment_policy",
-            "isAutomatic = false AND (allowedTargetScope IN ['allMemberUsers', 'allDirectoryUsers'] \
-             OR (allowedTargetScope = 'specificDirectoryUsers' AND targetIds CONTAINSANY $ids))",
+            &format!(
+                "isAutomatic = false AND (allowedTargetScope IN ['allMemberUsers', 'allDirectoryUsers'] \
+                 OR (allowedTargetScope = 'specificDirectoryUsers' AND targetIds CONTAINSANY $ids){external})"
+            ),
             "accessPackageId, sortKey",
-            vars! { "ids" => ids },
+            vars! { "ids" => ids, "org" => organization_id.unwrap_or_default() },
         )
         .await
     }
@@ -545,7 +555,8 @@ mod tests {
         for policy in &policies {
             store.create_assignment_policy(policy, &package.catalog_id).await.unwrap();
         }
-        let found = store.requestable_assignment_policies(&["u-bob".into(), "G-SALES".into()]).await.unwrap();
+        let found =
+            store.requestable_assignment_policies(&["u-bob".into(), "G-SALES".into()], None).await.unwrap();
         let mut ids: Vec<&str> = found.iter().map(|p| p.policy.id.as_str()).collect();
         ids.sort_unstable();
         assert_eq!(ids, ["all", "by-group", "by-user"]);

@@ -114,9 +114,17 @@ fn table(owner: TimerOwner) -> &'static str {
     match owner {
         TimerOwner::Request => "request",
         TimerOwner::Assignment => "assignment",
-        TimerOwner::Scope => "timer_set",
+        TimerOwner::Scope | TimerOwner::Guest => "timer_set",
     }
 }
+
+/// The tables holding timers, each once, with the owner of their rows (`None`: `timer_set`,
+/// whose rows name theirs).
+const TIMER_TABLES: [(&str, Option<TimerOwner>); 3] = [
+    ("request", Some(TimerOwner::Request)),
+    ("assignment", Some(TimerOwner::Assignment)),
+    ("timer_set", None),
+];
 
 /// A stored timer: what is due, and for which request or assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +140,9 @@ pub struct DueTimer {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TimerSetRecord {
+    /// A `timer_set` row's owner (`scope`, `guest`).
+    #[serde(default)]
+    owner: Option<String>,
     owner_id: String,
     target_id: UserId,
     due: String,
@@ -146,10 +157,10 @@ const NEVER: &str = "~";
 /// index range.
 const DUE_RANGE: &str = "due > ''";
 
-/// One statement per kind of owner, in [`TimerOwner::ALL`]'s order, each made by `statement` from
-/// the owner's table.
+/// One statement per table of timers, in [`TIMER_TABLES`]' order, each made by `statement` from
+/// the table.
 fn owner_statements(statement: impl Fn(&str) -> String) -> String {
-    TimerOwner::ALL.iter().map(|owner| statement(table(*owner))).collect::<Vec<_>>().join("\n")
+    TIMER_TABLES.iter().map(|(table, _)| statement(table)).collect::<Vec<_>>().join("\n")
 }
 
 /// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
@@ -494,15 +505,22 @@ impl Store {
     ) -> StoreResult<Vec<DueTimer>> {
         let sql = owner_statements(|table| {
             format!(
-                "SELECT record::id(id) AS ownerId, targetId, timers, due FROM {table}
-                     WHERE {DUE_RANGE} AND due <= $now ORDER BY due, id LIMIT $limit;"
+                "SELECT record::id(id) AS ownerId, {owner} targetId, timers, due FROM {table}
+                     WHERE {DUE_RANGE} AND due <= $now ORDER BY due, id LIMIT $limit;",
+                owner = if table == "timer_set" { "owner," } else { "" },
             )
         });
         let mut response = self.read(&sql, vars! { "now" => time_key(now), "limit" => limit }).await?;
         let mut owners: Vec<(TimerOwner, TimerSetRecord)> = Vec::new();
-        for (i, owner) in TimerOwner::ALL.into_iter().enumerate() {
-            let rows: Vec<TimerSetRecord> = response.rows(i, table(owner))?;
-            owners.extend(rows.into_iter().map(|r| (owner, r)));
+        for (i, (table, owner)) in TIMER_TABLES.into_iter().enumerate() {
+            let rows: Vec<TimerSetRecord> = response.rows(i, table)?;
+            owners.extend(rows.into_iter().map(|r| {
+                let owner = owner.unwrap_or(match r.owner.as_deref() {
+                    Some("guest") => TimerOwner::Guest,
+                    _ => TimerOwner::Scope,
+                });
+                (owner, r)
+            }));
         }
         // The first `limit` of each table hold the first `limit` of all three.
         owners.sort_by(|(_, a), (_, b)| (&a.due, &a.owner_id).cmp(&(&b.due, &b.owner_id)));
@@ -646,7 +664,7 @@ impl Store {
         });
         let mut response = self.read(&sql, vars! { "never" => NEVER }).await?;
         let firsts =
-            (0..TimerOwner::ALL.len()).map(|i| response.value(i)).collect::<StoreResult<Vec<Value>>>()?;
+            (0..TIMER_TABLES.len()).map(|i| response.value(i)).collect::<StoreResult<Vec<Value>>>()?;
         Ok(firsts
             .iter()
             .filter_map(Value::as_str)
@@ -712,8 +730,24 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     let mut grants = Vec::new();
     let mut memberships = Vec::new();
     let mut revoked = Vec::new();
+    let mut new_guests = Vec::new();
+    let mut changed_guests = Vec::new();
     for write in writes {
         let target = &write.target_id;
+        if let Some(guest) = &write.guest {
+            let record = super::content(&guest.record)?;
+            if guest.created {
+                let user = super::directory::user_row(&guest.user)?;
+                new_guests.push(json!({ "id": target, "user": user, "record": record }));
+            } else {
+                // Only what the lifecycle changes: the rest of the user may have been edited since.
+                changed_guests.push(json!({
+                    "id": target,
+                    "accountEnabled": guest.user.account_enabled(),
+                    "record": record,
+                }));
+            }
+        }
         targets.push(json!({ "id": target, "seen": write.target_version }));
         if write.target_version == 0 {
             target_rows.push(json!({ "id": target, "version": 1 }));
@@ -774,7 +808,9 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         }
         for (owner, owner_id, timers) in &write.timers {
             match owner {
-                TimerOwner::Scope => timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?),
+                TimerOwner::Scope | TimerOwner::Guest => {
+                    timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?);
+                }
                 // A request or assignment this write writes carries its timers in its row.
                 TimerOwner::Request if write.requests.iter().any(|(r, _)| r.id == *owner_id) => {}
                 TimerOwner::Assignment if write.assignments.iter().any(|(a, _)| a.id == *owner_id) => {}
@@ -830,6 +866,28 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     if !target_rows.is_empty() {
         body.push_str("INSERT INTO target_state $targetRows RETURN NONE;\n");
         vars.insert("targetRows".into(), Value::Array(target_rows));
+    }
+    if !new_guests.is_empty() {
+        // One guest per person: a second invitation of the same person decided on the same
+        // version cannot get here, and one decided before the first committed finds the user.
+        body.push_str(&format!(
+            "FOR $g IN $newGuests {{
+                 IF record::exists(type::record('user', $g.id)) {{ {stale} }};
+                 CREATE type::record('user', $g.id) CONTENT $g.user RETURN NONE;
+                 UPSERT type::record('managed_guest', $g.id) CONTENT $g.record RETURN NONE;
+             }};\n"
+        ));
+        vars.insert("newGuests".into(), Value::Array(new_guests));
+    }
+    if !changed_guests.is_empty() {
+        body.push_str(&format!(
+            "FOR $g IN $changedGuests {{
+                 IF !record::exists(type::record('managed_guest', $g.id)) {{ {stale} }};
+                 UPDATE type::record('user', $g.id) SET accountEnabled = $g.accountEnabled RETURN NONE;
+                 UPDATE type::record('managed_guest', $g.id) CONTENT $g.record RETURN NONE;
+             }};\n"
+        ));
+        vars.insert("changedGuests".into(), Value::Array(changed_guests));
     }
     if !changed_requests.is_empty() {
         body.push_str(&format!(

@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (14, V14),
     (15, V15),
     (16, V16),
+    (17, V17),
 ];
 
 /// The version this build expects.
@@ -581,6 +582,14 @@ DEFINE FIELD connectedOrganizationIds ON assignment_policy TYPE array<string> DE
 UPDATE assignment_policy SET connectedOrganizationIds = array::distinct(array::filter(
     array::map(policy.specificAllowedTargets ?? [], |$t| $t.connectedOrganizationId), |$v| type::is_string($v)
 )) RETURN NONE;
+"#;
+
+/// Version 17: the guests entitlement management invites (`managed_guest`, keyed by user id, one
+/// per person at their identity provider), and their deletion timers in `timer_set`.
+const V17: &str = r#"
+DEFINE TABLE managed_guest SCHEMALESS;
+DEFINE FIELD email ON managed_guest TYPE string;
+DEFINE FIELD OVERWRITE owner ON timer_set TYPE string ASSERT $value IN ['request', 'assignment', 'scope', 'guest'];
 "#;
 
 #[cfg(test)]

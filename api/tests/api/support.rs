@@ -54,11 +54,20 @@ impl TestServer {
     /// SurrealKV in a temporary folder (the in-memory engine imports a directory this size
     /// slowly in one transaction).
     pub async fn demo() -> Self {
+        Self::demo_on(false).await
+    }
+
+    /// Like [`TestServer::demo`], on a virtual clock when `virtual_clock`.
+    pub async fn demo_on(virtual_clock: bool) -> Self {
         em_api::telemetry::init(false);
         let folder = tempfile::tempdir().expect("a temporary folder");
         let url = format!("surrealkv://{}", folder.path().join("data").display());
         let store = Store::open(&StoreConfig::at(&url)).await.expect("the store opens");
-        let services = Services::new(store, Arc::new(SystemClock));
+        let services = if virtual_clock {
+            Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
+        } else {
+            Services::new(store, Arc::new(SystemClock))
+        };
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         assert!(em_api::demo::load(&services).await.expect("the demo loads"), "a new database");
         let auth = Authenticator::new(auth_settings()).expect("the test key is usable");

@@ -180,15 +180,69 @@ fn blocked_and_unknown_users_are_left_out() {
     );
 }
 
+/// `guest` comes from an organization whose internal sponsors are carol and the group
+/// `g-approvers`, and whose external sponsor is frank; alice comes from none.
+fn sponsored(internal: Vec<ObjectRef>, external: Vec<ObjectRef>) -> DirectorySnapshot {
+    let mut d = directory();
+    let mut guest = person("guest", None);
+    guest.sponsors = vec![ObjectRef { id: "dave".into() }];
+    d.add_user(guest);
+    let org = ConnectedOrganization {
+        id: "co".into(),
+        display_name: "Fabrikam".into(),
+        description: None,
+        identity_sources: Vec::new(),
+        state: crate::connected_organization::ConnectedOrganizationState::Configured,
+        internal_sponsors: internal,
+        external_sponsors: external,
+        created_date_time: now(),
+        modified_date_time: now(),
+    };
+    d.organizations.insert("guest".into(), org);
+    d
+}
+
+fn resolve(
+    sets: &[SubjectSet],
+    fallback: &[SubjectSet],
+    target: &str,
+    d: &DirectorySnapshot,
+) -> ApproverResolution {
+    let target = d.user(target).cloned().unwrap_or_else(|| person(target, None));
+    let subject = ResolutionSubject { requestor_id: Some(target.id.as_str()), target: &target };
+    resolve_approvers(sets, fallback, "primary", &subject, d)
+}
+
 #[test]
-fn sponsors_are_not_resolved_yet_so_the_fallback_decides() {
+fn sponsors_resolve_from_the_requestors_organization() {
+    let refs = |ids: &[&str]| ids.iter().map(|id| ObjectRef { id: (*id).into() }).collect::<Vec<_>>();
+    let d = sponsored(refs(&["carol", "g-approvers"]), refs(&["frank"]));
+    let internal = resolve(&[SubjectSet::InternalSponsors], &[], "guest", &d);
+    let ids: Vec<&str> = internal.approvers.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["carol", "frank", "alice"], "{internal:#?}");
+    assert!(internal.approvers[0].via.contains("internal sponsor of connected organization `Fabrikam`"));
+    assert!(internal.approvers[1].via.contains("member of group `g-approvers`"));
+    let external = resolve(&[SubjectSet::ExternalSponsors], &[], "guest", &d);
+    assert_eq!(external.ids(), ["frank"]);
+    let own = resolve(&[SubjectSet::TargetUserSponsors], &[], "guest", &d);
+    assert_eq!(own.ids(), ["dave"]);
+}
+
+#[test]
+fn without_sponsors_the_fallback_decides() {
+    let d = sponsored(Vec::new(), Vec::new());
+    let got = resolve(&[SubjectSet::ExternalSponsors], &[single("carol")], "guest", &d);
+    assert_eq!(got.ids(), ["carol"]);
+    assert!(got.notes[0].contains("has no external sponsor"), "{:#?}", got.notes);
+    assert!(got.used_fallback);
+    // Someone of the directory comes from no connected organization.
     check(
         &[SubjectSet::InternalSponsors],
         &[single("carol")],
         "alice",
         "alice",
         &[("carol", "fallback")],
-        &["`internalSponsors` cannot be resolved", "fallback approvers decide"],
+        &["comes from no connected organization", "fallback approvers decide"],
     );
 }
 

@@ -13,6 +13,7 @@ use crate::access_package::AccessPackage;
 use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, DeliveryPlan, FailedGrant, Grant};
 use crate::error::DomainError;
 use crate::event::Event;
+use crate::guest::GuestWrite;
 use crate::id::{AssignmentId, UserId};
 use crate::timer::Timer;
 
@@ -24,11 +25,13 @@ pub enum TimerOwner {
     /// An auto-assignment policy's removal of an assignment after its grace period; the owner id
     /// is `<assignment id>#scope`.
     Scope,
+    /// A guest's deletion; the owner id is `<user id>#guest` (see [`crate::guest`]).
+    Guest,
 }
 
 impl TimerOwner {
     /// Every kind of owner.
-    pub const ALL: [Self; 3] = [Self::Request, Self::Assignment, Self::Scope];
+    pub const ALL: [Self; 4] = [Self::Request, Self::Assignment, Self::Scope, Self::Guest];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl TimerOwner {
             Self::Request => "request",
             Self::Assignment => "assignment",
             Self::Scope => "scope",
+            Self::Guest => "guest",
         }
     }
 }
@@ -58,6 +62,9 @@ pub struct Change {
     /// Grants an assignment stops delivering: `(assignment id, grant, take it from the target)`;
     /// `false` when another assignment still delivers it.
     pub revoke: Vec<(AssignmentId, Grant, bool)>,
+    /// The target as a guest entitlement management invites, blocks or unblocks with this change
+    /// (see [`crate::guest`]).
+    pub guest: Option<GuestWrite>,
 }
 
 impl Change {

@@ -53,6 +53,9 @@ pub struct RequestInput {
     pub justification: Option<String>,
     pub answers: Vec<AccessPackageAnswerString>,
     pub schedule: Option<EntitlementManagementSchedule>,
+    /// Whether the requestor agreed to share their profile (name and e-mail address) with this
+    /// organization: required of someone from another organization, as My Access asks them.
+    pub profile_consent: bool,
 }
 
 /// A request of the target that is not finished yet.
@@ -157,10 +160,17 @@ fn check_requestor<'a>(
     let kind = input.request_type.as_str();
     match origin {
         RequestOrigin::User => {
-            let Actor::User { id } = &input.requestor else {
-                return Err(DomainError::forbidden(format!("`{kind}` requests come from a signed-in user")));
+            let id = match &input.requestor {
+                Actor::User { id } => id.clone(),
+                // Someone from another organization, as the guest they would become.
+                Actor::External { subject } => crate::guest::guest_id(&subject.issuer, &subject.object_id),
+                Actor::System | Actor::LocalOperator => {
+                    return Err(DomainError::forbidden(format!(
+                        "`{kind}` requests come from a signed-in user"
+                    )));
+                }
             };
-            let facts = ctx.requestor.filter(|f| f.user.id == *id).ok_or_else(|| {
+            let facts = ctx.requestor.filter(|f| f.user.id == id).ok_or_else(|| {
                 DomainError::forbidden(format!("the requestor `{id}` is not a user of the directory"))
             })?;
             if !facts.user.account_enabled() {
@@ -483,6 +493,12 @@ fn check_input(
     if let Some(schedule) = &input.schedule {
         check_schedule(schedule, action, origin, policy, now, &mut p);
     }
+    if matches!(input.requestor, Actor::External { .. }) && !input.profile_consent {
+        p.push(
+            "consentToShareProfile",
+            "someone from another organization must agree to share their name and e-mail address to request access",
+        );
+    }
     p.into_result("the request is invalid")?;
     Ok(answers)
 }
@@ -570,6 +586,7 @@ fn build(
     };
     let by = match (&request.requestor, ctx.requestor) {
         (Actor::User { .. }, Some(facts)) => user_label(facts.user),
+        (Actor::External { subject }, _) => format!("`{}` from another organization", subject.email),
         (actor, _) => actor.label(),
     };
     request.log(
@@ -581,6 +598,15 @@ fn build(
             policy.label()
         ),
     );
+    if let Actor::External { subject } = &request.requestor {
+        request.log(
+            now,
+            format!(
+                "`{}` agreed to share their name and e-mail address with this organization",
+                subject.email
+            ),
+        );
+    }
     if !approval_required {
         if action != RequestAction::Remove {
             request.log(now, format!("{} needs no approval to {}", policy.label(), action.as_str()));

@@ -264,6 +264,7 @@ fn input(kind: AccessPackageRequestType, requestor: &str) -> RequestInput {
         justification: Some("quarterly forecast".into()),
         answers: answers("1234"),
         schedule: None,
+        profile_consent: false,
     }
 }
 

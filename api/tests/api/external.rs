@@ -1,0 +1,359 @@
+//! Seed scenario 2's external half end to end, over the demo directory and GraphQL: connected
+//! partner organizations with their leads as external sponsors, the ERP Project catalog created
+//! with its package, an external and an internal policy on it; a Fabrikam contractor who is not
+//! in the directory signs in, requests, is approved live by the sponsors, becomes a guest with the
+//! project's resources; someone from an unconnected tenant is refused; at the end date the
+//! access ends, the guest is blocked and later deleted. Then the guest lifecycle's edges on the
+//! small fixture directory: unblocking, one guest per person under races, proposed organizations.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::requests::{members, socket};
+use crate::support::{Api, TestServer, text};
+
+const MEGAN: &str = "00000000-0000-0000-0000-0000000000a3";
+const CHRISTIE: &str = "00000000-0000-0000-0000-0000000000a2";
+const NORA: &str = "00000000-0000-0000-0000-0000000000c1";
+const TOMAS: &str = "00000000-0000-0000-0000-0000000000c2";
+const MEI: &str = "00000000-0000-0000-0000-0000000000c3";
+const ERP_TEAM: &str = "00000000-0000-0000-0001-000000000008";
+const ERP_APPROVERS: &str = "00000000-0000-0000-0001-000000000009";
+const ERP_SYSTEM: &str = "00000000-0000-0000-0002-000000000002";
+const ERP_USER_ROLE: &str = "00000000-0000-0000-0002-000200000001";
+const ERP_SITE: &str = "00000000-0000-0000-0003-000000000002";
+const ERP_REVIEWER_ROLE: &str = "00000000-0000-0000-0004-000000000001";
+const FABRIKAM_TENANT: &str = "4f1c2a3b-5d6e-4f70-8a91-b2c3d4e5f601";
+
+const APPROVALS: &str = "subscription { approvalStageChanges { kind stageId
+    assignmentRequest { id justification answers { value }
+      requestorSubject { email displayName connectedOrganization { displayName } } } } }";
+
+const REQUEST: &str = "mutation($input: CreateAssignmentRequestInput!) {
+    createAssignmentRequest(input: $input) { assignmentRequest { id state status
+      approval { stages { assignedTo primaryApprovers { approvers { id via } } } }
+      requestorSubject { objectId email connectedOrganization { displayName } } } } }";
+
+const DECIDE: &str = "mutation($input: UpdateApprovalStageInput!) {
+    updateApprovalStage(input: $input) { assignmentRequest { id state status
+      assignment { id state deliveredResourceRoles { type objectId roleId } }
+      requestorSubject { objectId } } } }";
+
+const GUEST: &str = "query($id: ID!) { user(id: $id) { objectId displayName userType accountEnabled
+    creationType externalUserState mail userPrincipalName companyName
+    sponsors { __typename ... on User { objectId } ... on Group { id } } } }";
+
+/// Creates a policy from Graph's JSON body, as an administrator pastes it.
+async fn create_policy(admin: &Api, package: &str, mut graph: Value) -> String {
+    graph["accessPackage"] = json!({ "id": package });
+    let data = admin
+        .data(
+            "mutation($input: CreateAssignmentPolicyInput!) {
+               createAssignmentPolicy(input: $input) { assignmentPolicy { id } } }",
+            json!({ "input": { "accessPackageId": package, "graphJson": graph } }),
+        )
+        .await;
+    text(&data["createAssignmentPolicy"]["assignmentPolicy"]["id"])
+}
+
+async fn advance(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
+    admin
+        .data(
+            "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now firedTimers } }",
+            json!({ "to": to.to_rfc3339() }),
+        )
+        .await["advanceClock"]
+        .clone()
+}
+
+async fn now(api: &Api) -> chrono::DateTime<chrono::Utc> {
+    let now = api.data("{ clock { now } }", json!({})).await;
+    chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).unwrap().to_utc()
+}
+
+/// Connects a partner known by its domain (and tenant, when given), sponsored by its lead and
+/// by ERP Project Approvers. Returns its id.
+async fn connect(admin: &Api, name: &str, domain: &str, tenant: Option<&str>, lead: &str) -> String {
+    let mut sources = vec![json!({ "domainIdentitySource": { "domainName": domain } })];
+    if let Some(tenant) = tenant {
+        sources.push(json!({ "azureActiveDirectoryTenant": { "tenantId": tenant, "displayName": name } }));
+    }
+    let created = admin
+        .data(
+            "mutation($i: CreateConnectedOrganizationInput!) {
+                createConnectedOrganization(input: $i) { connectedOrganization { id } } }",
+            json!({ "i": { "displayName": name, "identitySources": sources } }),
+        )
+        .await;
+    let id = text(&created["createConnectedOrganization"]["connectedOrganization"]["id"]);
+    for (kind, sponsor) in [("EXTERNAL", lead), ("INTERNAL", ERP_APPROVERS)] {
+        admin
+            .data(
+                "mutation($i: ConnectedOrganizationSponsorInput!) {
+                    addConnectedOrganizationSponsor(input: $i) { connectedOrganization { id } } }",
+                json!({ "i": { "connectedOrganizationId": id, "sponsorType": kind, "sponsorId": sponsor } }),
+            )
+            .await;
+    }
+    id
+}
+
+/// The external policy: users of configured connected organizations request, describe their
+/// role, the external sponsor approves (ERP Project Approvers when there is none), then the
+/// internal sponsors; access ends on `end` and may be extended.
+fn external_policy(end: &str) -> Value {
+    json!({
+        "displayName": "Partner contractors",
+        "allowedTargetScope": "allConfiguredConnectedOrganizationUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true, "enableTargetsToSelfUpdateAccess": true},
+        "requestApprovalSettings": {
+            "isApprovalRequiredForAdd": true,
+            "isApprovalRequiredForUpdate": true,
+            "stages": [
+                {"durationBeforeAutomaticDenial": "P14D",
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.externalSponsors"}],
+                 "fallbackPrimaryApprovers": [{"@odata.type": "#microsoft.graph.groupMembers", "groupId": ERP_APPROVERS}]},
+                {"durationBeforeAutomaticDenial": "P14D",
+                 "primaryApprovers": [{"@odata.type": "#microsoft.graph.internalSponsors"}],
+                 "fallbackPrimaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": CHRISTIE}]}
+            ]
+        },
+        "questions": [{"@odata.type": "#microsoft.graph.accessPackageTextInputQuestion", "id": "q-role",
+                       "text": "Describe your role on the project", "isRequired": true, "isSingleLineQuestion": false}],
+        "expiration": {"type": "afterDateTime", "endDateTime": end}
+    })
+}
+
+/// The internal policy beside it: members request, Christie approves, no extension.
+fn internal_policy(end: &str) -> Value {
+    json!({
+        "displayName": "Internal project members",
+        "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+        "requestApprovalSettings": {
+            "isApprovalRequiredForAdd": true,
+            "stages": [{"durationBeforeAutomaticDenial": "P14D",
+                        "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": CHRISTIE}]}]
+        },
+        "expiration": {"type": "afterDateTime", "endDateTime": end}
+    })
+}
+
+/// The ERP Project catalog, created with its package, holding the site's members role, the
+/// team's membership, the ERP System's user role and the ERP Project Reviewer role as eligible.
+async fn erp_project(admin: &Api) -> (String, String) {
+    let created = admin
+        .data(
+            "mutation($i: CreateAccessPackageInput!) { createAccessPackage(input: $i) {
+                accessPackage { id catalog { id isExternallyVisible } } } }",
+            json!({ "i": { "newCatalog": { "displayName": "ERP Project", "isExternallyVisible": true },
+                           "displayName": "ERP Project access" } }),
+        )
+        .await["createAccessPackage"]["accessPackage"]
+        .clone();
+    assert_eq!(created["catalog"]["isExternallyVisible"], json!(true));
+    let (catalog, package) = (text(&created["catalog"]["id"]), text(&created["id"]));
+    for (system, origin, role) in [
+        ("SharePointOnline", ERP_SITE, "4".to_owned()),
+        ("AadGroup", ERP_TEAM, format!("Member_{ERP_TEAM}")),
+        ("AadApplication", ERP_SYSTEM, ERP_USER_ROLE.to_owned()),
+        ("DirectoryRole", ERP_REVIEWER_ROLE, "Eligible".to_owned()),
+    ] {
+        let resource = admin.add_resource(&catalog, system, origin).await;
+        admin.add_role_scope(&package, &text(&resource["id"]), &role).await;
+    }
+    (catalog, package)
+}
+
+#[tokio::test]
+async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_guest_until_the_end_date() {
+    let server = TestServer::demo_on(true).await;
+    let megan = server.as_user(MEGAN);
+    let start = now(&megan).await;
+    let end = start + chrono::TimeDelta::days(120);
+    connect(&megan, "Fabrikam", "fabrikam.com", Some(FABRIKAM_TENANT), NORA).await;
+    connect(&megan, "Litware", "litware.com", None, TOMAS).await;
+    connect(&megan, "Adatum", "adatum.com", None, MEI).await;
+    let (_, package) = erp_project(&megan).await;
+    create_policy(&megan, &package, external_policy(&end.to_rfc3339())).await;
+    create_policy(&megan, &package, internal_policy(&end.to_rfc3339())).await;
+
+    // A Fabrikam contractor who is not in the directory signs in with Fabrikam's own identity
+    // provider: they see the package and what requesting it takes.
+    let nina = server.as_partner(FABRIKAM_TENANT, "nina-oid", "Nina.Novak@fabrikam.com", "Nina Novak");
+    let me = nina
+        .data("{ signedInSubject { objectId email connectedOrganization { displayName } } }", json!({}))
+        .await;
+    assert_eq!(
+        me["signedInSubject"],
+        json!({"objectId": null, "email": "nina.novak@fabrikam.com", "connectedOrganization": {"displayName": "Fabrikam"}})
+    );
+    let offered = nina.data("{ accessPackagesForMe { id displayName } }", json!({})).await;
+    assert_eq!(offered["accessPackagesForMe"], json!([{"id": package, "displayName": "ERP Project access"}]));
+    let requirements = nina
+        .data(
+            "query($id: ID!) { getApplicablePolicyRequirements(accessPackageId: $id) {
+                policyDisplayName isApprovalRequiredForAdd questions { id text } } }",
+            json!({ "id": package }),
+        )
+        .await["getApplicablePolicyRequirements"]
+        .clone();
+    assert_eq!(requirements.as_array().map(Vec::len), Some(1), "only the external policy: {requirements}");
+    assert_eq!(requirements[0]["policyDisplayName"], json!("Partner contractors"));
+    assert_eq!(requirements[0]["questions"][0]["text"], json!("Describe your role on the project"));
+    // Nothing administrative or of the directory is theirs to read.
+    let directory = nina.data("{ users { totalCount } groups { totalCount } }", json!({})).await;
+    assert_eq!(directory, json!({"users": {"totalCount": 0}, "groups": {"totalCount": 0}}));
+    nina.refused(
+        "{ entitlementManagementSettings { externalUserLifecycleAction } }",
+        json!({}),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+
+    // The sponsors listen for approvals.
+    let (nora, christie) = (server.as_user(NORA), server.as_user(CHRISTIE));
+    let mut nora_ws = socket(&server, &nora).await;
+    nora_ws.subscribe("approvals", APPROVALS, json!({})).await;
+    let mut christie_ws = socket(&server, &christie).await;
+    christie_ws.subscribe("approvals", APPROVALS, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Without the role description, or without agreeing to share their profile: refused.
+    let answer = json!([{"questionId": "q-role", "value": "SAP FI consultant for the ledger migration"}]);
+    let input = |answers: Value, consent: bool| {
+        json!({ "input": { "accessPackageId": package, "answers": answers, "consentToShareProfile": consent,
+                           "justification": "Fabrikam's ledger migration" } })
+    };
+    nina.refused(REQUEST, input(json!([]), true), "VALIDATION_FAILED", Some("answers")).await;
+    nina.refused(REQUEST, input(answer.clone(), false), "VALIDATION_FAILED", Some("consentToShareProfile"))
+        .await;
+    // Someone from a tenant nobody connected is told so.
+    let zed =
+        server.as_partner("9a9a9a9a-0000-4000-8000-000000000002", "zed-oid", "zed@unknown.example", "Zed");
+    assert_eq!(zed.data("{ accessPackagesForMe { id } }", json!({})).await["accessPackagesForMe"], json!([]));
+    let refusal =
+        zed.refused(REQUEST, input(answer.clone(), true), "FORBIDDEN", Some("accessPackageId")).await;
+    assert!(refusal.message.contains("not connected"), "{}", refusal.message);
+
+    let request =
+        nina.data(REQUEST, input(answer, true)).await["createAssignmentRequest"]["assignmentRequest"].clone();
+    assert_eq!(request["state"], json!("pendingApproval"));
+    assert_eq!(request["approval"]["stages"][0]["assignedTo"], json!([NORA]));
+    let via = text(&request["approval"]["stages"][0]["primaryApprovers"]["approvers"][0]["via"]);
+    assert!(via.contains("external sponsor of connected organization `Fabrikam`"), "{via}");
+    assert_eq!(request["requestorSubject"]["objectId"], json!(null), "no guest yet");
+    let mine = nina
+        .data(
+            "{ assignmentRequests(filterByCurrentUser: target) { totalCount nodes { id state } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mine["assignmentRequests"]["nodes"],
+        json!([{"id": request["id"], "state": "pendingApproval"}])
+    );
+
+    // Nora is told at once, sees who asks and from where, and approves.
+    let told = nora_ws.next("approvals").await["approvalStageChanges"].clone();
+    assert_eq!(told["kind"], json!("assigned"));
+    assert_eq!(
+        told["assignmentRequest"]["requestorSubject"],
+        json!({"email": "nina.novak@fabrikam.com", "displayName": "Nina Novak",
+               "connectedOrganization": {"displayName": "Fabrikam"}})
+    );
+    let approve = |who: &str| json!({ "input": { "approvalId": request["id"], "reviewResult": "Approve", "justification": who } });
+    let after_nora =
+        nora.data(DECIDE, approve("Nina works for us")).await["updateApprovalStage"]["assignmentRequest"]
+            .clone();
+    assert_eq!(after_nora["state"], json!("pendingApproval"));
+
+    // ERP Project Approvers, the internal sponsors, are told next; Christie approves.
+    let told = christie_ws.next("approvals").await["approvalStageChanges"].clone();
+    assert_eq!(
+        (told["kind"].clone(), told["assignmentRequest"]["id"].clone()),
+        (json!("assigned"), request["id"].clone())
+    );
+    let delivered = christie.data(DECIDE, approve("Approved for the project")).await["updateApprovalStage"]
+        ["assignmentRequest"]
+        .clone();
+    assert_eq!(
+        (text(&delivered["state"]), text(&delivered["status"])),
+        ("delivered".into(), "Delivered".into())
+    );
+    let mut roles: Vec<String> = delivered["assignment"]["deliveredResourceRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| text(&r["type"]))
+        .collect();
+    roles.sort();
+    assert_eq!(roles, ["appRole", "directoryRoleEligible", "groupMember", "siteRole"]);
+
+    // The guest was invited in the same transaction, with what Graph's invitation gives them.
+    let guest_node = text(&delivered["requestorSubject"]["objectId"]);
+    let guest = guest_node.strip_prefix("User:").unwrap().to_owned();
+    let user = megan.data(GUEST, json!({ "id": guest })).await["user"].clone();
+    assert_eq!(user["userType"], json!("Guest"));
+    assert_eq!(user["creationType"], json!("Invitation"));
+    assert_eq!(user["externalUserState"], json!("PendingAcceptance"));
+    assert_eq!(user["mail"], json!("nina.novak@fabrikam.com"));
+    assert_eq!(user["userPrincipalName"], json!("nina.novak_fabrikam.com#EXT#@contoso.onmicrosoft.com"));
+    assert_eq!(user["companyName"], json!("Fabrikam"));
+    assert_eq!(
+        user["sponsors"],
+        json!([{"__typename": "User", "objectId": NORA}, {"__typename": "Group", "id": format!("Group:{ERP_APPROVERS}")}])
+    );
+    assert!(members(&megan, ERP_TEAM).await.contains(&guest));
+
+    // Her next sign-in, an hour later, is the guest's: the invitation is accepted.
+    advance(&megan, start + chrono::TimeDelta::hours(1)).await;
+    let me = nina.data("{ signedInSubject { objectId } }", json!({})).await;
+    assert_eq!(me["signedInSubject"]["objectId"], json!(guest_node));
+    let user = megan.data(GUEST, json!({ "id": guest })).await["user"].clone();
+    assert_eq!(user["externalUserState"], json!("Accepted"));
+    let access = nina.data("{ assignments(filterByCurrentUser: true) { totalCount } }", json!({})).await;
+    assert_eq!(access["assignments"]["totalCount"], json!(1));
+
+    // On the end date her access ends and the guest is blocked: her tokens no longer work.
+    let moved = advance(&megan, end + chrono::TimeDelta::hours(1)).await;
+    assert!(moved["firedTimers"].as_u64().unwrap() >= 2, "{moved}");
+    assert!(!members(&megan, ERP_TEAM).await.contains(&guest));
+    let user = megan.data(GUEST, json!({ "id": guest })).await["user"].clone();
+    assert_eq!(user["accountEnabled"], json!(false));
+    let status = nina
+        .http
+        .post(nina.url("/graphql"))
+        .bearer_auth(nina.bearer.clone().unwrap())
+        .json(&json!({"query": "{ signedInSubject { email } }"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+
+    // After the tenant's 30 days, the guest is deleted.
+    advance(&megan, end + chrono::TimeDelta::days(31)).await;
+    assert_eq!(megan.data(GUEST, json!({ "id": guest })).await["user"], json!(null));
+    let trail = megan
+        .data(
+            "query($s: String!) { auditEvents(filter: {subjectId: $s}) { nodes { kind actor reason } } }",
+            json!({ "s": guest }),
+        )
+        .await;
+    let kinds: Vec<String> =
+        trail["auditEvents"]["nodes"].as_array().unwrap().iter().map(|e| text(&e["kind"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            "externalUser.created",
+            "externalUser.invitationAccepted",
+            "externalUser.blocked",
+            "externalUser.deleted"
+        ]
+    );
+    nora_ws.close().await;
+    christie_ws.close().await;
+}
