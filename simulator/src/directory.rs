@@ -82,13 +82,27 @@ fn user(id: &str, name: &str, i: usize) -> Value {
     })
 }
 
-/// A policy every member user may request for themselves, with a justification and two
-/// approval stages: `first` approves stage 1, `second` stage 2 (both `singleUser`).
+/// The tenant id of the `k`th partner organization.
 #[must_use]
-pub fn two_stage_policy(name: &str, first: &str, second: &str) -> Value {
+pub fn partner_tenant(k: usize) -> String {
+    format!("5150a000-0000-4000-8000-{k:012}")
+}
+
+/// The e-mail domain of the `k`th partner organization.
+#[must_use]
+pub fn partner_domain(k: usize) -> String {
+    format!("partner{k}.example")
+}
+
+/// A policy every member user (with `external`, every user of a configured connected
+/// organization) may request for themselves, with a justification and two approval stages:
+/// `first` approves stage 1, `second` stage 2 (both `singleUser`).
+#[must_use]
+pub fn two_stage_policy(name: &str, first: &str, second: &str, external: bool) -> Value {
+    let scope = if external { "allConfiguredConnectedOrganizationUsers" } else { "allMemberUsers" };
     json!({
         "displayName": name,
-        "allowedTargetScope": "allMemberUsers",
+        "allowedTargetScope": scope,
         "requestorSettings": {"enableTargetsToSelfAddAccess": true},
         "requestApprovalSettings": {
             "isApprovalRequiredForAdd": true,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use em_api::auth::{AuthSettings, Authenticator};
+use em_api::auth::{AuthSettings, Authenticator, PartnerTrust};
 use em_api::clock::SystemClock;
 use em_api::graphql;
 use em_api::server::{self, AppState};
@@ -98,7 +98,7 @@ impl Harness {
             jwks: None,
             issuer: "em-api".into(),
             audience: "em-api".into(),
-            partners: Vec::new(),
+            partners: vec![partner_trust()?],
         };
         let minter = Authenticator::new(settings.clone())?;
         let directory = directory.to_string();
@@ -158,6 +158,28 @@ impl Harness {
         Ok(self.minter.mint(user_id, chrono::Utc::now().timestamp(), ttl)?)
     }
 
+    /// A token of the simulated partners' identity provider (Entra's multi-tenant issuer) for
+    /// someone of tenant `tenant`, valid for `ttl`.
+    pub fn partner_token(
+        &self,
+        tenant: &str,
+        object_id: &str,
+        email: &str,
+        name: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        let claims = serde_json::json!({
+            "iss": PARTNER_ISSUER.replace("{tenantid}", tenant), "aud": "em-api", "tid": tenant,
+            "oid": object_id, "email": email, "name": name, "iat": now, "exp": now + ttl,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("sim-partner".into());
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(PARTNER_KEY.as_bytes())?;
+        Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+    }
+
     /// Stops the server, waits for its thread and deletes its data.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -183,6 +205,25 @@ impl Drop for Harness {
             let _ = stop.send(());
         }
     }
+}
+
+/// The simulated partners' identity provider: Entra's multi-tenant issuer, signing with
+/// [`PARTNER_KEY`] (a fixed P-256 key: the partners are simulated, and nothing else trusts it).
+const PARTNER_ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+const PARTNER_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgS0/QPtIYvur1oYEX
+eERslcVfKeyAUVHVyJV5FLGf6ByhRANCAATcxG/G5mBYdPgNFkTGK2SFaeacfrwS
+K35GLWSL+22BMjvKfbeQpuazcsZycxlpJFEtNyvdZC4uMF/6JxLYDMDx
+-----END PRIVATE KEY-----";
+
+/// The server's trust in the simulated partners: the public half of [`PARTNER_KEY`].
+fn partner_trust() -> anyhow::Result<PartnerTrust> {
+    let jwks = serde_json::from_value(serde_json::json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "sim-partner", "use": "sig", "alg": "ES256",
+        "x": "3MRvxuZgWHT4DRZExitkhWnmnH68Eit-Ri1ki_ttgTI", "y": "O8p9t5Cm5rNyxnJzGWkkUS03K91kLi4wX_onEtgMwPE"
+    }] }))?;
+    Ok(PartnerTrust { issuer: PARTNER_ISSUER.into(), jwks })
 }
 
 /// Opens the store, imports the directory and builds the app as `em-api serve` does, with the

@@ -92,9 +92,13 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
     let ttl = Duration::from_secs(4 * 3600);
     let admin = harness.token(ADMIN, ttl)?;
     let first = directory::first_approver(0);
-    let built = setup::two_stage_packages(&api, &admin, options.approvers, |i| {
-        (first.clone(), directory::second_approver(i))
-    })
+    let built = setup::two_stage_packages(
+        &api,
+        &admin,
+        options.approvers,
+        |i| (first.clone(), directory::second_approver(i)),
+        false,
+    )
     .await
     .context("setting up the catalog, packages and policies")?;
     tracing::info!(packages = built.packages.len(), time = ?built.time, "setup done");

@@ -9,6 +9,12 @@
 //! lifecycle started finishes. Afterwards the group's member count is checked against the
 //! lifecycles completed.
 //!
+//! With `external` > 0 the requestors are not in the directory: they are people of that many
+//! connected partner organizations, each signing in for the first time with a token of their
+//! own organization's identity provider, requesting through a policy for configured connected
+//! organizations (agreeing to share their profile); the second approval delivers the access
+//! to the guest invited for them in the same transaction. Afterwards the guests are counted.
+//!
 //! With `profile` > 0 the command then runs that many lifecycles with one client and reads,
 //! around each mutation, how many SurrealDB queries it ran and how long they took.
 
@@ -57,6 +63,9 @@ pub struct Options {
     /// approve): what authorization costs the request path.
     pub delegated_catalogs: usize,
     pub roles_per_catalog: usize,
+    /// Connected organizations whose people request, each for the first time (0: the
+    /// requestors are users of the directory).
+    pub external: usize,
 }
 
 /// The three steps, in order.
@@ -109,6 +118,8 @@ pub struct Report {
     pub ran_out_of_users: bool,
     /// Members of the group afterwards (one per delivered lifecycle).
     pub group_members: u64,
+    /// Guest users afterwards (one per delivered external lifecycle).
+    pub guests: u64,
     /// CPU used during the timed run.
     pub cpu: Option<cpu::Usage>,
     pub profile: Vec<StepProfile>,
@@ -185,6 +196,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         per_second,
         ran_out_of_users: measured.ran_out_of_users,
         group_members: measured.group_members,
+        guests: measured.guests,
         profile: measured.profile,
         cpu: measured.cpu,
         options,
@@ -196,6 +208,7 @@ struct Measured {
     ran_out_of_users: bool,
     outcomes: Vec<Outcome>,
     group_members: u64,
+    guests: u64,
     profile: Vec<StepProfile>,
     cpu: Option<cpu::Usage>,
 }
@@ -209,15 +222,24 @@ async fn measure(
     let api = Graphql::new(&harness.base)?;
     let ttl = options.duration + Duration::from_secs(3600);
     let admin = harness.token(ADMIN, ttl)?;
-    let built =
-        setup::two_stage_packages(&api, &admin, options.packages, |_| (first.to_owned(), second.to_owned()))
-            .await
-            .context("setting up the catalog, packages and policies")?;
+    let external = options.external > 0;
+    let built = setup::two_stage_packages(
+        &api,
+        &admin,
+        options.packages,
+        |_| (first.to_owned(), second.to_owned()),
+        external,
+    )
+    .await
+    .context("setting up the catalog, packages and policies")?;
+    let connected = setup::connected_organizations(&api, &admin, options.external)
+        .await
+        .context("connecting the partner organizations")?;
     let delegated =
         setup::delegated_catalogs(&api, &admin, options.delegated_catalogs, options.roles_per_catalog)
             .await
             .context("setting up the delegated catalogs")?;
-    tracing::info!(packages = built.packages.len(), time = ?(built.time + delegated), "setup done");
+    tracing::info!(packages = built.packages.len(), time = ?(built.time + delegated + connected), "setup done");
 
     // Who requests which package, in which order: a seeded shuffle of the users, each with a
     // package drawn at random. Tokens are minted before the clock starts.
@@ -226,8 +248,23 @@ async fn measure(
     rng.shuffle(&mut users);
     let mut plans = Vec::with_capacity(users.len());
     for i in users {
-        let user = directory::requestor(i);
-        let token = harness.token(&user, ttl)?;
+        let (user, token) = if external {
+            let k = i % options.external;
+            let (oid, email) =
+                (format!("contractor-{i:06}"), format!("contractor{i}@{}", directory::partner_domain(k)));
+            let token = harness.partner_token(
+                &directory::partner_tenant(k),
+                &oid,
+                &email,
+                &format!("Contractor {i}"),
+                ttl,
+            )?;
+            (email, token)
+        } else {
+            let user = directory::requestor(i);
+            let token = harness.token(&user, ttl)?;
+            (user, token)
+        };
         let package = built.packages[rng.below(built.packages.len())].clone();
         plans.push(Plan { user, token, package });
     }
@@ -280,12 +317,18 @@ async fn measure(
         .await
         .context("reading the group's members")?;
     let members = data.pointer("/group/memberCount").and_then(Value::as_u64).unwrap_or(0);
+    let data = api
+        .execute(&admin, "{ users(filter: {userType: Guest}) { totalCount } }", json!({}))
+        .await
+        .context("counting the guests")?;
+    let guests = data.pointer("/users/totalCount").and_then(Value::as_u64).unwrap_or(0);
     let profiled = u64::try_from(profile_plans.len()).unwrap_or(0);
     Ok(Measured {
         setup_time: built.time,
         ran_out_of_users: ran_out,
         outcomes,
         group_members: members.saturating_sub(profiled),
+        guests: if external { guests.saturating_sub(profiled) } else { guests },
         profile,
         cpu,
     })
@@ -320,6 +363,8 @@ fn submit_variables(plan: &Plan) -> Value {
         "requestType": "userAdd",
         "accessPackageId": plan.package,
         "justification": format!("{} joins the simulation project", plan.user),
+        // Asked of people from other organizations; ignored for users of the directory.
+        "consentToShareProfile": true,
     } })
 }
 
@@ -397,7 +442,8 @@ async fn profile_steps(
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.options;
-        writeln!(f, "== lifecycles: submit -> approve stage 1 -> approve stage 2 -> delivered ==")?;
+        let who = if o.external > 0 { " (external)" } else { "" };
+        writeln!(f, "== lifecycles{who}: submit -> approve stage 1 -> approve stage 2 -> delivered ==")?;
         writeln!(
             f,
             "server: {} worker threads, {}; {} requestors imported in {:.2} s; {} package(s) set up in {:.2} s",
@@ -409,6 +455,16 @@ impl fmt::Display for Report {
             self.setup_time.as_secs_f64()
         )?;
         writeln!(f, "load: {} clients for {:?}, seed {}", o.clients, o.duration, o.seed)?;
+        if o.external > 0 {
+            writeln!(
+                f,
+                "external: requestors from {} connected organizations, each signing in for the first time; \
+                 {} guests invited ({})",
+                o.external,
+                self.guests,
+                if self.guests == self.completed as u64 { "one per lifecycle" } else { "MISMATCH" }
+            )?;
+        }
         if o.delegated_catalogs > 0 {
             writeln!(
                 f,

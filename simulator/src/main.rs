@@ -84,6 +84,14 @@ struct LifecyclesArgs {
     delegated_catalogs: usize,
     #[arg(long, default_value_t = 10)]
     roles_per_catalog: usize,
+    /// Requestors from outside the directory: people of `--organizations` connected partner
+    /// organizations, each signing in for the first time; every lifecycle ends with their guest
+    /// invited.
+    #[arg(long)]
+    external: bool,
+    /// Connected organizations the external requestors come from.
+    #[arg(long, default_value_t = 100)]
+    organizations: usize,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -141,6 +149,7 @@ async fn main() -> anyhow::Result<()> {
                 profile: args.profile,
                 delegated_catalogs: args.delegated_catalogs,
                 roles_per_catalog: args.roles_per_catalog,
+                external: if args.external { args.organizations.max(1) } else { 0 },
             })
             .await?;
             print!("{report}");

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 use crate::client::{Graphql, text};
-use crate::directory::{GROUP, delegate, two_stage_policy};
+use crate::directory::{GROUP, delegate, partner_domain, partner_tenant, two_stage_policy};
 
 /// How many setup mutations run at once. Creating a package writes its catalog's record (the
 /// package count), so more only makes them conflict and retry.
@@ -24,19 +24,22 @@ pub struct Built {
 }
 
 /// Builds the catalog and `count` packages; package `i`'s policy has `approvers(i)` as its
-/// (stage 1, stage 2) approvers.
+/// (stage 1, stage 2) approvers. With `external`, the catalog is visible to external users and
+/// the policies are for users of configured connected organizations.
 pub async fn two_stage_packages(
     api: &Graphql,
     admin: &str,
     count: usize,
     approvers: impl Fn(usize) -> (String, String),
+    external: bool,
 ) -> anyhow::Result<Built> {
     let started = Instant::now();
     let data = api
         .execute(
             admin,
-            "mutation($n: String!) { createCatalog(input: {displayName: $n}) { catalog { id } } }",
-            json!({ "n": "Simulation" }),
+            "mutation($n: String!, $x: Boolean!) {
+               createCatalog(input: {displayName: $n, isExternallyVisible: $x}) { catalog { id } } }",
+            json!({ "n": "Simulation", "x": external }),
         )
         .await
         .context("createCatalog")?;
@@ -54,7 +57,7 @@ pub async fn two_stage_packages(
     let plans: Vec<(usize, Value)> = (0..count)
         .map(|i| {
             let (first, second) = approvers(i);
-            (i, two_stage_policy(&format!("Two approvers {i}"), &first, &second))
+            (i, two_stage_policy(&format!("Two approvers {i}"), &first, &second, external))
         })
         .collect();
     let packages = futures::stream::iter(plans)
@@ -97,6 +100,32 @@ async fn package(
     .await
     .with_context(|| format!("role scope and policy of package {i}"))?;
     Ok(package)
+}
+
+/// Connects `count` partner organizations, each known by its tenant and its domain. Returns how
+/// long it took.
+pub async fn connected_organizations(api: &Graphql, admin: &str, count: usize) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    futures::stream::iter(0..count)
+        .map(|k| async move {
+            let sources = json!([
+                { "azureActiveDirectoryTenant": { "tenantId": partner_tenant(k), "displayName": format!("Partner {k}") } },
+                { "domainIdentitySource": { "domainName": partner_domain(k) } }
+            ]);
+            api.execute(
+                admin,
+                "mutation($i: CreateConnectedOrganizationInput!) {
+                   createConnectedOrganization(input: $i) { connectedOrganization { id } } }",
+                json!({ "i": { "displayName": format!("Partner {k}"), "identitySources": sources } }),
+            )
+            .await
+            .with_context(|| format!("createConnectedOrganization {k}"))?;
+            anyhow::Ok(())
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(started.elapsed())
 }
 
 /// The catalog roles delegates are given, in turn: Catalog owner, Catalog reader, Access package
