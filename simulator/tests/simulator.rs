@@ -1,4 +1,4 @@
-//! Both measurements at a tiny scale, on a real SurrealKV folder: the tool works end to end,
+//! Both measurements at a tiny scale (lifecycles of directory users and of outsiders), on a real SurrealKV folder: the tool works end to end,
 //! every completed lifecycle delivered its group membership, every notification arrived on
 //! the right socket, and the query counter sees the store's queries.
 
@@ -26,6 +26,7 @@ async fn lifecycles_complete_deliver_and_are_profiled() {
         profile: 2,
         delegated_catalogs: 3,
         roles_per_catalog: 4,
+        external: 0,
     })
     .await
     .unwrap();
@@ -40,6 +41,29 @@ async fn lifecycles_complete_deliver_and_are_profiled() {
         "the query counter saw no queries: {:?}",
         report.profile
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_lifecycles_each_invite_one_guest() {
+    let report = lifecycles::run(lifecycles::Options {
+        server: server(),
+        clients: 2,
+        duration: Duration::from_secs(1),
+        users: 300,
+        packages: 1,
+        seed: 7,
+        profile: 0,
+        delegated_catalogs: 0,
+        roles_per_catalog: 0,
+        external: 5,
+    })
+    .await
+    .unwrap();
+    println!("{report}");
+    assert!(report.completed > 0, "no lifecycle completed");
+    assert!(report.failures.is_empty(), "failures: {:?}", report.failures);
+    assert_eq!(report.group_members, report.completed as u64, "one group membership per lifecycle");
+    assert_eq!(report.guests, report.completed as u64, "one guest per lifecycle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
