@@ -584,7 +584,10 @@ impl AccessPackageAssignmentRequest {
             || match by {
                 Actor::System | Actor::LocalOperator => true,
                 Actor::User { id } => &self.requestor == by || *id == self.target_id,
-                Actor::External { .. } => &self.requestor == by,
+                // The same person, whatever their token says of them now.
+                Actor::External { subject } => {
+                    self.target_id == crate::guest::guest_id(&subject.issuer, &subject.object_id)
+                }
             };
         if !allowed {
             return Err(DomainError::forbidden(format!(

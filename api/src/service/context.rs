@@ -318,6 +318,12 @@ impl Services {
     /// assignments in one round trip, which are remembered too: a caller without a version holds
     /// nothing, so a submission of theirs reads nothing more before it commits.
     pub async fn caller_user(&self, id: &str) -> ServiceResult<Option<User>> {
+        self.caller_as(id, false).await
+    }
+
+    /// [`Self::caller_user`]; with `future`, the id is one a user may get (an outsider's guest),
+    /// and what they hold is remembered even while no such user exists.
+    pub(crate) async fn caller_as(&self, id: &str, future: bool) -> ServiceResult<Option<User>> {
         let generation = self.store.generation();
         if let Some(hit) = self.caches.users.get(id, generation) {
             return Ok((*hit).clone());
@@ -326,7 +332,7 @@ impl Services {
         self.prime_subject(generation, id, user.clone(), MembershipRow::member_groups(memberships));
         // A remembered state may be newer (a commit of theirs may have ended meanwhile); and one
         // that is stale makes the write that decides on it fail as stale, and be decided again.
-        if version == 0 && user.is_some() && self.caches.targets.get(id, 0).is_none() {
+        if version == 0 && (user.is_some() || future) && self.caches.targets.get(id, 0).is_none() {
             self.caches.targets.put(id.into(), 0, Arc::new(TargetState::default()));
         }
         Ok(user)

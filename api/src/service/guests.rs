@@ -29,7 +29,7 @@ impl Services {
     /// guest is blocked from signing in.
     pub async fn external_caller(&self, mut subject: ExternalSubject) -> ServiceResult<Option<Actor>> {
         let id = guest::guest_id(&subject.issuer, &subject.object_id);
-        if let Some(user) = self.cached_user(&id).await? {
+        if let Some(user) = self.caller_as(&id, true).await? {
             if !user.account_enabled() {
                 return Ok(None);
             }
@@ -70,8 +70,8 @@ impl Services {
     }
 
     /// The user a request targets, as policies read them: an outsider's guest-to-be (from the
-    /// request's `requestor`) when no such user exists yet, and for a guest entitlement
-    /// management invited, the organization they came from.
+    /// request's `requestor`) when no such user exists yet, and for a guest, the organization
+    /// entitlement management invited them from, else the one of their e-mail domain.
     pub(crate) async fn target_subject(
         &self,
         target_id: &UserId,
@@ -85,11 +85,25 @@ impl Services {
             return self.outsider_subject(subject).await;
         }
         let mut target = self.subject(target_id, field).await?;
-        if target.user.user_type() == em_engine::directory::UserType::Guest
-            && let Some(record) = self.store.managed_guest(target_id).await?
-        {
-            target.organization =
-                self.organization_with_facts(record.connected_organization_id.as_deref()).await?;
+        if target.user.user_type() == em_engine::directory::UserType::Guest {
+            // The organization entitlement management invited them from, else the one of their
+            // e-mail domain (a guest invited otherwise).
+            let id = match self.store.managed_guest(target_id).await? {
+                Some(record) => {
+                    if record.blocked_date_time.is_some() {
+                        // Blocked by their lifecycle for having no access: access given now
+                        // unblocks them (the guest step), so it is not refused as to someone
+                        // blocked from signing in.
+                        target.user.account_enabled = Some(true);
+                    }
+                    record.connected_organization_id
+                }
+                None => {
+                    let domain = target.user.mail.as_deref().and_then(email_domain);
+                    self.organization_index().await?.resolve(None, domain.as_deref()).map(|e| e.id.clone())
+                }
+            };
+            target.organization = self.organization_with_facts(id.as_deref()).await?;
         }
         Ok(target)
     }
@@ -116,9 +130,9 @@ impl Services {
         id: Option<&str>,
     ) -> ServiceResult<Option<(ConnectedOrganization, ConnectedOrganizationFacts)>> {
         let Some(id) = id else { return Ok(None) };
-        Ok(self.store.connected_organization(&ConnectedOrganizationId::new(id)).await?.map(|org| {
+        Ok(self.known_organization(&ConnectedOrganizationId::new(id)).await?.map(|org| {
             let facts = ConnectedOrganizationFacts { id: org.id.to_string(), state: org.state };
-            (org, facts)
+            ((*org).clone(), facts)
         }))
     }
 
@@ -152,10 +166,10 @@ impl Services {
             });
             let Some(subject) = outsider.filter(|_| after > 0) else { return Ok((write, events)) };
             let organization = match &subject.connected_organization_id {
-                Some(id) => self.store.connected_organization(id).await?,
+                Some(id) => self.known_organization(id).await?,
                 None => None,
             };
-            let invited = guest::invite(&subject, organization.as_ref(), &self.initial_domain, now);
+            let invited = guest::invite(&subject, organization.as_deref(), &self.initial_domain, now);
             let company = organization.map_or_else(String::new, |o| format!(" from `{}`", o.display_name));
             let reason = format!("invited{company} with their first assignment");
             events.push(self.guest_event(actor, EventKind::ExternalUserCreated, &invited.user, &reason));

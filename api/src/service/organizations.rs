@@ -3,9 +3,10 @@
 //!
 //! Administrators manage them; anyone holding an entitlement-management role reads the
 //! organizations (they name them in policies); the settings are read and changed by
-//! administrators. The organizations' tenants and domains are kept in memory
+//! administrators. The organizations and their tenants and domains are kept in memory
 //! ([`OrganizationIndex`]), read again from the store after every change this process commits.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use em_engine::connected_organization::email_domain;
@@ -24,25 +25,47 @@ use super::{ServiceError, ServiceResult, Services, found};
 use crate::store::organizations::OrganizationFilter;
 use crate::store::{Page, PageRequest};
 
-/// The organization index, built from the store when first needed after a change.
+/// Every organization, and the index of their tenants and domains, read from the store when
+/// first needed after a change.
 #[derive(Default)]
 pub(crate) struct Organizations {
-    index: tokio::sync::RwLock<Option<Arc<OrganizationIndex>>>,
+    loaded: tokio::sync::RwLock<Option<Arc<Loaded>>>,
+}
+
+struct Loaded {
+    index: Arc<OrganizationIndex>,
+    by_id: HashMap<ConnectedOrganizationId, Arc<ConnectedOrganization>>,
 }
 
 impl Services {
+    async fn loaded_organizations(&self) -> ServiceResult<Arc<Loaded>> {
+        if let Some(loaded) = self.organizations.loaded.read().await.as_ref() {
+            return Ok(Arc::clone(loaded));
+        }
+        let mut slot = self.organizations.loaded.write().await;
+        if let Some(loaded) = slot.as_ref() {
+            return Ok(Arc::clone(loaded));
+        }
+        let all = self.store.all_connected_organizations().await?;
+        let index = Arc::new(OrganizationIndex::new(&all));
+        let by_id = all.into_iter().map(|org| (org.id.clone(), Arc::new(org))).collect();
+        let loaded = Arc::new(Loaded { index, by_id });
+        *slot = Some(Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
     /// The index of every organization's tenants and domains.
     pub async fn organization_index(&self) -> ServiceResult<Arc<OrganizationIndex>> {
-        if let Some(index) = self.organizations.index.read().await.as_ref() {
-            return Ok(Arc::clone(index));
-        }
-        let mut slot = self.organizations.index.write().await;
-        if let Some(index) = slot.as_ref() {
-            return Ok(Arc::clone(index));
-        }
-        let index = Arc::new(OrganizationIndex::new(&self.store.all_connected_organizations().await?));
-        *slot = Some(Arc::clone(&index));
-        Ok(index)
+        Ok(Arc::clone(&self.loaded_organizations().await?.index))
+    }
+
+    /// An organization as this process last read or wrote it (the request path's read of a
+    /// requestor's organization, its sponsors and state).
+    pub(crate) async fn known_organization(
+        &self,
+        id: &ConnectedOrganizationId,
+    ) -> ServiceResult<Option<Arc<ConnectedOrganization>>> {
+        Ok(self.loaded_organizations().await?.by_id.get(id).cloned())
     }
 
     /// The connected organization of the caller, for an outsider (their own organization is
@@ -61,12 +84,13 @@ impl Services {
     ) -> ServiceResult<Option<ConnectedOrganization>> {
         let Actor::External { subject } = &request.requestor else { return Ok(None) };
         let Some(id) = &subject.connected_organization_id else { return Ok(None) };
-        Ok(self.store.connected_organization(id).await?)
+        Ok(self.known_organization(id).await?.map(|org| (*org).clone()))
     }
 
-    /// Forgets the index after a change, under the write lock, so no reader keeps a stale one.
+    /// Forgets the organizations after a change, under the write lock, so no reader keeps a
+    /// stale one.
     async fn organizations_changed(&self) {
-        *self.organizations.index.write().await = None;
+        *self.organizations.loaded.write().await = None;
     }
 
     /// One page of connected organizations, by name.

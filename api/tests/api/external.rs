@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::requests::{members, socket};
+use crate::requests::{directory_with_admin, members, socket};
 use crate::support::{Api, TestServer, text};
 
 const MEGAN: &str = "00000000-0000-0000-0000-0000000000a3";
@@ -72,9 +72,16 @@ async fn now(api: &Api) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).unwrap().to_utc()
 }
 
-/// Connects a partner known by its domain (and tenant, when given), sponsored by its lead and
-/// by ERP Project Approvers. Returns its id.
-async fn connect(admin: &Api, name: &str, domain: &str, tenant: Option<&str>, lead: &str) -> String {
+/// Connects a partner known by its domain (and tenant, when given), sponsored by its lead
+/// (external) and `internal`. Returns its id.
+async fn connect(
+    admin: &Api,
+    name: &str,
+    domain: &str,
+    tenant: Option<&str>,
+    lead: &str,
+    internal: &str,
+) -> String {
     let mut sources = vec![json!({ "domainIdentitySource": { "domainName": domain } })];
     if let Some(tenant) = tenant {
         sources.push(json!({ "azureActiveDirectoryTenant": { "tenantId": tenant, "displayName": name } }));
@@ -87,7 +94,7 @@ async fn connect(admin: &Api, name: &str, domain: &str, tenant: Option<&str>, le
         )
         .await;
     let id = text(&created["createConnectedOrganization"]["connectedOrganization"]["id"]);
-    for (kind, sponsor) in [("EXTERNAL", lead), ("INTERNAL", ERP_APPROVERS)] {
+    for (kind, sponsor) in [("EXTERNAL", lead), ("INTERNAL", internal)] {
         admin
             .data(
                 "mutation($i: ConnectedOrganizationSponsorInput!) {
@@ -172,9 +179,9 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
     let megan = server.as_user(MEGAN);
     let start = now(&megan).await;
     let end = start + chrono::TimeDelta::days(120);
-    connect(&megan, "Fabrikam", "fabrikam.com", Some(FABRIKAM_TENANT), NORA).await;
-    connect(&megan, "Litware", "litware.com", None, TOMAS).await;
-    connect(&megan, "Adatum", "adatum.com", None, MEI).await;
+    connect(&megan, "Fabrikam", "fabrikam.com", Some(FABRIKAM_TENANT), NORA, ERP_APPROVERS).await;
+    connect(&megan, "Litware", "litware.com", None, TOMAS, ERP_APPROVERS).await;
+    connect(&megan, "Adatum", "adatum.com", None, MEI, ERP_APPROVERS).await;
     let (_, package) = erp_project(&megan).await;
     create_policy(&megan, &package, external_policy(&end.to_rfc3339())).await;
     create_policy(&megan, &package, internal_policy(&end.to_rfc3339())).await;
@@ -356,4 +363,254 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
     );
     nora_ws.close().await;
     christie_ws.close().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// The guest lifecycle's edges, on the fixture directory.
+
+const FABRIKAM: &str = "fabrikam.com";
+
+/// The fixture directory with Ada as administrator and Gus, a Fabrikam guest nobody invited
+/// through entitlement management.
+fn fixture() -> Value {
+    let mut directory = directory_with_admin();
+    directory["users"].as_array_mut().unwrap().push(json!({
+        "id": "u-gus", "displayName": "Gus Guest", "userType": "Guest",
+        "userPrincipalName": "gus_fabrikam.com#EXT#@contoso.onmicrosoft.com", "mail": "gus@fabrikam.com"
+    }));
+    directory
+}
+
+/// An externally visible catalog with `packages` packages delivering Project Falcon's
+/// membership, each through a policy of `scope` without approval whose access lasts 10 days.
+async fn open_packages(admin: &Api, scope: &str, packages: usize) -> Vec<String> {
+    let created = admin
+        .data(
+            "mutation($i: CreateAccessPackageInput!) { createAccessPackage(input: $i) {
+                accessPackage { id catalog { id } } } }",
+            json!({ "i": { "newCatalog": { "displayName": "Partners", "isExternallyVisible": true },
+                           "displayName": "Partner access 0" } }),
+        )
+        .await["createAccessPackage"]["accessPackage"]
+        .clone();
+    let catalog = text(&created["catalog"]["id"]);
+    let team = admin.add_resource(&catalog, "AadGroup", "g-team").await;
+    let mut ids = vec![text(&created["id"])];
+    for i in 1..packages {
+        ids.push(admin.create_package(&catalog, &format!("Partner access {i}")).await);
+    }
+    for package in &ids {
+        admin.add_role_scope(package, &text(&team["id"]), "Member_g-team").await;
+        let policy = json!({
+            "displayName": "Partners, no approval",
+            "allowedTargetScope": scope,
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "requestApprovalSettings": {"isApprovalRequiredForAdd": false},
+            "expiration": {"type": "afterDuration", "duration": "P10D"}
+        });
+        create_policy(admin, package, policy).await;
+    }
+    ids
+}
+
+async fn request_as(api: &Api, package: &str) -> Value {
+    let input = json!({ "input": { "accessPackageId": package, "consentToShareProfile": true } });
+    api.data(REQUEST, input).await["createAssignmentRequest"]["assignmentRequest"].clone()
+}
+
+async fn status_of(api: &Api) -> u16 {
+    api.http
+        .post(api.url("/graphql"))
+        .bearer_auth(api.bearer.clone().unwrap())
+        .json(&json!({"query": "{ signedInSubject { email } }"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn guests(admin: &Api) -> Vec<Value> {
+    let data = admin
+        .data(
+            "{ users(filter: {userType: Guest}) { nodes { objectId mail accountEnabled companyName creationType } } }",
+            json!({}),
+        )
+        .await;
+    data["users"]["nodes"].as_array().unwrap().clone()
+}
+
+async fn guest_by_mail(admin: &Api, mail: &str) -> Option<Value> {
+    guests(admin).await.into_iter().find(|g| g["mail"] == json!(mail))
+}
+
+#[tokio::test]
+async fn a_blocked_guest_given_access_again_is_unblocked_and_kept_and_other_guests_are_left_alone() {
+    let server = TestServer::with_auth_on(fixture(), true).await;
+    let ada = server.as_user("u-ada");
+    let start = now(&ada).await;
+    connect(&ada, "Fabrikam", FABRIKAM, None, "u-gus", "u-carol").await;
+    ada.data(
+        "mutation { updateEntitlementManagementSettings(input: {durationUntilExternalUserDeletedAfterBlocked: \"P5D\"}) {
+            durationUntilExternalUserDeletedAfterBlocked } }",
+        json!({}),
+    )
+    .await;
+    let package = open_packages(&ada, "allConfiguredConnectedOrganizationUsers", 1).await.remove(0);
+
+    let nina =
+        server.as_partner("7e7e7e7e-0000-4000-8000-000000000001", "nina-oid", "nina@fabrikam.com", "Nina");
+    let request = request_as(&nina, &package).await;
+    assert_eq!(request["state"], json!("delivered"), "no approval: delivered at once, guest and all");
+    let guest = guest_by_mail(&ada, "nina@fabrikam.com").await.expect("the guest was invited");
+    assert_eq!(
+        (guest["companyName"].clone(), guest["creationType"].clone()),
+        (json!("Fabrikam"), json!("Invitation"))
+    );
+    let guest_id = text(&guest["objectId"]);
+    // Gus, a guest entitlement management did not invite, gets the same access directly.
+    let policies = ada
+        .data(
+            "query($p: ID!) { accessPackage(id: $p) { assignmentPolicies { id } } }",
+            json!({ "p": package }),
+        )
+        .await;
+    let policy = text(&policies["accessPackage"]["assignmentPolicies"][0]["id"]);
+    let add = |target: &str| {
+        json!({ "input": { "requestType": "adminAdd", "accessPackageId": package, "assignmentPolicyId": policy,
+                           "targetId": format!("User:{target}") } })
+    };
+    assert_eq!(
+        ada.data(REQUEST, add("u-gus")).await["createAssignmentRequest"]["assignmentRequest"]["state"],
+        json!("delivered")
+    );
+
+    // Ten days on, both lose it: Nina's guest is blocked, Gus is left alone.
+    advance(&ada, start + chrono::TimeDelta::days(11)).await;
+    let nina_guest = guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap();
+    assert_eq!(nina_guest["accountEnabled"], json!(false));
+    assert_eq!(guest_by_mail(&ada, "gus@fabrikam.com").await.unwrap()["accountEnabled"], json!(true));
+    assert_eq!(status_of(&nina).await, 401);
+
+    // An administrator gives Nina access again before the deletion: she is unblocked, and kept
+    // past the day she would have been deleted.
+    let again =
+        ada.data(REQUEST, add(&guest_id)).await["createAssignmentRequest"]["assignmentRequest"].clone();
+    assert_eq!(again["state"], json!("delivered"));
+    assert_eq!(guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap()["accountEnabled"], json!(true));
+    assert_eq!(status_of(&nina).await, 200, "her first sign-in as the guest: the invitation is accepted");
+    advance(&ada, start + chrono::TimeDelta::days(17)).await;
+    assert_eq!(guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap()["accountEnabled"], json!(true));
+
+    // When that access ends too, the five days start again, and then she is deleted.
+    advance(&ada, start + chrono::TimeDelta::days(22)).await;
+    assert_eq!(guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap()["accountEnabled"], json!(false));
+    advance(&ada, start + chrono::TimeDelta::days(28)).await;
+    assert!(guest_by_mail(&ada, "nina@fabrikam.com").await.is_none(), "deleted");
+    assert!(guest_by_mail(&ada, "gus@fabrikam.com").await.is_some(), "never touched");
+    let trail = ada
+        .data(
+            "query($s: String!) { auditEvents(filter: {subjectId: $s}) { nodes { kind } } }",
+            json!({ "s": guest_id }),
+        )
+        .await;
+    let kinds: Vec<String> =
+        trail["auditEvents"]["nodes"].as_array().unwrap().iter().map(|e| text(&e["kind"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            "externalUser.created",
+            "externalUser.blocked",
+            "externalUser.unblocked",
+            "externalUser.invitationAccepted",
+            "externalUser.blocked",
+            "externalUser.deleted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn one_person_racing_requests_become_one_guest() {
+    let server = TestServer::with_auth(fixture()).await;
+    let ada = server.as_user("u-ada");
+    connect(&ada, "Fabrikam", FABRIKAM, None, "u-gus", "u-carol").await;
+    let packages = open_packages(&ada, "allConfiguredConnectedOrganizationUsers", 4).await;
+    let nina =
+        server.as_partner("7e7e7e7e-0000-4000-8000-000000000001", "nina-oid", "nina@fabrikam.com", "Nina");
+    let requests = futures::future::join_all(packages.iter().map(|p| request_as(&nina, p))).await;
+    for request in &requests {
+        assert_eq!(request["state"], json!("delivered"), "{request}");
+    }
+    let invited: Vec<Value> =
+        guests(&ada).await.into_iter().filter(|g| g["mail"] == json!("nina@fabrikam.com")).collect();
+    assert_eq!(invited.len(), 1, "one guest: {invited:?}");
+    let access = nina.data("{ assignments(filterByCurrentUser: true) { totalCount } }", json!({})).await;
+    assert_eq!(access["assignments"]["totalCount"], json!(4));
+}
+
+#[tokio::test]
+async fn someone_from_an_unknown_domain_requesting_through_all_external_users_is_recorded_as_proposed() {
+    let server = TestServer::with_auth(fixture()).await;
+    let ada = server.as_user("u-ada");
+    let package = open_packages(&ada, "allExternalUsers", 1).await.remove(0);
+    let orgs = "{ connectedOrganizations { totalCount nodes { displayName state } } }";
+    assert_eq!(ada.data(orgs, json!({})).await["connectedOrganizations"]["totalCount"], json!(0));
+
+    let zed =
+        server.as_partner("9a9a9a9a-0000-4000-8000-000000000002", "zed-oid", "zed@unknown.example", "Zed");
+    let offered = zed.data("{ accessPackagesForMe { id } }", json!({})).await;
+    assert_eq!(offered["accessPackagesForMe"], json!([{"id": package}]));
+    // A request the policy refuses records nothing.
+    let bad = json!({ "input": { "accessPackageId": package } });
+    zed.refused(REQUEST, bad, "VALIDATION_FAILED", Some("consentToShareProfile")).await;
+    assert_eq!(ada.data(orgs, json!({})).await["connectedOrganizations"]["totalCount"], json!(0));
+
+    let request = request_as(&zed, &package).await;
+    assert_eq!(request["state"], json!("delivered"));
+    assert_eq!(request["requestorSubject"]["connectedOrganization"]["displayName"], json!("unknown.example"));
+    let zoe =
+        server.as_partner("9a9a9a9a-0000-4000-8000-000000000003", "zoe-oid", "zoe@unknown.example", "Zoe");
+    assert_eq!(request_as(&zoe, &package).await["state"], json!("delivered"));
+    let recorded = ada.data(orgs, json!({})).await["connectedOrganizations"].clone();
+    assert_eq!(
+        recorded,
+        json!({"totalCount": 1, "nodes": [{"displayName": "unknown.example", "state": "proposed"}]})
+    );
+    let guest = guest_by_mail(&ada, "zed@unknown.example").await.unwrap();
+    assert_eq!(guest["companyName"], json!("unknown.example"));
+}
+
+#[tokio::test]
+async fn outsiders_follow_and_cancel_their_own_requests_only() {
+    let server = TestServer::with_auth(fixture()).await;
+    let ada = server.as_user("u-ada");
+    connect(&ada, "Fabrikam", FABRIKAM, None, "u-gus", "u-carol").await;
+    let package = open_packages(&ada, "allConfiguredConnectedOrganizationUsers", 1).await.remove(0);
+    let approved = json!({
+        "displayName": "Partners, Carol approves",
+        "allowedTargetScope": "allConfiguredConnectedOrganizationUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+        "requestApprovalSettings": {"isApprovalRequiredForAdd": true, "stages": [{"durationBeforeAutomaticDenial": "P14D",
+            "primaryApprovers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": "u-carol"}]}]}
+    });
+    let catalog = ada
+        .data("query($p: ID!) { accessPackage(id: $p) { catalog { id } } }", json!({ "p": package }))
+        .await;
+    let gated = ada.create_package(&text(&catalog["accessPackage"]["catalog"]["id"]), "Gated").await;
+    create_policy(&ada, &gated, approved).await;
+
+    let nina =
+        server.as_partner("7e7e7e7e-0000-4000-8000-000000000001", "nina-oid", "nina@fabrikam.com", "Nina");
+    let omar =
+        server.as_partner("7e7e7e7e-0000-4000-8000-000000000001", "omar-oid", "omar@fabrikam.com", "Omar");
+    let request = request_as(&nina, &gated).await;
+    assert_eq!(request["state"], json!("pendingApproval"));
+    let read = "query($id: ID!) { assignmentRequest(id: $id) { id state } }";
+    assert_eq!(omar.data(read, json!({ "id": request["id"] })).await["assignmentRequest"], json!(null));
+    let cancel =
+        "mutation($id: ID!) { cancelAssignmentRequest(input: {id: $id}) { assignmentRequest { state } } }";
+    omar.refused(cancel, json!({ "id": request["id"] }), "FORBIDDEN", None).await;
+    let canceled = nina.data(cancel, json!({ "id": request["id"] })).await;
+    assert_eq!(canceled["cancelAssignmentRequest"]["assignmentRequest"]["state"], json!("canceled"));
+    assert!(guest_by_mail(&ada, "nina@fabrikam.com").await.is_none(), "no access, no guest");
 }
