@@ -226,6 +226,15 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
     nora_ws.subscribe("approvals", APPROVALS, json!({})).await;
     let mut christie_ws = socket(&server, &christie).await;
     christie_ws.subscribe("approvals", APPROVALS, json!({})).await;
+    // The administrator watches the guests' lifecycle.
+    let mut megan_ws = socket(&server, &megan).await;
+    megan_ws
+        .subscribe(
+            "guests",
+            "subscription { events(filter: {kind: \"externalUser.\"}) { event { kind subjectId reason } } }",
+            json!({}),
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     // Without the role description, or without agreeing to share their profile: refused.
@@ -314,6 +323,23 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
         json!([{"__typename": "User", "objectId": NORA}, {"__typename": "Group", "id": format!("Group:{ERP_APPROVERS}")}])
     );
     assert!(members(&megan, ERP_TEAM).await.contains(&guest));
+    let heard = megan_ws.next("guests").await["events"]["event"].clone();
+    assert_eq!(
+        (heard["kind"].clone(), heard["subjectId"].clone()),
+        (json!("externalUser.created"), json!(guest))
+    );
+    // Her manager is set for the quarterly manager reviews.
+    let managed = megan
+        .data(
+            "mutation($id: ID!, $m: ID!) { updateUser(input: {id: $id, managerId: $m}) {
+                user { manager { objectId } externalUserState } } }",
+            json!({ "id": guest_node, "m": format!("User:{CHRISTIE}") }),
+        )
+        .await;
+    assert_eq!(
+        managed["updateUser"]["user"],
+        json!({"manager": {"objectId": CHRISTIE}, "externalUserState": "PendingAcceptance"})
+    );
 
     // Her next sign-in, an hour later, is the guest's: the invitation is accepted.
     advance(&megan, start + chrono::TimeDelta::hours(1)).await;
@@ -346,7 +372,8 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
     assert_eq!(megan.data(GUEST, json!({ "id": guest })).await["user"], json!(null));
     let trail = megan
         .data(
-            "query($s: String!) { auditEvents(filter: {subjectId: $s}) { nodes { kind actor reason } } }",
+            "query($s: String!) { auditEvents(filter: {subjectId: $s, kind: \"externalUser.\"}) {
+                nodes { kind actor reason } } }",
             json!({ "s": guest }),
         )
         .await;
@@ -361,8 +388,14 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
             "externalUser.deleted"
         ]
     );
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        heard.push(text(&megan_ws.next("guests").await["events"]["event"]["kind"]));
+    }
+    assert_eq!(heard, ["externalUser.invitationAccepted", "externalUser.blocked", "externalUser.deleted"]);
     nora_ws.close().await;
     christie_ws.close().await;
+    megan_ws.close().await;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -498,6 +531,7 @@ async fn a_blocked_guest_given_access_again_is_unblocked_and_kept_and_other_gues
         ada.data(REQUEST, add(&guest_id)).await["createAssignmentRequest"]["assignmentRequest"].clone();
     assert_eq!(again["state"], json!("delivered"));
     assert_eq!(guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap()["accountEnabled"], json!(true));
+    advance(&ada, start + chrono::TimeDelta::days(11) + chrono::TimeDelta::hours(1)).await;
     assert_eq!(status_of(&nina).await, 200, "her first sign-in as the guest: the invitation is accepted");
     advance(&ada, start + chrono::TimeDelta::days(17)).await;
     assert_eq!(guest_by_mail(&ada, "nina@fabrikam.com").await.unwrap()["accountEnabled"], json!(true));
