@@ -192,6 +192,10 @@ pub struct ServeArgs {
     /// `advanceClock` mutation (for tests, demos and the simulator).
     #[arg(long)]
     pub virtual_clock: bool,
+    /// The directory's initial domain: the domain of the user principal names of the guests
+    /// entitlement management invites (`alice_fabrikam.com#EXT#@<domain>`).
+    #[arg(long, env = "EM_INITIAL_DOMAIN", default_value = crate::service::guests::DEFAULT_INITIAL_DOMAIN)]
+    pub initial_domain: String,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -234,7 +238,7 @@ fn lock_hint(message: &str) -> &'static str {
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let services = open_on(&args.db, args.virtual_clock).await?;
+    let services = open_on(&args.db, args.virtual_clock).await?.with_initial_domain(&args.initial_domain)?;
     if args.demo
         && crate::demo::load(&services).await.map_err(|e| anyhow::anyhow!("cannot load the demo: {e}"))?
     {
