@@ -110,8 +110,9 @@ impl Services {
 
     /// These services with `domain` as the directory's initial domain (see `guests`).
     pub fn with_initial_domain(mut self, domain: &str) -> Result<Self, DomainError> {
-        let domain = em_engine::connected_organization::domain(domain)
-            .ok_or_else(|| DomainError::invalid("initialDomain", format!("`{domain}` is not a domain name")))?;
+        let domain = em_engine::connected_organization::domain(domain).ok_or_else(|| {
+            DomainError::invalid("initialDomain", format!("`{domain}` is not a domain name"))
+        })?;
         self.initial_domain = domain.into();
         Ok(self)
     }

@@ -13,20 +13,31 @@ fn server() -> ServerOptions {
     ServerOptions { storage: Storage::SurrealKv { parent: None, sync: "every".into() }, threads: 2 }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lifecycles_complete_deliver_and_are_profiled() {
-    let _ = tracing_subscriber::registry().with(profile::layer()).try_init();
-    let report = lifecycles::run(lifecycles::Options {
+/// Two clients for a second over 300 requestors and one package.
+fn tiny_lifecycles() -> lifecycles::Options {
+    lifecycles::Options {
         server: server(),
         clients: 2,
         duration: Duration::from_secs(1),
         users: 300,
-        packages: 2,
+        packages: 1,
         seed: 7,
+        profile: 0,
+        delegated_catalogs: 0,
+        roles_per_catalog: 0,
+        external: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycles_complete_deliver_and_are_profiled() {
+    let _ = tracing_subscriber::registry().with(profile::layer()).try_init();
+    let report = lifecycles::run(lifecycles::Options {
+        packages: 2,
         profile: 2,
         delegated_catalogs: 3,
         roles_per_catalog: 4,
-        external: 0,
+        ..tiny_lifecycles()
     })
     .await
     .unwrap();
@@ -45,20 +56,7 @@ async fn lifecycles_complete_deliver_and_are_profiled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_lifecycles_each_invite_one_guest() {
-    let report = lifecycles::run(lifecycles::Options {
-        server: server(),
-        clients: 2,
-        duration: Duration::from_secs(1),
-        users: 300,
-        packages: 1,
-        seed: 7,
-        profile: 0,
-        delegated_catalogs: 0,
-        roles_per_catalog: 0,
-        external: 5,
-    })
-    .await
-    .unwrap();
+    let report = lifecycles::run(lifecycles::Options { external: 5, ..tiny_lifecycles() }).await.unwrap();
     println!("{report}");
     assert!(report.completed > 0, "no lifecycle completed");
     assert!(report.failures.is_empty(), "failures: {:?}", report.failures);
