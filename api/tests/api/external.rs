@@ -361,6 +361,17 @@ async fn seed_scenario_2_a_partners_contractor_signs_in_requests_and_becomes_a_g
     let access = nina.data("{ assignments(filterByCurrentUser: true) { totalCount } }", json!({})).await;
     assert_eq!(access["assignments"]["totalCount"], json!(1));
 
+    // As a guest of a connected organization she may ask to extend it: the sponsors decide
+    // again. (She withdraws it here; reviews and extensions are another issue's.)
+    let extension = json!({ "input": { "requestType": "userUpdate", "accessPackageId": package,
+        "assignmentId": delivered["assignment"]["id"], "justification": "The migration runs late" } });
+    let asked = nina.data(REQUEST, extension).await["createAssignmentRequest"]["assignmentRequest"].clone();
+    assert_eq!(asked["state"], json!("pendingApproval"));
+    assert_eq!(asked["approval"]["stages"][0]["assignedTo"], json!([NORA]));
+    let cancel =
+        "mutation($id: ID!) { cancelAssignmentRequest(input: {id: $id}) { assignmentRequest { state } } }";
+    nina.data(cancel, json!({ "id": asked["id"] })).await;
+
     // On the end date her access ends and the guest is blocked: her tokens no longer work.
     let moved = advance(&megan, end + chrono::TimeDelta::hours(1)).await;
     assert!(moved["firedTimers"].as_u64().unwrap() >= 2, "{moved}");
