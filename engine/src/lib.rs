@@ -26,6 +26,7 @@ pub mod import;
 pub mod policy;
 pub mod request;
 pub mod resource;
+pub mod review;
 pub mod rule;
 pub mod text;
 pub mod timer;

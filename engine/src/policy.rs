@@ -306,7 +306,8 @@ pub enum AccessReviewExpirationBehavior {
 }
 
 /// `accessPackageAssignmentReviewSettings`: recurring reviews of the policy's assignments.
-/// Stored as Graph has them; reviews are not run yet.
+/// Stored as Graph has them; their schedule is checked as [`crate::review`] runs it (the service
+/// does not start reviews yet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewSettings {

@@ -586,10 +586,6 @@ fn check_review(r: &ReviewSettings, p: &mut Problems) {
     }
     match &r.schedule {
         None => p.push(format!("{at}.schedule"), "reviews are enabled; give their schedule"),
-        Some(schedule) => {
-            if let Some(expiration) = &schedule.expiration {
-                check_expiration(expiration, &format!("{at}.schedule.expiration"), p);
-            }
-        }
+        Some(schedule) => crate::review::check_schedule(schedule, &format!("{at}.schedule"), p),
     }
 }
