@@ -16,6 +16,7 @@ pub mod organization;
 pub mod page;
 pub mod policy;
 pub mod request;
+pub mod review;
 pub mod roles;
 pub mod rules;
 pub mod subscription;
@@ -38,6 +39,7 @@ pub struct Query(
     auto::AutoQuery,
     roles::RoleQuery,
     organization::OrganizationQuery,
+    review::ReviewQuery,
 );
 
 /// The mutation root.
@@ -50,6 +52,7 @@ pub struct Mutation(
     auto::AutoMutation,
     roles::RoleMutation,
     organization::OrganizationMutation,
+    review::ReviewMutation,
 );
 
 /// The subscription root.

@@ -82,7 +82,12 @@ impl AppState {
                 connected_organization_id: None,
             };
             return match self.services.external_caller(subject).await {
-                Ok(Some(actor)) => Ok((actor, Some(verified.expires_at))),
+                Ok(Some(actor)) => {
+                    if let Actor::User { id } = &actor {
+                        self.services.record_sign_in(id);
+                    }
+                    Ok((actor, Some(verified.expires_at)))
+                }
                 // Their guest is blocked from signing in.
                 Ok(None) => Err(AuthError::UnknownUser),
                 Err(e) => {
@@ -93,6 +98,7 @@ impl AppState {
         }
         match self.services.caller_user(&verified.user_id).await {
             Ok(Some(user)) if user.account_enabled() => {
+                self.services.record_sign_in(&verified.user_id);
                 Ok((Actor::User { id: verified.user_id.into() }, Some(verified.expires_at)))
             }
             Ok(_) => Err(AuthError::UnknownUser),

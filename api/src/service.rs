@@ -14,6 +14,7 @@ pub mod organizations;
 pub mod policies;
 pub mod queries;
 pub mod requests;
+pub mod reviews;
 pub mod roles;
 pub mod timers;
 
@@ -38,6 +39,7 @@ pub mod model {
     pub use crate::store::requests::{
         AssignmentFilter, Exclusion, RequestFilter, StoredAssignment, StoredRequest,
     };
+    pub use crate::store::reviews::StoredItem as StoredReviewItem;
     pub use crate::store::roles::RoleAssignmentFilter;
     pub use crate::store::{Page, PageRequest, StoreResult};
 }
@@ -91,6 +93,8 @@ pub struct Services {
     organizations: Arc<organizations::Organizations>,
     /// The domain of invited guests' user principal names.
     initial_domain: Arc<str>,
+    /// Sign-ins not written yet (see `reviews`).
+    sign_ins: Arc<reviews::SignIns>,
 }
 
 impl Services {
@@ -105,6 +109,7 @@ impl Services {
             authz: Arc::default(),
             organizations: Arc::default(),
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
+            sign_ins: Arc::default(),
         }
     }
 
@@ -129,6 +134,7 @@ impl Services {
             authz: Arc::default(),
             organizations: Arc::default(),
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
+            sign_ins: Arc::default(),
         }
     }
 

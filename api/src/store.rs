@@ -18,6 +18,7 @@ pub mod guests;
 pub mod organizations;
 pub mod policies;
 pub mod requests;
+pub mod reviews;
 pub mod roles;
 pub mod schema;
 pub mod writers;

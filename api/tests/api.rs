@@ -10,6 +10,7 @@
 //! | `delegation` | role definitions and role assignments, the delegation matrix, roles through groups, the last owner |
 //! | `access_packages` | access packages, role scopes, incompatibilities, id arguments, races |
 //! | `policies` | assignment policies, their validation, what the signed-in user may request |
+//! | `reviews` | access reviews in virtual time: schedules, managers' decisions, results applied, the next review, stopping one; bad input |
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `organizations` | connected organizations: identity sources, claims, sponsors, deletion under policies, the tenant's settings |
 //! | `external` | seed scenario 2's external half over the demo directory: partner sign-in, sponsors' live approvals, guests invited, blocked and deleted; the guest lifecycle's edges |
@@ -52,6 +53,8 @@ mod read_path;
 mod request_rules;
 #[path = "api/requests.rs"]
 mod requests;
+#[path = "api/reviews.rs"]
+mod reviews;
 #[path = "api/rules.rs"]
 mod rules;
 #[path = "api/support.rs"]

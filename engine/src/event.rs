@@ -129,6 +129,21 @@ pub enum EventKind {
     /// A blocked guest was deleted with their memberships.
     #[serde(rename = "externalUser.deleted")]
     ExternalUserDeleted,
+    /// A review of a policy's assignments started (addressed to its reviewers).
+    #[serde(rename = "accessReview.started")]
+    AccessReviewStarted,
+    /// A review ends in a day (addressed to the reviewers with items not decided).
+    #[serde(rename = "accessReview.endingSoon")]
+    AccessReviewEndingSoon,
+    /// A review ended (at its end time, or stopped).
+    #[serde(rename = "accessReview.completed")]
+    AccessReviewCompleted,
+    /// A review's results were applied.
+    #[serde(rename = "accessReview.applied")]
+    AccessReviewApplied,
+    /// A reviewer recorded a decision.
+    #[serde(rename = "accessReview.decisionRecorded")]
+    AccessReviewDecisionRecorded,
 }
 
 /// What an event is about, by kind: the area decides who may read it.
@@ -141,7 +156,7 @@ pub enum EventArea {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 48] = [
+    pub const ALL: [Self; 53] = [
         Self::CatalogCreated,
         Self::CatalogUpdated,
         Self::CatalogDeleted,
@@ -190,6 +205,11 @@ impl EventKind {
         Self::ExternalUserBlocked,
         Self::ExternalUserUnblocked,
         Self::ExternalUserDeleted,
+        Self::AccessReviewStarted,
+        Self::AccessReviewEndingSoon,
+        Self::AccessReviewCompleted,
+        Self::AccessReviewApplied,
+        Self::AccessReviewDecisionRecorded,
     ];
 
     /// `<object>.<verb>`, as stored and shown.
@@ -244,6 +264,11 @@ impl EventKind {
             Self::ExternalUserBlocked => "externalUser.blocked",
             Self::ExternalUserUnblocked => "externalUser.unblocked",
             Self::ExternalUserDeleted => "externalUser.deleted",
+            Self::AccessReviewStarted => "accessReview.started",
+            Self::AccessReviewEndingSoon => "accessReview.endingSoon",
+            Self::AccessReviewCompleted => "accessReview.completed",
+            Self::AccessReviewApplied => "accessReview.applied",
+            Self::AccessReviewDecisionRecorded => "accessReview.decisionRecorded",
         }
     }
 

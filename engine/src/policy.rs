@@ -306,8 +306,7 @@ pub enum AccessReviewExpirationBehavior {
 }
 
 /// `accessPackageAssignmentReviewSettings`: recurring reviews of the policy's assignments.
-/// Stored as Graph has them; their schedule is checked as [`crate::review`] runs it (the service
-/// does not start reviews yet).
+/// Stored as Graph has them; [`crate::review`] runs them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewSettings {

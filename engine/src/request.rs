@@ -79,7 +79,7 @@ pub enum AccessPackageRequestType {
     SystemRemove,
     /// Listed by Graph as not supported.
     OnBehalfAdd,
-    /// Removal decided by an access review (not run yet).
+    /// Removal decided by an access review (not processed: reviews remove through `systemRemove`).
     ApproverRemove,
 }
 
@@ -684,9 +684,12 @@ impl AccessPackageAssignmentRequest {
             TimerKind::AssignmentNearExpiry
             | TimerKind::AssignmentExpiration
             | TimerKind::ScopeRemoval
-            | TimerKind::GuestDeletion => Err(DomainError::invalid(
+            | TimerKind::GuestDeletion
+            | TimerKind::ReviewStart { .. }
+            | TimerKind::ReviewEnding { .. }
+            | TimerKind::ReviewEnd { .. } => Err(DomainError::invalid(
                 "timer",
-                "this timer belongs to an assignment or a guest, not a request",
+                "this timer belongs to an assignment, a guest or a review, not a request",
             )),
         }
     }

@@ -24,17 +24,20 @@
 use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::actor::Actor;
 use crate::approval::{DirectoryView, ResolutionSubject, ResolvedApprover, resolve_approvers};
 use crate::assignment::AccessPackageAssignment;
 use crate::directory::User;
 use crate::duration::Duration;
 use crate::error::{DomainError, Problems};
+use crate::event::{Event, EventKind};
 use crate::id::{AccessPackageId, AssignmentId, CatalogId, PolicyId, UserId};
 use crate::policy::schedule::{RecurrencePatternType, RecurrenceRangeType};
 use crate::policy::{
     AccessReviewExpirationBehavior, EntitlementManagementSchedule, ExpirationPatternType, ReviewSettings,
 };
 use crate::text::MAX_DESCRIPTION;
+use crate::timer::{Timer, TimerKind};
 
 /// How long a review lasts when its schedule does not say.
 pub const DEFAULT_REVIEW_DAYS: u64 = 14;
@@ -604,6 +607,82 @@ pub fn next_review(
     let settings = settings.filter(|s| s.is_enabled)?;
     let plan = ReviewPlan::of(settings.schedule.as_ref()?, "reviewSettings.schedule").ok()?;
     plan.next_from(now)
+}
+
+/// The namespace of review instance ids (a UUID v5 of the policy and the occurrence).
+const INSTANCE_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x2f4e_8a11_6c3d_4b7a_9e05_d1c2_b3a4_f5e6);
+
+/// The id of a policy's `occurrence`th review: one per occurrence, however often its start fires.
+#[must_use]
+pub fn instance_id(policy_id: &PolicyId, occurrence: u32) -> String {
+    uuid::Uuid::new_v5(&INSTANCE_NAMESPACE, format!("{policy_id}#{occurrence}").as_bytes()).to_string()
+}
+
+/// A policy's review timers before any review ran, or after its settings changed at `now`:
+/// the start of the next review, if reviews are enabled and one is left.
+#[must_use]
+pub fn waiting_timers(settings: Option<&ReviewSettings>, now: DateTime<Utc>) -> Vec<Timer> {
+    next_review(settings, now)
+        .map(|(occurrence, start, _)| Timer::new(start, TimerKind::ReviewStart { occurrence }))
+        .into_iter()
+        .collect()
+}
+
+/// A policy's review timers once its `occurrence`th review started at `start` and ends at
+/// `end`: a day before the end (when the review lasts longer than a day), the end, and the next
+/// review's start if one is left.
+#[must_use]
+pub fn running_timers(
+    plan: &ReviewPlan,
+    occurrence: u32,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<Timer> {
+    let mut timers = Vec::new();
+    if let Some(ending) = end.checked_sub_signed(TimeDelta::days(1)).filter(|at| *at > start) {
+        timers.push(Timer::new(ending, TimerKind::ReviewEnding { occurrence }));
+    }
+    timers.push(Timer::new(end, TimerKind::ReviewEnd { occurrence }));
+    if let Some((next, at, _)) =
+        occurrence.checked_add(1).and_then(|n| plan.occurrence(n).map(|o| (n, o.0, o.1)))
+    {
+        timers.push(Timer::new(at, TimerKind::ReviewStart { occurrence: next }));
+    }
+    timers
+}
+
+/// The reviewers of `items` (of those not decided yet, with `pending`), each once, in order.
+#[must_use]
+pub fn reviewers_of(items: &[AccessReviewDecisionItem], pending: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in items.iter().filter(|i| !pending || i.decision == AccessReviewDecision::NotReviewed) {
+        for reviewer in &item.reviewers {
+            if !out.contains(&reviewer.id) {
+                out.push(reviewer.id.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The event of a review's step, addressed to `audience`, carrying the instance.
+#[must_use]
+pub fn event(
+    id: String,
+    kind: EventKind,
+    actor: &Actor,
+    instance: &AccessReviewInstance,
+    audience: Vec<String>,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Event {
+    let mut event = Event::new(id, kind, actor, now, "AccessReviewInstance", &instance.id)
+        .in_catalog(&instance.catalog_id)
+        .for_package(&instance.access_package_id)
+        .with_reason(reason)
+        .with_data(serde_json::json!({ "instance": instance }));
+    event.audience = audience;
+    event
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub enum TimerKind {
     /// tenant's `durationUntilExternalUserDeletedAfterBlocked`: they are deleted (see
     /// [`crate::guest`]).
     GuestDeletion,
+    /// The `occurrence`th review of a policy starts (see [`crate::review`]).
+    ReviewStart { occurrence: u32 },
+    /// A day before the `occurrence`th review of a policy ends: its reviewers are reminded.
+    ReviewEnding { occurrence: u32 },
+    /// The `occurrence`th review of a policy ends: its results are applied.
+    ReviewEnd { occurrence: u32 },
 }
 
 impl Timer {

@@ -509,7 +509,7 @@ impl From<&EntitlementManagementSchedule> for ScheduleValue {
 }
 
 /// `accessPackageAssignmentReviewSettings`: recurring access reviews of the policy's
-/// assignments (kept as Graph has them; reviews are not run yet).
+/// assignments (run as access reviews: `accessReviewInstances`).
 #[derive(SimpleObject, InputObject, Clone)]
 #[graphql(
     name = "AccessPackageAssignmentReviewSettings",

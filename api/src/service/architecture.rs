@@ -28,6 +28,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
         &["auto.rs"],
         &["request lifecycle", "after-commit", "authorization", "read models", "base"],
     ),
+    ("access reviews", &["reviews.rs"], &["request lifecycle", "authorization", "read models", "base"]),
     ("read path", &["queries.rs"], &["guests", "authorization", "read models", "base"]),
     (
         "administration",
@@ -36,6 +37,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
             "read path",
             "auto-assignment",
             "request lifecycle",
+            "access reviews",
             "guests",
             "connected organizations",
             "authorization",
@@ -46,7 +48,15 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     (
         "timers",
         &["timers.rs"],
-        &["auto-assignment", "request lifecycle", "guests", "authorization", "read models", "base"],
+        &[
+            "auto-assignment",
+            "request lifecycle",
+            "access reviews",
+            "guests",
+            "authorization",
+            "read models",
+            "base",
+        ],
     ),
 ];
 

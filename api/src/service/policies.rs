@@ -77,6 +77,7 @@ impl Services {
         if policy.is_automatic() {
             self.auto_policy_changed(&policy.id).await?;
         }
+        self.schedule_reviews(&policy.id, policy.review_settings.as_ref()).await?;
         Ok(StoredPolicy { policy, catalog_id: package.catalog_id, assignment_count: 0 })
     }
 
@@ -106,6 +107,7 @@ impl Services {
         if next.is_automatic() || current.policy.is_automatic() {
             self.auto_policy_changed(&next.id).await?;
         }
+        self.schedule_reviews(&next.id, next.review_settings.as_ref()).await?;
         Ok(StoredPolicy { policy: next, ..current })
     }
 
@@ -130,6 +132,7 @@ impl Services {
         if current.policy.is_automatic() {
             self.auto_policy_changed(id).await?;
         }
+        self.schedule_reviews(id, None).await?;
         Ok(())
     }
 

@@ -231,8 +231,8 @@ impl Services {
         let now = self.now();
         let state = self.target_state(&due.target_id).await?;
         match due.owner {
-            TimerOwner::Scope | TimerOwner::Guest => Err(ServiceError::Internal(
-                "a scope removal's timer belongs to auto-assignment, a guest's to guests".into(),
+            TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => Err(ServiceError::Internal(
+                "a scope removal's timer belongs to auto-assignment, a guest's to guests, a review's to reviews".into(),
             )),
             TimerOwner::Request => {
                 let Some(stored) = self.stored_request(&due.owner_id.as_str().into()).await? else {

@@ -68,6 +68,7 @@ impl Services {
         match due.owner {
             TimerOwner::Scope => self.fire_scope_timer(&due.target_id, &due.owner_id).await,
             TimerOwner::Guest => self.fire_guest_timer(&due.target_id).await,
+            TimerOwner::Review => self.fire_review_timer(due).await,
             TimerOwner::Request | TimerOwner::Assignment => self.fire_lifecycle_timer(due).await,
         }
     }

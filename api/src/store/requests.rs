@@ -114,7 +114,7 @@ fn table(owner: TimerOwner) -> &'static str {
     match owner {
         TimerOwner::Request => "request",
         TimerOwner::Assignment => "assignment",
-        TimerOwner::Scope | TimerOwner::Guest => "timer_set",
+        TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => "timer_set",
     }
 }
 
@@ -164,7 +164,7 @@ fn owner_statements(statement: impl Fn(&str) -> String) -> String {
 }
 
 /// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
-fn timer_set_row(
+pub(crate) fn timer_set_row(
     owner: TimerOwner,
     owner_id: &str,
     target_id: &UserId,
@@ -187,7 +187,7 @@ fn with_timers(mut row: Value, timers: &[Timer]) -> StoreResult<Value> {
 }
 
 /// A timer set's `due` (the earliest, or [`NEVER`]) and its timers, earliest first.
-fn timer_set_fields(timers: &[Timer]) -> StoreResult<(String, Value)> {
+pub(crate) fn timer_set_fields(timers: &[Timer]) -> StoreResult<(String, Value)> {
     let mut timers = timers.to_vec();
     timers.sort_by_key(|t| t.due);
     let due = timers.first().map_or_else(|| NEVER.to_owned(), |t| time_key(t.due));
@@ -517,6 +517,7 @@ impl Store {
             owners.extend(rows.into_iter().map(|r| {
                 let owner = owner.unwrap_or(match r.owner.as_deref() {
                     Some("guest") => TimerOwner::Guest,
+                    Some("review") => TimerOwner::Review,
                     _ => TimerOwner::Scope,
                 });
                 (owner, r)
@@ -808,7 +809,7 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         }
         for (owner, owner_id, timers) in &write.timers {
             match owner {
-                TimerOwner::Scope | TimerOwner::Guest => {
+                TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => {
                     timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?);
                 }
                 // A request or assignment this write writes carries its timers in its row.

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (15, V15),
     (16, V16),
     (17, V17),
+    (18, V18),
 ];
 
 /// The version this build expects.
@@ -590,6 +591,21 @@ const V17: &str = r#"
 DEFINE TABLE managed_guest SCHEMALESS;
 DEFINE FIELD email ON managed_guest TYPE string;
 DEFINE FIELD OVERWRITE owner ON timer_set TYPE string ASSERT $value IN ['request', 'assignment', 'scope', 'guest'];
+"#;
+
+/// Version 18: access reviews. `access_review` holds review instances (by policy), and
+/// `access_review_item` their decision items (by instance); `review_assignment:[reviewer,
+/// instance, item]` lists what each reviewer has to decide while the review is open, read as an
+/// id range. A policy's review timers live in `timer_set` (owner `review`); `sign_in:<user>` holds
+/// each user's last successful sign-in.
+const V18: &str = r#"
+DEFINE FIELD OVERWRITE owner ON timer_set TYPE string ASSERT $value IN ['request', 'assignment', 'scope', 'guest', 'review'];
+DEFINE TABLE access_review SCHEMALESS;
+DEFINE INDEX accessReviewPolicy ON access_review FIELDS policyId, startDateTime;
+DEFINE TABLE access_review_item SCHEMALESS;
+DEFINE INDEX accessReviewItemInstance ON access_review_item FIELDS instanceId, sortKey;
+DEFINE TABLE review_assignment SCHEMALESS;
+DEFINE TABLE sign_in SCHEMALESS;
 "#;
 
 #[cfg(test)]

@@ -155,6 +155,9 @@ const COVERED: &[&str] = &[
     "connectedOrganization",
     "entitlementManagementSettings",
     "signedInSubject",
+    "accessReviewInstances",
+    "accessReviewInstance",
+    "accessReviewDecisions",
     "events",
     "approvalStageChanges",
     "assignmentActivity",
@@ -424,6 +427,31 @@ async fn each_caller_sees_only_what_they_may() {
         "{ entitlementManagementSettings { externalUserLifecycleAction } }",
         json!({}),
         [Code("FORBIDDEN"), Code("FORBIDDEN"), Code("FORBIDDEN")],
+    )
+    .await;
+
+    // Reviews: whoever reads the policy's catalog sees its reviews; each reviewer their items.
+    w.check(
+        "accessReviewInstances",
+        "query($p: ID!) { accessReviewInstances(policyId: $p) { totalCount } }",
+        json!({ "p": id("pa") }),
+        [Code("NOT_FOUND"), Data(json!({ "accessReviewInstances": {"totalCount": 0} })), Code("NOT_FOUND")],
+    )
+    .await;
+    let none = || Data(json!({ "accessReviewInstance": null }));
+    w.check(
+        "accessReviewInstance",
+        "{ accessReviewInstance(id: \"no-such-review\") { id } }",
+        json!({}),
+        [none(), none(), none()],
+    )
+    .await;
+    let nothing = || Data(json!({ "accessReviewDecisions": {"totalCount": 0} }));
+    w.check(
+        "accessReviewDecisions",
+        "{ accessReviewDecisions(filterByCurrentUser: reviewer) { totalCount } }",
+        json!({}),
+        [nothing(), nothing(), nothing()],
     )
     .await;
 

@@ -27,11 +27,13 @@ pub enum TimerOwner {
     Scope,
     /// A guest's deletion; the owner id is `<user id>#guest` (see [`crate::guest`]).
     Guest,
+    /// A policy's access reviews; the owner id is `<policy id>#review` (see [`crate::review`]).
+    Review,
 }
 
 impl TimerOwner {
     /// Every kind of owner.
-    pub const ALL: [Self; 4] = [Self::Request, Self::Assignment, Self::Scope, Self::Guest];
+    pub const ALL: [Self; 5] = [Self::Request, Self::Assignment, Self::Scope, Self::Guest, Self::Review];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -40,6 +42,7 @@ impl TimerOwner {
             Self::Assignment => "assignment",
             Self::Scope => "scope",
             Self::Guest => "guest",
+            Self::Review => "review",
         }
     }
 }

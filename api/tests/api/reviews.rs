@@ -1,0 +1,248 @@
+//! Access reviews over GraphQL, in virtual time: a policy's reviews start on their schedule
+//! with an item per active assignment, managers decide (recommendations from real sign-ins),
+//! results are applied at the end (denials and, under `removeAccess`, items nobody reviewed),
+//! the next review follows, and an administrator stops one early. Bad input changes nothing.
+
+use serde_json::{Value, json};
+
+use crate::requests::{directory_with_admin, members};
+use crate::support::{Api, TestServer, text};
+
+const DECISIONS_FOR_ME: &str = "{ accessReviewDecisions(filterByCurrentUser: reviewer) { totalCount
+    nodes { id principalId principalDisplayName recommendation recommendationReason decision
+      reviewers { id via } } } }";
+
+const RECORD: &str =
+    "mutation($d: [ReviewDecisionInput!]!) { recordAccessReviewDecisions(input: {decisions: $d}) {
+    decisions { id decision justification reviewedById } } }";
+
+async fn now(api: &Api) -> chrono::DateTime<chrono::Utc> {
+    let now = api.data("{ clock { now } }", json!({})).await;
+    chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).unwrap().to_utc()
+}
+
+async fn advance(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
+    admin
+        .data(
+            "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now firedTimers } }",
+            json!({ "to": to.to_rfc3339() }),
+        )
+        .await["advanceClock"]
+        .clone()
+}
+
+/// A package delivering Project Falcon, with a policy any member requests without approval,
+/// reviewed quarterly from `first` for 14 days by the assignee's manager (Carol when there is
+/// none), removing what nobody reviews.
+async fn reviewed_package(
+    ada: &Api,
+    first: chrono::DateTime<chrono::Utc>,
+    recurrence: Value,
+) -> Result<(String, String), Value> {
+    let catalog = ada.create_catalog("Projects").await;
+    let team = ada.add_resource(&catalog, "AadGroup", "g-team").await;
+    let package = ada.create_package(&catalog, "Falcon").await;
+    ada.add_role_scope(&package, &text(&team["id"]), "Member_g-team").await;
+    let policy = json!({
+        "displayName": "Members, reviewed quarterly",
+        "accessPackage": {"id": package},
+        "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+        "requestApprovalSettings": {"isApprovalRequiredForAdd": false},
+        "reviewSettings": {
+            "isEnabled": true,
+            "expirationBehavior": "removeAccess",
+            "isRecommendationEnabled": true,
+            "isReviewerJustificationRequired": true,
+            "isSelfReview": false,
+            "schedule": {"startDateTime": first.to_rfc3339(), "expiration": {"type": "afterDuration", "duration": "P14D"},
+                         "recurrence": recurrence},
+            "primaryReviewers": [{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}],
+            "fallbackReviewers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": "u-carol"}]
+        }
+    });
+    let created = ada
+        .gql(
+            "mutation($input: CreateAssignmentPolicyInput!) {
+               createAssignmentPolicy(input: $input) { assignmentPolicy { id } } }",
+            json!({ "input": { "accessPackageId": package, "graphJson": policy } }),
+        )
+        .await;
+    if created.get("errors").is_some() {
+        return Err(created);
+    }
+    Ok((package, text(&created["data"]["createAssignmentPolicy"]["assignmentPolicy"]["id"])))
+}
+
+fn quarterly() -> Value {
+    json!({"pattern": {"type": "absoluteMonthly", "interval": 3}, "range": {"type": "noEnd", "startDate": "2026-01-01"}})
+}
+
+async fn reviews(ada: &Api, policy: &str) -> Vec<Value> {
+    let data = ada
+        .data(
+            "query($p: ID!) { accessReviewInstances(policyId: $p) { nodes { id status occurrence startDateTime endDateTime
+                decisions { totalCount nodes { principalId decision applyResult } } } } }",
+            json!({ "p": policy }),
+        )
+        .await;
+    data["accessReviewInstances"]["nodes"].as_array().unwrap().clone()
+}
+
+fn decision(id: &Value, decision: &str, justification: Option<&str>) -> Value {
+    json!([{ "id": id, "decision": decision, "justification": justification }])
+}
+
+#[tokio::test]
+async fn quarterly_reviews_run_on_schedule_and_remove_what_is_denied_or_not_reviewed() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let start = now(&ada).await;
+    let first = start + chrono::TimeDelta::days(1);
+    let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
+    for user in ["u-bob", "u-carol", "u-dan"] {
+        let request = server
+            .as_user(user)
+            .data(
+                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
+                json!({ "p": package }),
+            )
+            .await;
+        assert_eq!(request["createAssignmentRequest"]["assignmentRequest"]["state"], json!("delivered"));
+    }
+    assert!(reviews(&ada, &policy).await.is_empty(), "no review before its start");
+
+    // The first review starts on its day, with an item per assignment; Ada manages all three.
+    advance(&ada, first).await;
+    let started = reviews(&ada, &policy).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        (started[0]["status"].clone(), started[0]["occurrence"].clone()),
+        (json!("InProgress"), json!(1))
+    );
+    assert_eq!(started[0]["decisions"]["totalCount"], json!(3));
+    let mine = ada.data(DECISIONS_FOR_ME, json!({})).await["accessReviewDecisions"].clone();
+    assert_eq!(mine["totalCount"], json!(3));
+    let items = mine["nodes"].as_array().unwrap().clone();
+    let item = |user: &str| items.iter().find(|i| i["principalId"] == json!(user)).unwrap()["id"].clone();
+    for i in &items {
+        assert_eq!(i["reviewers"][0]["id"], json!("u-ada"));
+        assert!(text(&i["reviewers"][0]["via"]).contains("manager of"));
+        // They signed in to request a day ago.
+        assert_eq!(i["recommendation"], json!("Approve"), "{i}");
+        assert!(text(&i["recommendationReason"]).contains("within the last 30 days"));
+    }
+
+    // Bad input changes nothing: not a reviewer, no justification.
+    let bob = server.as_user("u-bob");
+    bob.refused(
+        RECORD,
+        json!({ "d": decision(&item("u-dan"), "Deny", Some("no")) }),
+        "FORBIDDEN",
+        Some("decisions[0].id"),
+    )
+    .await;
+    ada.refused(
+        RECORD,
+        json!({ "d": decision(&item("u-dan"), "Deny", None) }),
+        "VALIDATION_FAILED",
+        Some("decisions[0].justification"),
+    )
+    .await;
+
+    // Ada approves Bob, denies Carol, changes her mind on Bob and back; Dan is not reviewed.
+    let recorded = ada.data(RECORD, json!({ "d": decision(&item("u-bob"), "Deny", Some("unsure")) })).await;
+    assert_eq!(recorded["recordAccessReviewDecisions"]["decisions"][0]["reviewedById"], json!("u-ada"));
+    let both = json!([
+        { "id": item("u-bob"), "decision": "Approve", "justification": "still on Falcon" },
+        { "id": item("u-carol"), "decision": "Deny", "justification": "moved to Sales" }
+    ]);
+    let recorded =
+        ada.data(RECORD, json!({ "d": both })).await["recordAccessReviewDecisions"]["decisions"].clone();
+    assert_eq!(
+        (recorded[0]["decision"].clone(), recorded[1]["decision"].clone()),
+        (json!("Approve"), json!("Deny"))
+    );
+
+    // At its end the results are applied: Carol (denied) and Dan (nobody reviewed) lose access.
+    advance(&ada, first + chrono::TimeDelta::days(14)).await;
+    let ended = reviews(&ada, &policy).await;
+    assert_eq!(ended[0]["status"], json!("Applied"));
+    let results: Vec<(String, String, String)> = ended[0]["decisions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (text(&n["principalId"]), text(&n["decision"]), text(&n["applyResult"])))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("u-bob".into(), "Approve".into(), "AppliedSuccessfully".into()),
+            ("u-carol".into(), "Deny".into(), "AppliedSuccessfully".into()),
+            ("u-dan".into(), "NotReviewed".into(), "AppliedSuccessfully".into()),
+        ]
+    );
+    assert_eq!(members(&ada, "g-team").await, ["u-bob"]);
+    assert_eq!(ada.data(DECISIONS_FOR_ME, json!({})).await["accessReviewDecisions"]["totalCount"], json!(0));
+    ada.refused(
+        RECORD,
+        json!({ "d": decision(&item("u-bob"), "Deny", Some("late")) }),
+        "CONFLICT",
+        Some("decisions[0].id"),
+    )
+    .await;
+    // Every step is in the audit trail; Ada, the reviewer, was told of the start and of the
+    // end's approach (she had Dan left to decide).
+    let trail = ada
+        .data(
+            "query($s: String!) { auditEvents(filter: {subjectId: $s}) { nodes { kind reason } } }",
+            json!({ "s": ended[0]["id"] }),
+        )
+        .await;
+    let nodes = trail["auditEvents"]["nodes"].as_array().unwrap().clone();
+    let mut kinds: Vec<String> = nodes.iter().map(|e| text(&e["kind"])).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "accessReview.applied",
+            "accessReview.completed",
+            "accessReview.decisionRecorded",
+            "accessReview.decisionRecorded",
+            "accessReview.decisionRecorded",
+            "accessReview.endingSoon",
+            "accessReview.started"
+        ]
+    );
+    let ending = nodes.iter().find(|e| e["kind"] == json!("accessReview.endingSoon")).unwrap();
+    assert!(text(&ending["reason"]).contains("ends at"), "{ending}");
+
+    // The next quarter's review covers who still has access; Ada stops it early, which applies it.
+    advance(&ada, first + chrono::TimeDelta::days(92)).await;
+    let all = reviews(&ada, &policy).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1]["decisions"]["totalCount"], json!(1));
+    let stopped = ada
+        .data(
+            "mutation($id: ID!) { stopAccessReviewInstance(input: {id: $id}) { accessReviewInstance { status stoppedDateTime } } }",
+            json!({ "id": all[1]["id"] }),
+        )
+        .await["stopAccessReviewInstance"]["accessReviewInstance"]
+        .clone();
+    assert_eq!(stopped["status"], json!("Applied"));
+    assert!(members(&ada, "g-team").await.is_empty(), "nobody reviewed Bob this time");
+}
+
+#[tokio::test]
+async fn a_review_schedule_graph_does_not_allow_is_refused_with_its_path() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let first = now(&ada).await + chrono::TimeDelta::days(1);
+    let daily = json!({"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd", "startDate": "2026-01-01"}});
+    let refused = reviewed_package(&ada, first, daily).await.unwrap_err();
+    let error = &refused["errors"][0];
+    assert_eq!(error["extensions"]["code"], json!("VALIDATION_FAILED"), "{refused}");
+    let paths: Vec<String> =
+        error["extensions"]["problems"].as_array().unwrap().iter().map(|p| text(&p["path"])).collect();
+    assert_eq!(paths, ["reviewSettings.schedule.recurrence.pattern"]);
+}
