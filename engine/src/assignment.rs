@@ -357,7 +357,13 @@ pub struct AccessPackageAssignment {
     /// what revocation takes away.
     #[serde(default)]
     pub delivered_grants: Vec<Grant>,
+    /// Whether its holder was reminded 14 days before its end (for the end it has now).
+    #[serde(default)]
+    pub reminded_14_days_before_end: bool,
 }
+
+/// How many days before an assignment's end its holder is first reminded.
+pub const FIRST_REMINDER_DAYS: i64 = 14;
 
 /// What an assignment needs when it is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +391,7 @@ impl AccessPackageAssignment {
             schedule: input.schedule,
             expired_date_time: None,
             delivered_grants: Vec::new(),
+            reminded_14_days_before_end: false,
         }
     }
 
@@ -426,6 +433,7 @@ impl AccessPackageAssignment {
     pub fn extend(&self, expiration: ExpirationPattern) -> Self {
         let mut next = self.clone();
         next.schedule.expiration = Some(expiration);
+        next.reminded_14_days_before_end = false;
         if next.status == AssignmentStatus::NearExpiry1DayNotificationTriggered {
             next.status = AssignmentStatus::Delivered;
         }
@@ -455,11 +463,19 @@ impl AccessPackageAssignment {
         Ok((ended, plan))
     }
 
-    /// The timers the assignment has: the day-before notice and the end.
+    /// The timers the assignment has: the reminder 14 days before the end, the day-before
+    /// notice and the end.
     #[must_use]
     pub fn timers(&self) -> Vec<Timer> {
         let Some(end) = self.end_date_time().filter(|_| self.is_active()) else { return Vec::new() };
         let mut timers = Vec::new();
+        if !self.reminded_14_days_before_end
+            && self.status != AssignmentStatus::NearExpiry1DayNotificationTriggered
+            && let Some(reminder) = end.checked_sub_signed(TimeDelta::days(FIRST_REMINDER_DAYS))
+            && self.schedule.start_date_time.is_none_or(|s| reminder > s)
+        {
+            timers.push(Timer::new(reminder, TimerKind::AssignmentExpiryReminder));
+        }
         if self.status != AssignmentStatus::NearExpiry1DayNotificationTriggered
             && let Some(notice) = end.checked_sub_signed(TimeDelta::days(1))
             && self.schedule.start_date_time.is_none_or(|s| notice > s)
@@ -484,13 +500,21 @@ impl AccessPackageAssignment {
                 timer.due.to_rfc3339()
             )));
         }
-        if !matches!(timer.kind, TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration) {
+        if !matches!(
+            timer.kind,
+            TimerKind::AssignmentExpiryReminder
+                | TimerKind::AssignmentNearExpiry
+                | TimerKind::AssignmentExpiration
+        ) {
             return Err(DomainError::invalid("timer", "this timer belongs to a request, not an assignment"));
         }
         if !self.timers().contains(timer) {
             return Ok((self.clone(), None));
         }
         match timer.kind {
+            TimerKind::AssignmentExpiryReminder => {
+                Ok((Self { reminded_14_days_before_end: true, ..self.clone() }, None))
+            }
             TimerKind::AssignmentNearExpiry => Ok((
                 Self { status: AssignmentStatus::NearExpiry1DayNotificationTriggered, ..self.clone() },
                 None,

@@ -72,6 +72,9 @@ pub enum EventKind {
     AssignmentStateChanged,
     #[serde(rename = "assignment.updated")]
     AssignmentUpdated,
+    /// An assignment ends soon (14 days, then 1 day before): its holder is reminded.
+    #[serde(rename = "assignment.expiryReminder")]
+    AssignmentExpiryReminder,
     /// A user left an auto-assignment policy's scope: their assignment ends after the grace period.
     #[serde(rename = "autoAssignment.removalScheduled")]
     AutoRemovalScheduled,
@@ -156,7 +159,7 @@ pub enum EventArea {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 53] = [
+    pub const ALL: [Self; 54] = [
         Self::CatalogCreated,
         Self::CatalogUpdated,
         Self::CatalogDeleted,
@@ -181,6 +184,7 @@ impl EventKind {
         Self::AssignmentCreated,
         Self::AssignmentStateChanged,
         Self::AssignmentUpdated,
+        Self::AssignmentExpiryReminder,
         Self::AutoRemovalScheduled,
         Self::AutoRemovalCanceled,
         Self::RoleAssignmentCreated,
@@ -240,6 +244,7 @@ impl EventKind {
             Self::AssignmentCreated => "assignment.created",
             Self::AssignmentStateChanged => "assignment.stateChanged",
             Self::AssignmentUpdated => "assignment.updated",
+            Self::AssignmentExpiryReminder => "assignment.expiryReminder",
             Self::AutoRemovalScheduled => "autoAssignment.removalScheduled",
             Self::AutoRemovalCanceled => "autoAssignment.removalCanceled",
             Self::RoleAssignmentCreated => "roleAssignment.created",
@@ -284,6 +289,7 @@ impl EventKind {
             Self::AssignmentCreated
             | Self::AssignmentStateChanged
             | Self::AssignmentUpdated
+            | Self::AssignmentExpiryReminder
             | Self::AutoRemovalScheduled
             | Self::AutoRemovalCanceled => EventArea::Assignment,
             Self::DirectoryImported
@@ -327,6 +333,7 @@ impl EventKind {
                 | Self::AssignmentCreated
                 | Self::AssignmentStateChanged
                 | Self::AssignmentUpdated
+                | Self::AssignmentExpiryReminder
         )
     }
 

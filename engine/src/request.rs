@@ -622,7 +622,10 @@ impl AccessPackageAssignmentRequest {
         }
         if matches!(
             timer.kind,
-            TimerKind::AssignmentNearExpiry | TimerKind::AssignmentExpiration | TimerKind::ScopeRemoval
+            TimerKind::AssignmentExpiryReminder
+                | TimerKind::AssignmentNearExpiry
+                | TimerKind::AssignmentExpiration
+                | TimerKind::ScopeRemoval
         ) {
             return Err(DomainError::invalid("timer", "this timer belongs to an assignment, not a request"));
         }
@@ -681,7 +684,8 @@ impl AccessPackageAssignmentRequest {
                 next.log(now, "the scheduled start is reached");
                 Ok(next.start_delivery(now))
             }
-            TimerKind::AssignmentNearExpiry
+            TimerKind::AssignmentExpiryReminder
+            | TimerKind::AssignmentNearExpiry
             | TimerKind::AssignmentExpiration
             | TimerKind::ScopeRemoval
             | TimerKind::GuestDeletion

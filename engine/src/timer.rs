@@ -27,6 +27,8 @@ pub enum TimerKind {
     ApprovalEscalation { stage: usize },
     /// A scheduled request reaches its `startDateTime`: delivery starts.
     ScheduledStart,
+    /// An assignment is 14 days from its end: its holder is reminded (as Entra notifies).
+    AssignmentExpiryReminder,
     /// An assignment is one day from its end (status `NearExpiry1DayNotificationTriggered`).
     AssignmentNearExpiry,
     /// An assignment reaches its end: it expires and its access is removed.

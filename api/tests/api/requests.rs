@@ -212,7 +212,26 @@ async fn scenario_2_internal_users_request_are_approved_live_and_lose_access_at_
             json!({ "to": (start + chrono::TimeDelta::days(91)).to_rfc3339() }),
         )
         .await;
-    assert_eq!(moved["advanceClock"]["firedTimers"], json!(2), "the day-before notice, then the end");
+    assert_eq!(
+        moved["advanceClock"]["firedTimers"],
+        json!(3),
+        "the reminder 14 days before, the day-before notice, then the end"
+    );
+    // Dan was reminded 14 days and a day before the end, on his subscription.
+    let mut heard = Vec::new();
+    while heard.len() < 5 {
+        heard.push(text(&dan_ws.next("mine").await["assignmentActivity"]["kind"]));
+    }
+    assert_eq!(
+        heard,
+        [
+            "assignment.updated",
+            "assignment.expiryReminder",
+            "assignment.stateChanged",
+            "assignment.expiryReminder",
+            "assignment.stateChanged"
+        ]
+    );
     assert!(!members(&ada, "g-team").await.contains(&"u-dan".to_owned()));
     let after = dan
         .data(

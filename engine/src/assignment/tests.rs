@@ -257,15 +257,23 @@ fn delivery_outcomes_set_the_state() {
 }
 
 #[test]
-fn timers_notice_the_day_before_and_expire_at_the_end() {
+fn timers_remind_14_days_and_a_day_before_and_expire_at_the_end() {
     let a = assignment("a1", "ap", &[member("g1")]);
+    let reminder = Timer::new(at(16), TimerKind::AssignmentExpiryReminder);
     assert_eq!(
         a.timers(),
         vec![
+            reminder,
             Timer::new(at(29), TimerKind::AssignmentNearExpiry),
             Timer::new(at(30), TimerKind::AssignmentExpiration)
         ]
     );
+    // Reminded once: the reminder is gone until an extension gives the assignment a new end.
+    let (reminded, plan) = a.on_timer(&reminder, &[], at(16)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(reminded.reminded_14_days_before_end && plan.is_none());
+    assert_eq!(reminded.timers().len(), 2);
+    let extended = reminded.extend(ExpirationPattern::after_date_time(at(60)));
+    assert_eq!(extended.timers()[0], Timer::new(at(46), TimerKind::AssignmentExpiryReminder));
     let forever = AccessPackageAssignment {
         schedule: requested(Some(0), Some(ExpirationPattern::no_expiration())),
         ..a.clone()
@@ -292,6 +300,7 @@ fn timers_fire_in_order_and_stale_ones_change_nothing() {
     let notice = Timer::new(at(29), TimerKind::AssignmentNearExpiry);
     let end = Timer::new(at(30), TimerKind::AssignmentExpiration);
     assert!(a.on_timer(&notice, &[], at(28)).is_err_and(|e| e.code == crate::ErrorCode::Conflict));
+    let a = AccessPackageAssignment { reminded_14_days_before_end: true, ..a };
     let (noticed, plan) = a.on_timer(&notice, &[], at(29)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(noticed.status, AssignmentStatus::NearExpiry1DayNotificationTriggered);
     assert_eq!(plan, None);

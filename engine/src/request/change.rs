@@ -15,7 +15,7 @@ use crate::error::DomainError;
 use crate::event::Event;
 use crate::guest::GuestWrite;
 use crate::id::{AssignmentId, UserId};
-use crate::timer::Timer;
+use crate::timer::{Timer, TimerKind};
 
 /// Whose timers a change writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +250,14 @@ pub fn assignment_timer(
             }
         }
         told.push(events::assignment_changed(stamp, current, &next, package_name));
+        let days = match timer.kind {
+            TimerKind::AssignmentExpiryReminder => Some(crate::assignment::FIRST_REMINDER_DAYS),
+            TimerKind::AssignmentNearExpiry => Some(1),
+            _ => None,
+        };
+        if let Some(days) = days {
+            told.push(events::assignment_reminder(stamp, &next, days, package_name));
+        }
         change.assignments.push((next, Some(assignment.version)));
     }
     Ok((change, told))

@@ -128,6 +128,27 @@ pub fn assignment_changed(
     event
 }
 
+/// The reminder to an assignment's holder that it ends soon (`days` before its end).
+#[must_use]
+pub fn assignment_reminder(
+    stamp: &Stamp<'_>,
+    assignment: &AccessPackageAssignment,
+    days: i64,
+    package_name: Option<&str>,
+) -> Event {
+    let end = assignment.end_date_time().map(|e| e.to_rfc3339()).unwrap_or_default();
+    let what = package_name.map_or_else(|| "your access".to_owned(), |n| format!("your access to `{n}`"));
+    let when = if days == 1 { "tomorrow".to_owned() } else { format!("in {days} days") };
+    let mut event = stamp
+        .event(EventKind::AssignmentExpiryReminder, "AccessPackageAssignment", &assignment.id)
+        .with_data(json!({ "assignment": assignment, "daysBeforeEnd": days }))
+        .in_catalog(&assignment.catalog_id)
+        .for_package(&assignment.access_package_id)
+        .with_reason(format!("{what} ends {when}, at {end}"));
+    event.target_id = Some(assignment.target_id.to_string());
+    event
+}
+
 /// An approval stage's event, made from its request's: it names the request instead of carrying
 /// it, since the request's own event of the same transaction does (readers of the feed give the
 /// stage event the request from there), so a transaction writes the request once.
