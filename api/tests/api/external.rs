@@ -6,6 +6,7 @@
 //! access ends, the guest is blocked and later deleted. Then the guest lifecycle's edges on the
 //! small fixture directory: unblocking, one guest per person under races, proposed organizations.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -652,4 +653,203 @@ async fn outsiders_follow_and_cancel_their_own_requests_only() {
     let canceled = nina.data(cancel, json!({ "id": request["id"] })).await;
     assert_eq!(canceled["cancelAssignmentRequest"]["assignmentRequest"]["state"], json!("canceled"));
     assert!(guest_by_mail(&ada, "nina@fabrikam.com").await.is_none(), "no access, no guest");
+}
+
+// ------------------------------------------------------------------------------------------
+// Seed scenario 2's lifecycle, over a virtual year.
+
+const ADELE: &str = "00000000-0000-0000-0000-0000000000a5";
+
+const FOR_ME: &str = "{ accessReviewDecisions(filterByCurrentUser: reviewer, first: 50) {
+    nodes { id principalDisplayName reviewers { id } } } }";
+
+const RECORD: &str =
+    "mutation($d: [ReviewDecisionInput!]!) { recordAccessReviewDecisions(input: {decisions: $d}) {
+    decisions { id decision } } }";
+
+/// Quarterly reviews from `first`: the assignees' managers (ERP Project Approvers when there is
+/// none), removing what nobody reviews; or, with `self_review`, each assignee their own.
+fn quarterly_review(first: chrono::DateTime<chrono::Utc>, self_review: bool) -> Value {
+    let mut review = json!({
+        "isEnabled": true, "expirationBehavior": "removeAccess", "isRecommendationEnabled": true,
+        "isReviewerJustificationRequired": true, "isSelfReview": self_review,
+        "schedule": {"startDateTime": first.to_rfc3339(), "expiration": {"type": "afterDuration", "duration": "P14D"},
+                     "recurrence": {"pattern": {"type": "absoluteMonthly", "interval": 3},
+                                    "range": {"type": "noEnd", "startDate": first.date_naive().to_string()}}}
+    });
+    if !self_review {
+        review["primaryReviewers"] =
+            json!([{"@odata.type": "#microsoft.graph.requestorManager", "managerLevel": 1}]);
+        review["fallbackReviewers"] =
+            json!([{"@odata.type": "#microsoft.graph.groupMembers", "groupId": ERP_APPROVERS}]);
+    }
+    review
+}
+
+/// Requests the package as `api` and has every stage approved by Nora then Christie (partners)
+/// or by Christie (employees); returns the delivered request.
+async fn request_approved(api: &Api, package: &str, input: Value, approvers: &[&Api]) -> Value {
+    let mut input = input;
+    input["accessPackageId"] = json!(package);
+    let request =
+        api.data(REQUEST, json!({ "input": input })).await["createAssignmentRequest"]["assignmentRequest"]
+            .clone();
+    let mut last = request.clone();
+    for approver in approvers {
+        let decided = approver
+            .data(DECIDE, json!({ "input": { "approvalId": request["id"], "reviewResult": "Approve", "justification": "ok" } }))
+            .await;
+        last = decided["updateApprovalStage"]["assignmentRequest"].clone();
+    }
+    last
+}
+
+/// Decides every item `reviewer` has, by assignee name: `deny` are denied, `skip` left alone,
+/// the others approved.
+async fn review_as(reviewer: &Api, deny: &[&str], skip: &[&str]) -> usize {
+    let mine =
+        reviewer.data(FOR_ME, json!({})).await["accessReviewDecisions"]["nodes"].as_array().unwrap().clone();
+    let decisions: Vec<Value> = mine
+        .iter()
+        .filter(|i| !skip.contains(&text(&i["principalDisplayName"]).as_str()))
+        .map(|i| {
+            let name = text(&i["principalDisplayName"]);
+            let decision = if deny.contains(&name.as_str()) { "Deny" } else { "Approve" };
+            json!({ "id": i["id"], "decision": decision, "justification": format!("{decision} {name}") })
+        })
+        .collect();
+    if !decisions.is_empty() {
+        reviewer.data(RECORD, json!({ "d": decisions })).await;
+    }
+    decisions.len()
+}
+
+#[tokio::test]
+async fn seed_scenario_2_over_a_year_reviews_extensions_and_reminders() {
+    let server = TestServer::demo_on(true).await;
+    let megan = server.as_user(MEGAN);
+    let start = now(&megan).await;
+    let end = start + chrono::TimeDelta::days(365);
+    connect(&megan, "Fabrikam", "fabrikam.com", Some(FABRIKAM_TENANT), NORA, ERP_APPROVERS).await;
+    connect(&megan, "Litware", "litware.com", None, TOMAS, ERP_APPROVERS).await;
+    let (_, package) = erp_project(&megan).await;
+    let mut external = external_policy(&end.to_rfc3339());
+    external["requestorSettings"]["allowCustomAssignmentSchedule"] = json!(true);
+    external["reviewSettings"] = quarterly_review(start + chrono::TimeDelta::days(30), false);
+    let external_policy_id = create_policy(&megan, &package, external).await;
+    let mut internal = internal_policy(&end.to_rfc3339());
+    internal["reviewSettings"] = quarterly_review(start + chrono::TimeDelta::days(30), true);
+    create_policy(&megan, &package, internal).await;
+
+    let (nora, christie) = (server.as_user(NORA), server.as_user(CHRISTIE));
+    let tomas = server.as_user(TOMAS);
+    let answer = json!([{"questionId": "q-role", "value": "ERP consultant"}]);
+    let partner = |answers: &Value| json!({ "answers": answers, "consentToShareProfile": true });
+    let nina = server.as_partner(FABRIKAM_TENANT, "nina-oid", "nina@fabrikam.com", "Nina Novak");
+    let omar = server.as_partner(FABRIKAM_TENANT, "omar-oid", "omar@fabrikam.com", "Omar Ortiz");
+    let lee =
+        server.as_partner("7a7a7a7a-0000-4000-8000-00000000000c", "lee-oid", "lee@litware.com", "Lee Lin");
+    let mut guests = BTreeMap::new();
+    for (who, api, sponsor) in
+        [("Nina Novak", &nina, &nora), ("Omar Ortiz", &omar, &nora), ("Lee Lin", &lee, &tomas)]
+    {
+        let done = request_approved(api, &package, partner(&answer), &[sponsor, &christie]).await;
+        assert_eq!(done["state"], json!("delivered"), "{who}: {done}");
+        let guest = text(&done["requestorSubject"]["objectId"]).replace("User:", "");
+        guests.insert(who, (guest, done["assignment"]["id"].clone()));
+    }
+    // Nina and Omar report to Christie for the project; Lee has no manager here.
+    for who in ["Nina Novak", "Omar Ortiz"] {
+        megan
+            .data(
+                "mutation($id: ID!, $m: ID!) { updateUser(input: {id: $id, managerId: $m}) { user { id } } }",
+                json!({ "id": guests[who].0, "m": format!("User:{CHRISTIE}") }),
+            )
+            .await;
+    }
+    let adele = server.as_user(ADELE);
+    let adele_done = request_approved(&adele, &package, json!({}), &[&christie]).await;
+    assert_eq!(adele_done["state"], json!("delivered"));
+
+    // Extensions: a guest may extend within the project's end, not past it; an employee may not.
+    let extend = |assignment: &Value, to: chrono::DateTime<chrono::Utc>| {
+        json!({ "requestType": "userUpdate", "assignmentId": assignment, "consentToShareProfile": true,
+                "schedule": {"startDateTime": start.to_rfc3339(), "expiration": {"type": "afterDateTime", "endDateTime": to.to_rfc3339()}} })
+    };
+    let nina = server.as_partner(FABRIKAM_TENANT, "nina-oid", "nina@fabrikam.com", "Nina Novak");
+    let extended =
+        request_approved(&nina, &package, extend(&guests["Nina Novak"].1, end), &[&nora, &christie]).await;
+    assert_eq!(extended["state"], json!("delivered"), "{extended}");
+    let past = json!({ "input": { "accessPackageId": package, "requestType": "userUpdate",
+        "assignmentId": guests["Omar Ortiz"].1, "schedule": extend(&guests["Omar Ortiz"].1, end + chrono::TimeDelta::days(30))["schedule"] } });
+    omar.refused(REQUEST, past, "VALIDATION_FAILED", Some("schedule.expiration.endDateTime")).await;
+    let adele_extends = json!({ "input": { "accessPackageId": package, "requestType": "userUpdate",
+        "assignmentId": adele_done["assignment"]["id"] } });
+    adele.refused(REQUEST, adele_extends, "FORBIDDEN", Some("requestType")).await;
+
+    // The first quarterly review: Christie approves Nina, denies Omar; nobody reviews Lee;
+    // Adele reviews her own access.
+    let first = start + chrono::TimeDelta::days(30);
+    advance(&megan, first).await;
+    assert_eq!(review_as(&christie, &["Omar Ortiz"], &["Lee Lin"]).await, 2);
+    assert_eq!(review_as(&adele, &[], &[]).await, 1);
+    advance(&megan, first + chrono::TimeDelta::days(14)).await;
+    let user = |id: &str| json!({ "id": id });
+    let enabled = |u: &Value| u["user"]["accountEnabled"].clone();
+    assert_eq!(enabled(&megan.data(GUEST, user(&guests["Nina Novak"].0)).await), json!(true));
+    assert_eq!(
+        enabled(&megan.data(GUEST, user(&guests["Omar Ortiz"].0)).await),
+        json!(false),
+        "denied: blocked"
+    );
+    assert_eq!(
+        enabled(&megan.data(GUEST, user(&guests["Lee Lin"].0)).await),
+        json!(false),
+        "not reviewed: blocked"
+    );
+    let team = members(&megan, ERP_TEAM).await;
+    assert!(team.contains(&guests["Nina Novak"].0), "Nina kept: {team:?}");
+    assert!(team.contains(&ADELE.to_owned()), "Adele kept: {team:?}");
+    assert!(!team.contains(&guests["Omar Ortiz"].0) && !team.contains(&guests["Lee Lin"].0));
+
+    // Three more reviews in the year, each decided by Christie and Adele.
+    for quarter in 1..4u32 {
+        let begins = chrono::DateTime::parse_from_rfc3339(&first.to_rfc3339())
+            .unwrap()
+            .to_utc()
+            .checked_add_months(chrono::Months::new(3 * quarter))
+            .unwrap();
+        advance(&megan, begins).await;
+        assert_eq!(review_as(&christie, &[], &[]).await, 1, "quarter {quarter}: Nina");
+        assert_eq!(review_as(&adele, &[], &[]).await, 1, "quarter {quarter}: Adele");
+        advance(&megan, begins + chrono::TimeDelta::days(14)).await;
+    }
+    let reviews = megan
+        .data(
+            "query($p: ID!) { accessReviewInstances(policyId: $p) { totalCount nodes { status } } }",
+            json!({ "p": external_policy_id }),
+        )
+        .await;
+    assert_eq!(reviews["accessReviewInstances"]["totalCount"], json!(4));
+    assert!(
+        reviews["accessReviewInstances"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == json!("Applied"))
+    );
+
+    // Nina was reminded 14 days and a day before the project's end; then her access ends.
+    advance(&megan, end + chrono::TimeDelta::hours(1)).await;
+    let reminders = megan
+        .data(
+            "query($s: String!) { auditEvents(filter: {subjectId: $s, kind: \"assignment.expiryReminder\"}) { nodes { reason } } }",
+            json!({ "s": text(&guests["Nina Novak"].1).replace("AccessPackageAssignment:", "") }),
+        )
+        .await;
+    let reasons: Vec<String> =
+        reminders["auditEvents"]["nodes"].as_array().unwrap().iter().map(|e| text(&e["reason"])).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("in 14 days") && reasons[1].contains("tomorrow"), "{reasons:?}");
+    assert_eq!(enabled(&megan.data(GUEST, user(&guests["Nina Novak"].0)).await), json!(false));
 }

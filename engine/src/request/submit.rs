@@ -535,6 +535,25 @@ fn check_schedule(
         if let Err(e) = assignment_schedule(&policy.expiration, Some(schedule), now) {
             p.push(e.field.unwrap_or_else(|| "schedule".to_owned()), e.message);
         }
+        // An extension never goes past a policy's fixed end date (a new request's end is
+        // clamped to it instead).
+        let fixed = (policy.expiration.kind == crate::policy::ExpirationPatternType::AfterDateTime)
+            .then_some(policy.expiration.end_date_time)
+            .flatten();
+        let wanted = schedule.expiration.as_ref().and_then(|e| e.end_date_time);
+        if action == RequestAction::Update
+            && let (Some(fixed), Some(wanted)) = (fixed, wanted)
+            && wanted > fixed
+        {
+            p.push(
+                "schedule.expiration.endDateTime",
+                format!(
+                    "{} ends every assignment at {}; access cannot be extended past it",
+                    policy.label(),
+                    fixed.to_rfc3339()
+                ),
+            );
+        }
     } else {
         for problem in shape.into_inner() {
             p.push(problem.path, problem.message);
