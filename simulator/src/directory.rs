@@ -34,6 +34,12 @@ pub fn second_approver(i: usize) -> String {
     format!("sim-approver2-{i:05}")
 }
 
+/// The `i`th manager: the manager (and reviewer) of the requestors `i`, `i + managers`, ...
+#[must_use]
+pub fn manager(i: usize) -> String {
+    format!("sim-manager-{i:05}")
+}
+
 /// The `i`th delegate: a user who holds roles in delegated catalogs and nothing else.
 #[must_use]
 pub fn delegate(i: usize) -> String {
@@ -47,6 +53,8 @@ pub struct Sizes {
     pub first_approvers: usize,
     pub second_approvers: usize,
     pub delegates: usize,
+    /// Managers of the requestors, round robin (none: requestors have no manager).
+    pub managers: usize,
 }
 
 /// The directory: the users of [`Sizes`], the administrator, the group and the Global
@@ -60,7 +68,14 @@ pub fn directory(sizes: Sizes) -> Value {
     users.extend(
         (0..sizes.second_approvers).map(|i| user(&second_approver(i), &format!("Approver Two {i}"), i)),
     );
-    users.extend((0..sizes.requestors).map(|i| user(&requestor(i), &format!("Requestor {i}"), i)));
+    users.extend((0..sizes.managers).map(|i| user(&manager(i), &format!("Manager {i}"), i)));
+    users.extend((0..sizes.requestors).map(|i| {
+        let mut u = user(&requestor(i), &format!("Requestor {i}"), i);
+        if sizes.managers > 0 {
+            u["manager"] = json!({ "id": manager(i % sizes.managers) });
+        }
+        u
+    }));
     users.extend((0..sizes.delegates).map(|i| user(&delegate(i), &format!("Delegate {i}"), i)));
     json!({
         "users": users,

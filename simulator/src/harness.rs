@@ -39,6 +39,8 @@ pub struct ServerOptions {
     pub storage: Storage,
     /// Worker threads of the server's runtime.
     pub threads: usize,
+    /// Run on a virtual clock that only `advanceClock` moves (no timer runner).
+    pub virtual_clock: bool,
 }
 
 impl Default for ServerOptions {
@@ -46,6 +48,7 @@ impl Default for ServerOptions {
         Self {
             storage: Storage::SurrealKv { parent: None, sync: "every".into() },
             threads: default_threads(),
+            virtual_clock: false,
         }
     }
 }
@@ -106,6 +109,7 @@ impl Harness {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let threads = options.threads.max(1);
         let url = db_url.clone();
+        let virtual_clock = options.virtual_clock;
         let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
@@ -120,7 +124,7 @@ impl Harness {
                 }
             };
             runtime.block_on(async move {
-                match prepare(&url, &directory, settings).await {
+                match prepare(&url, &directory, settings, virtual_clock).await {
                     Ok((listener, app, ready)) => {
                         let _ = ready_tx.send(Ok(ready));
                         tokio::select! {
@@ -232,10 +236,15 @@ async fn prepare(
     url: &str,
     directory: &str,
     settings: AuthSettings,
+    virtual_clock: bool,
 ) -> anyhow::Result<(tokio::net::TcpListener, axum::Router, Ready)> {
     let store =
         Store::open(&StoreConfig::at(url)).await.map_err(|e| anyhow::anyhow!("cannot open `{url}`: {e}"))?;
-    let services = Services::new(store, Arc::new(SystemClock));
+    let services = if virtual_clock {
+        Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
+    } else {
+        Services::new(store, Arc::new(SystemClock))
+    };
     services.bootstrap().await.map_err(|e| anyhow::anyhow!("cannot prepare the database: {e}"))?;
     let started = Instant::now();
     services
@@ -243,7 +252,9 @@ async fn prepare(
         .await
         .map_err(|e| anyhow::anyhow!("the directory does not import: {e}"))?;
     let import_time = started.elapsed();
-    tokio::spawn(em_api::service::timers::run(services.clone()));
+    if !virtual_clock {
+        tokio::spawn(em_api::service::timers::run(services.clone()));
+    }
     let schema = graphql::build_schema(services.clone());
     let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

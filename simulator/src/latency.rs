@@ -75,6 +75,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         first_approvers: 1,
         second_approvers: options.approvers,
         delegates: 0,
+        managers: 0,
     };
     let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
     let db_url = harness.db_url.clone();

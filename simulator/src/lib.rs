@@ -7,6 +7,8 @@
 //!   the latency of each mutation; optionally the SurrealDB queries each mutation runs.
 //! - [`latency`]: with many approvers connected, the time from a stage-1 approval's commit to
 //!   the stage-2 approver's notification.
+//! - [`reviews`]: an access review of many assignments: starting it, reviewers deciding
+//!   concurrently, and applying the denials.
 //!
 //! The directory is generated ([`directory`]), the catalog, packages and policies are made by
 //! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded
@@ -19,6 +21,7 @@ pub mod harness;
 pub mod latency;
 pub mod lifecycles;
 pub mod profile;
+pub mod reviews;
 pub mod rng;
 pub mod setup;
 pub mod stats;

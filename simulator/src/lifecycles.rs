@@ -158,6 +158,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         first_approvers: 1,
         second_approvers: 1,
         delegates: options.delegated_catalogs * options.roles_per_catalog,
+        managers: 0,
     };
     let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
     let (db_url, harness_import) = (harness.db_url.clone(), harness.import_time);

@@ -24,6 +24,26 @@ enum Command {
     Lifecycles(LifecyclesArgs),
     /// Notification latency to the stage-2 approver with many approvers connected.
     ApproverLatency(LatencyArgs),
+    /// An access review at scale: starting it, reviewers deciding concurrently, applying denials.
+    Reviews(ReviewsArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReviewsArgs {
+    /// Assignments under review (one per requestor).
+    #[arg(long, default_value_t = 10_000)]
+    assignees: usize,
+    /// Reviewers (the assignees' managers), deciding concurrently.
+    #[arg(long, default_value_t = 100)]
+    reviewers: usize,
+    /// Clients requesting the assignments before the review.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// The share of items denied.
+    #[arg(long, default_value_t = 0.5)]
+    deny: f64,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Args, Debug)]
@@ -55,6 +75,7 @@ impl ServerArgs {
                 Storage::SurrealKv { parent: self.data_parent.clone(), sync: self.sync.clone() }
             },
             threads: self.server_threads.unwrap_or_else(default_threads),
+            virtual_clock: false,
         }
     }
 }
@@ -150,6 +171,18 @@ async fn main() -> anyhow::Result<()> {
                 delegated_catalogs: args.delegated_catalogs,
                 roles_per_catalog: args.roles_per_catalog,
                 external: if args.external { args.organizations.max(1) } else { 0 },
+            })
+            .await?;
+            print!("{report}");
+        }
+        Command::Reviews(args) => {
+            let report = em_simulator::reviews::run(em_simulator::reviews::Options {
+                server: args.server.options(),
+                assignees: args.assignees,
+                reviewers: args.reviewers,
+                clients: args.clients,
+                deny: args.deny,
+                seed: args.server.seed,
             })
             .await?;
             print!("{report}");

@@ -10,7 +10,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 fn server() -> ServerOptions {
-    ServerOptions { storage: Storage::SurrealKv { parent: None, sync: "every".into() }, threads: 2 }
+    ServerOptions {
+        storage: Storage::SurrealKv { parent: None, sync: "every".into() },
+        threads: 2,
+        virtual_clock: false,
+    }
 }
 
 /// Two clients for a second over 300 requestors and one package.
@@ -62,6 +66,25 @@ async fn external_lifecycles_each_invite_one_guest() {
     assert!(report.failures.is_empty(), "failures: {:?}", report.failures);
     assert_eq!(report.group_members, report.completed as u64, "one group membership per lifecycle");
     assert_eq!(report.guests, report.completed as u64, "one guest per lifecycle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_starts_is_decided_and_its_denials_are_applied() {
+    let report = em_simulator::reviews::run(em_simulator::reviews::Options {
+        server: server(),
+        assignees: 60,
+        reviewers: 4,
+        clients: 4,
+        deny: 0.5,
+        seed: 7,
+    })
+    .await
+    .unwrap();
+    println!("{report}");
+    assert_eq!(report.items, 60);
+    assert_eq!(report.decisions, 60);
+    assert!(report.denied > 0 && report.denied < 60);
+    assert_eq!(report.members_after, 60 - report.denied as u64, "the approved stay, the denied go");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

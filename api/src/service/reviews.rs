@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt;
+
 use em_engine::approval::DirectorySnapshot;
 use em_engine::delegation::Right;
 use em_engine::event::EventKind;
@@ -28,7 +30,10 @@ use crate::store::reviews::StoredItem;
 use crate::store::{Page, PageRequest};
 
 /// How many items one application step removes and records.
-const APPLY_CHUNK: usize = 100;
+const APPLY_CHUNK: usize = 200;
+
+/// How many removals of one step run at once (each is another assignee's).
+const APPLY_LANES: usize = 32;
 
 /// A decision a reviewer sends.
 #[derive(Debug, Clone)]
@@ -291,20 +296,36 @@ impl Services {
             .collect();
         let (mut removed, mut kept) = (0usize, 0usize);
         for chunk in pending.chunks(APPLY_CHUNK) {
+            // Removals of different assignees run side by side, so the committer batches them.
+            let outcomes: Vec<ServiceResult<(StoredItem, ItemOutcome)>> =
+                futures::stream::iter(chunk.to_vec())
+                    .map(|stored| {
+                        let services = self.clone();
+                        async move {
+                            let outcome = stored.item.outcome(behavior);
+                            let found = match outcome {
+                                ItemOutcome::Keep => true,
+                                ItemOutcome::Remove => {
+                                    services
+                                        .remove_reviewed(&stored.item, &stored.item.reason(behavior))
+                                        .await?
+                                }
+                            };
+                            let item = stored.item.applied(found, services.now());
+                            Ok((StoredItem { item, version: stored.version }, outcome))
+                        }
+                    })
+                    .buffer_unordered(APPLY_LANES)
+                    .collect()
+                    .await;
             let mut applied = Vec::with_capacity(chunk.len());
-            for stored in chunk {
-                let item = &stored.item;
-                let found = match item.outcome(behavior) {
-                    ItemOutcome::Keep => {
-                        kept += 1;
-                        true
-                    }
-                    ItemOutcome::Remove => {
-                        removed += 1;
-                        self.remove_reviewed(item, &item.reason(behavior)).await?
-                    }
-                };
-                applied.push(StoredItem { item: item.applied(found, self.now()), version: stored.version });
+            for result in outcomes {
+                let (item, outcome) = result?;
+                match outcome {
+                    ItemOutcome::Keep => kept += 1,
+                    ItemOutcome::Remove => removed += 1,
+                }
+                applied.push(item);
             }
             self.store.mark_items_applied(&applied).await?;
         }
