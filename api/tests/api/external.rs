@@ -787,10 +787,17 @@ async fn seed_scenario_2_over_a_year_reviews_extensions_and_reminders() {
         "assignmentId": adele_done["assignment"]["id"] } });
     adele.refused(REQUEST, adele_extends, "FORBIDDEN", Some("requestType")).await;
 
-    // The first quarterly review: Christie approves Nina, denies Omar; nobody reviews Lee;
-    // Adele reviews her own access.
+    // The first quarterly review: Christie, told on her subscription, approves Nina and denies
+    // Omar; nobody reviews Lee; Adele reviews her own access.
+    let mut christie_ws = socket(&server, &christie).await;
+    let feed = "subscription { events(filter: {kind: \"accessReview.started\"}) { event { kind reason } } }";
+    christie_ws.subscribe("reviews", feed, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let first = start + chrono::TimeDelta::days(30);
     advance(&megan, first).await;
+    let told = christie_ws.next("reviews").await["events"]["event"].clone();
+    assert_eq!(told["kind"], json!("accessReview.started"), "{told}");
+    christie_ws.close().await;
     assert_eq!(review_as(&christie, &["Omar Ortiz"], &["Lee Lin"]).await, 2);
     assert_eq!(review_as(&adele, &[], &[]).await, 1);
     advance(&megan, first + chrono::TimeDelta::days(14)).await;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::requests::{directory_with_admin, members};
+use crate::requests::{directory_with_admin, members, socket};
 use crate::support::{Api, TestServer, text};
 
 const DECISIONS_FOR_ME: &str = "{ accessReviewDecisions(filterByCurrentUser: reviewer) { totalCount
@@ -112,8 +112,17 @@ async fn quarterly_reviews_run_on_schedule_and_remove_what_is_denied_or_not_revi
     }
     assert!(reviews(&ada, &policy).await.is_empty(), "no review before its start");
 
+    // Ada, the reviewer, listens for reviews.
+    let mut ada_ws = socket(&server, &ada).await;
+    let reviews_feed = "subscription { events(filter: {kind: \"accessReview.\"}) { event { kind reason } } }";
+    ada_ws.subscribe("reviews", reviews_feed, json!({})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
     // The first review starts on its day, with an item per assignment; Ada manages all three.
     advance(&ada, first).await;
+    let told = ada_ws.next("reviews").await["events"]["event"].clone();
+    assert_eq!(told["kind"], json!("accessReview.started"), "{told}");
+    assert!(text(&told["reason"]).contains("3 assignments to review"), "{told}");
     let started = reviews(&ada, &policy).await;
     assert_eq!(started.len(), 1);
     assert_eq!(
@@ -164,7 +173,15 @@ async fn quarterly_reviews_run_on_schedule_and_remove_what_is_denied_or_not_revi
         (json!("Approve"), json!("Deny"))
     );
 
-    // At its end the results are applied: Carol (denied) and Dan (nobody reviewed) lose access.
+    // A day before the end, Ada is reminded (Dan is left); at its end the results are applied:
+    // Carol (denied) and Dan (nobody reviewed) lose access.
+    advance(&ada, first + chrono::TimeDelta::days(13)).await;
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"accessReview.endingSoon".to_owned()) {
+        kinds.push(text(&ada_ws.next("reviews").await["events"]["event"]["kind"]));
+    }
+    assert_eq!(kinds.iter().filter(|k| *k == "accessReview.decisionRecorded").count(), 3, "{kinds:?}");
+    ada_ws.close().await;
     advance(&ada, first + chrono::TimeDelta::days(14)).await;
     let ended = reviews(&ada, &policy).await;
     assert_eq!(ended[0]["status"], json!("Applied"));
@@ -245,4 +262,84 @@ async fn a_review_schedule_graph_does_not_allow_is_refused_with_its_path() {
     let paths: Vec<String> =
         error["extensions"]["problems"].as_array().unwrap().iter().map(|p| text(&p["path"])).collect();
     assert_eq!(paths, ["reviewSettings.schedule.recurrence.pattern"]);
+}
+
+/// Applying a review that stopped halfway (the process died after some removals) goes on where
+/// it stopped: what was applied stays applied, an assignment already removed is recorded as
+/// gone, and nothing is removed twice.
+#[tokio::test]
+async fn applying_again_after_a_crash_removes_nothing_twice() {
+    use em_engine::review::{ApplyResult, ReviewStatus};
+    use em_engine::timer::{Timer, TimerKind};
+
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let first = now(&ada).await + chrono::TimeDelta::days(1);
+    let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
+    for user in ["u-bob", "u-carol"] {
+        server
+            .as_user(user)
+            .data(
+                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
+                json!({ "p": package }),
+            )
+            .await;
+    }
+    advance(&ada, first).await;
+    let mine = ada.data(DECISIONS_FOR_ME, json!({})).await["accessReviewDecisions"]["nodes"].clone();
+    let decisions: Vec<Value> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!({ "id": i["id"], "decision": "Deny", "justification": "project over" }))
+        .collect();
+    ada.data(RECORD, json!({ "d": decisions })).await;
+    let end = first + chrono::TimeDelta::days(14);
+    advance(&ada, end).await;
+    assert!(members(&ada, "g-team").await.is_empty());
+
+    // As if the process had died after removing Bob and Carol but before recording Carol's
+    // result: the review is back to `Completed`, Carol's item to `New`, the end timer due again.
+    let store = &server.services.store;
+    let instance = store.access_review(&text(&reviews(&ada, &policy).await[0]["id"])).await.unwrap().unwrap();
+    let completed =
+        em_engine::review::AccessReviewInstance { status: ReviewStatus::Completed, ..instance.clone() };
+    store.update_review(&completed, ReviewStatus::Applied, &[], Vec::new()).await.unwrap();
+    let page = em_api::store::PageRequest { after: None, first: 10 };
+    let items = store.review_items(&instance.id, &page).await.unwrap().items;
+    let mut carol = items.into_iter().map(|(_, s)| s).find(|s| s.item.principal_id == "u-carol").unwrap();
+    carol.item.apply_result = ApplyResult::New;
+    carol.item.applied_date_time = None;
+    store.mark_items_applied(std::slice::from_ref(&carol)).await.unwrap();
+    let policy_id = em_engine::id::PolicyId::new(policy.replace("AccessPackageAssignmentPolicy:", ""));
+    let timers = store.review_timers(&policy_id).await.unwrap();
+    let mut again = timers.clone();
+    again.push(Timer::new(end, TimerKind::ReviewEnd { occurrence: 0 }));
+    store.set_review_timers(&policy_id, &timers, &again, Vec::new()).await.unwrap();
+
+    advance(&ada, end + chrono::TimeDelta::hours(1)).await;
+    let after = reviews(&ada, &policy).await;
+    assert_eq!(after[0]["status"], json!("Applied"));
+    let results: Vec<(String, String)> = after[0]["decisions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (text(&n["principalId"]), text(&n["applyResult"])))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("u-bob".into(), "AppliedSuccessfully".into()),
+            ("u-carol".into(), "AppliedSuccessfullyButObjectNotFound".into())
+        ]
+    );
+    let removals =
+        ada.data("{ assignmentRequests(first: 50) { nodes { requestType targetId } } }", json!({})).await;
+    let carol_removals = removals["assignmentRequests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["requestType"] == json!("systemRemove") && r["targetId"] == json!("u-carol"))
+        .count();
+    assert_eq!(carol_removals, 1, "Carol's access was removed once");
 }
