@@ -42,6 +42,9 @@ struct ReviewsArgs {
     /// The share of items denied.
     #[arg(long, default_value_t = 0.5)]
     deny: f64,
+    /// Decisions per second all reviewers together aim at (0: as fast as they can).
+    #[arg(long, default_value_t = 0.0)]
+    decision_rate: f64,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -182,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
                 reviewers: args.reviewers,
                 clients: args.clients,
                 deny: args.deny,
+                decision_rate: args.decision_rate,
                 seed: args.server.seed,
             })
             .await?;

@@ -16,6 +16,8 @@
 //! Afterwards the group must hold exactly the approved assignees.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -38,6 +40,8 @@ pub struct Options {
     pub clients: usize,
     /// The share of items denied.
     pub deny: f64,
+    /// Decisions per second all reviewers together aim at (0: as fast as they can).
+    pub decision_rate: f64,
     pub seed: u64,
 }
 
@@ -51,7 +55,10 @@ pub struct Report {
     pub decisions: usize,
     pub decide_time: Duration,
     pub decision_latency: Option<Summary>,
+    /// A reviewer's page, opened every 50 ms while the others decide.
     pub page_latency: Option<Summary>,
+    /// Every reviewer's first page, opened as they start.
+    pub first_pages: Option<Summary>,
     /// A reviewer's first page read alone, before anyone decides.
     pub idle_page_latency: Option<Summary>,
     pub denied: usize,
@@ -149,18 +156,42 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
     for r in 0..options.reviewers {
         let (api, token) = (api.clone(), harness.token(&directory::manager(r), ttl)?);
         let (deny, seed) = (options.deny, options.seed.wrapping_add(r as u64));
-        tasks.push(tokio::spawn(async move { decide_all(&api, &token, deny, seed).await }));
+        // Each reviewer's share of the rate: one decision every `pace`.
+        let pace = (options.decision_rate > 0.0)
+            .then(|| Duration::from_secs_f64(options.reviewers as f64 / options.decision_rate));
+        // Reviewers start a share of the pace apart, as people would, not all at once.
+        let offset = pace.map(|p| p.mul_f64(r as f64 / options.reviewers as f64)).unwrap_or_default();
+        tasks.push(tokio::spawn(async move { decide_all(&api, &token, deny, seed, pace, offset).await }));
     }
+    // Meanwhile a reviewer opens their page every 50 ms, as someone looking at it would.
+    let deciding = Arc::new(AtomicBool::new(true));
+    let probe_task = {
+        let (api, probe, deciding) = (api.clone(), probe.clone(), Arc::clone(&deciding));
+        tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            while deciding.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let began = Instant::now();
+                if api.execute(&probe, PAGE, json!({ "after": null })).await.is_ok() {
+                    samples.push(began.elapsed());
+                }
+            }
+            samples
+        })
+    };
     let (mut decisions, mut denied) = (0, 0);
-    let (mut decision_latency, mut page_latency) = (Samples::default(), Samples::default());
+    let (mut decision_latency, mut first_pages) = (Samples::default(), Samples::default());
     for task in tasks {
         let done = task.await??;
         decisions += done.decisions;
         denied += done.denied;
         decision_latency.extend(&done.decision_latency);
-        page_latency.extend(&done.page_latency);
+        first_pages.extend(&done.page_latency);
     }
     let decide_time = started.elapsed();
+    deciding.store(false, Ordering::Relaxed);
+    let page_latency = probe_task.await?;
 
     // 3. The review ends and its denials are applied.
     let started = Instant::now();
@@ -180,6 +211,7 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
         decide_time,
         decision_latency: decision_latency.summary(),
         page_latency: page_latency.summary(),
+        first_pages: first_pages.summary(),
         idle_page_latency: idle_page.summary(),
         denied,
         apply_time,
@@ -195,8 +227,17 @@ struct Decided {
 }
 
 /// One reviewer: pages through their items, deciding each.
-async fn decide_all(api: &Graphql, token: &str, deny: f64, seed: u64) -> anyhow::Result<Decided> {
+async fn decide_all(
+    api: &Graphql,
+    token: &str,
+    deny: f64,
+    seed: u64,
+    pace: Option<Duration>,
+    offset: Duration,
+) -> anyhow::Result<Decided> {
     let mut rng = Rng::seeded(seed);
+    tokio::time::sleep(offset).await;
+    let mut next = tokio::time::Instant::now();
     let mut out = Decided {
         decisions: 0,
         denied: 0,
@@ -214,6 +255,10 @@ async fn decide_all(api: &Graphql, token: &str, deny: f64, seed: u64) -> anyhow:
             .cloned()
             .unwrap_or_default();
         for node in nodes {
+            if let Some(pace) = pace {
+                tokio::time::sleep_until(next).await;
+                next += pace;
+            }
             let denied = (rng.below(10_000) as f64) < deny * 10_000.0;
             let decision = if denied { "Deny" } else { "Approve" };
             let began = Instant::now();
@@ -330,17 +375,25 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "decide: {} decisions in {:.2} s = {:.0} decisions/s ({} reviewers, one decision per mutation)",
+            "decide: {} decisions in {:.2} s = {:.0} decisions/s ({} reviewers, one decision per mutation, {})",
             self.decisions,
             self.decide_time.as_secs_f64(),
             self.decision_rate(),
-            o.reviewers
+            o.reviewers,
+            if o.decision_rate > 0.0 {
+                format!("paced at {:.0}/s", o.decision_rate)
+            } else {
+                "as fast as they can".into()
+            }
         )?;
         if let Some(s) = &self.decision_latency {
             writeln!(f, "  {:<40} {s}", "recordAccessReviewDecisions")?;
         }
         if let Some(s) = &self.page_latency {
-            writeln!(f, "  {:<40} {s}", "decisions for me, page of 100")?;
+            writeln!(f, "  {:<40} {s}", "decisions for me, page of 100, meanwhile")?;
+        }
+        if let Some(s) = &self.first_pages {
+            writeln!(f, "  {:<40} {s}", "each reviewer's first page, at start")?;
         }
         if let Some(s) = &self.idle_page_latency {
             writeln!(f, "  {:<40} {s}", "the same page, read alone before")?;

@@ -76,6 +76,7 @@ async fn a_review_starts_is_decided_and_its_denials_are_applied() {
         reviewers: 4,
         clients: 4,
         deny: 0.5,
+        decision_rate: 0.0,
         seed: 7,
     })
     .await
