@@ -264,6 +264,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Timers that fell due while the server was down fire now; on the real clock a runner
     // keeps firing them as they fall due.
+    services
+        .repair_review_schedules()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot check the review schedules: {e}"))?;
     services.fire_due_timers().await.map_err(|e| anyhow::anyhow!("cannot fire due timers: {e}"))?;
     if args.virtual_clock {
         tracing::info!("virtual clock: time moves only with the advanceClock mutation");

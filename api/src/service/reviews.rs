@@ -69,6 +69,20 @@ impl Services {
         .await
     }
 
+    /// Gives every policy with reviews enabled the timers its schedule calls for, where they are
+    /// missing: a policy saved just before the process stopped, before its timers were written.
+    /// Run at start; a policy with its timers is left as it is.
+    pub async fn repair_review_schedules(&self) -> ServiceResult<usize> {
+        let mut repaired = 0;
+        for stored in self.store.reviewed_policies().await? {
+            if self.store.review_timers(&stored.policy.id).await?.is_empty() {
+                self.schedule_reviews(&stored.policy.id, stored.policy.review_settings.as_ref()).await?;
+                repaired += 1;
+            }
+        }
+        Ok(repaired)
+    }
+
     /// Fires a policy's review timer: a review starts, its reviewers are reminded, or it ends.
     pub(crate) async fn fire_review_timer(&self, due: &DueTimer) -> ServiceResult<()> {
         let policy_id = PolicyId::new(due.owner_id.trim_end_matches("#review"));

@@ -203,6 +203,11 @@ impl Store {
         .await
     }
 
+    /// Every policy with reviews enabled.
+    pub async fn reviewed_policies(&self) -> StoreResult<Vec<StoredPolicy>> {
+        self.all("assignment_policy", "policy.reviewSettings.isEnabled = true", "sortKey", Map::new()).await
+    }
+
     /// Every auto-assignment policy, ordered by display name.
     pub async fn automatic_policies(&self) -> StoreResult<Vec<StoredPolicy>> {
         self.all("assignment_policy", "isAutomatic = true", "sortKey", Map::new()).await

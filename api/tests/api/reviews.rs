@@ -343,3 +343,23 @@ async fn applying_again_after_a_crash_removes_nothing_twice() {
         .count();
     assert_eq!(carol_removals, 1, "Carol's access was removed once");
 }
+
+/// A policy saved just before the process stopped, before its review timers were written, gets
+/// them at the next start.
+#[tokio::test]
+async fn missing_review_timers_are_repaired_at_start() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let first = now(&ada).await + chrono::TimeDelta::days(1);
+    let (_, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
+    let store = &server.services.store;
+    let policy_id = em_engine::id::PolicyId::new(policy.replace("AccessPackageAssignmentPolicy:", ""));
+    let timers = store.review_timers(&policy_id).await.unwrap();
+    assert_eq!(timers.len(), 1, "the first review's start");
+    store.set_review_timers(&policy_id, &timers, &[], Vec::new()).await.unwrap();
+    assert_eq!(server.services.repair_review_schedules().await.unwrap(), 1);
+    assert_eq!(store.review_timers(&policy_id).await.unwrap(), timers);
+    assert_eq!(server.services.repair_review_schedules().await.unwrap(), 0, "nothing left to repair");
+    advance(&ada, first).await;
+    assert_eq!(reviews(&ada, &policy).await.len(), 1, "and the review starts on time");
+}
