@@ -98,7 +98,7 @@ impl TryFrom<AssignmentRecord> for StoredAssignment {
 }
 
 /// A stored document (its JSON text, schema V7 and V14) with its record's id.
-fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Result<T, serde_json::Error> {
+pub(crate) fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Result<T, serde_json::Error> {
     let mut document: Value = match document {
         Value::String(text) => serde_json::from_str(&text)?,
         other => return Err(serde::de::Error::custom(format!("a document is JSON text, not {other}"))),
@@ -247,7 +247,7 @@ fn grant_membership(grant: &Grant) -> Option<(&str, &'static str)> {
 
 /// A domain object's record content as JSON text (schema V7), written straight from the object
 /// (its `id` and empty fields included: a reader takes the id from the record).
-fn document_text<T: serde::Serialize>(value: &T) -> StoreResult<Value> {
+pub(crate) fn document_text<T: serde::Serialize>(value: &T) -> StoreResult<Value> {
     serde_json::to_string(value).map(Value::String).map_err(|e| StoreError::Backend(e.to_string()))
 }
 

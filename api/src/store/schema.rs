@@ -594,9 +594,9 @@ DEFINE FIELD OVERWRITE owner ON timer_set TYPE string ASSERT $value IN ['request
 "#;
 
 /// Version 18: access reviews. `access_review` holds review instances (by policy), and
-/// `access_review_item` their decision items (by instance); `review_assignment:[reviewer,
-/// instance, item]` lists what each reviewer has to decide while the review is open, read as an
-/// id range. A policy's review timers live in `timer_set` (owner `review`); `sign_in:<user>` holds
+/// `access_review_item` their decision items (by instance; each item's document is JSON text);
+/// `review_assignment:[reviewer, item]` lists what each reviewer has to decide while the review
+/// is open, read as an id range. A policy's review timers live in `timer_set` (owner `review`); `sign_in:<user>` holds
 /// each user's last successful sign-in.
 const V18: &str = r#"
 DEFINE FIELD OVERWRITE owner ON timer_set TYPE string ASSERT $value IN ['request', 'assignment', 'scope', 'guest', 'review'];
