@@ -98,7 +98,10 @@ impl TryFrom<AssignmentRecord> for StoredAssignment {
 }
 
 /// A stored document (its JSON text, schema V7 and V14) with its record's id.
-pub(crate) fn with_id<T: serde::de::DeserializeOwned>(document: Value, id: String) -> Result<T, serde_json::Error> {
+pub(crate) fn with_id<T: serde::de::DeserializeOwned>(
+    document: Value,
+    id: String,
+) -> Result<T, serde_json::Error> {
     let mut document: Value = match document {
         Value::String(text) => serde_json::from_str(&text)?,
         other => return Err(serde::de::Error::custom(format!("a document is JSON text, not {other}"))),

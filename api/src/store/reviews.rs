@@ -38,7 +38,10 @@ impl TryFrom<ItemRecord> for StoredItem {
     type Error = serde_json::Error;
 
     fn try_from(record: ItemRecord) -> Result<Self, Self::Error> {
-        Ok(Self { item: with_id(record.item, record.id)?, version: u64::try_from(record.version).unwrap_or(0) })
+        Ok(Self {
+            item: with_id(record.item, record.id)?,
+            version: u64::try_from(record.version).unwrap_or(0),
+        })
     }
 }
 
