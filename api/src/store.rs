@@ -570,7 +570,7 @@ impl Store {
 }
 
 /// A page of `rows` (in sort-key order, at most one more than the page asks for) of `total`.
-fn paged<T: DeserializeOwned>(
+pub(crate) fn paged<T: DeserializeOwned>(
     table: &'static str,
     rows: Vec<Value>,
     total: usize,

@@ -1,7 +1,7 @@
 //! Access reviews in the store (schema V18): `access_review` (instances, by policy and start),
 //! `access_review_item` (decision items, by instance, with a `version`), and
 //! `review_assignment:[reviewer, item]`, what each reviewer has to decide while the review is
-//! open, read as an id range. A policy's review timers are its `timer_set` row
+//! open (each row holding the item, written with it), read as one key range. A policy's review timers are its `timer_set` row
 //! (`<policy id>#review`, owner `review`); every write of them checks they are still the ones the
 //! change was decided on.
 
@@ -78,6 +78,20 @@ fn reviewer_keys(item: &AccessReviewDecisionItem) -> Vec<Value> {
     item.reviewers.iter().map(|r| json!([r.id, item.id])).collect()
 }
 
+/// An item's rows for its reviewers: each holds the item as its own row does, so a reviewer's
+/// items are one key range, read without fetching the items one by one.
+fn reviewer_rows(item: &AccessReviewDecisionItem, version: u64) -> StoreResult<Vec<Value>> {
+    let row = item_row(item, version)?;
+    Ok(reviewer_keys(item)
+        .into_iter()
+        .map(|key| {
+            let mut row = row.clone();
+            row["id"] = key;
+            row
+        })
+        .collect())
+}
+
 /// The guard that a policy's review timers are still `expected`.
 fn timers_guard() -> String {
     format!(
@@ -130,14 +144,19 @@ impl Store {
         reviewer: &str,
         page: &PageRequest,
     ) -> StoreResult<Page<StoredItem>> {
-        let ids: Vec<String> = self
+        let mut rows: Vec<Value> = self
             .read(
-                "SELECT VALUE record::id(id)[1] FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}];",
+                "SELECT record::id(id)[1] AS id, version, sortKey, item FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}];",
                 vars! { "reviewer" => reviewer },
             )
             .await?
             .rows(0, "review_assignment")?;
-        self.page_of_ids("access_review_item", &ids, &[], serde_json::Map::new(), page).await
+        let key = |row: &Value| row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+        rows.sort_by_cached_key(key);
+        let total = rows.len();
+        let after = page.after.clone().unwrap_or_default();
+        let rows: Vec<Value> = rows.into_iter().filter(|row| key(row) > after).take(page.first + 1).collect();
+        super::paged("review_assignment", rows, total, page)
     }
 
     /// A policy's review timers.
@@ -180,10 +199,9 @@ impl Store {
     ) -> StoreResult<()> {
         let (expected, row) = timer_vars(&instance.policy_id, expected, timers)?;
         let rows = items.iter().map(|i| item_row(i, 1)).collect::<StoreResult<Vec<Value>>>()?;
-        let reviewers: Vec<Value> = items
-            .iter()
-            .flat_map(|i| reviewer_keys(i).into_iter().map(|key| json!({ "id": key, "open": true })))
-            .collect();
+        let reviewers =
+            items.iter().map(|i| reviewer_rows(i, 1)).collect::<StoreResult<Vec<Vec<Value>>>>()?;
+        let reviewers: Vec<Value> = reviewers.into_iter().flatten().collect();
         let body = format!(
             "{timers}
              IF record::exists(type::record('access_review', $id)) {{ {stale} }};
@@ -206,12 +224,20 @@ impl Store {
     pub async fn record_review_decisions(&self, items: &[StoredItem], events: Vec<Event>) -> StoreResult<()> {
         let rows = items
             .iter()
-            .map(|s| Ok(json!({ "id": s.item.id, "expected": s.version, "row": item_row(&s.item, s.version + 1)? })))
+            .map(|s| {
+                Ok(json!({
+                    "id": s.item.id, "expected": s.version, "row": item_row(&s.item, s.version + 1)?,
+                    "reviewers": reviewer_rows(&s.item, s.version + 1)?,
+                }))
+            })
             .collect::<StoreResult<Vec<Value>>>()?;
         let body = format!(
             "FOR $i IN $items {{
                  IF (type::record('access_review_item', $i.id).version ?? -1) != $i.expected {{ {stale} }};
                  UPDATE type::record('access_review_item', $i.id) CONTENT $i.row RETURN NONE;
+                 FOR $r IN $i.reviewers {{
+                     UPDATE type::record('review_assignment', $r.id) CONTENT $r RETURN NONE;
+                 }};
              }};",
             stale = throw_stale(),
         );

@@ -172,6 +172,18 @@ async fn quarterly_reviews_run_on_schedule_and_remove_what_is_denied_or_not_revi
         (recorded[0]["decision"].clone(), recorded[1]["decision"].clone()),
         (json!("Approve"), json!("Deny"))
     );
+    // Her list shows what she decided.
+    let listed = ada.data(DECISIONS_FOR_ME, json!({})).await["accessReviewDecisions"]["nodes"].clone();
+    let decided: Vec<(String, String)> =
+        listed.as_array().unwrap().iter().map(|i| (text(&i["principalId"]), text(&i["decision"]))).collect();
+    assert_eq!(
+        decided,
+        [
+            ("u-bob".into(), "Approve".into()),
+            ("u-carol".into(), "Deny".into()),
+            ("u-dan".into(), "NotReviewed".into())
+        ]
+    );
 
     // A day before the end, Ada is reminded (Dan is left); at its end the results are applied:
     // Carol (denied) and Dan (nobody reviewed) lose access.
