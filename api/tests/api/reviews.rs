@@ -375,3 +375,51 @@ async fn missing_review_timers_are_repaired_at_start() {
     advance(&ada, first).await;
     assert_eq!(reviews(&ada, &policy).await.len(), 1, "and the review starts on time");
 }
+
+/// An administrator extends an assignment (`adminUpdate`) where the policy does not let its
+/// holder ask: the access runs the policy's duration again from now.
+#[tokio::test]
+async fn an_administrator_extends_what_the_holder_may_not() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let start = now(&ada).await;
+    let catalog = ada.create_catalog("Tools").await;
+    let team = ada.add_resource(&catalog, "AadGroup", "g-team").await;
+    let package = ada.create_package(&catalog, "Falcon").await;
+    ada.add_role_scope(&package, &text(&team["id"]), "Member_g-team").await;
+    let policy = json!({
+        "displayName": "Thirty days", "accessPackage": {"id": package}, "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+        "requestApprovalSettings": {"isApprovalRequiredForAdd": false},
+        "expiration": {"type": "afterDuration", "duration": "P30D"}
+    });
+    let created = ada
+        .data(
+            "mutation($input: CreateAssignmentPolicyInput!) { createAssignmentPolicy(input: $input) { assignmentPolicy { id } } }",
+            json!({ "input": { "accessPackageId": package, "graphJson": policy } }),
+        )
+        .await;
+    let policy_id = created["createAssignmentPolicy"]["assignmentPolicy"]["id"].clone();
+    let bob = server.as_user("u-bob");
+    let request = "mutation($input: CreateAssignmentRequestInput!) { createAssignmentRequest(input: $input) {
+        assignmentRequest { state assignment { id endDateTime } } } }";
+    let got = bob.data(request, json!({ "input": { "accessPackageId": package } })).await["createAssignmentRequest"]
+        ["assignmentRequest"]["assignment"]
+        .clone();
+    let assignment = got["id"].clone();
+    let extend = |kind: &str| {
+        json!({ "input": { "requestType": kind, "accessPackageId": package, "assignmentId": assignment,
+                           "assignmentPolicyId": policy_id, "targetId": "User:u-bob" } })
+    };
+    bob.refused(request, extend("userUpdate"), "FORBIDDEN", Some("requestType")).await;
+    advance(&ada, start + chrono::TimeDelta::days(20)).await;
+    let extended =
+        ada.data(request, extend("adminUpdate")).await["createAssignmentRequest"]["assignmentRequest"]
+            .clone();
+    assert_eq!(extended["state"], json!("delivered"), "{extended}");
+    let end =
+        chrono::DateTime::parse_from_rfc3339(&text(&extended["assignment"]["endDateTime"])).unwrap().to_utc();
+    assert_eq!(end, start + chrono::TimeDelta::days(50), "30 days from the extension");
+    advance(&ada, start + chrono::TimeDelta::days(31)).await;
+    assert_eq!(members(&ada, "g-team").await, ["u-bob"], "still a member past the first end");
+}
