@@ -20,7 +20,7 @@
 //! | `request_rules` | submission refusals, separation of duties under races, approval rules, virtual-clock timers, cancel, assignment removal |
 //! | `auto_assignment` | seed scenario 1, what-if, exclusions, grace periods, reconciliation |
 //! | `ws` | graphql-transport-ws: close codes, ping/pong, live events, resuming from a cursor, token expiry |
-//! | `process` | restart after SIGKILL on SurrealKV (data and timers), `em-api import`, `schema`, `reconcile` |
+//! | `process` | restart after SIGKILL on SurrealKV (data, timers, a review being applied), `em-api import`, `schema`, `reconcile` |
 
 // Test code: helpers outside `#[test]` functions unwrap and panic on purpose, to fail the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

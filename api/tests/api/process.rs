@@ -1,5 +1,5 @@
-//! The binary: a server killed with SIGKILL loses nothing it acknowledged on SurrealKV, and the
-//! `import` and `schema` commands.
+//! The binary: a server killed with SIGKILL loses nothing it acknowledged on SurrealKV (and a
+//! review being applied goes on after the restart), and the `import` and `schema` commands.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -273,4 +273,126 @@ async fn cli_reconcile_repairs_drift_and_is_idempotent() {
     assert!(
         String::from_utf8_lossy(&second.stdout).starts_with("assigned 0, removals scheduled 0, removed 0")
     );
+}
+
+/// A review whose results are being applied when the server is killed (SIGKILL) goes on after
+/// the restart: every denial is removed, none twice, and the review ends `Applied`.
+#[tokio::test]
+async fn a_review_applied_halfway_when_the_server_is_killed_goes_on_after_the_restart() {
+    const PEOPLE: usize = 400;
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let db = format!("surrealkv://{}", folder.path().join("data").display());
+    let mut directory = crate::requests::directory_with_admin();
+    let users = directory["users"].as_array_mut().unwrap();
+    for i in 0..PEOPLE {
+        users.push(json!({ "id": format!("u-r{i:03}"), "displayName": format!("Reviewed {i:03}"),
+                           "userPrincipalName": format!("r{i}@contoso.com"), "manager": {"id": "u-ada"} }));
+    }
+    let file = folder.path().join("directory.json");
+    write_json(&file, &directory);
+    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    let secret = "the process test's secret of 32+ bytes";
+    let args = ["--virtual-clock", "--auth-secret", secret];
+    let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
+        hs256_secret: Some(secret.into()),
+        jwks: None,
+        issuer: "em-api".into(),
+        audience: "em-api".into(),
+        partners: Vec::new(),
+    })
+    .expect("the secret is usable");
+    let signed_in = |api: &Api, user: &str| Api {
+        bearer: Some(minter.mint(user, chrono::Utc::now().timestamp(), 600).expect("tokens mint")),
+        ..Api::at_base(&api.base)
+    };
+
+    let first = Process::serve_with(&db, &folder.path().join("first.log"), &args).await;
+    let ada = signed_in(&first.api, "u-ada");
+    let start = chrono::DateTime::parse_from_rfc3339(&text(
+        &ada.data("{ clock { now } }", json!({})).await["clock"]["now"],
+    ))
+    .unwrap()
+    .to_utc();
+    let review_start = start + chrono::TimeDelta::days(1);
+    let (package, policy) =
+        crate::reviews::reviewed_package(&ada, review_start, crate::reviews::quarterly()).await.unwrap();
+    let request = "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }";
+    let people: Vec<Api> = (0..PEOPLE).map(|i| signed_in(&first.api, &format!("u-r{i:03}"))).collect();
+    futures::future::join_all(people.iter().map(|p| p.data(request, json!({ "p": package })))).await;
+    let advance = "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now } }";
+    ada.data(advance, json!({ "to": review_start.to_rfc3339() })).await;
+    let mine = ada
+        .data(
+            "{ accessReviewDecisions(filterByCurrentUser: reviewer, first: 500) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let denials: Vec<Value> = mine["accessReviewDecisions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!({ "id": i["id"], "decision": "Deny", "justification": "project over" }))
+        .collect();
+    assert_eq!(denials.len(), PEOPLE);
+    ada.data(
+        "mutation($d: [ReviewDecisionInput!]!) { recordAccessReviewDecisions(input: {decisions: $d}) { decisions { id } } }",
+        json!({ "d": denials }),
+    )
+    .await;
+
+    // The end applies 400 removals; the server is killed once some of them are done.
+    let end = review_start + chrono::TimeDelta::days(14);
+    let ending = {
+        let ada = signed_in(&first.api, "u-ada");
+        tokio::spawn(async move { ada.gql(advance, json!({ "to": end.to_rfc3339() })).await })
+    };
+    let count = "{ group(id: \"g-team\") { memberCount } }";
+    loop {
+        let left = ada.gql(count, json!({})).await["data"]["group"]["memberCount"].as_u64().unwrap_or(0);
+        if left < PEOPLE as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    first.kill();
+    let _ = ending.await;
+
+    let second = Process::serve_with(&db, &folder.path().join("second.log"), &args).await;
+    let ada = signed_in(&second.api, "u-ada");
+    let status = "query($p: ID!) { accessReviewInstances(policyId: $p) { nodes { status } } }";
+    let before = ada.data(status, json!({ "p": policy })).await;
+    assert_eq!(
+        before["accessReviewInstances"]["nodes"][0]["status"],
+        json!("Completed"),
+        "killed while applying"
+    );
+    let left = ada.data(count, json!({})).await["group"]["memberCount"].as_u64().unwrap();
+    assert!(left > 0 && left < PEOPLE as u64, "some removed before the kill, some left: {left}");
+    ada.data(advance, json!({ "to": (end + chrono::TimeDelta::hours(1)).to_rfc3339() })).await;
+    let after = ada.data(status, json!({ "p": policy })).await;
+    assert_eq!(after["accessReviewInstances"]["nodes"][0]["status"], json!("Applied"));
+    assert_eq!(ada.data(count, json!({})).await["group"]["memberCount"], json!(0));
+    let mut removals = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = ada
+            .data(
+                "query($a: String) { assignmentRequests(first: 200, after: $a) {
+                    pageInfo { hasNextPage endCursor } nodes { requestType } } }",
+                json!({ "a": after }),
+            )
+            .await;
+        let page = &page["assignmentRequests"];
+        removals += page["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["requestType"] == json!("systemRemove"))
+            .count();
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(removals, PEOPLE, "each removed once");
 }

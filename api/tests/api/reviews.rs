@@ -34,7 +34,7 @@ async fn advance(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
 /// A package delivering Project Falcon, with a policy any member requests without approval,
 /// reviewed quarterly from `first` for 14 days by the assignee's manager (Carol when there is
 /// none), removing what nobody reviews.
-async fn reviewed_package(
+pub(crate) async fn reviewed_package(
     ada: &Api,
     first: chrono::DateTime<chrono::Utc>,
     recurrence: Value,
@@ -74,7 +74,7 @@ async fn reviewed_package(
     Ok((package, text(&created["data"]["createAssignmentPolicy"]["assignmentPolicy"]["id"])))
 }
 
-fn quarterly() -> Value {
+pub(crate) fn quarterly() -> Value {
     json!({"pattern": {"type": "absoluteMonthly", "interval": 3}, "range": {"type": "noEnd", "startDate": "2026-01-01"}})
 }
 
