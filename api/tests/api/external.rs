@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::requests::{directory_with_admin, members, socket};
-use crate::support::{Api, TestServer, text};
+use crate::support::{Api, TestServer, advance_clock as advance, clock_now as now, text};
 
 const MEGAN: &str = "00000000-0000-0000-0000-0000000000a3";
 const CHRISTIE: &str = "00000000-0000-0000-0000-0000000000a2";
@@ -67,21 +67,6 @@ async fn guest_trail(admin: &Api, guest: &str) -> Vec<String> {
         )
         .await;
     trail["auditEvents"]["nodes"].as_array().unwrap().iter().map(|e| text(&e["kind"])).collect()
-}
-
-async fn advance(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
-    admin
-        .data(
-            "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now firedTimers } }",
-            json!({ "to": to.to_rfc3339() }),
-        )
-        .await["advanceClock"]
-        .clone()
-}
-
-async fn now(api: &Api) -> chrono::DateTime<chrono::Utc> {
-    let now = api.data("{ clock { now } }", json!({})).await;
-    chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).unwrap().to_utc()
 }
 
 /// Connects a partner known by its domain (and tenant, when given), sponsored by its lead

@@ -100,6 +100,23 @@ fn em_api(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_em-api")).args(args).output().expect("em-api runs")
 }
 
+/// Signs in to a server started with `--auth-secret secret`: a client of `api`'s server as
+/// `user`.
+fn signer(secret: &str) -> impl Fn(&Api, &str) -> Api {
+    let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
+        hs256_secret: Some(secret.into()),
+        jwks: None,
+        issuer: "em-api".into(),
+        audience: "em-api".into(),
+        partners: Vec::new(),
+    })
+    .expect("the secret is usable");
+    move |api: &Api, user: &str| Api {
+        bearer: Some(minter.mint(user, chrono::Utc::now().timestamp(), 600).expect("tokens mint")),
+        ..Api::at_base(&api.base)
+    }
+}
+
 fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, value.to_string()).expect("the directory file is written");
 }
@@ -194,18 +211,7 @@ async fn timers_survive_a_restart_and_fire_after_it() {
     assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
     let secret = "the process test's secret of 32+ bytes";
     let args = ["--virtual-clock", "--auth-secret", secret];
-    let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
-        hs256_secret: Some(secret.into()),
-        jwks: None,
-        issuer: "em-api".into(),
-        audience: "em-api".into(),
-        partners: Vec::new(),
-    })
-    .expect("the secret is usable");
-    let signed_in = |api: &Api, user: &str| Api {
-        bearer: Some(minter.mint(user, chrono::Utc::now().timestamp(), 600).expect("tokens mint")),
-        ..Api::at_base(&api.base)
-    };
+    let signed_in = signer(secret);
 
     let first = Process::serve_with(&db, &folder.path().join("first.log"), &args).await;
     let (ada, dan) = (signed_in(&first.api, "u-ada"), signed_in(&first.api, "u-dan"));
@@ -293,18 +299,7 @@ async fn a_review_applied_halfway_when_the_server_is_killed_goes_on_after_the_re
     assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
     let secret = "the process test's secret of 32+ bytes";
     let args = ["--virtual-clock", "--auth-secret", secret];
-    let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
-        hs256_secret: Some(secret.into()),
-        jwks: None,
-        issuer: "em-api".into(),
-        audience: "em-api".into(),
-        partners: Vec::new(),
-    })
-    .expect("the secret is usable");
-    let signed_in = |api: &Api, user: &str| Api {
-        bearer: Some(minter.mint(user, chrono::Utc::now().timestamp(), 600).expect("tokens mint")),
-        ..Api::at_base(&api.base)
-    };
+    let signed_in = signer(secret);
 
     let first = Process::serve_with(&db, &folder.path().join("first.log"), &args).await;
     let ada = signed_in(&first.api, "u-ada");

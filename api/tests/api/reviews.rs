@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::requests::{directory_with_admin, members, socket};
-use crate::support::{Api, TestServer, text};
+use crate::support::{Api, TestServer, advance_clock as advance, clock_now as now, text};
 
 const DECISIONS_FOR_ME: &str = "{ accessReviewDecisions(filterByCurrentUser: reviewer) { totalCount
     nodes { id principalId principalDisplayName recommendation recommendationReason decision
@@ -15,21 +15,6 @@ const DECISIONS_FOR_ME: &str = "{ accessReviewDecisions(filterByCurrentUser: rev
 const RECORD: &str =
     "mutation($d: [ReviewDecisionInput!]!) { recordAccessReviewDecisions(input: {decisions: $d}) {
     decisions { id decision justification reviewedById } } }";
-
-async fn now(api: &Api) -> chrono::DateTime<chrono::Utc> {
-    let now = api.data("{ clock { now } }", json!({})).await;
-    chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).unwrap().to_utc()
-}
-
-async fn advance(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
-    admin
-        .data(
-            "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now firedTimers } }",
-            json!({ "to": to.to_rfc3339() }),
-        )
-        .await["advanceClock"]
-        .clone()
-}
 
 /// A package delivering Project Falcon, with a policy any member requests without approval,
 /// reviewed quarterly from `first` for 14 days by the assignee's manager (Carol when there is

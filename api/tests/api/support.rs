@@ -203,6 +203,23 @@ pub fn es256_token(key: &str, mut claims: Value) -> String {
     jsonwebtoken::encode(&header, &claims, &key).expect("the token signs")
 }
 
+/// The server's time (`{ clock { now } }`), as `api` asks it.
+pub async fn clock_now(api: &Api) -> chrono::DateTime<chrono::Utc> {
+    let now = api.data("{ clock { now } }", json!({})).await;
+    chrono::DateTime::parse_from_rfc3339(&text(&now["clock"]["now"])).expect("an RFC 3339 time").to_utc()
+}
+
+/// Moves a virtual clock to `to` (`advanceClock`, as the administrator `admin`): its answer.
+pub async fn advance_clock(admin: &Api, to: chrono::DateTime<chrono::Utc>) -> Value {
+    admin
+        .data(
+            "mutation($to: DateTime!) { advanceClock(input: {to: $to}) { now firedTimers } }",
+            json!({ "to": to.to_rfc3339() }),
+        )
+        .await["advanceClock"]
+        .clone()
+}
+
 /// A refusal: `errors[0]` of a response whose operation wrote no data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
