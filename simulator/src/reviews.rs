@@ -99,7 +99,7 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
     let now = api.execute(&admin, "{ clock { now } }", json!({})).await?;
     let now = chrono::DateTime::parse_from_rfc3339(text(&now, "/clock/now"))?.to_utc();
     let first = now + chrono::TimeDelta::days(1);
-    let package = setup(&api, &admin, first).await.context("setting up the reviewed package")?;
+    let (package, policy) = setup(&api, &admin, first).await.context("setting up the reviewed package")?;
 
     // Every requestor requests the package once.
     let started = Instant::now();
@@ -133,7 +133,7 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
         .execute(
             &admin,
             "query($p: ID!) { accessReviewInstances(policyId: $p) { nodes { id decisions(first: 1) { totalCount } } } }",
-            json!({ "p": package_policy(&api, &admin, &package).await? }),
+            json!({ "p": policy }),
         )
         .await?;
     let items = reviews
@@ -283,25 +283,14 @@ async fn decide_all(
     }
 }
 
-/// The catalog, the group, the package and its reviewed policy. Returns the package's id.
-async fn setup(api: &Graphql, admin: &str, first: chrono::DateTime<chrono::Utc>) -> anyhow::Result<String> {
-    let data = api
-        .execute(
-            admin,
-            "mutation { createCatalog(input: {displayName: \"Reviews\"}) { catalog { id } } }",
-            json!({}),
-        )
-        .await?;
-    let catalog = text(&data, "/createCatalog/catalog/id").to_owned();
-    let data = api
-        .execute(
-            admin,
-            "mutation($c: ID!, $o: String!) { createResourceRequest(input: {catalogId: $c, requestType: adminAdd,
-               resource: {originSystem: AadGroup, originId: $o}}) { resource { id } } }",
-            json!({ "c": catalog, "o": GROUP }),
-        )
-        .await?;
-    let resource = text(&data, "/createResourceRequest/resource/id").to_owned();
+/// The catalog, the group, the package and its reviewed policy. Returns the package's and the
+/// policy's ids.
+async fn setup(
+    api: &Graphql,
+    admin: &str,
+    first: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(String, String)> {
+    let (catalog, resource) = crate::setup::catalog_with_group(api, admin, "Reviews", false).await?;
     let data = api
         .execute(
             admin,
@@ -326,7 +315,8 @@ async fn setup(api: &Graphql, admin: &str, first: chrono::DateTime<chrono::Utc>)
             "fallbackReviewers": [{"@odata.type": "#microsoft.graph.singleUser", "userId": ADMIN}]
         }
     });
-    api.execute(
+    let data = api
+        .execute(
         admin,
         "mutation($p: ID!, $r: ID!, $role: String!, $g: JSON!) {
            scope: addAccessPackageResourceRoleScope(input: {accessPackageId: $p, resourceId: $r, roleOriginId: $role}) {
@@ -335,18 +325,7 @@ async fn setup(api: &Graphql, admin: &str, first: chrono::DateTime<chrono::Utc>)
         json!({ "p": package, "r": resource, "role": format!("Member_{GROUP}"), "g": policy }),
     )
     .await?;
-    Ok(package)
-}
-
-async fn package_policy(api: &Graphql, admin: &str, package: &str) -> anyhow::Result<String> {
-    let data = api
-        .execute(
-            admin,
-            "query($p: ID!) { accessPackage(id: $p) { assignmentPolicies { id } } }",
-            json!({ "p": package }),
-        )
-        .await?;
-    Ok(text(&data, "/accessPackage/assignmentPolicies/0/id").to_owned())
+    Ok((package, text(&data, "/policy/assignmentPolicy/id").to_owned()))
 }
 
 impl Report {

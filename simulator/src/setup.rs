@@ -34,26 +34,7 @@ pub async fn two_stage_packages(
     external: bool,
 ) -> anyhow::Result<Built> {
     let started = Instant::now();
-    let data = api
-        .execute(
-            admin,
-            "mutation($n: String!, $x: Boolean!) {
-               createCatalog(input: {displayName: $n, isExternallyVisible: $x}) { catalog { id } } }",
-            json!({ "n": "Simulation", "x": external }),
-        )
-        .await
-        .context("createCatalog")?;
-    let catalog = text(&data, "/createCatalog/catalog/id").to_owned();
-    let data = api
-        .execute(
-            admin,
-            "mutation($c: ID!, $o: String!) { createResourceRequest(input: {catalogId: $c, requestType: adminAdd,
-               resource: {originSystem: AadGroup, originId: $o}}) { resource { id } } }",
-            json!({ "c": catalog, "o": GROUP }),
-        )
-        .await
-        .context("createResourceRequest")?;
-    let resource = text(&data, "/createResourceRequest/resource/id").to_owned();
+    let (catalog, resource) = catalog_with_group(api, admin, "Simulation", external).await?;
     let plans: Vec<(usize, Value)> = (0..count)
         .map(|i| {
             let (first, second) = approvers(i);
@@ -69,6 +50,36 @@ pub async fn two_stage_packages(
         .try_collect()
         .await?;
     Ok(Built { catalog, packages, time: started.elapsed() })
+}
+
+/// A catalog named `name` (visible to external users with `external`) holding the group
+/// `sim-group`: `(catalog id, resource id)`.
+pub async fn catalog_with_group(
+    api: &Graphql,
+    admin: &str,
+    name: &str,
+    external: bool,
+) -> anyhow::Result<(String, String)> {
+    let data = api
+        .execute(
+            admin,
+            "mutation($n: String!, $x: Boolean!) {
+               createCatalog(input: {displayName: $n, isExternallyVisible: $x}) { catalog { id } } }",
+            json!({ "n": name, "x": external }),
+        )
+        .await
+        .context("createCatalog")?;
+    let catalog = text(&data, "/createCatalog/catalog/id").to_owned();
+    let data = api
+        .execute(
+            admin,
+            "mutation($c: ID!, $o: String!) { createResourceRequest(input: {catalogId: $c, requestType: adminAdd,
+               resource: {originSystem: AadGroup, originId: $o}}) { resource { id } } }",
+            json!({ "c": catalog, "o": GROUP }),
+        )
+        .await
+        .context("createResourceRequest")?;
+    Ok((catalog, text(&data, "/createResourceRequest/resource/id").to_owned()))
 }
 
 async fn package(

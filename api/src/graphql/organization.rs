@@ -256,11 +256,29 @@ impl SettingsNode {
 /// Who is signed in, as Graph's `accessPackageSubject` has it: a directory user, or someone from
 /// another organization who has no directory object yet.
 pub struct AccessPackageSubjectNode {
-    pub(crate) object_id: Option<String>,
-    pub(crate) email: Option<String>,
-    pub(crate) display_name: Option<String>,
-    pub(crate) principal_name: Option<String>,
-    pub(crate) organization: Option<ConnectedOrganization>,
+    object_id: Option<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    principal_name: Option<String>,
+    organization: Option<ConnectedOrganization>,
+}
+
+impl AccessPackageSubjectNode {
+    /// Someone from another organization, as their token describes them; `object_id` is the
+    /// guest invited for them, once there is one.
+    pub(crate) fn outsider(
+        subject: &em_engine::ExternalSubject,
+        object_id: Option<String>,
+        organization: Option<ConnectedOrganization>,
+    ) -> Self {
+        Self {
+            object_id,
+            email: Some(subject.email.clone()),
+            display_name: subject.display_name.clone(),
+            principal_name: Some(subject.email.clone()),
+            organization,
+        }
+    }
 }
 
 #[Object(name = "AccessPackageSubject")]
@@ -349,13 +367,10 @@ impl OrganizationQuery {
                 principal_name: user.user_principal_name.clone(),
                 organization: None,
             })),
-            Actor::External { subject } => Ok(Some(AccessPackageSubjectNode {
-                object_id: None,
-                email: Some(subject.email.clone()),
-                display_name: subject.display_name.clone(),
-                principal_name: Some(subject.email.clone()),
-                organization: svc.caller_organization(&who).await.gql()?,
-            })),
+            Actor::External { subject } => {
+                let organization = svc.caller_organization(&who).await.gql()?;
+                Ok(Some(AccessPackageSubjectNode::outsider(subject, None, organization)))
+            }
             Actor::System | Actor::LocalOperator => Ok(None),
         }
     }

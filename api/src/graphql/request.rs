@@ -311,15 +311,10 @@ impl AccessPackageAssignmentRequestNode {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<super::organization::AccessPackageSubjectNode>> {
         let Actor::External { subject } = &self.0.requestor else { return Ok(None) };
-        let organization = services(ctx).requestor_organization(&self.0).await.gql()?;
+        let organization = services(ctx).caller_organization(&self.0.requestor).await.gql()?;
         let invited = user_of(ctx, &self.0.target_id).await?.is_some();
-        Ok(Some(super::organization::AccessPackageSubjectNode {
-            object_id: invited.then(|| self.0.target_id.to_string()),
-            email: Some(subject.email.clone()),
-            display_name: subject.display_name.clone(),
-            principal_name: Some(subject.email.clone()),
-            organization,
-        }))
+        let guest = invited.then(|| self.0.target_id.to_string());
+        Ok(Some(super::organization::AccessPackageSubjectNode::outsider(subject, guest, organization)))
     }
     async fn target_id(&self) -> ID {
         ID(self.0.target_id.to_string())

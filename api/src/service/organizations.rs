@@ -68,21 +68,11 @@ impl Services {
         Ok(self.loaded_organizations().await?.by_id.get(id).cloned())
     }
 
-    /// The connected organization of the caller, for an outsider (their own organization is
-    /// theirs to see); `None` for everyone else.
+    /// The connected organization of `actor` when they come from another organization (a
+    /// signed-in outsider's own, or a request's outsider requestor's, shown to whoever sees the
+    /// request); `None` for everyone else.
     pub async fn caller_organization(&self, actor: &Actor) -> ServiceResult<Option<ConnectedOrganization>> {
         let Actor::External { subject } = actor else { return Ok(None) };
-        let Some(id) = &subject.connected_organization_id else { return Ok(None) };
-        Ok(self.store.connected_organization(id).await?)
-    }
-
-    /// The connected organization of a request's requestor from another organization, shown
-    /// to whoever sees the request (its approvers decide knowing where the requestor is from).
-    pub async fn requestor_organization(
-        &self,
-        request: &em_engine::request::AccessPackageAssignmentRequest,
-    ) -> ServiceResult<Option<ConnectedOrganization>> {
-        let Actor::External { subject } = &request.requestor else { return Ok(None) };
         let Some(id) = &subject.connected_organization_id else { return Ok(None) };
         Ok(self.known_organization(id).await?.map(|org| (*org).clone()))
     }

@@ -98,22 +98,23 @@ impl Services {
         }
     }
 
-    /// Drops a fired timer from a policy's set, and adds `more`.
+    /// Drops a fired timer from a policy's set and adds `more`, writing `events` with it.
     async fn replace_review_timer(
         &self,
         policy_id: &PolicyId,
         fired: &Timer,
         more: Vec<Timer>,
+        events: Vec<em_engine::event::Event>,
     ) -> ServiceResult<()> {
         let current = self.store.review_timers(policy_id).await?;
         let mut next: Vec<Timer> = current.iter().filter(|t| *t != fired).copied().collect();
         next.extend(more);
-        Ok(self.store.set_review_timers(policy_id, &current, &next, Vec::new()).await?)
+        Ok(self.store.set_review_timers(policy_id, &current, &next, events).await?)
     }
 
     async fn start_review(&self, policy_id: &PolicyId, occurrence: u32, timer: &Timer) -> ServiceResult<()> {
         let Some(stored) = self.store.assignment_policy(policy_id).await? else {
-            return self.replace_review_timer(policy_id, timer, Vec::new()).await;
+            return self.replace_review_timer(policy_id, timer, Vec::new(), Vec::new()).await;
         };
         let settings = stored.policy.review_settings.as_ref().filter(|s| s.is_enabled);
         let plan =
@@ -122,7 +123,7 @@ impl Services {
         let (Some(plan), Some((start, end))) = (plan, due) else {
             // The settings changed since the timer was set: the next review as they say now.
             let next = review::waiting_timers(settings, self.now());
-            return self.replace_review_timer(policy_id, timer, next).await;
+            return self.replace_review_timer(policy_id, timer, next, Vec::new()).await;
         };
         let policy = &stored.policy;
         let assignments: Vec<_> = self
@@ -251,16 +252,14 @@ impl Services {
                 self.now(),
             ));
         }
-        let current = self.store.review_timers(policy_id).await?;
-        let next: Vec<Timer> = current.iter().filter(|t| *t != timer).copied().collect();
-        Ok(self.store.set_review_timers(policy_id, &current, &next, events).await?)
+        self.replace_review_timer(policy_id, timer, Vec::new(), events).await
     }
 
     async fn end_review(&self, policy_id: &PolicyId, occurrence: u32, timer: &Timer) -> ServiceResult<()> {
         if let Some(instance) = self.store.access_review(&review::instance_id(policy_id, occurrence)).await? {
             self.complete_and_apply(instance, &Actor::System, false).await?;
         }
-        self.replace_review_timer(policy_id, timer, Vec::new()).await
+        self.replace_review_timer(policy_id, timer, Vec::new(), Vec::new()).await
     }
 
     /// Completes a review (when still in progress; stopped early by `actor` when `stop`) and

@@ -46,7 +46,7 @@ const GUEST: &str = "query($id: ID!) { user(id: $id) { objectId displayName user
     sponsors { __typename ... on User { objectId } ... on Group { id } } } }";
 
 /// Creates a policy from Graph's JSON body, as an administrator pastes it.
-async fn create_policy(admin: &Api, package: &str, mut graph: Value) -> String {
+pub(crate) async fn create_policy(admin: &Api, package: &str, mut graph: Value) -> String {
     graph["accessPackage"] = json!({ "id": package });
     let data = admin
         .data(

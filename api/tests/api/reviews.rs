@@ -373,18 +373,12 @@ async fn an_administrator_extends_what_the_holder_may_not() {
     let package = ada.create_package(&catalog, "Falcon").await;
     ada.add_role_scope(&package, &text(&team["id"]), "Member_g-team").await;
     let policy = json!({
-        "displayName": "Thirty days", "accessPackage": {"id": package}, "allowedTargetScope": "allMemberUsers",
+        "displayName": "Thirty days", "allowedTargetScope": "allMemberUsers",
         "requestorSettings": {"enableTargetsToSelfAddAccess": true},
         "requestApprovalSettings": {"isApprovalRequiredForAdd": false},
         "expiration": {"type": "afterDuration", "duration": "P30D"}
     });
-    let created = ada
-        .data(
-            "mutation($input: CreateAssignmentPolicyInput!) { createAssignmentPolicy(input: $input) { assignmentPolicy { id } } }",
-            json!({ "input": { "accessPackageId": package, "graphJson": policy } }),
-        )
-        .await;
-    let policy_id = created["createAssignmentPolicy"]["assignmentPolicy"]["id"].clone();
+    let policy_id = crate::external::create_policy(&ada, &package, policy).await;
     let bob = server.as_user("u-bob");
     let request = "mutation($input: CreateAssignmentRequestInput!) { createAssignmentRequest(input: $input) {
         assignmentRequest { state assignment { id endDateTime } } } }";
