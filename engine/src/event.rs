@@ -147,6 +147,24 @@ pub enum EventKind {
     /// A reviewer recorded a decision.
     #[serde(rename = "accessReview.decisionRecorded")]
     AccessReviewDecisionRecorded,
+    #[serde(rename = "customExtension.created")]
+    CustomExtensionCreated,
+    #[serde(rename = "customExtension.updated")]
+    CustomExtensionUpdated,
+    #[serde(rename = "customExtension.deleted")]
+    CustomExtensionDeleted,
+    /// A custom extension's endpoint accepted a call.
+    #[serde(rename = "customExtension.calloutSent")]
+    CustomExtensionCalloutSent,
+    /// A call failed after its retries (the error in the reason).
+    #[serde(rename = "customExtension.calloutFailed")]
+    CustomExtensionCalloutFailed,
+    /// A launch-and-wait extension resumed its request.
+    #[serde(rename = "customExtension.callbackReceived")]
+    CustomExtensionCallbackReceived,
+    /// A launch-and-wait extension did not call back in time: its request failed.
+    #[serde(rename = "customExtension.callbackTimedOut")]
+    CustomExtensionCallbackTimedOut,
 }
 
 /// What an event is about, by kind: the area decides who may read it.
@@ -159,7 +177,7 @@ pub enum EventArea {
 }
 
 impl EventKind {
-    pub const ALL: [Self; 54] = [
+    pub const ALL: [Self; 61] = [
         Self::CatalogCreated,
         Self::CatalogUpdated,
         Self::CatalogDeleted,
@@ -214,6 +232,13 @@ impl EventKind {
         Self::AccessReviewCompleted,
         Self::AccessReviewApplied,
         Self::AccessReviewDecisionRecorded,
+        Self::CustomExtensionCreated,
+        Self::CustomExtensionUpdated,
+        Self::CustomExtensionDeleted,
+        Self::CustomExtensionCalloutSent,
+        Self::CustomExtensionCalloutFailed,
+        Self::CustomExtensionCallbackReceived,
+        Self::CustomExtensionCallbackTimedOut,
     ];
 
     /// `<object>.<verb>`, as stored and shown.
@@ -274,6 +299,13 @@ impl EventKind {
             Self::AccessReviewCompleted => "accessReview.completed",
             Self::AccessReviewApplied => "accessReview.applied",
             Self::AccessReviewDecisionRecorded => "accessReview.decisionRecorded",
+            Self::CustomExtensionCreated => "customExtension.created",
+            Self::CustomExtensionUpdated => "customExtension.updated",
+            Self::CustomExtensionDeleted => "customExtension.deleted",
+            Self::CustomExtensionCalloutSent => "customExtension.calloutSent",
+            Self::CustomExtensionCalloutFailed => "customExtension.calloutFailed",
+            Self::CustomExtensionCallbackReceived => "customExtension.callbackReceived",
+            Self::CustomExtensionCallbackTimedOut => "customExtension.callbackTimedOut",
         }
     }
 
@@ -285,7 +317,11 @@ impl EventKind {
             | Self::RequestStateChanged
             | Self::RequestUpdated
             | Self::ApprovalStageAssigned
-            | Self::ApprovalStageRemoved => EventArea::Request,
+            | Self::ApprovalStageRemoved
+            | Self::CustomExtensionCalloutSent
+            | Self::CustomExtensionCalloutFailed
+            | Self::CustomExtensionCallbackReceived
+            | Self::CustomExtensionCallbackTimedOut => EventArea::Request,
             Self::AssignmentCreated
             | Self::AssignmentStateChanged
             | Self::AssignmentUpdated

@@ -149,6 +149,11 @@ typed_id!(
     ConnectedOrganizationId
 );
 
+typed_id!(
+    /// A custom extension's id (`customCalloutExtension`).
+    CustomExtensionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

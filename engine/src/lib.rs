@@ -20,6 +20,7 @@ pub mod directory;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod extension;
 pub mod guest;
 pub mod id;
 pub mod import;

@@ -368,6 +368,10 @@ pub struct AccessPackageAssignmentPolicy {
     pub notification_settings: Option<NotificationSettings>,
     #[serde(default)]
     pub questions: Vec<AccessPackageQuestion>,
+    /// The catalog's custom extensions called at stages of requests and assignments (checked
+    /// against the catalog's extensions by [`crate::extension::check_stage_settings`]).
+    #[serde(default)]
+    pub custom_extension_stage_settings: Vec<crate::extension::CustomExtensionStageSetting>,
     pub created_date_time: DateTime<Utc>,
     pub modified_date_time: DateTime<Utc>,
 }
@@ -399,6 +403,10 @@ pub struct PolicyInput {
     pub notification_settings: Option<NotificationSettings>,
     #[serde(default)]
     pub questions: Vec<AccessPackageQuestion>,
+    /// The catalog's custom extensions called at stages of requests and assignments (checked
+    /// against the catalog's extensions by [`crate::extension::check_stage_settings`]).
+    #[serde(default)]
+    pub custom_extension_stage_settings: Vec<crate::extension::CustomExtensionStageSetting>,
 }
 
 const QUESTION_NAMESPACE: Uuid = Uuid::from_u128(0x8a3c_61f2_0d7e_4b59_a1c4_2e6f_9b0d_7c35);
@@ -463,6 +471,7 @@ impl AccessPackageAssignmentPolicy {
             review_settings: input.review_settings,
             notification_settings: input.notification_settings,
             questions,
+            custom_extension_stage_settings: input.custom_extension_stage_settings,
             created_date_time: created,
             modified_date_time: modified,
         }

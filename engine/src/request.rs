@@ -48,6 +48,7 @@ use crate::approval::{
 use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, NewAssignment, assignment_schedule};
 use crate::directory::User;
 use crate::error::DomainError;
+use crate::extension::{CallbackData, CalloutInstance, CalloutStatus, CustomExtensionStage, StageExtension};
 use crate::policy::{
     AccessPackageAnswerString, AccessPackageApprovalStage, EntitlementManagementSchedule, ExpirationPattern,
     PolicyPriority, RequestAction, applicability::PolicyNote,
@@ -194,6 +195,8 @@ pub enum RequestStatus {
     /// Denied because an approval stage timed out (the portal's "Expired").
     Expired,
     Canceled,
+    /// A launch-and-wait custom extension was called; the request goes on when it calls back.
+    WaitingForCallback,
 }
 
 impl RequestStatus {
@@ -212,6 +215,7 @@ impl RequestStatus {
             Self::Denied => "Denied",
             Self::Expired => "Expired",
             Self::Canceled => "Canceled",
+            Self::WaitingForCallback => "WaitingForCallback",
         }
     }
 
@@ -232,6 +236,9 @@ pub struct PolicySnapshot {
     pub display_name: String,
     pub expiration: ExpirationPattern,
     pub stages: Vec<AccessPackageApprovalStage>,
+    /// The custom extensions the request calls, by stage.
+    #[serde(default)]
+    pub custom_extensions: Vec<StageExtension>,
 }
 
 /// One step of a request's story.
@@ -277,6 +284,9 @@ pub struct AccessPackageAssignmentRequest {
     pub approval: Option<Approval>,
     pub policy_snapshot: PolicySnapshot,
     pub explanation: RequestExplanation,
+    /// The custom extensions called for the request (Graph's `customExtensionCalloutInstances`).
+    #[serde(default)]
+    pub custom_extension_callout_instances: Vec<CalloutInstance>,
 }
 
 /// Something the caller does after a transition, in the same transaction as storing it.
@@ -303,6 +313,15 @@ pub struct Transition {
     pub timers: Vec<Timer>,
     /// `false` when the event changed nothing (a stale timer).
     pub changed: bool,
+}
+
+/// An extension as a request's story names it: "`TAP issuer`".
+fn extension_label(extension: &StageExtension) -> String {
+    if extension.display_name.is_empty() {
+        format!("`{}`", extension.custom_extension_id)
+    } else {
+        format!("`{}`", extension.display_name)
+    }
 }
 
 const ASSIGNMENT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_3a90_c2b8_47e5_8d14_b7a2_e05c_9f63);
@@ -368,8 +387,215 @@ impl AccessPackageAssignmentRequest {
             }
             _ => {}
         }
+        if self.status == RequestStatus::WaitingForCallback {
+            timers.retain(|t| {
+                !matches!(t.kind, TimerKind::ApprovalTimeout { .. } | TimerKind::ApprovalEscalation { .. })
+            });
+            if let Some(until) = self.waiting().and_then(|i| i.wait_until) {
+                timers.push(Timer::new(until, TimerKind::CallbackTimeout));
+            }
+        }
         timers.sort();
         timers
+    }
+
+    /// The launch-and-wait call the request waits for, if it waits.
+    #[must_use]
+    pub fn waiting(&self) -> Option<&CalloutInstance> {
+        if self.status != RequestStatus::WaitingForCallback {
+            return None;
+        }
+        self.custom_extension_callout_instances
+            .iter()
+            .rev()
+            .find(|i| i.status == CalloutStatus::WaitingForCallback)
+    }
+
+    /// Calls the extension the request has at `stage`, if any: records the call, and with a
+    /// launch-and-wait extension at a stage that may wait, makes the request wait for its
+    /// callback. Returns whether it now waits.
+    fn launch(&mut self, stage: CustomExtensionStage, now: DateTime<Utc>) -> bool {
+        let Some(extension) =
+            self.policy_snapshot.custom_extensions.iter().find(|e| e.stage == stage).cloned()
+        else {
+            return false;
+        };
+        let n = self.custom_extension_callout_instances.len();
+        let wait_until = extension.wait.filter(|_| stage.may_wait()).and_then(|d| d.after(now));
+        self.custom_extension_callout_instances.push(CalloutInstance {
+            id: crate::extension::callout_id(&self.id, stage, n),
+            custom_extension_id: extension.custom_extension_id.clone(),
+            stage,
+            status: if wait_until.is_some() {
+                CalloutStatus::WaitingForCallback
+            } else {
+                CalloutStatus::Launched
+            },
+            detail: None,
+            launched_date_time: now,
+            wait_until,
+            completed_date_time: None,
+        });
+        let name = extension_label(&extension);
+        match (wait_until, extension.wait) {
+            (Some(until), Some(wait)) => {
+                self.status = RequestStatus::WaitingForCallback;
+                self.completed_date_time = None;
+                self.log(
+                    now,
+                    format!(
+                        "{}: custom extension {name} called; waiting up to {wait} (until {}) for its callback",
+                        stage.label(),
+                        until.to_rfc3339()
+                    ),
+                );
+                true
+            }
+            _ => {
+                self.log(now, format!("{}: custom extension {name} called", stage.label()));
+                false
+            }
+        }
+    }
+
+    fn extension_name(&self, id: &str) -> String {
+        self.policy_snapshot
+            .custom_extensions
+            .iter()
+            .find(|e| e.custom_extension_id == id)
+            .map_or_else(|| format!("`{id}`"), extension_label)
+    }
+
+    fn replace_instance(&mut self, instance: CalloutInstance) {
+        if let Some(slot) = self.custom_extension_callout_instances.iter_mut().find(|i| i.id == instance.id) {
+            *slot = instance;
+        }
+    }
+
+    /// A launch-and-wait extension called back (Graph's `resume`): the request goes on from the
+    /// stage it waited at, or, at request created, is denied or canceled as the callback says.
+    pub fn resume(
+        &self,
+        data: &CallbackData,
+        target: &User,
+        directory: &dyn DirectoryView,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, DomainError> {
+        let id = data.custom_extension_stage_instance_id.trim();
+        let Some(instance) = self.custom_extension_callout_instances.iter().find(|i| i.id == id) else {
+            return Err(DomainError::not_found("custom extension stage instance", id)
+                .at("data.customExtensionStageInstanceId"));
+        };
+        if self.waiting().map(|w| w.id.as_str()) != Some(id) {
+            return Err(DomainError::conflict(format!(
+                "request `{}` is not waiting for a callback of stage instance `{id}` (its status is `{}`)",
+                self.id,
+                self.status.as_str()
+            )));
+        }
+        if let Some(stage) = data.stage.filter(|s| *s != instance.stage) {
+            return Err(DomainError::invalid(
+                "type",
+                format!(
+                    "stage instance `{id}` is at `{}`, not `{}`",
+                    instance.stage.as_str(),
+                    stage.as_str()
+                ),
+            ));
+        }
+        let detail =
+            data.custom_extension_stage_instance_detail.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        if detail.is_some_and(|d| d.chars().count() > crate::extension::MAX_DETAIL) {
+            return Err(DomainError::invalid(
+                "data.customExtensionStageInstanceDetail",
+                format!("at most {} characters", crate::extension::MAX_DETAIL),
+            ));
+        }
+        let outcome = match data.state.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) if s.eq_ignore_ascii_case("denied") => Some(AccessPackageRequestState::Denied),
+            Some(s) if s.eq_ignore_ascii_case("canceled") => Some(AccessPackageRequestState::Canceled),
+            Some(other) => {
+                return Err(DomainError::invalid(
+                    "data.state",
+                    format!("a callback may set `denied` or `canceled`, not `{other}`"),
+                ));
+            }
+        };
+        if outcome.is_some() && instance.stage != CustomExtensionStage::AssignmentRequestCreated {
+            return Err(DomainError::invalid(
+                "data.state",
+                "only a callback at `assignmentRequestCreated` may deny or cancel the request",
+            ));
+        }
+        let mut next = self.clone();
+        let stage = instance.stage;
+        let name = self.extension_name(&instance.custom_extension_id);
+        next.replace_instance(CalloutInstance {
+            status: CalloutStatus::CallbackReceived,
+            detail: detail.map(str::to_owned),
+            completed_date_time: Some(now),
+            ..instance.clone()
+        });
+        match outcome {
+            Some(AccessPackageRequestState::Denied) => {
+                next.set(AccessPackageRequestState::Denied, RequestStatus::Denied, now);
+                next.log(now, format!("denied by custom extension {name} at {}", stage.label()));
+                return Ok(next.finish(Vec::new()));
+            }
+            Some(_) => {
+                next.set(AccessPackageRequestState::Canceled, RequestStatus::Canceled, now);
+                next.log(now, format!("canceled by custom extension {name} at {}", stage.label()));
+                return Ok(next.finish(Vec::new()));
+            }
+            None => next.log(now, format!("{}: custom extension {name} called back", stage.label())),
+        }
+        next.status = match next.state {
+            AccessPackageRequestState::PendingApproval => RequestStatus::PendingApproval,
+            _ => RequestStatus::Accepted,
+        };
+        if stage == CustomExtensionStage::AssignmentRequestCreated && next.approval.is_some() {
+            return Ok(next.open_stage(0, target, directory, now));
+        }
+        Ok(next.proceed(now))
+    }
+
+    /// A launch-and-wait call failed after its retries: the request fails, saying why. A
+    /// launch-and-continue call that failed is recorded on the request, which goes on. A call
+    /// the request no longer waits for changes nothing.
+    pub fn callout_failed(&self, callout_id: &str, error: &str, now: DateTime<Utc>) -> Transition {
+        let Some(instance) = self.custom_extension_callout_instances.iter().find(|i| i.id == callout_id)
+        else {
+            return self.unchanged();
+        };
+        if !matches!(instance.status, CalloutStatus::Launched | CalloutStatus::WaitingForCallback) {
+            return self.unchanged();
+        }
+        let waiting = self.waiting().is_some_and(|w| w.id == callout_id);
+        let mut next = self.clone();
+        let name = self.extension_name(&instance.custom_extension_id);
+        next.replace_instance(CalloutInstance {
+            status: CalloutStatus::CalloutFailed,
+            detail: Some(error.to_owned()),
+            completed_date_time: Some(now),
+            ..instance.clone()
+        });
+        if waiting {
+            next.set(AccessPackageRequestState::DeliveryFailed, RequestStatus::DeliveryFailed, now);
+            next.log(
+                now,
+                format!(
+                    "failed: custom extension {name} at {} could not be called: {error}",
+                    instance.stage.label()
+                ),
+            );
+        } else {
+            next.log(
+                now,
+                format!("custom extension {name} at {} could not be called: {error}", instance.stage.label()),
+            );
+        }
+        next.finish(Vec::new())
     }
 
     /// Moves an approved (or approval-free) request on: to `scheduled` when it starts later, else
@@ -513,6 +739,9 @@ impl AccessPackageAssignmentRequest {
             return Ok(next.open_stage(following, target, directory, now));
         }
         next.log(now, "approved: every stage approved");
+        if next.launch(CustomExtensionStage::AssignmentRequestApproved, now) {
+            return Ok(next.finish(Vec::new()));
+        }
         Ok(next.proceed(now))
     }
 
@@ -684,6 +913,32 @@ impl AccessPackageAssignmentRequest {
                 next.log(now, "the scheduled start is reached");
                 Ok(next.start_delivery(now))
             }
+            TimerKind::CallbackTimeout => {
+                let Some(instance) = self.waiting().cloned() else { return Ok(self.unchanged()) };
+                let name = self.extension_name(&instance.custom_extension_id);
+                let waited = self
+                    .policy_snapshot
+                    .custom_extensions
+                    .iter()
+                    .find(|e| e.stage == instance.stage)
+                    .and_then(|e| e.wait)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                next.replace_instance(CalloutInstance {
+                    status: CalloutStatus::CallbackTimedOut,
+                    completed_date_time: Some(now),
+                    ..instance.clone()
+                });
+                next.set(AccessPackageRequestState::DeliveryFailed, RequestStatus::DeliveryFailed, now);
+                next.log(
+                    now,
+                    format!(
+                        "failed: custom extension {name} at {} did not call back within {waited}",
+                        instance.stage.label()
+                    ),
+                );
+                Ok(next.finish(Vec::new()))
+            }
             TimerKind::AssignmentExpiryReminder
             | TimerKind::AssignmentNearExpiry
             | TimerKind::AssignmentExpiration
@@ -739,6 +994,13 @@ impl AccessPackageAssignmentRequest {
         };
         next.set(state, status, now);
         next.log(now, text);
+        if state == AccessPackageRequestState::Delivered {
+            let stage = match self.action() {
+                Some(RequestAction::Remove) => CustomExtensionStage::AssignmentRequestRemoved,
+                _ => CustomExtensionStage::AssignmentRequestGranted,
+            };
+            next.launch(stage, now);
+        }
         Ok(next.finish(Vec::new()))
     }
 
@@ -764,6 +1026,27 @@ impl AccessPackageAssignmentRequest {
         }
         let mut next = self.clone();
         next.log(now, "reprocessing");
+        // A call the request waited for failed: the extension is called again.
+        let failed_wait = self
+            .custom_extension_callout_instances
+            .last()
+            .filter(|i| i.wait_until.is_some())
+            .filter(|i| matches!(i.status, CalloutStatus::CallbackTimedOut | CalloutStatus::CalloutFailed))
+            .map(|i| i.stage);
+        if let Some(stage) =
+            failed_wait.filter(|_| self.assignment_id.is_none() || self.action() != Some(RequestAction::Add))
+        {
+            next.state = if stage == CustomExtensionStage::AssignmentRequestApproved {
+                AccessPackageRequestState::PendingApproval
+            } else {
+                AccessPackageRequestState::Submitted
+            };
+            next.completed_date_time = None;
+            if next.launch(stage, now) {
+                return Ok(next.finish(Vec::new()));
+            }
+            return Ok(next.proceed(now));
+        }
         let effect = match (self.action(), &self.assignment_id) {
             (Some(RequestAction::Add), Some(id)) => Effect::Deliver { assignment_id: id.clone() },
             // The assignment was never created (its schedule could not be computed): start over.

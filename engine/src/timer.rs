@@ -46,6 +46,9 @@ pub enum TimerKind {
     ReviewEnding { occurrence: u32 },
     /// The `occurrence`th review of a policy ends: its results are applied.
     ReviewEnd { occurrence: u32 },
+    /// A request waiting for a launch-and-wait custom extension's callback stops waiting: it fails
+    /// (see [`crate::extension`]).
+    CallbackTimeout,
 }
 
 impl Timer {

@@ -61,6 +61,7 @@ fn base() -> AccessPackageAssignmentPolicy {
         review_settings: None,
         notification_settings: None,
         questions: vec![],
+        custom_extension_stage_settings: vec![],
         created_date_time: now(),
         modified_date_time: now(),
     }
@@ -622,6 +623,7 @@ fn to_input(p: &AccessPackageAssignmentPolicy) -> PolicyInput {
             .iter()
             .map(|q| AccessPackageQuestion { id: String::new(), ..q.clone() })
             .collect(),
+        custom_extension_stage_settings: p.custom_extension_stage_settings.clone(),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::access_package::AccessPackage;
 use crate::assignment::{AccessPackageAssignment, DeliveryOutcome, DeliveryPlan, FailedGrant, Grant};
 use crate::error::DomainError;
 use crate::event::Event;
+use crate::extension::{Callout, CustomExtensionStage, StageExtension};
 use crate::guest::GuestWrite;
 use crate::id::{AssignmentId, UserId};
 use crate::timer::{Timer, TimerKind};
@@ -68,6 +69,8 @@ pub struct Change {
     /// The target as a guest entitlement management invites, blocks or unblocks with this change
     /// (see [`crate::guest`]).
     pub guest: Option<GuestWrite>,
+    /// Custom extension calls the change makes: written with it, sent after it commits.
+    pub callouts: Vec<Callout>,
 }
 
 impl Change {
@@ -215,6 +218,19 @@ pub fn realize(
         (request, timers) = (t.request, t.timers);
     }
     change.timers.push((TimerOwner::Request, request.id.to_string(), timers));
+    let launched_before = before.map_or(0, |(b, _)| b.custom_extension_callout_instances.len());
+    for instance in request.custom_extension_callout_instances.iter().skip(launched_before) {
+        let assignment = request.assignment_id.as_ref().and_then(|id| {
+            change
+                .assignments
+                .iter()
+                .map(|(a, _)| a)
+                .chain(held.iter().map(|h| h.assignment))
+                .find(|a| a.id == *id)
+        });
+        change.callouts.push(crate::extension::request_callout(&request, instance, package, assignment));
+    }
+    told.extend(events::callback_events(stamp, before.map(|(b, _)| b), &request, package));
     told.extend(events::request_events(stamp, before.map(|(b, _)| b), &request, package));
     change.requests.push((request.clone(), before.map(|(_, version)| version)));
     Ok(Realized { change, events: told, request })
@@ -224,12 +240,14 @@ pub fn realize(
 /// target, who holds `held` at `target_version` (the assignment among them): the assignment and its
 /// timers written, and on its end what it granted taken away unless another assignment still
 /// grants it. `package_name` gives the event's reason its words.
+#[allow(clippy::too_many_arguments)]
 pub fn assignment_timer(
     assignment: Held<'_>,
     held: &[Held<'_>],
     timer: &Timer,
     target_version: u64,
     package_name: Option<&str>,
+    extensions: &[StageExtension],
     stamp: &Stamp<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Change, Vec<Event>), DomainError> {
@@ -257,6 +275,25 @@ pub fn assignment_timer(
         };
         if let Some(days) = days {
             told.push(events::assignment_reminder(stamp, &next, days, package_name));
+        }
+        let stage = match timer.kind {
+            TimerKind::AssignmentExpiryReminder => {
+                Some(CustomExtensionStage::AssignmentFourteenDaysBeforeExpiration)
+            }
+            TimerKind::AssignmentNearExpiry => Some(CustomExtensionStage::AssignmentOneDayBeforeExpiration),
+            TimerKind::AssignmentExpiration if !next.is_active() => {
+                Some(CustomExtensionStage::AssignmentRequestRemoved)
+            }
+            _ => None,
+        };
+        if let Some(extension) = stage.and_then(|stage| extensions.iter().find(|e| e.stage == stage)) {
+            change.callouts.push(crate::extension::assignment_callout(
+                &next,
+                extension,
+                package_name,
+                timer.due,
+                now,
+            ));
         }
         change.assignments.push((next, Some(assignment.version)));
     }

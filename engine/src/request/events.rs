@@ -160,6 +160,55 @@ fn stage_event(mut event: Event, request_id: &RequestId, stage: &ApprovalStage) 
 }
 
 /// The requestor and the target of a request.
+/// The events of callbacks a request's change records (received, timed out, or a call that
+/// failed), addressed to the requestor and target.
+#[must_use]
+pub fn callback_events(
+    stamp: &Stamp<'_>,
+    before: Option<&AccessPackageAssignmentRequest>,
+    after: &AccessPackageAssignmentRequest,
+    package: &AccessPackage,
+) -> Vec<Event> {
+    use crate::extension::CalloutStatus;
+    let mut events = Vec::new();
+    for instance in &after.custom_extension_callout_instances {
+        let old = before
+            .and_then(|b| b.custom_extension_callout_instances.iter().find(|i| i.id == instance.id))
+            .map(|i| i.status);
+        if old == Some(instance.status) {
+            continue;
+        }
+        let kind = match instance.status {
+            CalloutStatus::CallbackReceived => EventKind::CustomExtensionCallbackReceived,
+            CalloutStatus::CallbackTimedOut => EventKind::CustomExtensionCallbackTimedOut,
+            CalloutStatus::CalloutFailed => EventKind::CustomExtensionCalloutFailed,
+            CalloutStatus::Launched | CalloutStatus::WaitingForCallback => continue,
+        };
+        let mut event = stamp
+            .event(kind, "AccessPackageAssignmentRequest", &after.id)
+            .in_catalog(&package.catalog_id)
+            .for_package(&package.id)
+            .with_data(json!({
+                "customExtensionStageInstanceId": instance.id,
+                "customExtensionId": instance.custom_extension_id,
+                "stage": instance.stage.as_str(),
+            }))
+            .with_reason(format!(
+                "custom extension at {}: {}",
+                instance.stage.label(),
+                match instance.status {
+                    CalloutStatus::CallbackReceived => "called back".to_owned(),
+                    CalloutStatus::CallbackTimedOut => "did not call back in time".to_owned(),
+                    _ => format!("could not be called: {}", instance.detail.as_deref().unwrap_or_default()),
+                }
+            ));
+        event.target_id = Some(after.target_id.to_string());
+        event.audience = parties(after);
+        events.push(event);
+    }
+    events
+}
+
 fn parties(request: &AccessPackageAssignmentRequest) -> Vec<String> {
     let mut parties = vec![request.target_id.to_string()];
     if let Actor::User { id } = &request.requestor

@@ -27,6 +27,7 @@ use crate::assignment::{AccessPackageAssignment, assignment_schedule};
 use crate::catalog::AccessPackageCatalog;
 use crate::directory::Group;
 use crate::error::{DomainError, ErrorCode, Problems};
+use crate::extension::{CustomCalloutExtension, CustomExtensionStage};
 use crate::policy::applicability::{
     self, ApplicablePolicy, PolicyNote, SubjectFacts, catalog_allows, requestor_allowed, target_in_scope,
     user_label,
@@ -86,6 +87,8 @@ pub struct SubmitContext<'a> {
     /// The package's `incompatibleGroups`.
     pub incompatible_groups: &'a [Group],
     pub directory: &'a dyn DirectoryView,
+    /// The catalog's custom extensions, which the policy's stage settings name.
+    pub extensions: &'a [CustomCalloutExtension],
 }
 
 /// A submitted request: the request after its first steps, what to do, and its timers.
@@ -595,6 +598,10 @@ fn build(
             display_name: policy.display_name.clone(),
             expiration: policy.expiration.clone(),
             stages,
+            custom_extensions: crate::extension::resolve(
+                &policy.custom_extension_stage_settings,
+                ctx.extensions,
+            ),
         },
         explanation: RequestExplanation {
             policy_reason: chosen.reason,
@@ -602,6 +609,7 @@ fn build(
             other_policies: chosen.others,
             log: Vec::new(),
         },
+        custom_extension_callout_instances: Vec::new(),
     };
     let by = match (&request.requestor, ctx.requestor) {
         (Actor::User { .. }, Some(facts)) => user_label(facts.user),
@@ -626,9 +634,14 @@ fn build(
             ),
         );
     }
+    // A launch-and-wait extension at request created holds the request until it calls back.
+    let waits = request.launch(CustomExtensionStage::AssignmentRequestCreated, now);
     if !approval_required {
         if action != RequestAction::Remove {
             request.log(now, format!("{} needs no approval to {}", policy.label(), action.as_str()));
+        }
+        if waits {
+            return Ok(request.finish(Vec::new()));
         }
         return Ok(request.proceed(now));
     }
@@ -642,6 +655,9 @@ fn build(
             .map(|(i, s)| ApprovalStage::pending(&request.id, i, s))
             .collect(),
     });
+    // With a wait at request created, the stage is only tried now (nobody to approve refuses the
+    // request at once) and opens when the extension calls back.
+    let held = waits.then(|| request.clone());
     let opened = request.open_stage(0, target, ctx.directory, now);
     if opened.request.state == AccessPackageRequestState::Denied {
         let notes = opened
@@ -655,6 +671,9 @@ fn build(
             "nobody can approve this request in stage 1 of {}: {notes}",
             policy.label()
         )));
+    }
+    if let Some(request) = held {
+        return Ok(request.finish(Vec::new()));
     }
     Ok(opened)
 }

@@ -123,6 +123,7 @@ fn p_sales() -> AccessPackageAssignmentPolicy {
                 },
             },
         ],
+        custom_extension_stage_settings: vec![],
         created_date_time: t0(),
         modified_date_time: t0(),
     }
@@ -167,6 +168,7 @@ struct World {
     incompatible_packages: Vec<AccessPackage>,
     incompatible_groups: Vec<Group>,
     none: BTreeSet<String>,
+    extensions: Vec<crate::extension::CustomCalloutExtension>,
 }
 
 impl World {
@@ -210,6 +212,7 @@ impl World {
                 ..Group::default()
             }],
             none: BTreeSet::new(),
+            extensions: vec![],
         }
     }
 
@@ -240,6 +243,7 @@ impl World {
             incompatible_packages: &self.incompatible_packages,
             incompatible_groups: &self.incompatible_groups,
             directory: &self.directory,
+            extensions: &self.extensions,
         };
         submit(input, &ctx, now)
     }
@@ -1334,7 +1338,7 @@ fn an_assignments_expiry_ends_it_and_takes_away_only_what_no_other_assignment_gr
     let held = [Held { assignment: &assignment, version: 4 }, Held { assignment: &other, version: 1 }];
     let expiry = Timer::new(hours(24), TimerKind::AssignmentExpiration);
 
-    let (change, told) = assignment_timer(held[0], &held, &expiry, 6, Some("Sales"), &stamp, hours(30))
+    let (change, told) = assignment_timer(held[0], &held, &expiry, 6, Some("Sales"), &[], &stamp, hours(30))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         change.revoke,
@@ -1347,7 +1351,192 @@ fn an_assignments_expiry_ends_it_and_takes_away_only_what_no_other_assignment_gr
     assert_eq!(kinds, [EventKind::AssignmentStateChanged]);
 
     let stale = Timer::new(hours(23), TimerKind::AssignmentExpiration);
-    let (unchanged, none_told) = assignment_timer(held[0], &held, &stale, 6, None, &stamp, hours(30))
+    let (unchanged, none_told) = assignment_timer(held[0], &held, &stale, 6, None, &[], &stamp, hours(30))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(unchanged.assignments.is_empty() && unchanged.revoke.is_empty() && none_told.is_empty());
+}
+
+// Custom extensions.
+
+mod extensions {
+    use super::*;
+    use crate::assignment::DeliveryPlan;
+    use crate::event::EventKind;
+    use crate::extension::{
+        CallbackConfiguration, CallbackData, CalloutStatus, CustomCalloutExtension, CustomExtensionInput,
+        CustomExtensionStage as S, CustomExtensionStageSetting, CustomExtensionType, EndpointRules,
+    };
+    use crate::request::change::{Delivery, realize};
+
+    fn extension(id: &str, wait: Option<Duration>) -> CustomCalloutExtension {
+        CustomCalloutExtension::create(
+            id.into(),
+            "c".into(),
+            CustomExtensionInput {
+                extension_type: Some(CustomExtensionType::AccessPackageAssignmentRequestWorkflowExtension),
+                display_name: format!("ext {id}"),
+                target_url: "https://ext.example.com/hook".into(),
+                callback_configuration: wait
+                    .map(|timeout_duration| CallbackConfiguration { timeout_duration }),
+                ..CustomExtensionInput::default()
+            },
+            EndpointRules::default(),
+            "admin",
+            t0(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The sales policy with a launch-and-wait extension at `wait_at` and a launch-and-continue one
+    /// at granted.
+    fn world(wait_at: S) -> World {
+        let mut w = World::new();
+        w.extensions = vec![extension("wait", Some(Duration::hours(1))), extension("go", None)];
+        w.policies[0].custom_extension_stage_settings = vec![
+            CustomExtensionStageSetting { stage: wait_at, custom_extension_id: "wait".into() },
+            CustomExtensionStageSetting {
+                stage: S::AssignmentRequestGranted,
+                custom_extension_id: "go".into(),
+            },
+        ];
+        w
+    }
+
+    fn callback(id: &str) -> CallbackData {
+        CallbackData { custom_extension_stage_instance_id: id.into(), ..CallbackData::default() }
+    }
+
+    #[test]
+    fn a_request_waits_at_approved_resumes_and_calls_again_at_granted() {
+        let w = world(S::AssignmentRequestApproved);
+        let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+        check_state(&submitted, AccessPackageRequestState::PendingApproval, "PendingApproval");
+        let approved =
+            ok(submitted.request.decide(&approve("bob", None), &w.user("alice"), &w.directory, hours(1)));
+        check_state(&approved, AccessPackageRequestState::PendingApproval, "WaitingForCallback");
+        assert!(approved.effects.is_empty(), "nothing is delivered while waiting");
+        let waiting = approved.request.waiting().cloned().unwrap_or_else(|| panic!("not waiting"));
+        assert_eq!((waiting.stage, waiting.wait_until), (S::AssignmentRequestApproved, Some(hours(2))));
+        assert_eq!(approved.timers, vec![Timer::new(hours(2), TimerKind::CallbackTimeout)]);
+        assert!(logged(
+            &approved,
+            "request approved: custom extension `ext wait` called; waiting up to PT1H"
+        ));
+
+        // The call is written with the change, with Graph's payload and the callback path.
+        let plan =
+            DeliveryPlan { grants: vec![Grant::GroupMember { group_id: "g".into() }], unresolved: vec![] };
+        let none = BTreeSet::new();
+        let delivery = Delivery { package: &w.package, plan: &plan, missing: &none };
+        let ids = || "e".to_owned();
+        let stamp = events::Stamp { actor: &Actor::System, now: hours(1), ids: &ids };
+        let realized =
+            realize(Some((&submitted.request, 1)), approved.clone(), 1, &[], &delivery, &stamp, hours(1))
+                .unwrap_or_else(|e| panic!("{e}"));
+        let [callout] = realized.change.callouts.as_slice() else { panic!("one callout") };
+        assert!(callout.wait);
+        assert_eq!(callout.id, waiting.id);
+        assert_eq!(callout.data["stage"], "assignmentRequestApproved");
+        assert_eq!(
+            callout.data["callbackUriPath"],
+            format!("/identityGovernance/entitlementManagement/assignmentRequests/r1/resume")
+        );
+        assert_eq!(callout.data["callbackConfiguration"]["timeoutDuration"], "PT1H");
+        assert_eq!(
+            callout.body("em")["type"],
+            "microsoft.graph.accessPackageCustomExtensionStage.assignmentRequestApproved"
+        );
+
+        // An unknown stage instance, and a state at approved, are refused.
+        check_refused(
+            approved.request.resume(&callback("nope"), &w.user("alice"), &w.directory, hours(1)),
+            ErrorCode::NotFound,
+            "stage instance `nope`",
+        );
+        check_refused(
+            approved.request.resume(
+                &CallbackData { state: Some("denied".into()), ..callback(&waiting.id) },
+                &w.user("alice"),
+                &w.directory,
+                hours(1),
+            ),
+            ErrorCode::ValidationFailed,
+            "only a callback at `assignmentRequestCreated`",
+        );
+        let resumed = ok(approved.request.resume(
+            &CallbackData {
+                custom_extension_stage_instance_detail: Some("TAP 1234".into()),
+                ..callback(&waiting.id)
+            },
+            &w.user("alice"),
+            &w.directory,
+            hours(1),
+        ));
+        check_state(&resumed, AccessPackageRequestState::Delivering, "Delivering");
+        assert_eq!(
+            resumed.request.custom_extension_callout_instances[0].status,
+            CalloutStatus::CallbackReceived
+        );
+        assert_eq!(resumed.request.custom_extension_callout_instances[0].detail.as_deref(), Some("TAP 1234"));
+        check_refused(
+            resumed.request.resume(&callback(&waiting.id), &w.user("alice"), &w.directory, hours(1)),
+            ErrorCode::Conflict,
+            "not waiting",
+        );
+        // Delivered: the granted extension is called, without waiting.
+        let realized = realize(Some((&approved.request, 2)), resumed, 1, &[], &delivery, &stamp, hours(1))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(realized.request.state, AccessPackageRequestState::Delivered);
+        let [granted] = realized.change.callouts.as_slice() else { panic!("one callout") };
+        assert_eq!((granted.stage, granted.wait), (S::AssignmentRequestGranted, false));
+        assert_eq!(granted.data["assignment"]["id"], realized.change.assignments[0].0.id.as_str());
+        let kinds: Vec<EventKind> = realized.events.iter().map(|e| e.kind).collect();
+        assert!(kinds.contains(&EventKind::CustomExtensionCallbackReceived), "{kinds:?}");
+    }
+
+    #[test]
+    fn no_callback_in_time_or_a_failed_call_fails_the_request_and_reprocess_calls_again() {
+        let w = world(S::AssignmentRequestApproved);
+        let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+        let approved =
+            ok(submitted.request.decide(&approve("bob", None), &w.user("alice"), &w.directory, hours(1)));
+        let timed_out =
+            ok(approved.request.on_timer(&Timer::new(hours(2), TimerKind::CallbackTimeout), hours(2)));
+        check_state(&timed_out, AccessPackageRequestState::DeliveryFailed, "DeliveryFailed");
+        assert!(logged(&timed_out, "did not call back within PT1H"));
+        assert!(timed_out.effects.is_empty());
+        let id = approved.request.custom_extension_callout_instances[0].id.clone();
+        let failed = approved.request.callout_failed(&id, "HTTP 500 after 3 retries", hours(1));
+        check_state(&failed, AccessPackageRequestState::DeliveryFailed, "DeliveryFailed");
+        assert!(logged(&failed, "could not be called: HTTP 500 after 3 retries"));
+        assert!(!failed.request.callout_failed(&id, "again", hours(1)).changed, "once failed, stays failed");
+        // Reprocess calls the extension again, with a new stage instance.
+        let again = ok(failed.request.reprocess(hours(3)));
+        check_state(&again, AccessPackageRequestState::PendingApproval, "WaitingForCallback");
+        let second = again.request.waiting().unwrap_or_else(|| panic!("waits again"));
+        assert_ne!(second.id, id);
+    }
+
+    #[test]
+    fn at_request_created_the_callback_opens_approval_or_denies() {
+        let w = world(S::AssignmentRequestCreated);
+        let submitted = ok(w.submit(user_add("alice"), "alice", t0()));
+        check_state(&submitted, AccessPackageRequestState::Submitted, "WaitingForCallback");
+        assert!(submitted.request.current_stage().is_none(), "approval waits for the callback");
+        let id = submitted.request.custom_extension_callout_instances[0].id.clone();
+        let resumed = ok(submitted.request.resume(&callback(&id), &w.user("alice"), &w.directory, t0()));
+        check_state(&resumed, AccessPackageRequestState::PendingApproval, "PendingApproval");
+        assert_eq!(
+            resumed.request.current_stage().map(|(_, s)| s.assigned_to.clone()),
+            Some(vec!["bob".to_owned()])
+        );
+        let denied = ok(submitted.request.resume(
+            &CallbackData { state: Some("Denied".into()), ..callback(&id) },
+            &w.user("alice"),
+            &w.directory,
+            t0(),
+        ));
+        check_state(&denied, AccessPackageRequestState::Denied, "Denied");
+        assert!(logged(&denied, "denied by custom extension `ext wait` at request created"));
+    }
 }
