@@ -196,6 +196,14 @@ pub struct ServeArgs {
     /// entitlement management invites (`alice_fabrikam.com#EXT#@<domain>`).
     #[arg(long, env = "EM_INITIAL_DOMAIN", default_value = crate::service::guests::DEFAULT_INITIAL_DOMAIN)]
     pub initial_domain: String,
+    /// Accept custom extensions whose endpoint is plain `http` on a loopback host
+    /// (`http://127.0.0.1:8080/...`), for development and tests; every other endpoint is `https`.
+    #[arg(long, env = "EM_ALLOW_HTTP_LOOPBACK_EXTENSIONS")]
+    pub allow_http_loopback_extensions: bool,
+    /// How long the first retry of a failed custom extension call waits, in milliseconds; each
+    /// later retry waits twice as long (up to a minute).
+    #[arg(long, env = "EM_CALLOUT_RETRY_MS", default_value_t = 1000)]
+    pub callout_retry_ms: u64,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -238,7 +246,13 @@ fn lock_hint(message: &str) -> &'static str {
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let services = open_on(&args.db, args.virtual_clock).await?.with_initial_domain(&args.initial_domain)?;
+    let services = open_on(&args.db, args.virtual_clock)
+        .await?
+        .with_initial_domain(&args.initial_domain)?
+        .with_callout_settings(
+            em_engine::extension::EndpointRules { allow_loopback_http: args.allow_http_loopback_extensions },
+            std::time::Duration::from_millis(args.callout_retry_ms),
+        );
     if args.demo
         && crate::demo::load(&services).await.map_err(|e| anyhow::anyhow!("cannot load the demo: {e}"))?
     {
@@ -269,6 +283,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot check the review schedules: {e}"))?;
     services.fire_due_timers().await.map_err(|e| anyhow::anyhow!("cannot fire due timers: {e}"))?;
+    // Calls of custom extensions a stopped server had not sent go now.
+    let pending = services
+        .send_pending_callouts()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read unsent calls: {e}"))?;
+    if pending > 0 {
+        tracing::info!(pending, "sending custom extension calls left unsent");
+    }
     if args.virtual_clock {
         tracing::info!("virtual clock: time moves only with the advanceClock mutation");
     } else {

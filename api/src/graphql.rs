@@ -10,6 +10,7 @@ pub mod auto;
 pub mod catalog;
 pub mod directory;
 pub mod error;
+pub mod extension;
 pub mod loaders;
 pub mod node;
 pub mod organization;
@@ -40,6 +41,7 @@ pub struct Query(
     roles::RoleQuery,
     organization::OrganizationQuery,
     review::ReviewQuery,
+    extension::ExtensionQuery,
 );
 
 /// The mutation root.
@@ -53,6 +55,7 @@ pub struct Mutation(
     roles::RoleMutation,
     organization::OrganizationMutation,
     review::ReviewMutation,
+    extension::ExtensionMutation,
 );
 
 /// The subscription root.

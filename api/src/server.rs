@@ -117,6 +117,10 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/healthz", get(healthz))
+        .route(
+            "/identityGovernance/entitlementManagement/assignmentRequests/{id}/resume",
+            axum::routing::post(resume),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -129,6 +133,50 @@ async fn graphiql() -> Html<String> {
             .title("Entitlement management")
             .finish(),
     )
+}
+
+/// Graph's `resume`, as a custom extension's endpoint calls it: the body signed with the
+/// extension's secret (Standard Webhooks headers). `204` on success; errors as Graph writes them
+/// (`{"error": {"code", "message"}}`) with 400, 401, 404 or 409.
+async fn resume(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::service::extensions::{ResumeError, SignedHeaders};
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let signed = SignedHeaders {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+    };
+    let error = |status: StatusCode, code: &str, message: String| {
+        (status, axum::Json(serde_json::json!({ "error": { "code": code, "message": message } })))
+            .into_response()
+    };
+    match state.services.resume_signed(&id.as_str().into(), &signed, &body).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(ResumeError::Unauthenticated(message)) => {
+            error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        }
+        Err(ResumeError::Service(crate::service::ServiceError::Domain(e))) => {
+            let status = match e.code {
+                em_engine::ErrorCode::ValidationFailed => StatusCode::BAD_REQUEST,
+                em_engine::ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                em_engine::ErrorCode::Conflict => StatusCode::CONFLICT,
+                em_engine::ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            };
+            error(status, e.code.as_str(), e.message)
+        }
+        Err(ResumeError::Service(crate::service::ServiceError::Stale)) => {
+            error(StatusCode::CONFLICT, "CONFLICT", "the request kept changing; try again".into())
+        }
+        Err(ResumeError::Service(e)) => {
+            tracing::error!(error = %e, "resume failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into())
+        }
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -9,6 +9,7 @@ pub mod catalogs;
 pub(crate) mod commit;
 pub(crate) mod context;
 pub mod directory;
+pub mod extensions;
 pub mod guests;
 pub mod organizations;
 pub mod policies;
@@ -95,6 +96,8 @@ pub struct Services {
     initial_domain: Arc<str>,
     /// Sign-ins not written yet (see `reviews`).
     sign_ins: Arc<reviews::SignIns>,
+    /// The sender of custom extensions' calls (see `extensions`).
+    callouts: Arc<extensions::Callouts>,
 }
 
 impl Services {
@@ -110,6 +113,7 @@ impl Services {
             organizations: Arc::default(),
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
             sign_ins: Arc::default(),
+            callouts: Arc::default(),
         }
     }
 
@@ -135,6 +139,7 @@ impl Services {
             organizations: Arc::default(),
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
             sign_ins: Arc::default(),
+            callouts: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 pub mod catalogs;
 pub mod directory;
 pub mod events;
+pub mod extensions;
 pub mod guests;
 pub mod organizations;
 pub mod policies;

@@ -14,6 +14,7 @@
 //! | `rules` | `membershipRulePreview`, `em-api rule check` and `em-api rule eval` |
 //! | `organizations` | connected organizations: identity sources, claims, sponsors, deletion under policies, the tenant's settings |
 //! | `external` | seed scenario 2's external half over the demo directory: partner sign-in, sponsors' live approvals, guests invited, blocked and deleted; the guest lifecycle's edges |
+//! | `extensions` | the bonus scenario (a manager requests a Temporary Access Pass for her report; a real TAP issuer verifies the signed call and resumes the request), failing extensions, callback timeouts, forged callbacks, bad input |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
 //! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
@@ -37,6 +38,8 @@ mod delegation;
 mod departments;
 #[path = "api/directory.rs"]
 mod directory;
+#[path = "api/extensions.rs"]
+mod extensions;
 #[path = "api/external.rs"]
 mod external;
 #[path = "api/http.rs"]

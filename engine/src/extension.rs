@@ -540,6 +540,9 @@ pub struct Callout {
     pub owner: CalloutOwner,
     pub custom_extension_id: CustomExtensionId,
     pub catalog_id: CatalogId,
+    pub access_package_id: crate::id::AccessPackageId,
+    /// The user the request or assignment is for.
+    pub target_id: crate::id::UserId,
     pub stage: CustomExtensionStage,
     /// Whether the request waits for the callback.
     pub wait: bool,
@@ -652,6 +655,8 @@ pub fn request_callout(
         owner: CalloutOwner::Request(request.id.clone()),
         custom_extension_id: instance.custom_extension_id.clone(),
         catalog_id: request.catalog_id.clone(),
+        access_package_id: request.access_package_id.clone(),
+        target_id: request.target_id.clone(),
         stage: instance.stage,
         wait,
         data,
@@ -685,6 +690,8 @@ pub fn assignment_callout(
         owner: CalloutOwner::Assignment(assignment.id.clone()),
         custom_extension_id: extension.custom_extension_id.clone(),
         catalog_id: assignment.catalog_id.clone(),
+        access_package_id: assignment.access_package_id.clone(),
+        target_id: assignment.target_id.clone(),
         stage: extension.stage,
         wait: false,
         data,

@@ -40,7 +40,7 @@ pub enum Node {
 }
 
 /// Types whose ids are global.
-const TYPES: [&str; 13] = [
+const TYPES: [&str; 14] = [
     "User",
     "Group",
     "Application",
@@ -54,6 +54,7 @@ const TYPES: [&str; 13] = [
     "AccessPackageAssignment",
     "UnifiedRoleAssignment",
     "ConnectedOrganization",
+    "CustomCalloutExtension",
 ];
 
 /// The global id of an object of `type_name` with Graph id `id`.

@@ -20,6 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use em_engine::DomainError;
 use em_engine::duration::Duration;
 use em_engine::error::Problems;
+use em_engine::extension::{CustomExtensionStage, CustomExtensionStageSetting};
 use em_engine::id::AccessPackageId;
 use em_engine::policy::schedule::{
     DayOfWeek, PatternedRecurrence, RecurrencePattern, RecurrencePatternType, RecurrenceRange,
@@ -127,6 +128,23 @@ mirror_enum! {
 mirror_enum! {
     /// `recurrenceRangeType`.
     RecurrenceRangeTypeValue = "RecurrenceRangeType" <=> RecurrenceRangeType { EndDate, NoEnd, Numbered }
+}
+
+mirror_enum! {
+    /// `accessPackageCustomExtensionStage`: when a custom extension is called.
+    CustomExtensionStageValue = "AccessPackageCustomExtensionStage" <=> CustomExtensionStage {
+        AssignmentRequestCreated, AssignmentRequestApproved, AssignmentRequestGranted, AssignmentRequestRemoved,
+        AssignmentFourteenDaysBeforeExpiration, AssignmentOneDayBeforeExpiration,
+    }
+}
+
+/// `customExtensionStageSetting`: the catalog's custom extension a policy calls at a stage.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(name = "CustomExtensionStageSetting", input_name = "CustomExtensionStageSettingInput")]
+pub struct CustomExtensionStageSettingValue {
+    pub stage: CustomExtensionStageValue,
+    /// The extension (`CustomCalloutExtension:<id>` or its bare id).
+    pub custom_extension_id: ID,
 }
 
 /// The subtype of a `subjectSet` (Graph's `@odata.type` without `#microsoft.graph.`).
@@ -708,6 +726,18 @@ impl AccessPackageAssignmentPolicyNode {
             is_assignment_notification_disabled: n.is_assignment_notification_disabled,
         })
     }
+    /// The catalog's custom extensions the policy calls, by stage.
+    async fn custom_extension_stage_settings(&self) -> Vec<CustomExtensionStageSettingValue> {
+        self.0
+            .policy
+            .custom_extension_stage_settings
+            .iter()
+            .map(|s| CustomExtensionStageSettingValue {
+                stage: s.stage.into(),
+                custom_extension_id: global_id("CustomCalloutExtension", &s.custom_extension_id),
+            })
+            .collect()
+    }
     /// What requestors are asked, in `sequence` order.
     async fn questions(&self) -> Vec<QuestionValue> {
         let mut questions: Vec<&AccessPackageQuestion> = self.0.policy.questions.iter().collect();
@@ -801,6 +831,9 @@ pub struct PolicyBodyInput {
     pub notification_settings: Option<NotificationSettingsValue>,
     #[graphql(default)]
     pub questions: Vec<QuestionValue>,
+    /// The catalog's custom extensions called at stages of requests and assignments.
+    #[graphql(default)]
+    pub custom_extension_stage_settings: Vec<CustomExtensionStageSettingValue>,
 }
 
 /// Creates a policy for an access package. Give the policy as `policy`, or as Graph's JSON in
@@ -1029,6 +1062,24 @@ impl PolicyBodyInput {
                 is_assignment_notification_disabled: n.is_assignment_notification_disabled,
             }),
             questions: self.questions.into_iter().enumerate().map(|(i, q)| c.question(q, i)).collect(),
+            custom_extension_stage_settings: self
+                .custom_extension_stage_settings
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let at = format!("customExtensionStageSettings[{i}].customExtensionId");
+                    match super::node::local_id(&s.custom_extension_id, "CustomCalloutExtension", &at) {
+                        Ok(id) => Some(CustomExtensionStageSetting {
+                            stage: s.stage.into(),
+                            custom_extension_id: id.into(),
+                        }),
+                        Err(e) => {
+                            c.problems.push(at, e.message);
+                            None
+                        }
+                    }
+                })
+                .collect(),
         };
         c.problems.into_result("the policy is invalid")?;
         Ok(input)

@@ -323,6 +323,14 @@ impl AccessPackageAssignmentRequestNode {
     async fn target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<UserNode>> {
         user_of(ctx, &self.0.target_id).await
     }
+    /// The custom extensions called for the request, and what became of each call.
+    async fn custom_extension_callout_instances(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::extension::CalloutInstanceValue>> {
+        let calls = services(ctx).request_callouts(&actor(ctx), &self.0).await.gql()?;
+        Ok(calls.into_iter().map(Into::into).collect())
+    }
     async fn access_package(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccessPackageNode>> {
         related_package(ctx, &self.0.access_package_id).await
     }
@@ -428,6 +436,14 @@ impl AccessPackageAssignmentNode {
     /// The finer status, with `NearExpiry1DayNotificationTriggered` the day before the end.
     async fn status(&self) -> &'static str {
         self.0.status.as_str()
+    }
+    /// The custom extensions called for the assignment (before its expiry, as it ends).
+    async fn custom_extension_callout_instances(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::extension::CalloutInstanceValue>> {
+        let calls = services(ctx).assignment_callouts(&self.0.id).await.gql()?;
+        Ok(calls.into_iter().map(Into::into).collect())
     }
     async fn schedule(&self) -> ScheduleValue {
         (&self.0.schedule).into()

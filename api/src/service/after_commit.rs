@@ -42,6 +42,7 @@ impl Services {
     /// What follows a committed write decided on `state` (see the module docs).
     pub(crate) async fn after_commit(&self, write: &GovernanceWrite, state: &TargetState) {
         self.remember_commit(write, state);
+        super::extensions::hand_off(self, &write.callouts);
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
             // What the target holds through their groups is read again on next use.
             self.authz_forget(&write.target_id);

@@ -29,6 +29,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
         &["request lifecycle", "after-commit", "authorization", "read models", "base"],
     ),
     ("access reviews", &["reviews.rs"], &["request lifecycle", "authorization", "read models", "base"]),
+    ("custom extensions", &["extensions.rs"], &["request lifecycle", "authorization", "read models", "base"]),
     ("read path", &["queries.rs"], &["guests", "authorization", "read models", "base"]),
     (
         "administration",
@@ -38,6 +39,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
             "auto-assignment",
             "request lifecycle",
             "access reviews",
+            "custom extensions",
             "guests",
             "connected organizations",
             "authorization",

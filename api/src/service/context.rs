@@ -55,9 +55,23 @@ pub(crate) struct PackageContext {
     /// Incompatible packages, either way round, and incompatible groups.
     pub incompatible_packages: Vec<AccessPackage>,
     pub incompatible_groups: Vec<Group>,
+    /// The catalog's custom extensions, read when a policy of the package calls one.
+    pub extensions: Vec<em_engine::extension::CustomCalloutExtension>,
 }
 
 impl PackageContext {
+    /// The extensions a policy calls, by stage (for an assignment's own stages).
+    pub(crate) fn stage_extensions(
+        &self,
+        policy_id: &em_engine::id::PolicyId,
+    ) -> Vec<em_engine::extension::StageExtension> {
+        self.policies
+            .iter()
+            .find(|p| p.id == *policy_id)
+            .map(|p| em_engine::extension::resolve(&p.custom_extension_stage_settings, &self.extensions))
+            .unwrap_or_default()
+    }
+
     /// What delivering the package's assignments needs.
     pub(crate) fn delivery(&self) -> em_engine::request::change::Delivery<'_> {
         em_engine::request::change::Delivery {
@@ -103,6 +117,7 @@ impl PackageContext {
                 incompatible_packages: &self.incompatible_packages,
                 incompatible_groups: &self.incompatible_groups,
                 directory,
+                extensions: &self.extensions,
             },
             now,
         )
@@ -269,6 +284,11 @@ impl Services {
         let group_ids: Vec<String> =
             self.store.incompatible_ids(&package.id, IncompatibilityKind::Group).await?;
         let incompatible_groups = self.store.groups_by_ids(&group_ids).await?;
+        let extensions = if policies.iter().any(|p| !p.custom_extension_stage_settings.is_empty()) {
+            self.store.catalog_extensions(&catalog.id).await?
+        } else {
+            Vec::new()
+        };
         let context = Arc::new(PackageContext {
             package,
             catalog,
@@ -278,6 +298,7 @@ impl Services {
             missing,
             incompatible_packages,
             incompatible_groups,
+            extensions,
         });
         self.caches.packages.put(id.clone(), generation, Arc::clone(&context));
         Ok(context)

@@ -72,6 +72,7 @@ impl Services {
             &package.catalog_id,
         )?;
         policy.check_catalog(&catalog)?;
+        self.check_stage_settings(&catalog.id, &policy).await?;
         let event = self.policy_event(actor, EventKind::AssignmentPolicyCreated, &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
         if policy.is_automatic() {
@@ -101,6 +102,7 @@ impl Services {
         let catalog =
             found(self.store.catalog(&current.catalog_id).await?, "catalog", "id", &current.catalog_id)?;
         next.check_catalog(&catalog)?;
+        self.check_stage_settings(&catalog.id, &next).await?;
         let package = self.policy_package(&current).await?;
         let event = self.policy_event(actor, EventKind::AssignmentPolicyUpdated, &next, &package);
         self.store.logged(vec![event]).replace_assignment_policy(&next).await?;

@@ -225,6 +225,48 @@ impl Services {
         .await
     }
 
+    /// A launch-and-wait custom extension called back (authenticated by the caller of this:
+    /// its signature, or a right to manage the catalog's requests): the request goes on, or at
+    /// request created is denied or canceled as the callback says.
+    pub(crate) async fn resume_request(
+        &self,
+        actor: &Actor,
+        request_id: &RequestId,
+        data: &em_engine::extension::CallbackData,
+    ) -> ServiceResult<AccessPackageAssignmentRequest> {
+        self.decided(|| async {
+            let now = self.now();
+            let (stored, state, target) = self.request_context(request_id).await?;
+            let stages = stored.request.policy_snapshot.stages.clone();
+            let directory = self.approver_directory(&stages, &target, None).await?;
+            let transition = stored.request.resume(data, &target.user, &directory, now)?;
+            self.commit_transition(stored, transition, &state, actor, now).await
+        })
+        .await
+    }
+
+    /// A custom extension's call failed after its retries: a request waiting for it fails, and
+    /// the failure is recorded on the request.
+    pub(crate) async fn callout_failed(
+        &self,
+        request_id: &RequestId,
+        callout_id: &str,
+        error: &str,
+    ) -> ServiceResult<()> {
+        self.decided(|| async {
+            let now = self.now();
+            let Some(stored) = self.stored_request(request_id).await? else { return Ok(()) };
+            let state = self.target_state(&stored.request.target_id).await?;
+            let transition = stored.request.callout_failed(callout_id, error, now);
+            if !transition.changed {
+                return Ok(());
+            }
+            self.commit_transition(stored, transition, &state, &Actor::System, now).await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Fires a due timer of a request or an assignment: the transition it makes, or the stale
     /// timer dropped.
     pub(crate) async fn fire_lifecycle_timer(&self, due: &DueTimer) -> ServiceResult<()> {
@@ -264,13 +306,26 @@ impl Services {
                         .drop_timers(&due.target_id, state.version, TimerOwner::Assignment, &due.owner_id)
                         .await;
                 };
-                let package = self.store.access_package(&stored.assignment.access_package_id).await?;
-                let name = package.as_ref().map(|p| p.display_name.as_str());
+                let context =
+                    self.package_context(&stored.assignment.access_package_id, "accessPackageId").await.ok();
+                let name = context.as_ref().map(|c| c.package.display_name.as_str());
+                let extensions = context
+                    .as_ref()
+                    .map(|c| c.stage_extensions(&stored.assignment.assignment_policy_id))
+                    .unwrap_or_default();
                 let held = held(&state);
                 let mine = Held { assignment: &stored.assignment, version: stored.version };
                 let stamp = self.stamp(&Actor::System, now);
-                let (write, events) =
-                    change::assignment_timer(mine, &held, &due.timer, state.version, name, &stamp, now)?;
+                let (write, events) = change::assignment_timer(
+                    mine,
+                    &held,
+                    &due.timer,
+                    state.version,
+                    name,
+                    &extensions,
+                    &stamp,
+                    now,
+                )?;
                 self.commit_with_guest(write, events, &state, &Actor::System).await
             }
         }

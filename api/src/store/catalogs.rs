@@ -201,6 +201,7 @@ impl Store {
              DELETE resource WHERE catalogId = $id;
              DELETE resource_request WHERE catalogId = $id;
              DELETE role_assignment WHERE catalogId = $id;
+             DELETE custom_extension WHERE catalogId = $id;
              DELETE type::record('catalog', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the catalog does not exist"),
             in_use = throw(

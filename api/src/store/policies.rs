@@ -94,6 +94,7 @@ fn policy_row(policy: &AccessPackageAssignmentPolicy, catalog_id: &CatalogId) ->
         "isAutomatic": policy.is_automatic(),
         "targetIds": target_ids(policy),
         "connectedOrganizationIds": organization_ids(policy),
+        "customExtensionIds": extension_ids(policy),
         "createdDateTime": document.get("createdDateTime").cloned().unwrap_or(Value::Null),
         "modifiedDateTime": document.get("modifiedDateTime").cloned().unwrap_or(Value::Null),
         "sortKey": sort_key(&policy.display_name, &policy.id),
@@ -118,14 +119,32 @@ fn organization_ids(policy: &AccessPackageAssignmentPolicy) -> Vec<String> {
     ids
 }
 
-/// The statements that check the organizations a policy row names exist and write each of
-/// them, so that deleting one of them and saving the policy cannot both commit.
+/// The custom extensions a policy calls at its stages.
+fn extension_ids(policy: &AccessPackageAssignmentPolicy) -> Vec<String> {
+    let mut ids: Vec<String> =
+        policy.custom_extension_stage_settings.iter().map(|s| s.custom_extension_id.to_string()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The statements that check the organizations and extensions a policy row names exist and
+/// write each of them, so that deleting one of them and saving the policy cannot both commit.
 fn name_organizations() -> String {
     format!(
         "FOR $o IN $row.connectedOrganizationIds {{
              IF !record::exists(type::record('connected_organization', $o)) {{ {missing} }};
              UPDATE type::record('connected_organization', $o) SET namedByPolicyDateTime = $row.modifiedDateTime RETURN NONE;
+         }};
+         FOR $e IN $row.customExtensionIds {{
+             IF !record::exists(type::record('custom_extension', $e)) {{ {no_extension} }};
+             UPDATE type::record('custom_extension', $e) SET namedByPolicyDateTime = $row.modifiedDateTime RETURN NONE;
          }};",
+        no_extension = throw(
+            ErrorCode::NotFound,
+            "customExtensionStageSettings",
+            "a custom extension the policy calls does not exist"
+        ),
         missing = throw(
             ErrorCode::NotFound,
             "specificAllowedTargets",
@@ -304,6 +323,7 @@ impl Store {
              UPDATE type::record('assignment_policy', $id) SET displayName = $row.displayName,
                  allowedTargetScope = $row.allowedTargetScope, isAutomatic = $row.isAutomatic,
                  targetIds = $row.targetIds, connectedOrganizationIds = $row.connectedOrganizationIds,
+                 customExtensionIds = $row.customExtensionIds,
                  modifiedDateTime = $row.modifiedDateTime,
                  sortKey = $row.sortKey, policy = $row.policy RETURN NONE;",
             missing = throw(ErrorCode::NotFound, "id", "the assignment policy does not exist"),

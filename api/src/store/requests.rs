@@ -736,7 +736,9 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     let mut revoked = Vec::new();
     let mut new_guests = Vec::new();
     let mut changed_guests = Vec::new();
+    let mut callouts = Vec::new();
     for write in writes {
+        callouts.extend(super::extensions::outbox_rows(&write.callouts)?);
         let target = &write.target_id;
         if let Some(guest) = &write.guest {
             let record = super::content(&guest.record)?;
@@ -962,6 +964,11 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     if !memberships.is_empty() {
         body.push_str("INSERT IGNORE INTO membership $memberships RETURN NONE;\n");
         vars.insert("memberships".into(), Value::Array(memberships));
+    }
+    if !callouts.is_empty() {
+        // The calls this change makes: sent after it commits, never lost (see `store::extensions`).
+        body.push_str("INSERT INTO callout_outbox $callouts RETURN NONE;\n");
+        vars.insert("callouts".into(), Value::Array(callouts));
     }
     if !revoked.is_empty() {
         body.push_str(

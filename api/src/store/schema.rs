@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (16, V16),
     (17, V17),
     (18, V18),
+    (19, V19),
 ];
 
 /// The version this build expects.
@@ -606,6 +607,20 @@ DEFINE TABLE access_review_item SCHEMALESS;
 DEFINE INDEX accessReviewItemInstance ON access_review_item FIELDS instanceId, sortKey;
 DEFINE TABLE review_assignment SCHEMALESS;
 DEFINE TABLE sign_in SCHEMALESS;
+"#;
+
+/// Version 19: custom extensions (`custom_extension`, by catalog, with their signing secret), the
+/// extensions each policy names, the calls not yet sent (`callout_outbox:[owner, id]`, written
+/// with the change that makes them and deleted once they are sent or given up), and the record
+/// of each call sent or failed (`callout:[owner, id]`).
+const V19: &str = r#"
+DEFINE TABLE custom_extension SCHEMALESS;
+DEFINE FIELD catalogId ON custom_extension TYPE string;
+DEFINE FIELD sortKey ON custom_extension TYPE string;
+DEFINE INDEX customExtensionCatalog ON custom_extension FIELDS catalogId, sortKey;
+DEFINE FIELD customExtensionIds ON assignment_policy TYPE array<string> DEFAULT [];
+DEFINE TABLE callout_outbox SCHEMALESS;
+DEFINE TABLE callout SCHEMALESS;
 "#;
 
 #[cfg(test)]

@@ -62,6 +62,16 @@ impl World {
             .await["createConnectedOrganization"]["connectedOrganization"]["id"]
             .clone();
 
+        let extension = ada
+            .data(
+                "mutation($c: ID!) { createCustomCalloutExtension(input: { catalogId: $c, extension: {
+                   type: accessPackageAssignmentRequestWorkflowExtension, displayName: \"Notify\",
+                   endpointConfiguration: { targetUrl: \"https://ext.example.com/x\" } } }) { customCalloutExtension { id } } }",
+                json!({ "c": alpha }),
+            )
+            .await["createCustomCalloutExtension"]["customCalloutExtension"]["id"]
+            .clone();
+
         // Quinn asks for both Alpha packages; Val approves the first. Tina gets Beta tools.
         let quinn = server.as_user("u-quinn");
         let submit = submit_query();
@@ -91,6 +101,7 @@ impl World {
             ("pete", pete["id"].clone()),
             ("olga", olga["id"].clone()),
             ("fabrikam", fabrikam),
+            ("extension", extension),
         ] {
             ids.insert(name.to_owned(), value);
         }
@@ -158,6 +169,8 @@ const COVERED: &[&str] = &[
     "accessReviewInstances",
     "accessReviewInstance",
     "accessReviewDecisions",
+    "customCalloutExtension",
+    "customWorkflowExtensions",
     "events",
     "approvalStageChanges",
     "assignmentActivity",
@@ -436,6 +449,26 @@ async fn each_caller_sees_only_what_they_may() {
         "query($p: ID!) { accessReviewInstances(policyId: $p) { totalCount } }",
         json!({ "p": id("pa") }),
         [Code("NOT_FOUND"), Data(json!({ "accessReviewInstances": {"totalCount": 0} })), Code("NOT_FOUND")],
+    )
+    .await;
+    // A catalog's custom extensions: for whoever reads the catalog.
+    let none = || Data(json!({ "customCalloutExtension": null }));
+    w.check(
+        "customCalloutExtension",
+        "query($e: ID!) { customCalloutExtension(id: $e) { displayName } }",
+        json!({ "e": id("extension") }),
+        [none(), Data(json!({ "customCalloutExtension": {"displayName": "Notify"} })), none()],
+    )
+    .await;
+    w.check(
+        "customWorkflowExtensions",
+        "query($c: ID!) { customWorkflowExtensions(catalogId: $c) { displayName } }",
+        json!({ "c": id("alpha") }),
+        [
+            Code("FORBIDDEN"),
+            Data(json!({ "customWorkflowExtensions": [{"displayName": "Notify"}] })),
+            Code("FORBIDDEN"),
+        ],
     )
     .await;
     let none = || Data(json!({ "accessReviewInstance": null }));

@@ -68,6 +68,7 @@ impl TestServer {
         } else {
             Services::new(store, Arc::new(SystemClock))
         };
+        let services = with_test_callouts(services);
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         assert!(em_api::demo::load(&services).await.expect("the demo loads"), "a new database");
         let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
@@ -109,6 +110,7 @@ impl TestServer {
         } else {
             Services::new(store, Arc::new(SystemClock))
         };
+        let services = with_test_callouts(services);
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         services
     }
@@ -147,6 +149,15 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Test servers accept custom extensions on loopback `http` (the tests' receivers), and retry a
+/// failed call after 20 ms, then 40, 80...
+fn with_test_callouts(services: Services) -> Services {
+    services.with_callout_settings(
+        em_engine::extension::EndpointRules { allow_loopback_http: true },
+        Duration::from_millis(20),
+    )
 }
 
 /// A GraphQL-over-HTTP client for one server.
