@@ -204,6 +204,14 @@ pub struct ServeArgs {
     /// later retry waits twice as long (up to a minute).
     #[arg(long, env = "EM_CALLOUT_RETRY_MS", default_value_t = 1000)]
     pub callout_retry_ms: u64,
+    /// The SMTP relay notifications go through: `smtp://host:port` (STARTTLS when the relay
+    /// offers it is not forced), `smtps://host:465`, with `user:password@` if it wants them.
+    /// Without it no e-mail is sent.
+    #[arg(long, env = "EM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notifications.
+    #[arg(long, env = "EM_MAIL_FROM", default_value = "Entitlement management <noreply@localhost>")]
+    pub mail_from: String,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -290,6 +298,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot read unsent calls: {e}"))?;
     if pending > 0 {
         tracing::info!(pending, "sending custom extension calls left unsent");
+    }
+    if let Some(url) = &args.smtp_url {
+        let settings =
+            crate::service::notifications::MailSettings { url: url.clone(), from: args.mail_from.clone() };
+        services
+            .start_notifier(settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start notifications: {e}"))?;
+        tracing::info!("e-mail notifications on");
     }
     if args.virtual_clock {
         tracing::info!("virtual clock: time moves only with the advanceClock mutation");

@@ -11,6 +11,7 @@ pub(crate) mod context;
 pub mod directory;
 pub mod extensions;
 pub mod guests;
+pub mod notifications;
 pub mod organizations;
 pub mod policies;
 pub mod queries;
@@ -98,6 +99,8 @@ pub struct Services {
     sign_ins: Arc<reviews::SignIns>,
     /// The sender of custom extensions' calls (see `extensions`).
     callouts: Arc<extensions::Callouts>,
+    /// The live event feed, one per process (its tailer reads each commit once).
+    feed: Arc<std::sync::OnceLock<crate::feed::EventFeed>>,
 }
 
 impl Services {
@@ -114,6 +117,7 @@ impl Services {
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
             sign_ins: Arc::default(),
             callouts: Arc::default(),
+            feed: Arc::default(),
         }
     }
 
@@ -140,13 +144,14 @@ impl Services {
             initial_domain: guests::DEFAULT_INITIAL_DOMAIN.into(),
             sign_ins: Arc::default(),
             callouts: Arc::default(),
+            feed: Arc::default(),
         }
     }
 
     /// The live feed of the events this store commits.
     #[must_use]
     pub fn event_feed(&self) -> crate::feed::EventFeed {
-        crate::feed::EventFeed::new(self.store.clone())
+        self.feed.get_or_init(|| crate::feed::EventFeed::new(self.store.clone())).clone()
     }
 
     /// Whether the clock is virtual.

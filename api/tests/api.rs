@@ -15,6 +15,7 @@
 //! | `organizations` | connected organizations: identity sources, claims, sponsors, deletion under policies, the tenant's settings |
 //! | `external` | seed scenario 2's external half over the demo directory: partner sign-in, sponsors' live approvals, guests invited, blocked and deleted; the guest lifecycle's edges |
 //! | `extensions` | the bonus scenario (a manager requests a Temporary Access Pass for her report; a real TAP issuer verifies the signed call and resumes the request), failing extensions, callback timeouts, forged callbacks, bad input |
+//! | `notifications` | e-mail through a real SMTP conversation: approvers, requestors, holders before the end; `isAssignmentNotificationDisabled` |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
 //! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
@@ -44,6 +45,8 @@ mod extensions;
 mod external;
 #[path = "api/http.rs"]
 mod http;
+#[path = "api/notifications.rs"]
+mod notifications;
 #[path = "api/organizations.rs"]
 mod organizations;
 #[path = "api/policies.rs"]

@@ -24,6 +24,7 @@ pub mod extension;
 pub mod guest;
 pub mod id;
 pub mod import;
+pub mod notification;
 pub mod policy;
 pub mod request;
 pub mod resource;

@@ -30,6 +30,7 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
     ),
     ("access reviews", &["reviews.rs"], &["request lifecycle", "authorization", "read models", "base"]),
     ("custom extensions", &["extensions.rs"], &["request lifecycle", "authorization", "read models", "base"]),
+    ("notifications", &["notifications.rs"], &["read models", "base"]),
     ("read path", &["queries.rs"], &["guests", "authorization", "read models", "base"]),
     (
         "administration",

@@ -356,6 +356,23 @@ impl Store {
     ///
     /// The change feed cannot be asked for its last entry, but its stamps are ordered, so this
     /// searches for the last stamp: about 60 reads of one change set each, however long the feed.
+    /// How far the e-mail notifier has read the feed, once it has started.
+    pub async fn notifier_cursor(&self) -> StoreResult<Option<u128>> {
+        let mut response = self.read("RETURN notifier:cursor.at;", crate::vars! {}).await?;
+        Ok(response.value(0)?.as_str().and_then(|s| s.parse().ok()))
+    }
+
+    /// Records how far the e-mail notifier has read the feed.
+    pub async fn save_notifier_cursor(&self, cursor: u128) -> StoreResult<()> {
+        self.untracked()
+            .transaction(
+                "UPSERT notifier:cursor SET at = $at RETURN NONE;",
+                crate::vars! { "at" => cursor.to_string() },
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn end_of_feed(&self) -> StoreResult<u128> {
         let Some(mut low) = self.first_stamp_from(0).await? else { return Ok(0) };
         // The feed has a change set at `low` and none at or after `high`.

@@ -612,7 +612,8 @@ DEFINE TABLE sign_in SCHEMALESS;
 /// Version 19: custom extensions (`custom_extension`, by catalog, with their signing secret), the
 /// extensions each policy names, the calls not yet sent (`callout_outbox:[owner, id]`, written
 /// with the change that makes them and deleted once they are sent or given up), and the record
-/// of each call sent or failed (`callout:[owner, id]`).
+/// of each call sent or failed (`callout:[owner, id]`); `notifier:cursor`, how far the e-mail
+/// notifier has read the event feed.
 const V19: &str = r#"
 DEFINE TABLE custom_extension SCHEMALESS;
 DEFINE FIELD catalogId ON custom_extension TYPE string;
@@ -621,6 +622,7 @@ DEFINE INDEX customExtensionCatalog ON custom_extension FIELDS catalogId, sortKe
 DEFINE FIELD customExtensionIds ON assignment_policy TYPE array<string> DEFAULT [];
 DEFINE TABLE callout_outbox SCHEMALESS;
 DEFINE TABLE callout SCHEMALESS;
+DEFINE TABLE notifier SCHEMALESS;
 "#;
 
 #[cfg(test)]

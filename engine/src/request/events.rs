@@ -159,7 +159,6 @@ fn stage_event(mut event: Event, request_id: &RequestId, stage: &ApprovalStage) 
     event
 }
 
-/// The requestor and the target of a request.
 /// The events of callbacks a request's change records (received, timed out, or a call that
 /// failed), addressed to the requestor and target.
 #[must_use]
@@ -209,6 +208,7 @@ pub fn callback_events(
     events
 }
 
+/// The requestor and the target of a request.
 fn parties(request: &AccessPackageAssignmentRequest) -> Vec<String> {
     let mut parties = vec![request.target_id.to_string()];
     if let Actor::User { id } = &request.requestor
