@@ -391,3 +391,99 @@ async fn a_review_applied_halfway_when_the_server_is_killed_goes_on_after_the_re
     }
     assert_eq!(removals, PEOPLE, "each removed once");
 }
+
+/// A custom extension's call is written with the change that makes it: its endpoint is down, the
+/// server is killed with SIGKILL while it retries, and after the restart the call arrives, with
+/// the same id.
+#[tokio::test]
+async fn a_call_not_yet_sent_when_the_server_is_killed_is_sent_after_the_restart() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let db = format!("surrealkv://{}", folder.path().join("data").display());
+    let file = folder.path().join("directory.json");
+    write_json(&file, &crate::requests::directory_with_admin());
+    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    let secret = "the process test's secret of 32+ bytes";
+    let args = ["--auth-secret", secret, "--allow-http-loopback-extensions", "--callout-retry-ms", "200"];
+    let signed_in = signer(secret);
+    // Nothing listens on the receiver's port yet.
+    let port = crate::support::free_port();
+
+    let first = Process::serve_with(&db, &folder.path().join("first.log"), &args).await;
+    let ada = signed_in(&first.api, "u-ada");
+    let catalog = ada.create_catalog("Notified").await;
+    let extension = ada
+        .data(
+            "mutation($input: CreateCustomCalloutExtensionInput!) { createCustomCalloutExtension(input: $input) {
+               customCalloutExtension { id } } }",
+            json!({ "input": { "catalogId": catalog, "extension": {
+                "type": "accessPackageAssignmentRequestWorkflowExtension", "displayName": "Ticketing",
+                "endpointConfiguration": { "targetUrl": format!("http://127.0.0.1:{port}/hook") },
+                "clientConfiguration": { "maximumRetries": 10, "timeoutInMilliseconds": 2000 } } } }),
+        )
+        .await["createCustomCalloutExtension"]["customCalloutExtension"]["id"]
+        .clone();
+    let package = ada.create_package(&catalog, "Notified access").await;
+    crate::requests::create_policy(
+        &ada,
+        &package,
+        json!({ "displayName": "Anyone", "allowedTargetScope": "allMemberUsers",
+                "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+                "customExtensionStageSettings": [{"stage": "assignmentRequestGranted", "customExtensionId": extension}] }),
+    )
+    .await;
+    let dan = signed_in(&first.api, "u-dan");
+    let request = dan
+        .data(&crate::requests::submit_query(), json!({ "input": { "accessPackageId": package } }))
+        .await["createAssignmentRequest"]["assignmentRequest"]
+        .clone();
+    assert_eq!(request["state"], json!("delivered"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    first.kill();
+
+    // The receiver comes up; the restarted server sends what it had not sent.
+    let arrived: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = std::sync::Arc::default();
+    let seen = std::sync::Arc::clone(&arrived);
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::Json<Value>| {
+            let seen = std::sync::Arc::clone(&seen);
+            async move {
+                let id =
+                    headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                seen.lock().unwrap().push((id, body.0));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the port is still free");
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let second = Process::serve_with(&db, &folder.path().join("second.log"), &args).await;
+    for _ in 0..200 {
+        if !arrived.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let calls = arrived.lock().unwrap().clone();
+    let [(id, body)] = calls.as_slice() else { panic!("one call arrives: {calls:?}") };
+    assert_eq!(body["data"]["stage"], json!("assignmentRequestGranted"));
+    assert_eq!(body["id"], json!(id), "the envelope's id is the webhook id");
+    let bare = text(&request["id"]).rsplit(':').next().unwrap().to_owned();
+    assert_eq!(body["data"]["accessPackageAssignmentRequestId"], json!(bare));
+    let ada = signed_in(&second.api, "u-ada");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = ada
+            .data(
+                "query($id: ID!) { assignmentRequest(id: $id) { customExtensionCalloutInstances { id status attempts } } }",
+                json!({ "id": request["id"] }),
+            )
+            .await["assignmentRequest"]["customExtensionCalloutInstances"][0]
+            .clone();
+        if status["status"] == "calloutSent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((status["id"].clone(), status["status"].clone()), (json!(id), json!("calloutSent")));
+}
