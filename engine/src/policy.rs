@@ -370,7 +370,7 @@ pub struct AccessPackageAssignmentPolicy {
     pub questions: Vec<AccessPackageQuestion>,
     /// The catalog's custom extensions called at stages of requests and assignments (checked
     /// against the catalog's extensions by [`crate::extension::check_stage_settings`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_extension_stage_settings: Vec<crate::extension::CustomExtensionStageSetting>,
     pub created_date_time: DateTime<Utc>,
     pub modified_date_time: DateTime<Utc>,
@@ -405,7 +405,7 @@ pub struct PolicyInput {
     pub questions: Vec<AccessPackageQuestion>,
     /// The catalog's custom extensions called at stages of requests and assignments (checked
     /// against the catalog's extensions by [`crate::extension::check_stage_settings`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_extension_stage_settings: Vec<crate::extension::CustomExtensionStageSetting>,
 }
 

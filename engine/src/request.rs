@@ -237,7 +237,7 @@ pub struct PolicySnapshot {
     pub expiration: ExpirationPattern,
     pub stages: Vec<AccessPackageApprovalStage>,
     /// The custom extensions the request calls, by stage.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_extensions: Vec<StageExtension>,
 }
 
@@ -285,7 +285,7 @@ pub struct AccessPackageAssignmentRequest {
     pub policy_snapshot: PolicySnapshot,
     pub explanation: RequestExplanation,
     /// The custom extensions called for the request (Graph's `customExtensionCalloutInstances`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_extension_callout_instances: Vec<CalloutInstance>,
 }
 
