@@ -609,13 +609,7 @@ pub fn request_callout(
     assignment: Option<&crate::assignment::AccessPackageAssignment>,
 ) -> Callout {
     let wait = instance.wait_until.is_some();
-    let timeout = request
-        .policy_snapshot
-        .custom_extensions
-        .iter()
-        .find(|e| e.stage == instance.stage)
-        .and_then(|e| e.wait)
-        .filter(|_| wait);
+    let timeout = request.callback_wait(instance.stage).filter(|_| wait);
     let requestor = match &request.requestor {
         crate::Actor::User { id } => json!({ "objectId": id }),
         crate::Actor::External { subject } => {

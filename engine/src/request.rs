@@ -458,6 +458,12 @@ impl AccessPackageAssignmentRequest {
         }
     }
 
+    /// How long the request waits for a callback at `stage`, if its extension there waits.
+    #[must_use]
+    pub fn callback_wait(&self, stage: CustomExtensionStage) -> Option<crate::duration::Duration> {
+        self.policy_snapshot.custom_extensions.iter().find(|e| e.stage == stage).and_then(|e| e.wait)
+    }
+
     fn extension_name(&self, id: &str) -> String {
         self.policy_snapshot
             .custom_extensions
@@ -916,14 +922,7 @@ impl AccessPackageAssignmentRequest {
             TimerKind::CallbackTimeout => {
                 let Some(instance) = self.waiting().cloned() else { return Ok(self.unchanged()) };
                 let name = self.extension_name(&instance.custom_extension_id);
-                let waited = self
-                    .policy_snapshot
-                    .custom_extensions
-                    .iter()
-                    .find(|e| e.stage == instance.stage)
-                    .and_then(|e| e.wait)
-                    .map(|d| d.to_string())
-                    .unwrap_or_default();
+                let waited = self.callback_wait(instance.stage).map(|d| d.to_string()).unwrap_or_default();
                 next.replace_instance(CalloutInstance {
                     status: CalloutStatus::CallbackTimedOut,
                     completed_date_time: Some(now),

@@ -117,6 +117,17 @@ fn signer(secret: &str) -> impl Fn(&Api, &str) -> Api {
     }
 }
 
+/// A SurrealKV database in a new folder with the fixture directory (Ada as Global
+/// Administrator) imported by `em-api import`: the folder (removed when dropped) and the URL.
+fn imported_database() -> (tempfile::TempDir, String) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let db = format!("surrealkv://{}", folder.path().join("data").display());
+    let file = folder.path().join("directory.json");
+    write_json(&file, &crate::requests::directory_with_admin());
+    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    (folder, db)
+}
+
 fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, value.to_string()).expect("the directory file is written");
 }
@@ -204,11 +215,7 @@ fn cli_schema_prints_the_committed_sdl() {
 /// still denies the request when the (virtual) clock passes the deadline.
 #[tokio::test]
 async fn timers_survive_a_restart_and_fire_after_it() {
-    let folder = tempfile::tempdir().expect("a temporary folder");
-    let db = format!("surrealkv://{}", folder.path().join("data").display());
-    let file = folder.path().join("directory.json");
-    write_json(&file, &crate::requests::directory_with_admin());
-    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    let (folder, db) = imported_database();
     let secret = "the process test's secret of 32+ bytes";
     let args = ["--virtual-clock", "--auth-secret", secret];
     let signed_in = signer(secret);
@@ -397,11 +404,7 @@ async fn a_review_applied_halfway_when_the_server_is_killed_goes_on_after_the_re
 /// the same id.
 #[tokio::test]
 async fn a_call_not_yet_sent_when_the_server_is_killed_is_sent_after_the_restart() {
-    let folder = tempfile::tempdir().expect("a temporary folder");
-    let db = format!("surrealkv://{}", folder.path().join("data").display());
-    let file = folder.path().join("directory.json");
-    write_json(&file, &crate::requests::directory_with_admin());
-    assert!(em_api(&["import", "--db", &db, "--directory", &file.to_string_lossy()]).status.success());
+    let (folder, db) = imported_database();
     let secret = "the process test's secret of 32+ bytes";
     let args = ["--auth-secret", secret, "--allow-http-loopback-extensions", "--callout-retry-ms", "200"];
     let signed_in = signer(secret);

@@ -45,12 +45,7 @@ pub fn request_events(
     let mut events = Vec::new();
     let reason = after.explanation.log.last().map(|e| e.text.clone());
     let base = |kind: EventKind, audience: Vec<String>| {
-        let mut event = stamp
-            .event(kind, "AccessPackageAssignmentRequest", &after.id)
-            .in_catalog(&package.catalog_id)
-            .for_package(&package.id);
-        event.target_id = Some(after.target_id.to_string());
-        event.audience = audience;
+        let mut event = about_request(stamp, kind, after, package, audience);
         event.justification.clone_from(&after.justification);
         if let Some(r) = &reason {
             event = event.with_reason(r.clone());
@@ -183,10 +178,7 @@ pub fn callback_events(
             CalloutStatus::CalloutFailed => EventKind::CustomExtensionCalloutFailed,
             CalloutStatus::Launched | CalloutStatus::WaitingForCallback => continue,
         };
-        let mut event = stamp
-            .event(kind, "AccessPackageAssignmentRequest", &after.id)
-            .in_catalog(&package.catalog_id)
-            .for_package(&package.id)
+        let event = about_request(stamp, kind, after, package, parties(after))
             .with_data(json!({
                 "customExtensionStageInstanceId": instance.id,
                 "customExtensionId": instance.custom_extension_id,
@@ -201,11 +193,26 @@ pub fn callback_events(
                     _ => format!("could not be called: {}", instance.detail.as_deref().unwrap_or_default()),
                 }
             ));
-        event.target_id = Some(after.target_id.to_string());
-        event.audience = parties(after);
         events.push(event);
     }
     events
+}
+
+/// An event about request `after` of `package`, addressed to `audience`.
+fn about_request(
+    stamp: &Stamp<'_>,
+    kind: EventKind,
+    after: &AccessPackageAssignmentRequest,
+    package: &AccessPackage,
+    audience: Vec<String>,
+) -> Event {
+    let mut event = stamp
+        .event(kind, "AccessPackageAssignmentRequest", &after.id)
+        .in_catalog(&package.catalog_id)
+        .for_package(&package.id);
+    event.target_id = Some(after.target_id.to_string());
+    event.audience = audience;
+    event
 }
 
 /// The requestor and the target of a request.
