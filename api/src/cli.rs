@@ -29,6 +29,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[expect(clippy::large_enum_variant, reason = "parsed once, at start")]
 pub enum Command {
     /// Run the GraphQL server (the default).
     Serve(ServeArgs),
