@@ -131,3 +131,22 @@ pub fn two_stage_policy(name: &str, first: &str, second: &str, external: bool) -
         }
     })
 }
+
+/// A policy through which administrators assign any user directly (`adminAdd`), without approval.
+#[must_use]
+pub fn direct_assignment_policy(name: &str) -> Value {
+    json!({
+        "displayName": name,
+        "allowedTargetScope": "notSpecified",
+        "requestApprovalSettings": {"isApprovalRequiredForAdd": false}
+    })
+}
+
+/// `policy`, calling the custom extension `extension` when a request's assignment is granted
+/// (`assignmentRequestGranted`).
+#[must_use]
+pub fn calling_when_granted(mut policy: Value, extension: &str) -> Value {
+    policy["customExtensionStageSettings"] =
+        json!([{"stage": "assignmentRequestGranted", "customExtensionId": extension}]);
+    policy
+}

@@ -41,6 +41,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// Run on a virtual clock that only `advanceClock` moves (no timer runner).
     pub virtual_clock: bool,
+    /// Accept custom extensions whose endpoint is plain `http` on a loopback host, as `em-api
+    /// serve --allow-http-loopback-extensions` does (the simulator's own receiver).
+    pub loopback_extensions: bool,
 }
 
 impl Default for ServerOptions {
@@ -49,6 +52,7 @@ impl Default for ServerOptions {
             storage: Storage::SurrealKv { parent: None, sync: "every".into() },
             threads: default_threads(),
             virtual_clock: false,
+            loopback_extensions: false,
         }
     }
 }
@@ -109,7 +113,7 @@ impl Harness {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let threads = options.threads.max(1);
         let url = db_url.clone();
-        let virtual_clock = options.virtual_clock;
+        let (virtual_clock, loopback) = (options.virtual_clock, options.loopback_extensions);
         let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
@@ -124,7 +128,7 @@ impl Harness {
                 }
             };
             runtime.block_on(async move {
-                match prepare(&url, &directory, settings, virtual_clock).await {
+                match prepare(&url, &directory, settings, virtual_clock, loopback).await {
                     Ok((listener, app, ready)) => {
                         let _ = ready_tx.send(Ok(ready));
                         tokio::select! {
@@ -231,12 +235,14 @@ fn partner_trust() -> anyhow::Result<PartnerTrust> {
 }
 
 /// Opens the store, imports the directory and builds the app as `em-api serve` does, with the
-/// timer runner of a server on the real clock.
+/// timer runner of a server on the real clock. With `loopback_extensions`, custom extensions may
+/// call plain `http` on a loopback host; the first retry of a failed call waits 1 s, as `serve`'s.
 async fn prepare(
     url: &str,
     directory: &str,
     settings: AuthSettings,
     virtual_clock: bool,
+    loopback_extensions: bool,
 ) -> anyhow::Result<(tokio::net::TcpListener, axum::Router, Ready)> {
     let store =
         Store::open(&StoreConfig::at(url)).await.map_err(|e| anyhow::anyhow!("cannot open `{url}`: {e}"))?;
@@ -244,7 +250,11 @@ async fn prepare(
         Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
     } else {
         Services::new(store, Arc::new(SystemClock))
-    };
+    }
+    .with_callout_settings(
+        em_engine::extension::EndpointRules { allow_loopback_http: loopback_extensions },
+        Duration::from_secs(1),
+    );
     services.bootstrap().await.map_err(|e| anyhow::anyhow!("cannot prepare the database: {e}"))?;
     let started = Instant::now();
     services

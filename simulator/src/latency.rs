@@ -99,6 +99,7 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
         options.approvers,
         |i| (first.clone(), directory::second_approver(i)),
         false,
+        None,
     )
     .await
     .context("setting up the catalog, packages and policies")?;

@@ -4,23 +4,30 @@
 //! clients that speak GraphQL over HTTP and `graphql-transport-ws` like any other client.
 //!
 //! - [`lifecycles`]: complete two-stage lifecycles per second with N concurrent clients, and
-//!   the latency of each mutation; optionally the SurrealDB queries each mutation runs.
+//!   the latency of each mutation; optionally the SurrealDB queries each mutation runs, or a
+//!   custom extension called at each delivery and the latency of its calls.
 //! - [`latency`]: with many approvers connected, the time from a stage-1 approval's commit to
 //!   the stage-2 approver's notification.
 //! - [`reviews`]: an access review of many assignments: starting it, reviewers deciding
 //!   concurrently, and applying the denials.
+//! - [`callouts`]: custom extension calls across a server killed with SIGKILL: each arrives,
+//!   once, at a receiver that drops repeats by id. The one measurement whose server is a
+//!   separate process ([`process`]), since it is killed.
 //!
 //! The directory is generated ([`directory`]), the catalog, packages and policies are made by
 //! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded
 //! generator ([`rng`]), so two runs with the same options do the same work.
 
+pub mod callouts;
 pub mod client;
 pub mod cpu;
 pub mod directory;
 pub mod harness;
 pub mod latency;
 pub mod lifecycles;
+pub mod process;
 pub mod profile;
+pub mod receiver;
 pub mod reviews;
 pub mod rng;
 pub mod setup;

@@ -15,6 +15,13 @@
 //! organizations (agreeing to share their profile); the second approval delivers the access
 //! to the guest invited for them in the same transaction. Afterwards the guests are counted.
 //!
+//! With `extension_at_granted`, the catalog has a request workflow extension calling a receiver
+//! in this process ([`crate::receiver`]), and every policy calls it at `assignmentRequestGranted`:
+//! each lifecycle's delivery makes one signed call, sent after its commit. The receiver verifies
+//! the signatures, drops repeats by id and times each call from the body's `time` (the change's
+//! decision, just before its commit) to its arrival; after the run the command waits (at most
+//! [`CALL_WAIT`]) for the last calls.
+//!
 //! With `profile` > 0 the command then runs that many lifecycles with one client and reads,
 //! around each mutation, how many SurrealDB queries it ran and how long they took.
 
@@ -32,6 +39,7 @@ use crate::cpu;
 use crate::directory::{self, ADMIN, GROUP, Sizes};
 use crate::harness::{Harness, ServerOptions};
 use crate::profile;
+use crate::receiver::{Receiver, Tally};
 use crate::rng::Rng;
 use crate::setup;
 use crate::stats::{Samples, Summary};
@@ -44,6 +52,12 @@ pub const SUBMIT: &str = "mutation($input: CreateAssignmentRequestInput!) {
 pub const DECIDE: &str = "mutation($input: UpdateApprovalStageInput!) {
     updateApprovalStage(input: $input) { assignmentRequest { id state status
       assignment { id state deliveredResourceRoles { type objectId } } } } }";
+
+/// How long the command waits after the run for the calls of the last lifecycles.
+pub const CALL_WAIT: Duration = Duration::from_secs(10);
+
+/// The issue's target for the calls: p99 from the decision to the call's arrival, in ms.
+pub const CALL_P99_TARGET_MS: f64 = 50.0;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -66,6 +80,9 @@ pub struct Options {
     /// Connected organizations whose people request, each for the first time (0: the
     /// requestors are users of the directory).
     pub external: usize,
+    /// Every policy calls a custom extension (a receiver in this process) when a request is
+    /// granted.
+    pub extension_at_granted: bool,
 }
 
 /// The three steps, in order.
@@ -122,6 +139,8 @@ pub struct Report {
     pub guests: u64,
     /// CPU used during the timed run.
     pub cpu: Option<cpu::Usage>,
+    /// What the extension's receiver saw of the timed run's calls (with `extension_at_granted`).
+    pub calls: Option<Tally>,
     pub profile: Vec<StepProfile>,
 }
 
@@ -160,10 +179,22 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         delegates: options.delegated_catalogs * options.roles_per_catalog,
         managers: 0,
     };
-    let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
+    let receiver = if options.extension_at_granted {
+        Some(Receiver::start(0).await.context("starting the extension's receiver")?)
+    } else {
+        None
+    };
+    let server = ServerOptions {
+        loopback_extensions: options.server.loopback_extensions || options.extension_at_granted,
+        ..options.server.clone()
+    };
+    let harness = Harness::start(&server, &directory::directory(sizes)).await?;
     let (db_url, harness_import) = (harness.db_url.clone(), harness.import_time);
-    let outcome = measure(&harness, &options, &first, &second).await;
+    let outcome = measure(&harness, &options, &first, &second, receiver.as_ref()).await;
     harness.stop().await?;
+    if let Some(receiver) = receiver {
+        receiver.stop().await?;
+    }
     let measured = outcome?;
     let mut per_step = BTreeMap::new();
     let mut lifecycle = Samples::default();
@@ -200,6 +231,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         guests: measured.guests,
         profile: measured.profile,
         cpu: measured.cpu,
+        calls: measured.calls,
         options,
     })
 }
@@ -212,6 +244,7 @@ struct Measured {
     guests: u64,
     profile: Vec<StepProfile>,
     cpu: Option<cpu::Usage>,
+    calls: Option<Tally>,
 }
 
 async fn measure(
@@ -219,6 +252,7 @@ async fn measure(
     options: &Options,
     first: &str,
     second: &str,
+    receiver: Option<&Receiver>,
 ) -> anyhow::Result<Measured> {
     let api = Graphql::new(&harness.base)?;
     let ttl = options.duration + Duration::from_secs(3600);
@@ -230,9 +264,13 @@ async fn measure(
         options.packages,
         |_| (first.to_owned(), second.to_owned()),
         external,
+        receiver.map(|r| r.url.as_str()),
     )
     .await
     .context("setting up the catalog, packages and policies")?;
+    if let (Some(receiver), Some(extension)) = (receiver, &built.extension) {
+        receiver.trust(&extension.secret)?;
+    }
     let connected = setup::connected_organizations(&api, &admin, options.external)
         .await
         .context("connecting the partner organizations")?;
@@ -307,6 +345,15 @@ async fn measure(
     }
     let ran_out = next.load(Ordering::Relaxed) >= plans.len() && Instant::now() < deadline;
     let cpu = cpu_before.zip(cpu::Reading::now()).map(|(before, after)| after.since(&before));
+    // Each delivered lifecycle calls once; the last calls leave after the last commits.
+    let mut calls = None;
+    if let Some(receiver) = receiver {
+        let delivered: usize = outcomes.iter().map(|o| o.finished.len()).sum();
+        if !receiver.wait_for(delivered, CALL_WAIT).await {
+            tracing::warn!(delivered, "not every lifecycle's call arrived within {CALL_WAIT:?}");
+        }
+        calls = Some(receiver.tally());
+    }
 
     let mut profile = Vec::new();
     if !profile_plans.is_empty() {
@@ -332,6 +379,7 @@ async fn measure(
         guests: if external { guests.saturating_sub(profiled) } else { guests },
         profile,
         cpu,
+        calls,
     })
 }
 
@@ -443,7 +491,12 @@ async fn profile_steps(
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.options;
-        let who = if o.external > 0 { " (external)" } else { "" };
+        let who = match (o.external > 0, o.extension_at_granted) {
+            (true, true) => " (external, extension at granted)",
+            (true, false) => " (external)",
+            (false, true) => " (extension at granted)",
+            (false, false) => "",
+        };
         writeln!(f, "== lifecycles{who}: submit -> approve stage 1 -> approve stage 2 -> delivered ==")?;
         writeln!(
             f,
@@ -500,6 +553,23 @@ impl fmt::Display for Report {
             self.group_members,
             if self.group_members == self.completed as u64 { "matches" } else { "MISMATCH" }
         )?;
+        if let Some(calls) = &self.calls {
+            let missing = self.completed.saturating_sub(calls.distinct);
+            writeln!(
+                f,
+                "extension at assignmentRequestGranted: {calls}; {}",
+                if missing == 0 {
+                    "every lifecycle's call arrived".to_owned()
+                } else {
+                    format!("{missing} lifecycles' calls MISSING after waiting {CALL_WAIT:?}")
+                }
+            )?;
+            if let Some(latency) = &calls.latency {
+                let verdict = if latency.p99 < CALL_P99_TARGET_MS { "met" } else { "NOT MET" };
+                writeln!(f, "  {:<42} {latency}", "decided (body `time`) -> call arrived")?;
+                writeln!(f, "  target p99 < {CALL_P99_TARGET_MS} ms: {verdict}")?;
+            }
+        }
         writeln!(f, "latency per mutation (HTTP round trip):")?;
         for (step, summary) in &self.per_step {
             writeln!(f, "  {:<42} {summary}", step.label())?;

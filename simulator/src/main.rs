@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use em_simulator::harness::{ServerOptions, Storage, default_threads};
-use em_simulator::{latency, lifecycles, profile};
+use em_simulator::process::Program;
+use em_simulator::{callouts, latency, lifecycles, profile};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -26,6 +27,35 @@ enum Command {
     ApproverLatency(LatencyArgs),
     /// An access review at scale: starting it, reviewers deciding concurrently, applying denials.
     Reviews(ReviewsArgs),
+    /// Custom extension calls across a server killed with SIGKILL: each arrives, once.
+    Callouts(CalloutsArgs),
+    /// `em-api serve` and `em-api import`, run by this binary: the server `callouts` starts and
+    /// kills when no `em-api` is built beside this executable (and in the tests).
+    #[command(name = "em-api", hide = true)]
+    EmApi {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CalloutsArgs {
+    /// Users assigned directly, each assignment making one call.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Concurrent clients assigning.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// The `em-api` binary (default: the one beside this executable, else this executable's
+    /// own copy of its `serve`).
+    #[arg(long)]
+    em_api: Option<PathBuf>,
+    /// Create the temporary database folder under this folder (default: the system's).
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
+    /// How long to wait for the last calls after the last assignment.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    wait: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +109,7 @@ impl ServerArgs {
             },
             threads: self.server_threads.unwrap_or_else(default_threads),
             virtual_clock: false,
+            loopback_extensions: false,
         }
     }
 }
@@ -116,6 +147,10 @@ struct LifecyclesArgs {
     /// Connected organizations the external requestors come from.
     #[arg(long, default_value_t = 100)]
     organizations: usize,
+    /// Every policy calls a custom extension (a receiver in this process, verifying signatures)
+    /// when a request is granted; reports the calls and their latency from the decision.
+    #[arg(long)]
+    extension_at_granted: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -160,7 +195,10 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, Command::EmApi { .. }) {
+        // (`em-api` installs its own logging, as its binary does.)
+        init_logging();
+    }
     match cli.command {
         Command::Lifecycles(args) => {
             let report = lifecycles::run(lifecycles::Options {
@@ -174,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 delegated_catalogs: args.delegated_catalogs,
                 roles_per_catalog: args.roles_per_catalog,
                 external: if args.external { args.organizations.max(1) } else { 0 },
+                extension_at_granted: args.extension_at_granted,
             })
             .await?;
             print!("{report}");
@@ -202,8 +241,51 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             print!("{report}");
         }
+        Command::Callouts(args) => {
+            let report = callouts::run(callouts::Options {
+                program: match args.em_api {
+                    Some(path) => Program::em_api(path),
+                    None => Program::find()?,
+                },
+                count: args.count,
+                clients: args.clients,
+                data_parent: args.data_parent,
+                wait: args.wait,
+            })
+            .await?;
+            print!("{report}");
+            anyhow::ensure!(report.passed(), "calls were lost, doubled or forged, or assignments refused");
+        }
+        Command::EmApi { args } => run_em_api(args).await?,
     }
     Ok(())
+}
+
+/// What the `em-api` binary does for `serve` (the default) and `import`.
+async fn run_em_api(args: Vec<String>) -> anyhow::Result<()> {
+    use em_api::cli::{Cli as ApiCli, Command as ApiCommand, ImportOutcome};
+    let cli = ApiCli::parse_from(std::iter::once("em-api".to_owned()).chain(args));
+    let serve = match cli.command {
+        None => cli.serve,
+        Some(ApiCommand::Serve(serve)) => serve,
+        Some(ApiCommand::Import(import)) => {
+            em_api::telemetry::init(false);
+            return match em_api::cli::import(import).await? {
+                ImportOutcome::Imported(counts) => {
+                    println!("imported {} users, {} groups", counts.users, counts.groups);
+                    Ok(())
+                }
+                ImportOutcome::Rejected(e) => {
+                    anyhow::bail!("error[{}]: {}; nothing was imported", e.code, e.message)
+                }
+            };
+        }
+        Some(_) => {
+            anyhow::bail!("`em-simulator em-api` runs `serve` and `import`; the em-api binary does the rest")
+        }
+    };
+    em_api::telemetry::init(serve.log_format == "json");
+    em_api::cli::serve(serve).await
 }
 
 #[cfg(test)]

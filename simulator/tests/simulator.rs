@@ -1,11 +1,14 @@
-//! Both measurements at a tiny scale (lifecycles of directory users and of outsiders), on a real SurrealKV folder: the tool works end to end,
-//! every completed lifecycle delivered its group membership, every notification arrived on
-//! the right socket, and the query counter sees the store's queries.
+//! Every measurement at a tiny scale (lifecycles of directory users and of outsiders, with a custom
+//! extension called at each delivery, approver latency, reviews, custom extension calls across a
+//! server killed with SIGKILL), on a real SurrealKV folder: the tool works end to end, every
+//! completed lifecycle delivered its group membership, every notification arrived on the right
+//! socket, every call arrived once, and the query counter sees the store's queries.
 
 use std::time::Duration;
 
 use em_simulator::harness::{ServerOptions, Storage};
-use em_simulator::{latency, lifecycles, profile};
+use em_simulator::process::Program;
+use em_simulator::{callouts, latency, lifecycles, profile};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -14,6 +17,7 @@ fn server() -> ServerOptions {
         storage: Storage::SurrealKv { parent: None, sync: "every".into() },
         threads: 2,
         virtual_clock: false,
+        loopback_extensions: false,
     }
 }
 
@@ -30,6 +34,7 @@ fn tiny_lifecycles() -> lifecycles::Options {
         delegated_catalogs: 0,
         roles_per_catalog: 0,
         external: 0,
+        extension_at_granted: false,
     }
 }
 
@@ -66,6 +71,45 @@ async fn external_lifecycles_each_invite_one_guest() {
     assert!(report.failures.is_empty(), "failures: {:?}", report.failures);
     assert_eq!(report.group_members, report.completed as u64, "one group membership per lifecycle");
     assert_eq!(report.guests, report.completed as u64, "one guest per lifecycle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_lifecycle_calls_the_extension_at_granted_once() {
+    let report = lifecycles::run(lifecycles::Options { extension_at_granted: true, ..tiny_lifecycles() })
+        .await
+        .unwrap();
+    println!("{report}");
+    assert!(report.completed > 0, "no lifecycle completed");
+    assert!(report.failures.is_empty(), "failures: {:?}", report.failures);
+    let calls = report.calls.expect("the receiver's tally");
+    assert_eq!(calls.distinct, report.completed, "one call per delivered lifecycle");
+    assert_eq!(
+        (calls.calls, calls.repeats, calls.forged, calls.malformed),
+        (report.completed as u64, 0, 0, 0)
+    );
+    assert_eq!(calls.latency.map(|l| l.count), Some(report.completed));
+}
+
+/// The server is this package's binary running em-api's `serve` (Cargo builds no binary of a
+/// dependency), a separate process killed with SIGKILL halfway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_arrives_once_across_a_server_killed_with_sigkill() {
+    let report = callouts::run(callouts::Options {
+        program: Program::subcommand(env!("CARGO_BIN_EXE_em-simulator"), "em-api"),
+        count: 60,
+        clients: 4,
+        data_parent: None,
+        wait: Duration::from_secs(60),
+    })
+    .await
+    .unwrap();
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert_eq!(report.tally.distinct, 60);
+    assert!(report.before_kill >= 30, "killed after half were acknowledged");
+    assert!(report.unanswered <= 4, "at most one assignment per client in flight at the kill");
+    assert_eq!(report.before_kill + report.committed_unanswered + report.after_restart, 60);
+    assert_eq!(report.tally.refused, 2 * 60, "each call refused twice before it was accepted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
