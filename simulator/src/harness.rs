@@ -190,19 +190,29 @@ impl Harness {
 
     /// Stops the server, waits for its thread and deletes its data.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the server thread panicked"))?;
-        }
+        stop_thread(self.stop.take(), self.thread.take(), "the server").await?;
         if let Some(data) = self.data.take() {
             data.close().context("cannot delete the database folder")?;
         }
         Ok(())
     }
+}
+
+/// Tells a background thread to stop and waits for it to end; `what` names it in the error.
+pub(crate) async fn stop_thread(
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    what: &str,
+) -> anyhow::Result<()> {
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
+    if let Some(thread) = thread {
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the thread of {what} panicked"))?;
+    }
+    Ok(())
 }
 
 impl Drop for Harness {

@@ -154,15 +154,7 @@ impl Receiver {
 
     /// Stops the receiver and waits for its thread.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the receiver's thread panicked"))?;
-        }
-        Ok(())
+        crate::harness::stop_thread(self.stop.take(), self.thread.take(), "the receiver").await
     }
 }
 

@@ -13,6 +13,7 @@ use em_engine::id::{CatalogId, CustomExtensionId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::requests::document_text;
 use super::{Store, StoreError, StoreResult, sort_key, throw};
 use crate::vars;
 
@@ -51,16 +52,20 @@ pub struct PendingCallout {
     pub callout: Callout,
 }
 
+/// A document stored as JSON text in `table`.
+fn from_text<T: serde::de::DeserializeOwned>(table: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("{table}: undecodable document: {e}")))
+}
+
 fn decode_extension(row: &Value) -> StoreResult<StoredExtension> {
-    let doc = row.get("doc").and_then(Value::as_str).unwrap_or_default();
-    let extension = serde_json::from_str(doc)
-        .map_err(|e| StoreError::Backend(format!("custom_extension: undecodable document: {e}")))?;
+    let extension =
+        from_text("custom_extension", row.get("doc").and_then(Value::as_str).unwrap_or_default())?;
     let secret = row.get("secret").and_then(Value::as_str).unwrap_or_default().to_owned();
     Ok(StoredExtension { extension, secret })
 }
 
 fn extension_row(extension: &CustomCalloutExtension, secret: &str) -> StoreResult<Value> {
-    let doc = serde_json::to_string(extension).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let doc = document_text(extension)?;
     Ok(json!({
         "catalogId": extension.catalog_id,
         "sortKey": sort_key(&extension.display_name, &extension.id),
@@ -71,13 +76,7 @@ fn extension_row(extension: &CustomCalloutExtension, secret: &str) -> StoreResul
 
 /// The outbox rows of these calls, for the governance transaction.
 pub(crate) fn outbox_rows(callouts: &[Callout]) -> StoreResult<Vec<Value>> {
-    callouts
-        .iter()
-        .map(|c| {
-            let doc = serde_json::to_string(c).map_err(|e| StoreError::Backend(e.to_string()))?;
-            Ok(json!({ "id": [c.owner.id(), c.id], "doc": doc }))
-        })
-        .collect()
+    callouts.iter().map(|c| Ok(json!({ "id": [c.owner.id(), c.id], "doc": document_text(c)? }))).collect()
 }
 
 impl Store {
@@ -165,9 +164,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let doc = r.get("doc").and_then(Value::as_str).unwrap_or_default();
-                serde_json::from_str(doc)
-                    .map(|callout| PendingCallout { callout })
-                    .map_err(|e| StoreError::Backend(format!("callout_outbox: undecodable document: {e}")))
+                from_text("callout_outbox", doc).map(|callout| PendingCallout { callout })
             })
             .collect()
     }
@@ -204,7 +201,7 @@ impl Store {
             .await?;
         let sent: Vec<CalloutDelivery> = response.rows(0, "callout")?;
         let docs: Vec<String> = response.rows(1, "callout_outbox")?;
-        let pending = docs.iter().filter_map(|d| serde_json::from_str(d).ok()).collect();
+        let pending = docs.iter().map(|d| from_text("callout_outbox", d)).collect::<StoreResult<_>>()?;
         Ok((sent, pending))
     }
 }
