@@ -557,14 +557,34 @@ impl Callout {
     /// and the data.
     #[must_use]
     pub fn body(&self, source: &str) -> Value {
-        json!({
-            "id": self.id,
-            "source": source,
-            "type": format!("microsoft.graph.accessPackageCustomExtensionStage.{}", self.stage.as_str()),
-            "time": self.created_date_time,
-            "data": self.data,
-        })
+        serde_json::to_value(self.envelope(source)).unwrap_or(Value::Null)
     }
+
+    /// [`Callout::body`] as the JSON text sent, written without copying the data.
+    #[must_use]
+    pub fn body_bytes(&self, source: &str) -> Vec<u8> {
+        serde_json::to_vec(&self.envelope(source)).unwrap_or_default()
+    }
+
+    fn envelope<'a>(&'a self, source: &'a str) -> Envelope<'a> {
+        Envelope {
+            id: &self.id,
+            source,
+            kind: format!("microsoft.graph.accessPackageCustomExtensionStage.{}", self.stage.as_str()),
+            time: self.created_date_time,
+            data: &self.data,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    kind: String,
+    time: DateTime<Utc>,
+    data: &'a Value,
 }
 
 /// The path a receiver resumes a waiting request at (Graph's `callbackUriPath`).

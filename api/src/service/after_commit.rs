@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::context::TargetState;
 use super::{ServiceResult, Services};
-use crate::store::requests::GovernanceWrite;
+use crate::store::requests::{GovernanceWrite, Outbox};
 
 impl Services {
     /// Commits a change decided on `state`, with its events, then takes the after-commit step. A
@@ -28,8 +28,8 @@ impl Services {
     ) -> ServiceResult<()> {
         let write = Arc::new(write);
         match self.committer.commit(&self.store, Arc::clone(&write), events).await {
-            Ok(()) => {
-                self.after_commit(&write, state).await;
+            Ok(outbox) => {
+                self.after_commit(&write, state, outbox.as_ref()).await;
                 Ok(())
             }
             Err(e) => {
@@ -39,10 +39,16 @@ impl Services {
         }
     }
 
-    /// What follows a committed write decided on `state` (see the module docs).
-    pub(crate) async fn after_commit(&self, write: &GovernanceWrite, state: &TargetState) {
+    /// What follows a committed write decided on `state` (see the module docs); `outbox` is
+    /// where its transaction wrote its custom extension calls.
+    pub(crate) async fn after_commit(
+        &self,
+        write: &GovernanceWrite,
+        state: &TargetState,
+        outbox: Option<&Outbox>,
+    ) {
         self.remember_commit(write, state);
-        super::extensions::hand_off(self, &write.callouts);
+        super::extensions::hand_off(self, &write.callouts, outbox);
         if !write.deliver.is_empty() || !write.revoke.is_empty() {
             // What the target holds through their groups is read again on next use.
             self.authz_forget(&write.target_id);

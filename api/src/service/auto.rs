@@ -642,10 +642,10 @@ impl Services {
         let writes: Vec<&GovernanceWrite> = decided.iter().map(|(r, _)| &r.change).collect();
         let events: Vec<_> = decided.iter().flat_map(|(r, _)| r.events.iter().cloned()).collect();
         match self.store.logged(events).commit_governance_batch(&writes).await {
-            Ok(()) => {
+            Ok(outbox) => {
                 outcome.assigned += decided.len();
                 for (realized, state) in &decided {
-                    self.after_commit(&realized.change, state).await;
+                    self.after_commit(&realized.change, state, outbox.as_ref()).await;
                 }
             }
             Err(e) => {

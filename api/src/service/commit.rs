@@ -19,7 +19,7 @@ use em_engine::event::Event;
 use em_engine::id::UserId;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use crate::store::requests::GovernanceWrite;
+use crate::store::requests::{GovernanceWrite, Outbox};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// The most changes one transaction holds.
@@ -37,7 +37,7 @@ const SECOND_LANE_MIN: usize = 8;
 struct Job {
     write: Arc<GovernanceWrite>,
     events: Vec<Event>,
-    done: oneshot::Sender<StoreResult<()>>,
+    done: oneshot::Sender<StoreResult<Option<Outbox>>>,
 }
 
 /// The committer: a queue and the task that drains it, started on first use.
@@ -47,13 +47,14 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Commits `write` with its `events`, possibly together with other changes.
+    /// Commits `write` with its `events`, possibly together with other changes; answers the
+    /// outbox row of the transaction's custom extension calls, if it made any.
     pub(crate) async fn commit(
         &self,
         store: &Store,
         write: Arc<GovernanceWrite>,
         events: Vec<Event>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<Outbox>> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
             tokio::spawn(run(store.clone(), receiver));
@@ -181,9 +182,9 @@ async fn commit_batch(store: &Store, mut batch: Vec<Job>) {
     let logged = store.logged(events);
     let writes: Vec<&GovernanceWrite> = batch.iter().map(|job| job.write.as_ref()).collect();
     match logged.commit_governance_batch(&writes).await {
-        Ok(()) => {
+        Ok(outbox) => {
             for job in batch {
-                let _ = job.done.send(Ok(()));
+                let _ = job.done.send(Ok(outbox.clone()));
             }
         }
         Err(_) => {

@@ -3,8 +3,9 @@
 //!
 //! **Calls are never lost and never doubled for a receiver that drops repeats by id.** The
 //! engine decides each call with the change that makes it, and the governance transaction writes
-//! it to `callout_outbox` (see `store::extensions`). After the commit it is handed to the sender
-//! here; at start every call still in the outbox is sent again. A call is signed as Standard
+//! it to its outbox row (`callout_outbox`, one per transaction; see `store::extensions`). After
+//! the commit it is handed to the sender here; at start every call of the outbox without a result
+//! is sent again. The row is deleted with the result of its last call. A call is signed as Standard
 //! Webhooks specifies (`webhook-id` = the call's id, which is Graph's
 //! `customExtensionStageInstanceId`; `webhook-timestamp`; `webhook-signature: v1,<base64 HMAC-SHA256
 //! of "id.timestamp.body">` with the extension's secret), retried with exponential backoff up to
@@ -34,12 +35,12 @@ use sha2::Sha256;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::{ServiceError, ServiceResult, Services};
-use crate::store::extensions::{CalloutDelivery, StoredExtension};
+use crate::store::extensions::{CalloutDelivery, Outbox, StoredExtension};
 
 /// How many calls are in flight at once.
 const IN_FLIGHT: usize = 64;
 /// How long the recorder waits for more results before writing a batch.
-const RECORD_DELAY: Duration = Duration::from_millis(20);
+const RECORD_DELAY: Duration = Duration::from_millis(50);
 /// The most results one batch records.
 const RECORD_BATCH: usize = 256;
 /// How far a callback's timestamp may be from the server's clock.
@@ -61,14 +62,32 @@ pub(crate) struct Callouts {
 
 #[derive(Default)]
 struct Recorder {
+    /// Results not yet written, with their events.
     pending: Vec<CalloutDelivery>,
     events: Vec<Event>,
     failed_requests: Vec<(RequestId, String, String)>,
+    /// The calls of each outbox row handed to the sender that have no result yet.
+    outboxes: HashMap<Arc<str>, usize>,
+    /// Outbox rows whose every call has a result (to delete with the last of them).
+    done: Vec<Arc<str>>,
+    /// The calls handed to the sender without a result written, by owner: what
+    /// [`Services::assignment_callouts`] shows as pending.
+    unsent: HashMap<String, Vec<UnsentCall>>,
     flushing: bool,
+}
+
+/// A call handed to the sender, as the views show it before its result is written.
+struct UnsentCall {
+    id: String,
+    custom_extension_id: CustomExtensionId,
+    stage: em_engine::extension::CustomExtensionStage,
+    created: chrono::DateTime<chrono::Utc>,
 }
 
 struct Job {
     callout: Callout,
+    /// The outbox row the call is in.
+    outbox: Arc<str>,
     attempt: u32,
 }
 
@@ -263,10 +282,18 @@ impl Services {
 
     /// Sends every call still in the outbox (at start: those a stopped server had not sent).
     pub async fn send_pending_callouts(&self) -> ServiceResult<usize> {
-        let pending = self.store.pending_callouts().await?;
-        let callouts: Vec<Callout> = pending.into_iter().map(|p| p.callout).collect();
-        hand_off(self, &callouts);
-        Ok(callouts.len())
+        let mut sent = 0;
+        for pending in self.store.pending_callouts().await? {
+            if pending.unsent.is_empty() {
+                // Every call has its result: a server stopped before deleting the row.
+                self.store.record_callouts(&[], &[pending.outbox.id], Vec::new(), false).await?;
+                continue;
+            }
+            sent += pending.unsent.len();
+            let outbox = Outbox { id: pending.outbox.id, calls: pending.unsent.len() };
+            hand_off(self, &pending.unsent, Some(&outbox));
+        }
+        Ok(sent)
     }
 
     /// The extension a call goes to, with its secret (cached at the catalog generation).
@@ -291,24 +318,24 @@ impl Services {
 
     /// One attempt at a call: sent, retried later, or given up.
     async fn attempt(&self, job: Job) {
-        let Job { callout, attempt } = job;
+        let Job { callout, outbox, attempt } = job;
         let extension = match self.callout_extension(&callout.custom_extension_id).await {
             Ok(Some(extension)) => extension,
             Ok(None) => {
-                self.record(&callout, attempt + 1, Some("the custom extension was deleted".into()));
+                self.record(&callout, &outbox, attempt + 1, Some("the custom extension was deleted".into()));
                 return;
             }
             Err(e) => {
                 // The store is unreachable: try again later, as a failed attempt would.
                 tracing::warn!(error = %e, callout = %callout.id, "reading the custom extension failed");
-                self.retry_later(callout, attempt);
+                self.retry_later(Job { callout, outbox, attempt });
                 return;
             }
         };
         let client = self.callouts.client.get_or_init(|| {
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default()
         });
-        let body = serde_json::to_vec(&callout.body("em-api")).unwrap_or_default();
+        let body = callout.body_bytes("em-api");
         let timestamp = chrono::Utc::now().timestamp();
         let signature = sign(&extension.secret, &callout.id, timestamp, &body);
         let timeout = Duration::from_millis(u64::from(
@@ -331,32 +358,34 @@ impl Services {
             Err(e) => Some(format!("the endpoint could not be reached: {}", without_url(&e))),
         };
         match error {
-            None => self.record(&callout, attempt + 1, None),
+            None => self.record(&callout, &outbox, attempt + 1, None),
             Some(error) if attempt < extension.extension.client_configuration.maximum_retries => {
                 tracing::debug!(callout = %callout.id, attempt, %error, "call failed; retrying");
-                self.retry_later(callout, attempt);
+                self.retry_later(Job { callout, outbox, attempt });
             }
             Some(error) => {
                 let retries = extension.extension.client_configuration.maximum_retries;
-                self.record(&callout, attempt + 1, Some(format!("{error} (after {retries} retries)")));
+                let error = format!("{error} (after {retries} retries)");
+                self.record(&callout, &outbox, attempt + 1, Some(error));
             }
         }
     }
 
-    fn retry_later(&self, callout: Callout, attempt: u32) {
+    /// Sends the job's call again after a delay that doubles with each attempt.
+    fn retry_later(&self, job: Job) {
         let delay =
-            self.callouts.retry_base.saturating_mul(1 << attempt.min(16)).min(Duration::from_secs(60));
+            self.callouts.retry_base.saturating_mul(1 << job.attempt.min(16)).min(Duration::from_secs(60));
         let services = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(queue) = services.callouts.queue.get() {
-                let _ = queue.send(Job { callout, attempt: attempt + 1 });
+                let _ = queue.send(Job { attempt: job.attempt + 1, ..job });
             }
         });
     }
 
     /// Records what became of a call; written in batches.
-    fn record(&self, callout: &Callout, attempts: u32, error: Option<String>) {
+    fn record(&self, callout: &Callout, outbox: &Arc<str>, attempts: u32, error: Option<String>) {
         let now = chrono::Utc::now();
         let kind = if error.is_some() {
             EventKind::CustomExtensionCalloutFailed
@@ -396,6 +425,13 @@ impl Services {
                 launched_date_time: Some(callout.created_date_time),
             });
             recorder.events.push(event);
+            if let Some(left) = recorder.outboxes.get_mut(outbox) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    recorder.outboxes.remove(outbox);
+                    recorder.done.push(Arc::clone(outbox));
+                }
+            }
             if let (Some(error), CalloutOwner::Request(id)) = (&error, &callout.owner) {
                 recorder.failed_requests.push((id.clone(), callout.id.clone(), error.clone()));
             }
@@ -411,28 +447,49 @@ impl Services {
     async fn flush_callouts(&self) {
         loop {
             tokio::time::sleep(RECORD_DELAY).await;
-            let (batch, events, failed) = {
+            let (batch, done, events, failed) = {
                 let mut recorder = self.callouts.results.lock().unwrap_or_else(PoisonError::into_inner);
-                if recorder.pending.is_empty() {
+                if recorder.pending.is_empty() && recorder.done.is_empty() {
                     recorder.flushing = false;
                     return;
                 }
                 let n = recorder.pending.len().min(RECORD_BATCH);
+                // An outbox row goes with the results of all its calls, so only once they are
+                // all in this batch.
+                let done =
+                    if n == recorder.pending.len() { std::mem::take(&mut recorder.done) } else { Vec::new() };
                 let batch: Vec<CalloutDelivery> = recorder.pending.drain(..n).collect();
                 let events: Vec<Event> = recorder.events.drain(..n).collect();
                 let failed = std::mem::take(&mut recorder.failed_requests);
-                (batch, events, failed)
+                (batch, done, events, failed)
             };
-            if let Err(e) = self.store.record_callouts(&batch, events.clone()).await {
+            let done_ids: Vec<String> = done.iter().map(ToString::to_string).collect();
+            let mut written = self.store.record_callouts(&batch, &done_ids, events.clone(), false).await;
+            if written.is_err() {
+                written = self.store.record_callouts(&batch, &done_ids, events.clone(), true).await;
+            }
+            if let Err(e) = written {
                 tracing::warn!(error = %e, "recording custom extension calls failed; retrying");
                 {
                     let mut recorder = self.callouts.results.lock().unwrap_or_else(PoisonError::into_inner);
                     recorder.pending.splice(0..0, batch);
                     recorder.events.splice(0..0, events);
+                    recorder.done.extend(done);
                     recorder.failed_requests.extend(failed);
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
+            }
+            {
+                let mut recorder = self.callouts.results.lock().unwrap_or_else(PoisonError::into_inner);
+                for result in &batch {
+                    if let Some(calls) = recorder.unsent.get_mut(&result.owner_id) {
+                        calls.retain(|c| c.id != result.id);
+                        if calls.is_empty() {
+                            recorder.unsent.remove(&result.owner_id);
+                        }
+                    }
+                }
             }
             for (request, callout, error) in failed {
                 if let Err(e) = self.callout_failed(&request, &callout, &error).await {
@@ -562,7 +619,7 @@ impl Services {
         let delegations = self.delegations(actor).await?;
         let shown = super::authz::is_party(actor, request)
             || delegations.allows(Right::ReadRequests, &request.catalog_id);
-        let (sent, _) = self.store.callouts_of(&request.id).await?;
+        let sent = self.store.callouts_of(&request.id).await?;
         Ok(request
             .custom_extension_callout_instances
             .iter()
@@ -594,20 +651,25 @@ impl Services {
 
     /// The calls made for an assignment the caller sees (before its expiry, as it ends).
     pub async fn assignment_callouts(&self, assignment_id: &str) -> ServiceResult<Vec<CalloutView>> {
-        let (sent, pending) = self.store.callouts_of(assignment_id).await?;
-        let mut out: Vec<CalloutView> = pending
-            .into_iter()
-            .map(|c| CalloutView {
-                id: c.id,
-                custom_extension_id: c.custom_extension_id.to_string(),
-                stage: c.stage,
-                status: CalloutState::CalloutPending,
-                detail: None,
-                attempts: 0,
-                launched_date_time: c.created_date_time,
-                completed_date_time: None,
-            })
-            .collect();
+        let sent = self.store.callouts_of(assignment_id).await?;
+        let mut out: Vec<CalloutView> = {
+            let recorder = self.callouts.results.lock().unwrap_or_else(PoisonError::into_inner);
+            let unsent = recorder.unsent.get(assignment_id).map_or(&[][..], Vec::as_slice);
+            unsent
+                .iter()
+                .filter(|c| !sent.iter().any(|d| d.id == c.id))
+                .map(|c| CalloutView {
+                    id: c.id.clone(),
+                    custom_extension_id: c.custom_extension_id.to_string(),
+                    stage: c.stage,
+                    status: CalloutState::CalloutPending,
+                    detail: None,
+                    attempts: 0,
+                    launched_date_time: c.created,
+                    completed_date_time: None,
+                })
+                .collect()
+        };
         for d in sent {
             let stage = em_engine::extension::CustomExtensionStage::AssignmentRequestRemoved;
             out.push(CalloutView {
@@ -673,17 +735,37 @@ fn without_url(e: &reqwest::Error) -> String {
 
 /// Hands committed calls to the sender (the step after a governance commit, and the start):
 /// data put on the sender's queue, whose task (started with the first call) sends them.
-pub(crate) fn hand_off(services: &Services, callouts: &[Callout]) {
-    if callouts.is_empty() {
-        return;
-    }
+/// `outbox` is the row they were committed to, with the number of its calls without a result
+/// (each change of a transaction hands off its own calls with the transaction's row).
+pub(crate) fn hand_off(services: &Services, callouts: &[Callout], outbox: Option<&Outbox>) {
+    let Some(outbox) = outbox.filter(|_| !callouts.is_empty()) else { return };
+    let outbox_id: Arc<str> = {
+        let mut recorder = services.callouts.results.lock().unwrap_or_else(PoisonError::into_inner);
+        let id: Arc<str> = match recorder.outboxes.get_key_value(outbox.id.as_str()) {
+            Some((id, _)) => Arc::clone(id),
+            None => {
+                let id: Arc<str> = Arc::from(outbox.id.as_str());
+                recorder.outboxes.insert(Arc::clone(&id), outbox.calls);
+                id
+            }
+        };
+        for callout in callouts {
+            recorder.unsent.entry(callout.owner.id().to_owned()).or_default().push(UnsentCall {
+                id: callout.id.clone(),
+                custom_extension_id: callout.custom_extension_id.clone(),
+                stage: callout.stage,
+                created: callout.created_date_time,
+            });
+        }
+        id
+    };
     let queue = services.callouts.queue.get_or_init(|| {
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(dispatch(services.clone(), receiver));
         sender
     });
     for callout in callouts {
-        let _ = queue.send(Job { callout: callout.clone(), attempt: 0 });
+        let _ = queue.send(Job { callout: callout.clone(), outbox: Arc::clone(&outbox_id), attempt: 0 });
     }
 }
 

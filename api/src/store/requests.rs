@@ -223,6 +223,7 @@ pub struct GrantRecord {
 /// Everything one change to a target's requests and assignments writes, in one transaction: the
 /// engine's [`Change`](em_engine::request::change::Change).
 pub type GovernanceWrite = em_engine::request::change::Change;
+pub use super::extensions::Outbox;
 
 pub use em_engine::request::change::TimerOwner;
 
@@ -678,7 +679,8 @@ impl Store {
     }
 
     /// Commits a change to a target's requests and assignments (see the module documentation).
-    pub async fn commit_governance(&self, write: &GovernanceWrite) -> StoreResult<()> {
+    /// Answers the outbox row its calls were written to, if it made any.
+    pub async fn commit_governance(&self, write: &GovernanceWrite) -> StoreResult<Option<Outbox>> {
         self.commit_governance_batch(&[write]).await
     }
 
@@ -687,8 +689,9 @@ impl Store {
     ///
     /// The statements are set-based: whatever the number of changes, the transaction is the
     /// same dozen statements over arrays (new rows go in with one `INSERT` per table), so its
-    /// cost grows with the rows written, not with the statements parsed.
-    pub async fn commit_governance_batch(&self, writes: &[&GovernanceWrite]) -> StoreResult<()> {
+    /// cost grows with the rows written, not with the statements parsed. The custom extension
+    /// calls the changes make go into one outbox row, which is answered.
+    pub async fn commit_governance_batch(&self, writes: &[&GovernanceWrite]) -> StoreResult<Option<Outbox>> {
         let mut seen = std::collections::HashSet::new();
         if !writes.iter().all(|w| seen.insert(w.target_id.as_str())) {
             // Two changes of one target cannot both hold on the version they were decided on.
@@ -696,7 +699,7 @@ impl Store {
         }
         let (body, vars) = governance_sql(writes)?;
         self.untracked().transaction(&body, vars).await?;
-        Ok(())
+        Ok(Outbox::of(writes.iter().map(|w| w.callouts.as_slice())))
     }
 }
 
@@ -736,9 +739,8 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
     let mut revoked = Vec::new();
     let mut new_guests = Vec::new();
     let mut changed_guests = Vec::new();
-    let mut callouts = Vec::new();
+    let outbox = super::extensions::outbox_row(writes.iter().map(|w| w.callouts.as_slice()))?;
     for write in writes {
-        callouts.extend(super::extensions::outbox_rows(&write.callouts)?);
         let target = &write.target_id;
         if let Some(guest) = &write.guest {
             let record = super::content(&guest.record)?;
@@ -965,10 +967,10 @@ fn governance_sql(writes: &[&GovernanceWrite]) -> StoreResult<(String, Map<Strin
         body.push_str("INSERT IGNORE INTO membership $memberships RETURN NONE;\n");
         vars.insert("memberships".into(), Value::Array(memberships));
     }
-    if !callouts.is_empty() {
-        // The calls this change makes: sent after it commits, never lost (see `store::extensions`).
-        body.push_str("INSERT INTO callout_outbox $callouts RETURN NONE;\n");
-        vars.insert("callouts".into(), Value::Array(callouts));
+    if let Some(outbox) = outbox {
+        // The calls these changes make: sent after they commit, never lost (see `store::extensions`).
+        body.push_str("INSERT INTO callout_outbox $outbox RETURN NONE;\n");
+        vars.insert("outbox".into(), outbox);
     }
     if !revoked.is_empty() {
         body.push_str(

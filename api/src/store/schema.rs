@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (17, V17),
     (18, V18),
     (19, V19),
+    (20, V20),
 ];
 
 /// The version this build expects.
@@ -610,7 +611,7 @@ DEFINE TABLE sign_in SCHEMALESS;
 "#;
 
 /// Version 19: custom extensions (`custom_extension`, by catalog, with their signing secret), the
-/// extensions each policy names, the calls not yet sent (`callout_outbox:[owner, id]`, written
+/// extensions each policy names, the calls not yet sent (`callout_outbox:[owner, id]` until version 20, written
 /// with the change that makes them and deleted once they are sent or given up), and the record
 /// of each call sent or failed (`callout:[owner, id]`); `notifier:cursor`, how far the e-mail
 /// notifier has read the event feed.
@@ -623,6 +624,18 @@ DEFINE FIELD customExtensionIds ON assignment_policy TYPE array<string> DEFAULT 
 DEFINE TABLE callout_outbox SCHEMALESS;
 DEFINE TABLE callout SCHEMALESS;
 DEFINE TABLE notifier SCHEMALESS;
+"#;
+
+/// Version 20: one outbox row per transaction (`callout_outbox:⟨first call's id⟩`, `doc` the
+/// JSON text of its calls) instead of one per call (`callout_outbox:[owner, id]`): each row still
+/// waiting becomes a row of its one call.
+const V20: &str = r#"
+FOR $r IN (SELECT id, doc FROM callout_outbox) {
+    IF type::is_array(record::id($r.id)) {
+        CREATE type::record('callout_outbox', record::id($r.id)[1]) SET doc = string::concat('[', $r.doc, ']');
+        DELETE $r.id;
+    };
+};
 "#;
 
 #[cfg(test)]
@@ -677,6 +690,22 @@ mod tests {
         );
         let info: Option<serde_json::Value> = response.take(1).unwrap();
         assert!(info.unwrap()["tables"].get("timer").is_none(), "the old table is removed");
+    }
+
+    /// A call waiting in the outbox of version 19 is a row of its own under version 20.
+    #[tokio::test]
+    async fn version_20_keeps_waiting_calls_in_outbox_rows() {
+        let db = database_at(19).await;
+        db.query("CREATE callout_outbox:['r1', 'c1'] SET doc = '{\"id\":\"c1\"}';")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        db.query(format!("BEGIN;\n{V20}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response =
+            db.query("SELECT record::id(id) AS id, doc FROM callout_outbox;").await.unwrap().check().unwrap();
+        let rows: Vec<serde_json::Value> = response.take(0).unwrap();
+        assert_eq!(rows, vec![serde_json::json!({ "id": "c1", "doc": "[{\"id\":\"c1\"}]" })]);
     }
 
     /// Version 9 keeps the events recorded one per record, drops the four indexes of their
