@@ -14,6 +14,9 @@
 //!   once, at a receiver that drops repeats by id. The one measurement whose server is a
 //!   separate process ([`process`]), since it is killed.
 //!
+//! - [`run`]: a scenario file ([`scenario`]) replayed in virtual time: the administrator's
+//!   set-up, daily movers and joiners, and invariants checked against a model of the people.
+//!
 //! The directory is generated ([`directory`]), the catalog, packages and policies are made by
 //! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded
 //! generator ([`rng`]), so two runs with the same options do the same work.
@@ -30,5 +33,7 @@ pub mod profile;
 pub mod receiver;
 pub mod reviews;
 pub mod rng;
+pub mod run;
+pub mod scenario;
 pub mod setup;
 pub mod stats;

@@ -21,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Replays a scenario file (`scenarios/*.toml`) over the wire, in virtual time, and reports.
+    Run(RunArgs),
     /// Complete two-stage request lifecycles per second with concurrent clients.
     Lifecycles(LifecyclesArgs),
     /// Notification latency to the stage-2 approver with many approvers connected.
@@ -56,6 +58,30 @@ struct CalloutsArgs {
     /// How long to wait for the last calls after the last assignment.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     wait: Duration,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The scenario file.
+    file: PathBuf,
+    /// Multiplies the population.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Seed of every random choice (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Check the invariants at the end of every virtual day, not only at the end of the run.
+    #[arg(long)]
+    check_daily: bool,
+    /// Write `report.json` and `report.md` to this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Use SurrealDB's in-memory engine instead of SurrealKV on disk.
+    #[arg(long)]
+    memory: bool,
+    /// Create the temporary SurrealKV folder under this folder (default: the system's).
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +242,32 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
             print!("{report}");
+        }
+        Command::Run(args) => {
+            let scenario = em_simulator::scenario::Scenario::load(&args.file)?;
+            let storage = if args.memory {
+                Storage::Memory
+            } else {
+                Storage::SurrealKv { parent: args.data_parent.clone(), sync: "every".into() }
+            };
+            let options = em_simulator::run::RunOptions {
+                scale: args.scale,
+                seed: args.seed,
+                server: ServerOptions { storage, ..ServerOptions::default() },
+                check_daily: args.check_daily,
+            };
+            let report = em_simulator::run::run(&scenario, &options).await?;
+            let markdown = em_simulator::run::to_markdown(&report);
+            print!("{markdown}");
+            if let Some(out) = &args.out {
+                std::fs::create_dir_all(out)?;
+                let json = serde_json::to_string_pretty(&em_simulator::run::to_json(&report))?;
+                std::fs::write(out.join("report.json"), json + "\n")?;
+                std::fs::write(out.join("report.md"), markdown)?;
+            }
+            if !report.passed() {
+                anyhow::bail!("an invariant failed");
+            }
         }
         Command::Reviews(args) => {
             let report = em_simulator::reviews::run(em_simulator::reviews::Options {

@@ -1,0 +1,423 @@
+//! `em-simulator run FILE`: a scenario replayed over the wire against a server this process
+//! starts (embedded SurrealKV, virtual clock). The administrator's set-up runs as GraphQL
+//! operations; each virtual day the day's movers, joiners and leavers are sent as `updateUser`,
+//! `createUser` and `deleteUser`, the clock is moved a day (`advanceClock`), and the invariants
+//! are checked against the simulator's own model of the people. The report gives the time of
+//! each set-up operation, the latency of each operation kind, the changes per second, and each
+//! invariant with its result, as JSON and as Markdown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::client::Graphql;
+use crate::directory::ADMIN;
+use crate::harness::{Harness, ServerOptions};
+use crate::rng::Rng;
+use crate::scenario::{Invariant, People, Scenario, substitute, substitute_text};
+use crate::stats::Samples;
+
+/// How to replay a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Multiplies the population.
+    pub scale: f64,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    pub server: ServerOptions,
+    /// Check the invariants at the end of every virtual day, not only at the end.
+    pub check_daily: bool,
+}
+
+/// What a run did and measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub scenario: String,
+    pub seed: u64,
+    pub scale: f64,
+    pub users: usize,
+    pub import: Duration,
+    /// Each set-up operation and how long it took.
+    pub setup: Vec<(String, Duration, bool)>,
+    pub phases: Vec<PhaseReport>,
+    pub invariants: Vec<InvariantResult>,
+    pub wall: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PhaseReport {
+    pub name: String,
+    pub days: u32,
+    pub wall: Duration,
+    /// Latency of each operation kind (HTTP round trip).
+    pub operations: BTreeMap<String, Samples>,
+    /// Directory changes sent (movers, joiners, leavers).
+    pub changes: usize,
+    /// Timers fired by the day's clock moves.
+    pub fired_timers: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvariantResult {
+    pub name: String,
+    /// How many times it was checked, and how many of those failed.
+    pub checks: usize,
+    pub failures: usize,
+    /// The first failure.
+    pub detail: Option<String>,
+}
+
+impl Report {
+    /// Whether every invariant held every time it was checked.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.invariants.iter().all(|i| i.failures == 0)
+    }
+}
+
+/// Replays `scenario`.
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let mut rng = Rng::seeded(seed);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let users = ((scenario.population.users as f64) * options.scale).round().max(1.0) as usize;
+    let mut people = People::generate(&scenario.population, users, &mut rng);
+    let server = ServerOptions { virtual_clock: true, ..options.server.clone() };
+    let harness = Harness::start(&server, &people.directory(&scenario.population.groups)).await?;
+    let result = replay(scenario, options, &harness, &mut people, &mut rng).await;
+    harness.stop().await?;
+    let mut report = result?;
+    report.scenario.clone_from(&scenario.name);
+    report.seed = seed;
+    report.scale = options.scale;
+    report.users = users;
+    report.wall = started.elapsed();
+    Ok(report)
+}
+
+async fn replay(
+    scenario: &Scenario,
+    options: &RunOptions,
+    harness: &Harness,
+    people: &mut People,
+    rng: &mut Rng,
+) -> anyhow::Result<Report> {
+    let api = Graphql::new(&harness.base)?;
+    let admin = harness.token(ADMIN, Duration::from_secs(24 * 3600))?;
+    let mut report = Report { import: harness.import_time, ..Report::default() };
+    let mut captured: BTreeMap<String, Value> = BTreeMap::new();
+    for op in &scenario.setup {
+        let variables = substitute(&serde_json::to_value(&op.variables)?, &captured)?;
+        let query = substitute_text(&op.query, &captured)?;
+        let at = Instant::now();
+        let data = api
+            .execute(&admin, &query, variables)
+            .await
+            .map_err(|e| anyhow::anyhow!("set-up `{}`: {} {}", op.name, e.code, e.message))?;
+        report.setup.push((op.name.clone(), at.elapsed(), op.timed));
+        for (name, pointer) in &op.capture {
+            let value = data.pointer(pointer).filter(|v| !v.is_null()).cloned().with_context(|| {
+                format!("set-up `{}`: nothing at `{pointer}` to capture as `{name}` in {data}", op.name)
+            })?;
+            captured.insert(name.clone(), value);
+        }
+    }
+    let invariants: Vec<Invariant> = scenario
+        .invariant
+        .iter()
+        .map(|i| {
+            let value = substitute(&serde_json::to_value(InvariantJson(i))?, &captured)?;
+            InvariantJson::back(i, &value)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut results: Vec<InvariantResult> = invariants
+        .iter()
+        .map(|i| InvariantResult { name: i.name().to_owned(), ..InvariantResult::default() })
+        .collect();
+
+    for phase in &scenario.phase {
+        let phase_started = Instant::now();
+        let mut out = PhaseReport { name: phase.name.clone(), days: phase.days, ..PhaseReport::default() };
+        // What is due of each rate: a rate below one person a day adds up over the days.
+        let mut due = [0.0_f64; 3];
+        for _ in 0..phase.days {
+            let present = people.present.len() as f64;
+            let [movers, joiners, leavers] =
+                [phase.movers, phase.joiners, phase.leavers].map(|rate| rate * present);
+            let mut count = |k: usize, amount: f64| {
+                due[k] += amount;
+                let whole = due[k].floor();
+                due[k] -= whole;
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let whole = whole as usize;
+                whole
+            };
+            let (movers, joiners, leavers) = (count(0, movers), count(1, joiners), count(2, leavers));
+            for _ in 0..movers {
+                let Some(id) = people.pick(rng) else { break };
+                let Some(person) = people.relocate(&id, rng) else { continue };
+                let at = Instant::now();
+                api.execute(
+                    &admin,
+                    "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } } }",
+                    json!({ "i": { "id": person.id, "country": person.country } }),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("updateUser {}: {} {}", person.id, e.code, e.message))?;
+                out.operations.entry("updateUser (mover)".into()).or_default().push(at.elapsed());
+                out.changes += 1;
+            }
+            for _ in 0..joiners {
+                let person = people.join(rng);
+                let at = Instant::now();
+                api.execute(
+                    &admin,
+                    "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
+                    json!({ "i": {
+                        "objectId": person.id, "displayName": person.id,
+                        "userPrincipalName": format!("{}@sim.contoso.com", person.id),
+                        "accountEnabled": true, "department": person.department, "country": person.country,
+                    } }),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("createUser {}: {} {}", person.id, e.code, e.message))?;
+                out.operations.entry("createUser (joiner)".into()).or_default().push(at.elapsed());
+                out.changes += 1;
+            }
+            for _ in 0..leavers {
+                let Some(id) = people.pick(rng) else { break };
+                people.present.remove(&id);
+                let at = Instant::now();
+                api.execute(
+                    &admin,
+                    "mutation($i: DeleteInput!) { deleteUser(input: $i) { deletedId } }",
+                    json!({ "i": { "id": id } }),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("deleteUser {id}: {} {}", e.code, e.message))?;
+                out.operations.entry("deleteUser (leaver)".into()).or_default().push(at.elapsed());
+                out.changes += 1;
+            }
+            let at = Instant::now();
+            let data = api
+                .execute(&admin, "mutation { advanceClock(input: {by: \"P1D\"}) { firedTimers } }", json!({}))
+                .await
+                .map_err(|e| anyhow::anyhow!("advanceClock: {} {}", e.code, e.message))?;
+            out.operations.entry("advanceClock (a day)".into()).or_default().push(at.elapsed());
+            out.fired_timers +=
+                data.pointer("/advanceClock/firedTimers").and_then(Value::as_u64).unwrap_or(0);
+            if options.check_daily {
+                check(&api, &admin, &invariants, people, &mut results).await?;
+            }
+        }
+        out.wall = phase_started.elapsed();
+        report.phases.push(out);
+    }
+    check(&api, &admin, &invariants, people, &mut results).await?;
+    report.invariants = results;
+    Ok(report)
+}
+
+/// An invariant as JSON, so that its package ids can be substituted like variables.
+struct InvariantJson<'a>(&'a Invariant);
+
+impl serde::Serialize for InvariantJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Invariant::Disjoint { packages, .. } => json!({ "packages": packages }),
+            Invariant::AssignedExactly { package, .. } => json!({ "package": package }),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl InvariantJson<'_> {
+    fn back(invariant: &Invariant, value: &Value) -> anyhow::Result<Invariant> {
+        Ok(match invariant {
+            Invariant::Disjoint { name, .. } => Invariant::Disjoint {
+                name: name.clone(),
+                packages: serde_json::from_value(value["packages"].clone())?,
+            },
+            Invariant::AssignedExactly { name, department, region, .. } => Invariant::AssignedExactly {
+                name: name.clone(),
+                package: serde_json::from_value(value["package"].clone())?,
+                department: department.clone(),
+                region: region.clone(),
+            },
+        })
+    }
+}
+
+/// Checks every invariant once, counting failures.
+async fn check(
+    api: &Graphql,
+    admin: &str,
+    invariants: &[Invariant],
+    people: &People,
+    results: &mut [InvariantResult],
+) -> anyhow::Result<()> {
+    let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (invariant, result) in invariants.iter().zip(results.iter_mut()) {
+        let packages: Vec<&String> = match invariant {
+            Invariant::Disjoint { packages, .. } => packages.iter().collect(),
+            Invariant::AssignedExactly { package, .. } => vec![package],
+        };
+        for package in packages {
+            if !holders.contains_key(package) {
+                holders.insert(package.clone(), holders_of(api, admin, package).await?);
+            }
+        }
+        let failure = match invariant {
+            Invariant::Disjoint { packages, .. } => {
+                let mut seen: BTreeMap<&String, &String> = BTreeMap::new();
+                let mut twice = None;
+                for package in packages {
+                    for holder in &holders[package] {
+                        if let Some(other) = seen.insert(holder, package) {
+                            twice = Some(format!("{holder} holds {other} and {package}"));
+                        }
+                    }
+                }
+                twice
+            }
+            Invariant::AssignedExactly { package, department, region, .. } => {
+                let expected: BTreeSet<String> = people.selected(department, region).into_iter().collect();
+                let held = &holders[package];
+                let missing: Vec<&String> = expected.difference(held).take(3).collect();
+                let extra: Vec<&String> = held.difference(&expected).take(3).collect();
+                (!missing.is_empty() || !extra.is_empty()).then(|| {
+                    format!(
+                        "{} expected, {} hold it; not holding it: {missing:?}; holding it wrongly: {extra:?}",
+                        expected.len(),
+                        held.len()
+                    )
+                })
+            }
+        };
+        result.checks += 1;
+        if let Some(detail) = failure {
+            result.failures += 1;
+            result.detail.get_or_insert(detail);
+        }
+    }
+    Ok(())
+}
+
+/// The targets of a package's active assignments, page by page.
+async fn holders_of(api: &Graphql, admin: &str, package: &str) -> anyhow::Result<BTreeSet<String>> {
+    let mut holders = BTreeSet::new();
+    let mut after = Value::Null;
+    loop {
+        let data = api
+            .execute(
+                admin,
+                "query($p: ID!, $a: String) { assignments(filter: {accessPackageId: $p}, first: 500, after: $a) {
+                   pageInfo { hasNextPage endCursor } edges { node { targetId } } } }",
+                json!({ "p": package, "a": after }),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("assignments of {package}: {} {}", e.code, e.message))?;
+        let page = &data["assignments"];
+        for edge in page["edges"].as_array().into_iter().flatten() {
+            holders.insert(edge["node"]["targetId"].as_str().unwrap_or_default().to_owned());
+        }
+        if page["pageInfo"]["hasNextPage"].as_bool() != Some(true) {
+            return Ok(holders);
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+        if after.is_null() {
+            bail!("assignments of {package}: a next page without a cursor");
+        }
+    }
+}
+
+/// The report as JSON.
+#[must_use]
+pub fn to_json(report: &Report) -> Value {
+    let summary = |s: &Samples| {
+        s.summary().map_or(Value::Null, |m| {
+            json!({ "n": m.count, "p50_ms": m.p50, "p90_ms": m.p90, "p99_ms": m.p99, "max_ms": m.max, "mean_ms": m.mean })
+        })
+    };
+    json!({
+        "scenario": report.scenario,
+        "seed": report.seed,
+        "scale": report.scale,
+        "users": report.users,
+        "import_s": report.import.as_secs_f64(),
+        "setup": report.setup.iter().map(|(name, took, timed)| json!({ "name": name, "seconds": took.as_secs_f64(), "timed": timed })).collect::<Vec<_>>(),
+        "phases": report.phases.iter().map(|p| json!({
+            "name": p.name,
+            "virtual_days": p.days,
+            "wall_s": p.wall.as_secs_f64(),
+            "changes": p.changes,
+            "changes_per_s": p.changes as f64 / p.wall.as_secs_f64().max(1e-9),
+            "fired_timers": p.fired_timers,
+            "operations": p.operations.iter().map(|(k, s)| (k.clone(), summary(s))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>(),
+        "invariants": report.invariants.iter().map(|i| json!({
+            "name": i.name, "checks": i.checks, "failures": i.failures, "passed": i.failures == 0, "detail": i.detail,
+        })).collect::<Vec<_>>(),
+        "passed": report.passed(),
+        "wall_s": report.wall.as_secs_f64(),
+    })
+}
+
+/// The report as Markdown.
+#[must_use]
+pub fn to_markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Scenario `{}`\n", report.scenario);
+    let _ = writeln!(
+        md,
+        "seed {}, scale {}: {} people, imported in {:.2} s; {:.1} s in all; invariants: {}\n",
+        report.seed,
+        report.scale,
+        report.users,
+        report.import.as_secs_f64(),
+        report.wall.as_secs_f64(),
+        if report.passed() { "all held" } else { "FAILED" }
+    );
+    let _ = writeln!(md, "## Set-up\n\n| operation | seconds |\n|---|---|");
+    for (name, took, timed) in &report.setup {
+        let _ =
+            writeln!(md, "| {name}{} | {:.3} |", if *timed { " (timed)" } else { "" }, took.as_secs_f64());
+    }
+    for phase in &report.phases {
+        let _ = writeln!(
+            md,
+            "\n## Phase `{}`: {} virtual days in {:.1} s, {} directory changes ({:.1}/s), {} timers fired\n",
+            phase.name,
+            phase.days,
+            phase.wall.as_secs_f64(),
+            phase.changes,
+            phase.changes as f64 / phase.wall.as_secs_f64().max(1e-9),
+            phase.fired_timers
+        );
+        let _ =
+            writeln!(md, "| operation | n | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
+        for (name, samples) in &phase.operations {
+            if let Some(s) = samples.summary() {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                    s.count, s.p50, s.p90, s.p99, s.max
+                );
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Invariants\n\n| invariant | checks | result |\n|---|---|---|");
+    for i in &report.invariants {
+        let result = match (&i.detail, i.failures) {
+            (_, 0) => "held".to_owned(),
+            (Some(d), n) => format!("FAILED {n} times: {d}"),
+            (None, n) => format!("FAILED {n} times"),
+        };
+        let _ = writeln!(md, "| {} | {} | {result} |", i.name, i.checks);
+    }
+    md
+}

@@ -1,0 +1,387 @@
+//! Scenarios as data: a TOML file (`scenarios/*.toml`, documented in `scenarios/README.md`)
+//! declares a population generated from a seed, the administrator's set-up as GraphQL
+//! operations, a timeline in virtual days with daily rates, and invariants. [`crate::run`]
+//! replays it over the wire.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::directory::{ADMIN, GLOBAL_ADMINISTRATOR_TEMPLATE};
+use crate::rng::Rng;
+
+/// A scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Every random choice comes from this seed (`--seed` overrides it).
+    pub seed: u64,
+    pub population: Population,
+    #[serde(default)]
+    pub setup: Vec<Operation>,
+    #[serde(default)]
+    pub phase: Vec<Phase>,
+    #[serde(default)]
+    pub invariant: Vec<Invariant>,
+}
+
+/// The people of the directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Population {
+    /// How many people (multiplied by `--scale`).
+    pub users: usize,
+    /// Each department with its weight.
+    pub departments: BTreeMap<String, u32>,
+    /// Each region with its countries; a person's region is chosen uniformly, then a country of it.
+    pub regions: BTreeMap<String, Vec<String>>,
+    /// Empty security groups the directory holds (ids and names), for packages to deliver.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// An administrator's GraphQL operation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub name: String,
+    pub query: String,
+    /// `${name}` in a string is replaced by a value captured before.
+    #[serde(default)]
+    pub variables: toml::Table,
+    /// Values to capture: a name and a JSON pointer into the operation's `data`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// Reported as a figure of its own (the first population of auto-assignment policies).
+    #[serde(default)]
+    pub timed: bool,
+}
+
+/// Virtual days with daily rates, as fractions of the people present that day.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    pub days: u32,
+    /// People who move to another region (and country).
+    #[serde(default)]
+    pub movers: f64,
+    #[serde(default)]
+    pub joiners: f64,
+    #[serde(default)]
+    pub leavers: f64,
+}
+
+/// What must hold at the end of every day and of the run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Invariant {
+    /// Nobody holds two of these packages.
+    Disjoint { name: String, packages: Vec<String> },
+    /// The package's holders are exactly the people of this department and region.
+    AssignedExactly { name: String, package: String, department: String, region: String },
+}
+
+impl Invariant {
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Disjoint { name, .. } | Self::AssignedExactly { name, .. } => name,
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Reads and checks a scenario's text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let scenario: Self = toml::from_str(text)?;
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let p = &self.population;
+        if p.departments.is_empty() || p.departments.values().all(|w| *w == 0) {
+            bail!("population.departments needs a department with a weight above 0");
+        }
+        if p.regions.len() < 2 || p.regions.values().any(Vec::is_empty) {
+            bail!("population.regions needs two regions or more, each with a country");
+        }
+        for phase in &self.phase {
+            for (what, rate) in
+                [("movers", phase.movers), ("joiners", phase.joiners), ("leavers", phase.leavers)]
+            {
+                if !(0.0..=1.0).contains(&rate) {
+                    bail!(
+                        "phase `{}`: {what} is a fraction of the people, from 0 to 1, not {rate}",
+                        phase.name
+                    );
+                }
+            }
+        }
+        for invariant in &self.invariant {
+            if let Invariant::AssignedExactly { region, department, name, .. } = invariant
+                && (!p.regions.contains_key(region) || !p.departments.contains_key(department))
+            {
+                bail!("invariant `{name}`: {department} in {region} is not in the population");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A person of the population, as the simulator knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: String,
+    pub department: String,
+    pub region: String,
+    pub country: String,
+}
+
+/// The people present, generated from the seed; the source of the expected answers.
+#[derive(Debug, Clone)]
+pub struct People {
+    pub present: BTreeMap<String, Person>,
+    departments: Vec<(String, u32)>,
+    regions: Vec<(String, Vec<String>)>,
+    next: usize,
+}
+
+impl People {
+    /// `users` people drawn from `population` with `rng`.
+    #[must_use]
+    pub fn generate(population: &Population, users: usize, rng: &mut Rng) -> Self {
+        let mut people = Self {
+            present: BTreeMap::new(),
+            departments: population.departments.iter().map(|(d, w)| (d.clone(), *w)).collect(),
+            regions: population.regions.iter().map(|(r, c)| (r.clone(), c.clone())).collect(),
+            next: 0,
+        };
+        for _ in 0..users {
+            people.join(rng);
+        }
+        people
+    }
+
+    /// A new person, present from now on.
+    pub fn join(&mut self, rng: &mut Rng) -> Person {
+        let id = format!("person-{:07}", self.next);
+        self.next += 1;
+        let total: u32 = self.departments.iter().map(|(_, w)| w).sum();
+        let mut pick = u32::try_from(rng.below(total as usize)).unwrap_or(0);
+        let mut department = self.departments[0].0.clone();
+        for (d, w) in &self.departments {
+            if pick < *w {
+                department.clone_from(d);
+                break;
+            }
+            pick -= w;
+        }
+        let (region, countries) = &self.regions[rng.below(self.regions.len())];
+        let person = Person {
+            id: id.clone(),
+            department,
+            region: region.clone(),
+            country: countries[rng.below(countries.len())].clone(),
+        };
+        self.present.insert(id, person.clone());
+        person
+    }
+
+    /// A person present, chosen with `rng`.
+    pub fn pick(&self, rng: &mut Rng) -> Option<String> {
+        if self.present.is_empty() {
+            return None;
+        }
+        self.present.keys().nth(rng.below(self.present.len())).cloned()
+    }
+
+    /// Moves `id` to a country of another region; answers the person as they are now.
+    pub fn relocate(&mut self, id: &str, rng: &mut Rng) -> Option<Person> {
+        let others: Vec<&(String, Vec<String>)> = {
+            let region = &self.present.get(id)?.region;
+            self.regions.iter().filter(|(r, _)| r != region).collect()
+        };
+        let (region, countries) = others[rng.below(others.len())].clone();
+        let person = self.present.get_mut(id)?;
+        person.country = countries[rng.below(countries.len())].clone();
+        person.region = region;
+        Some(person.clone())
+    }
+
+    /// The people of `department` in `region`.
+    #[must_use]
+    pub fn selected(&self, department: &str, region: &str) -> Vec<String> {
+        self.present
+            .values()
+            .filter(|p| p.department == department && p.region == region)
+            .map(|p| p.id.clone())
+            .collect()
+    }
+
+    /// The directory to import: the people, the administrator and the groups.
+    #[must_use]
+    pub fn directory(&self, groups: &[String]) -> Value {
+        let mut users = vec![json!({
+            "id": ADMIN, "displayName": "Simulation Administrator",
+            "userPrincipalName": format!("{ADMIN}@sim.contoso.com"),
+        })];
+        users.extend(self.present.values().map(user_json));
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({ "id": g, "displayName": g, "securityEnabled": true, "members": [] }))
+            .collect();
+        json!({
+            "users": users,
+            "groups": groups,
+            "directoryRoles": [{"id": "sim-role-ga", "displayName": "Global Administrator", "isPrivileged": true,
+                                "roleTemplateId": GLOBAL_ADMINISTRATOR_TEMPLATE, "members": [{"id": ADMIN}]}]
+        })
+    }
+}
+
+/// A person as Graph shows a user.
+#[must_use]
+pub fn user_json(p: &Person) -> Value {
+    json!({
+        "id": p.id,
+        "displayName": p.id,
+        "userPrincipalName": format!("{}@sim.contoso.com", p.id),
+        "department": p.department,
+        "country": p.country,
+    })
+}
+
+/// `value` with every `${name}` in its strings replaced by the captured value (a whole string
+/// `${name}` takes the captured value as it is).
+pub fn substitute(value: &Value, captured: &BTreeMap<String, Value>) -> anyhow::Result<Value> {
+    Ok(match value {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+                && !name.contains("${")
+            {
+                captured
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("`${{{name}}}` was not captured before"))?
+            } else {
+                Value::String(substitute_text(s, captured)?)
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute(v, captured)).collect::<Result<_, _>>()?)
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), substitute(v, captured)?)))
+                .collect::<anyhow::Result<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// `text` with every `${name}` replaced by the captured value's text.
+pub fn substitute_text(text: &str, captured: &BTreeMap<String, Value>) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').with_context(|| format!("an unclosed `${{` in `{text}`"))?;
+        let name = &after[..end];
+        let value = captured.get(name).with_context(|| format!("`${{{name}}}` was not captured before"))?;
+        match value {
+            Value::String(s) => out.push_str(s),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_file_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Scenario::load(&path).unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 1);
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused_with_the_reason() {
+        let base = r#"name = "x"
+seed = 1
+[population]
+users = 10
+departments = { Sales = 1 }
+regions = { EMEA = ["Germany"], AMER = ["Canada"] }
+"#;
+        assert!(Scenario::parse(base).is_ok());
+        let e =
+            Scenario::parse(&format!("{base}[[phase]]\nname = \"p\"\ndays = 1\nmovers = 2.0\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("movers is a fraction"), "{e:#}");
+        let e = Scenario::parse(&format!("{base}color = 1\n")).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
+        let e = Scenario::parse(&format!(
+            "{base}[[invariant]]\nkind = \"assigned-exactly\"\nname = \"i\"\npackage = \"p\"\ndepartment = \"HR\"\nregion = \"EMEA\"\n"
+        ))
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("HR in EMEA is not in the population"), "{e:#}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_people_and_moves() {
+        let scenario = Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/emea-auto-assignment.toml"),
+        )
+        .unwrap();
+        let run = |seed| {
+            let mut rng = Rng::seeded(seed);
+            let mut people = People::generate(&scenario.population, 200, &mut rng);
+            let id = people.pick(&mut rng).unwrap();
+            let before = people.present[&id].region.clone();
+            let moved = people.relocate(&id, &mut rng).unwrap();
+            assert_ne!(moved.region, before);
+            assert!(scenario.population.regions[&moved.region].contains(&moved.country));
+            people.present
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn captured_values_replace_their_names() {
+        let captured: BTreeMap<String, Value> =
+            [("a".to_owned(), json!("id-1")), ("n".to_owned(), json!(3))].into();
+        assert_eq!(
+            substitute(&json!({"x": "${a}", "y": ["${n}", "p-${a}-${n}"]}), &captured).unwrap(),
+            json!({"x": "id-1", "y": [3, "p-id-1-3"]})
+        );
+        assert!(substitute(&json!("${b}"), &captured).is_err());
+    }
+}
