@@ -15,7 +15,7 @@
 //!   separate process ([`process`]), since it is killed.
 //!
 //! - [`run`]: a scenario file ([`scenario`]) replayed in virtual time: the administrator's
-//!   set-up, daily movers and joiners, and invariants checked against a model of the people.
+//!   set-up, daily movers, joiners and leavers, and invariants checked against a model of the people.
 //!
 //! The directory is generated ([`directory`]), the catalog, packages and policies are made by
 //! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded

@@ -111,7 +111,18 @@ impl Services {
     ) -> ServiceResult<AccessPackageAssignmentRequest> {
         let now = self.now();
         let context = self.package_context(&input.access_package_id, "accessPackageId").await?;
-        let target = self.target_subject(target_id, &input.requestor, "targetId").await?;
+        let target = match self.target_subject(target_id, &input.requestor, "targetId").await {
+            // A deleted user's access is still removed (auto-assignment removes it when the
+            // user goes): the removal needs nothing of them but their id.
+            Err(ServiceError::Domain(e))
+                if e.code == em_engine::ErrorCode::NotFound
+                    && input.request_type.action() == Some(em_engine::policy::RequestAction::Remove) =>
+            {
+                let user = em_engine::directory::User { id: target_id.clone(), ..Default::default() };
+                Subject { user, group_ids: std::collections::BTreeSet::new(), organization: None }
+            }
+            other => other?,
+        };
         let requestor = match &input.requestor {
             Actor::User { id } if id == target_id => None,
             Actor::User { id } => Some(self.subject(id, "requestor").await?),

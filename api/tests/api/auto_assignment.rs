@@ -137,6 +137,22 @@ async fn scenario_1_emea_sales_are_assigned_automatically_and_never_overlap_with
     );
 }
 
+/// A deleted user's automatic assignment ends (after the grace period), although the user the
+/// removal is for no longer exists.
+#[tokio::test]
+async fn a_deleted_users_automatic_access_is_removed() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let ada = server.as_user("u-ada");
+    let catalog = ada.create_catalog("Sales").await;
+    let emea = ada.create_package(&catalog, "EMEA sales").await;
+    create_policy(&ada, &emea, automatic("EMEA sales", EMEA, "P7D")).await;
+    assert_eq!(held(&ada, "u-carol").await, ["EMEA sales"]);
+    ada.data("mutation { deleteUser(input: {id: \"u-carol\"}) { deletedId } }", json!({})).await;
+    let later = ada.data("mutation { advanceClock(input: {by: \"P8D\"}) { firedTimers } }", json!({})).await;
+    assert_eq!(later["advanceClock"]["firedTimers"], json!(1), "the removal at the end of the grace period");
+    assert!(held(&ada, "u-carol").await.is_empty());
+}
+
 #[tokio::test]
 async fn a_user_who_comes_back_during_the_grace_period_keeps_the_access() {
     let server = TestServer::with_auth_on(directory_with_admin(), true).await;
