@@ -15,12 +15,14 @@
 //!   separate process ([`process`]), since it is killed.
 //!
 //! - [`run`]: a scenario file ([`scenario`]) replayed in virtual time: the administrator's
-//!   set-up, daily movers, joiners and leavers, and invariants checked against a model of the people.
+//!   set-up, daily movers, joiners and leavers, and invariants checked against a model of the people;
+//!   [`plots`] draws its throughput over time and its latencies as SVG.
 //!
 //! The directory is generated ([`directory`]), the catalog, packages and policies are made by
 //! an administrator over GraphQL ([`setup`]), and every random choice comes from a seeded
 //! generator ([`rng`]), so two runs with the same options do the same work.
 
+pub mod actions;
 pub mod callouts;
 pub mod client;
 pub mod cpu;
@@ -28,6 +30,7 @@ pub mod directory;
 pub mod harness;
 pub mod latency;
 pub mod lifecycles;
+pub mod plots;
 pub mod process;
 pub mod profile;
 pub mod receiver;

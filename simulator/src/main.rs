@@ -73,7 +73,8 @@ struct RunArgs {
     /// Check the invariants at the end of every virtual day, not only at the end of the run.
     #[arg(long)]
     check_daily: bool,
-    /// Write `report.json` and `report.md` to this folder.
+    /// Write `report.json`, `report.md` and the plots `throughput.svg` and `latency.svg` to this
+    /// folder.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Use SurrealDB's in-memory engine instead of SurrealKV on disk.
@@ -255,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
                 seed: args.seed,
                 server: ServerOptions { storage, ..ServerOptions::default() },
                 check_daily: args.check_daily,
+                progress: true,
             };
             let report = em_simulator::run::run(&scenario, &options).await?;
             let markdown = em_simulator::run::to_markdown(&report);
@@ -263,6 +265,11 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::create_dir_all(out)?;
                 let json = serde_json::to_string_pretty(&em_simulator::run::to_json(&report))?;
                 std::fs::write(out.join("report.json"), json + "\n")?;
+                let mut markdown = markdown + "\n## Plots\n";
+                for plot in em_simulator::plots::write_plots(&report, out)? {
+                    let (Some(name), Some(stem)) = (plot.file_name(), plot.file_stem()) else { continue };
+                    markdown += &format!("\n![{}]({})\n", stem.to_string_lossy(), name.to_string_lossy());
+                }
                 std::fs::write(out.join("report.md"), markdown)?;
             }
             if !report.passed() {

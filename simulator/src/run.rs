@@ -4,20 +4,24 @@
 //! `createUser` and `deleteUser`, the clock is moved a day (`advanceClock`), and the invariants
 //! are checked against the simulator's own model of the people. The report gives the time of
 //! each set-up operation, the latency of each operation kind, the changes per second, and each
-//! invariant with its result, as JSON and as Markdown.
+//! invariant with its result, as JSON and as Markdown, and each virtual day's changes and wall
+//! time, which [`crate::plots`] draws.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::actions::{self, Captured, Tally, Tokens};
 use crate::client::Graphql;
 use crate::directory::ADMIN;
 use crate::harness::{Harness, ServerOptions};
 use crate::rng::Rng;
-use crate::scenario::{Invariant, People, Scenario, substitute, substitute_text};
+use crate::scenario::{Invariant, People, Scenario, substitute};
 use crate::stats::Samples;
 
 /// How to replay a scenario.
@@ -30,6 +34,8 @@ pub struct RunOptions {
     pub server: ServerOptions,
     /// Check the invariants at the end of every virtual day, not only at the end.
     pub check_daily: bool,
+    /// Draw a bar over each phase's virtual days on stderr (only when stderr is a terminal).
+    pub progress: bool,
 }
 
 /// What a run did and measured.
@@ -44,6 +50,8 @@ pub struct Report {
     pub setup: Vec<(String, Duration, bool)>,
     pub phases: Vec<PhaseReport>,
     pub invariants: Vec<InvariantResult>,
+    /// Requests sent and decided, and attempts to act outside one's catalog.
+    pub tally: Tally,
     pub wall: Duration,
 }
 
@@ -58,6 +66,28 @@ pub struct PhaseReport {
     pub changes: usize,
     /// Timers fired by the day's clock moves.
     pub fired_timers: u64,
+    /// Each virtual day as it ended, in order.
+    pub days_log: Vec<DayLog>,
+}
+
+/// A virtual day of a phase, for the throughput over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DayLog {
+    /// The day of its phase, from 1.
+    pub day: u32,
+    /// Wall time from the start of the phase to the end of the day (its invariant checks included).
+    pub wall_end: Duration,
+    /// Directory changes sent that day.
+    pub changes: usize,
+}
+
+impl PhaseReport {
+    /// Logs the end of virtual day `day`, `wall_end` after the phase began: the changes sent since
+    /// the day before.
+    fn log_day(&mut self, day: u32, wall_end: Duration) {
+        let before: usize = self.days_log.iter().map(|d| d.changes).sum();
+        self.days_log.push(DayLog { day, wall_end, changes: self.changes.saturating_sub(before) });
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,28 +139,17 @@ async fn replay(
     let api = Graphql::new(&harness.base)?;
     let admin = harness.token(ADMIN, Duration::from_secs(24 * 3600))?;
     let mut report = Report { import: harness.import_time, ..Report::default() };
-    let mut captured: BTreeMap<String, Value> = BTreeMap::new();
-    for op in &scenario.setup {
-        let variables = substitute(&serde_json::to_value(&op.variables)?, &captured)?;
-        let query = substitute_text(&op.query, &captured)?;
-        let at = Instant::now();
-        let data = api
-            .execute(&admin, &query, variables)
-            .await
-            .map_err(|e| anyhow::anyhow!("set-up `{}`: {} {}", op.name, e.code, e.message))?;
-        report.setup.push((op.name.clone(), at.elapsed(), op.timed));
-        for (name, pointer) in &op.capture {
-            let value = data.pointer(pointer).filter(|v| !v.is_null()).cloned().with_context(|| {
-                format!("set-up `{}`: nothing at `{pointer}` to capture as `{name}` in {data}", op.name)
-            })?;
-            captured.insert(name.clone(), value);
-        }
-    }
+    let mut tokens = Tokens::new(|user| harness.token(user, Duration::from_secs(24 * 3600)));
+    let mut captured = Captured::default();
+    report.setup = actions::setup(&api, &mut tokens, &admin, &scenario.setup, people, &mut captured).await?;
+    let global = captured.scope(None, None);
+    let watch_visibility =
+        scenario.invariant.iter().any(|i| matches!(i, Invariant::DelegatesSeeOwnCatalog { .. }));
     let invariants: Vec<Invariant> = scenario
         .invariant
         .iter()
         .map(|i| {
-            let value = substitute(&serde_json::to_value(InvariantJson(i))?, &captured)?;
+            let value = substitute(&serde_json::to_value(InvariantJson(i))?, &global)?;
             InvariantJson::back(i, &value)
         })
         .collect::<anyhow::Result<_>>()?;
@@ -143,8 +162,9 @@ async fn replay(
         let phase_started = Instant::now();
         let mut out = PhaseReport { name: phase.name.clone(), days: phase.days, ..PhaseReport::default() };
         // What is due of each rate: a rate below one person a day adds up over the days.
-        let mut due = [0.0_f64; 3];
-        for _ in 0..phase.days {
+        let mut due = [0.0_f64; 4];
+        let bar = day_bar(&phase.name, phase.days, options.progress);
+        for day in 1..=phase.days {
             let present = people.present.len() as f64;
             let [movers, joiners, leavers] =
                 [phase.movers, phase.joiners, phase.leavers].map(|rate| rate * present);
@@ -157,6 +177,7 @@ async fn replay(
                 whole
             };
             let (movers, joiners, leavers) = (count(0, movers), count(1, joiners), count(2, leavers));
+            let requests = count(3, phase.requests * present);
             for _ in 0..movers {
                 let Some(id) = people.pick(rng) else { break };
                 let Some(person) = people.relocate(&id, rng) else { continue };
@@ -202,6 +223,17 @@ async fn replay(
                 out.operations.entry("deleteUser (leaver)".into()).or_default().push(at.elapsed());
                 out.changes += 1;
             }
+            let mut actors = actions::Day {
+                api: &api,
+                tokens: &mut tokens,
+                people,
+                captured: &captured,
+                rng,
+                operations: &mut out.operations,
+                tally: &mut report.tally,
+            };
+            actors.requests(phase, requests).await?;
+            actors.intrusions(phase.intrusions).await?;
             let at = Instant::now();
             let data = api
                 .execute(&admin, "mutation { advanceClock(input: {by: \"P1D\"}) { firedTimers } }", json!({}))
@@ -211,13 +243,23 @@ async fn replay(
             out.fired_timers +=
                 data.pointer("/advanceClock/firedTimers").and_then(Value::as_u64).unwrap_or(0);
             if options.check_daily {
-                check(&api, &admin, &invariants, people, &mut results).await?;
+                if watch_visibility {
+                    actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
+                }
+                check(&api, &admin, &invariants, people, &report.tally, &mut results).await?;
             }
+            out.log_day(day, phase_started.elapsed());
+            bar.set_message(format!("{} changes", out.changes));
+            bar.inc(1);
         }
+        bar.finish();
         out.wall = phase_started.elapsed();
         report.phases.push(out);
     }
-    check(&api, &admin, &invariants, people, &mut results).await?;
+    if watch_visibility {
+        actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
+    }
+    check(&api, &admin, &invariants, people, &report.tally, &mut results).await?;
     report.invariants = results;
     Ok(report)
 }
@@ -230,6 +272,9 @@ impl serde::Serialize for InvariantJson<'_> {
         match self.0 {
             Invariant::Disjoint { packages, .. } => json!({ "packages": packages }),
             Invariant::AssignedExactly { package, .. } => json!({ "package": package }),
+            Invariant::RequestsFinal { .. }
+            | Invariant::IntrusionsRefused { .. }
+            | Invariant::DelegatesSeeOwnCatalog { .. } => json!({}),
         }
         .serialize(serializer)
     }
@@ -248,6 +293,7 @@ impl InvariantJson<'_> {
                 department: department.clone(),
                 region: region.clone(),
             },
+            other => other.clone(),
         })
     }
 }
@@ -258,6 +304,7 @@ async fn check(
     admin: &str,
     invariants: &[Invariant],
     people: &People,
+    tally: &Tally,
     results: &mut [InvariantResult],
 ) -> anyhow::Result<()> {
     let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -265,6 +312,9 @@ async fn check(
         let packages: Vec<&String> = match invariant {
             Invariant::Disjoint { packages, .. } => packages.iter().collect(),
             Invariant::AssignedExactly { package, .. } => vec![package],
+            Invariant::RequestsFinal { .. }
+            | Invariant::IntrusionsRefused { .. }
+            | Invariant::DelegatesSeeOwnCatalog { .. } => Vec::new(),
         };
         for package in packages {
             if !holders.contains_key(package) {
@@ -297,6 +347,20 @@ async fn check(
                     )
                 })
             }
+            Invariant::RequestsFinal { .. } => tally.unfinished.first().map(|u| {
+                format!(
+                    "{} of {} requests did not end as decided, first {u}",
+                    tally.unfinished.len(),
+                    tally.requests
+                )
+            }),
+            Invariant::IntrusionsRefused { .. } => tally.breaches.first().map(|b| {
+                format!("{} of {} attempts let through, first: {b}", tally.breaches.len(), tally.intrusions)
+            }),
+            Invariant::DelegatesSeeOwnCatalog { .. } => tally
+                .overseen
+                .first()
+                .map(|o| format!("{} delegates see other catalogs, first: {o}", tally.overseen.len())),
         };
         result.checks += 1;
         if let Some(detail) = failure {
@@ -335,6 +399,20 @@ async fn holders_of(api: &Graphql, admin: &str, package: &str) -> anyhow::Result
     }
 }
 
+/// A bar over a phase's virtual days on stderr: the day, and the directory changes so far.
+/// Hidden when `shown` is false or stderr is not a terminal (a log file, a test).
+fn day_bar(phase: &str, days: u32, shown: bool) -> ProgressBar {
+    if !shown || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{prefix} [{wide_bar}] day {pos}/{len}, {msg} ({elapsed})")
+        .map_or_else(|_| ProgressStyle::default_bar(), |style| style.progress_chars("=> "));
+    ProgressBar::new(u64::from(days))
+        .with_style(style)
+        .with_prefix(format!("phase `{phase}`"))
+        .with_message("0 changes")
+}
+
 /// The report as JSON.
 #[must_use]
 pub fn to_json(report: &Report) -> Value {
@@ -357,11 +435,23 @@ pub fn to_json(report: &Report) -> Value {
             "changes": p.changes,
             "changes_per_s": p.changes as f64 / p.wall.as_secs_f64().max(1e-9),
             "fired_timers": p.fired_timers,
+            "days": p.days_log.iter().map(|d| json!({
+                "day": d.day, "wall_s": d.wall_end.as_secs_f64(), "changes": d.changes,
+            })).collect::<Vec<_>>(),
             "operations": p.operations.iter().map(|(k, s)| (k.clone(), summary(s))).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
         "invariants": report.invariants.iter().map(|i| json!({
             "name": i.name, "checks": i.checks, "failures": i.failures, "passed": i.failures == 0, "detail": i.detail,
         })).collect::<Vec<_>>(),
+        "requests": {
+            "acknowledged": report.tally.requests, "delivered": report.tally.delivered, "denied": report.tally.denied,
+            "refused_by_code": report.tally.refused, "unfinished": report.tally.unfinished.len(),
+        },
+        "authorization": {
+            "attempts_outside_catalog": report.tally.intrusions,
+            "refused_by_code": report.tally.intrusions_refused,
+            "let_through": report.tally.breaches.len(),
+        },
         "passed": report.passed(),
         "wall_s": report.wall.as_secs_f64(),
     })
@@ -409,6 +499,22 @@ pub fn to_markdown(report: &Report) -> String {
                 );
             }
         }
+    }
+    let t = &report.tally;
+    if t.requests > 0 || !t.refused.is_empty() || t.intrusions > 0 {
+        let _ = writeln!(
+            md,
+            "\n## Requests and authorization\n\n{} requests acknowledged: {} delivered, {} denied, {} not as decided; \
+             refused when sent: {:?}. {} attempts to act outside one's catalog: refused {:?}, let through {}.",
+            t.requests,
+            t.delivered,
+            t.denied,
+            t.unfinished.len(),
+            t.refused,
+            t.intrusions,
+            t.intrusions_refused,
+            t.breaches.len()
+        );
     }
     let _ = writeln!(md, "\n## Invariants\n\n| invariant | checks | result |\n|---|---|---|");
     for i in &report.invariants {

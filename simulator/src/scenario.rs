@@ -38,7 +38,11 @@ pub struct Population {
     /// How many people (multiplied by `--scale`).
     pub users: usize,
     /// Each department with its weight.
+    #[serde(default)]
     pub departments: BTreeMap<String, u32>,
+    /// More departments, `Department 001`, ... each of weight 1.
+    #[serde(default)]
+    pub generated_departments: usize,
     /// Each region with its countries; a person's region is chosen uniformly, then a country of it.
     pub regions: BTreeMap<String, Vec<String>>,
     /// Empty security groups the directory holds (ids and names), for packages to deliver.
@@ -61,6 +65,33 @@ pub struct Operation {
     /// Reported as a figure of its own (the first population of auto-assignment policies).
     #[serde(default)]
     pub timed: bool,
+    /// `department`: run once per department, with `${department}`, `${department.owner}` and
+    /// `${department.manager}` (its first two people), and captures kept per department.
+    #[serde(default)]
+    pub for_each: Option<ForEach>,
+    /// Run this many times (per department), with `${i}` from 1.
+    #[serde(default = "one")]
+    pub repeat: usize,
+    /// Run once per item of this list (captured or collected before), with `${item}`.
+    #[serde(default)]
+    pub over: Option<String>,
+    /// Who sends it (a user id, `${...}` allowed); the administrator by default.
+    #[serde(default, rename = "as")]
+    pub actor: Option<String>,
+    /// Values appended to a list each time (a name and a JSON pointer), kept like captures.
+    #[serde(default)]
+    pub collect: BTreeMap<String, String>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What an operation runs once for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForEach {
+    Department,
 }
 
 /// Virtual days with daily rates, as fractions of the people present that day.
@@ -76,6 +107,25 @@ pub struct Phase {
     pub joiners: f64,
     #[serde(default)]
     pub leavers: f64,
+    /// People who request a package of their own department (from the list a set-up operation
+    /// collected per department as `packages`), with a justification.
+    #[serde(default)]
+    pub requests: f64,
+    /// The share of requests the approver (`approver`, `${department.manager}` by default)
+    /// approves; the rest are denied.
+    #[serde(default = "all")]
+    pub approve: f64,
+    /// Who decides a request of a department's package.
+    #[serde(default)]
+    pub approver: Option<String>,
+    /// Times a day a department's owner tries to create a package in another department's
+    /// catalog (`catalog` captured per department): each must be refused.
+    #[serde(default)]
+    pub intrusions: usize,
+}
+
+fn all() -> f64 {
+    1.0
 }
 
 /// What must hold at the end of every day and of the run.
@@ -86,13 +136,23 @@ pub enum Invariant {
     Disjoint { name: String, packages: Vec<String> },
     /// The package's holders are exactly the people of this department and region.
     AssignedExactly { name: String, package: String, department: String, region: String },
+    /// Every request sent ended delivered or denied, and the deliveries hold.
+    RequestsFinal { name: String },
+    /// Every attempt to act outside one's catalog was refused.
+    IntrusionsRefused { name: String },
+    /// Each department's owner and manager see their department's catalog and no other.
+    DelegatesSeeOwnCatalog { name: String },
 }
 
 impl Invariant {
     #[must_use]
     pub fn name(&self) -> &str {
         match self {
-            Self::Disjoint { name, .. } | Self::AssignedExactly { name, .. } => name,
+            Self::Disjoint { name, .. }
+            | Self::AssignedExactly { name, .. }
+            | Self::RequestsFinal { name }
+            | Self::IntrusionsRefused { name }
+            | Self::DelegatesSeeOwnCatalog { name } => name,
         }
     }
 }
@@ -113,16 +173,27 @@ impl Scenario {
 
     fn check(&self) -> anyhow::Result<()> {
         let p = &self.population;
-        if p.departments.is_empty() || p.departments.values().all(|w| *w == 0) {
-            bail!("population.departments needs a department with a weight above 0");
+        if p.generated_departments == 0 && p.departments.values().all(|w| *w == 0) {
+            bail!(
+                "population.departments needs a department with a weight above 0 (or generated_departments)"
+            );
         }
-        if p.regions.len() < 2 || p.regions.values().any(Vec::is_empty) {
-            bail!("population.regions needs two regions or more, each with a country");
+        if p.regions.is_empty() || p.regions.values().any(Vec::is_empty) {
+            bail!("population.regions needs a region, each with a country");
+        }
+        for op in &self.setup {
+            if op.repeat == 0 {
+                bail!("set-up `{}`: repeat is 1 or more", op.name);
+            }
         }
         for phase in &self.phase {
-            for (what, rate) in
-                [("movers", phase.movers), ("joiners", phase.joiners), ("leavers", phase.leavers)]
-            {
+            for (what, rate) in [
+                ("movers", phase.movers),
+                ("joiners", phase.joiners),
+                ("leavers", phase.leavers),
+                ("requests", phase.requests),
+                ("approve", phase.approve),
+            ] {
                 if !(0.0..=1.0).contains(&rate) {
                     bail!(
                         "phase `{}`: {what} is a fraction of the people, from 0 to 1, not {rate}",
@@ -166,7 +237,12 @@ impl People {
     pub fn generate(population: &Population, users: usize, rng: &mut Rng) -> Self {
         let mut people = Self {
             present: BTreeMap::new(),
-            departments: population.departments.iter().map(|(d, w)| (d.clone(), *w)).collect(),
+            departments: population
+                .departments
+                .iter()
+                .map(|(d, w)| (d.clone(), *w))
+                .chain((1..=population.generated_departments).map(|n| (format!("Department {n:03}"), 1)))
+                .collect(),
             regions: population.regions.iter().map(|(r, c)| (r.clone(), c.clone())).collect(),
             next: 0,
         };
@@ -220,6 +296,28 @@ impl People {
         person.country = countries[rng.below(countries.len())].clone();
         person.region = region;
         Some(person.clone())
+    }
+
+    /// Every department, in order.
+    #[must_use]
+    pub fn departments(&self) -> Vec<String> {
+        self.departments.iter().map(|(d, _)| d.clone()).collect()
+    }
+
+    /// The owner and the manager of each department: its first two people present.
+    pub fn department_heads(&self) -> anyhow::Result<BTreeMap<String, (String, String)>> {
+        let mut heads = BTreeMap::new();
+        for department in self.departments() {
+            let mut members =
+                self.present.values().filter(|p| p.department == department).map(|p| p.id.clone());
+            match (members.next(), members.next()) {
+                (Some(owner), Some(manager)) => {
+                    heads.insert(department, (owner, manager));
+                }
+                _ => bail!("department `{department}` has fewer than two people: make the population larger"),
+            }
+        }
+        Ok(heads)
     }
 
     /// The people of `department` in `region`.

@@ -34,25 +34,43 @@ impl Samples {
     /// Count, mean and the percentiles, or `None` without samples.
     #[must_use]
     pub fn summary(&self) -> Option<Summary> {
-        let mut sorted = self.0.clone();
-        sorted.sort_by(f64::total_cmp);
+        let sorted = self.sorted();
         let n = sorted.len();
         let first = *sorted.first()?;
-        let at = |p: f64| {
-            // Nearest rank: the smallest sample with at least p% of the samples at or below it.
-            let rank = (p / 100.0 * n as f64).ceil().max(1.0);
-            sorted[(rank as usize).min(n) - 1]
-        };
         Some(Summary {
             count: n,
             mean: sorted.iter().sum::<f64>() / n as f64,
             min: first,
-            p50: at(50.0),
-            p90: at(90.0),
-            p99: at(99.0),
+            p50: nearest_rank(&sorted, 50.0),
+            p90: nearest_rank(&sorted, 90.0),
+            p99: nearest_rank(&sorted, 99.0),
             max: sorted[n - 1],
         })
     }
+
+    /// Each percentile of `at` (0 to 100) with its sample, by nearest rank as in [`Self::summary`]
+    /// (percentile 0 is the smallest sample); empty without samples. For plotting a distribution.
+    #[must_use]
+    pub fn percentiles(&self, at: &[f64]) -> Vec<(f64, f64)> {
+        let sorted = self.sorted();
+        if sorted.is_empty() {
+            return Vec::new();
+        }
+        at.iter().map(|&p| (p, nearest_rank(&sorted, p))).collect()
+    }
+
+    fn sorted(&self) -> Vec<f64> {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted
+    }
+}
+
+/// The smallest sample with at least `p`% of the samples at or below it; `sorted` is not empty.
+fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    let rank = (p / 100.0 * n as f64).ceil().max(1.0);
+    sorted[(rank as usize).min(n) - 1]
 }
 
 /// Percentiles of [`Samples`], in milliseconds.
@@ -90,5 +108,16 @@ mod tests {
         let s = samples.summary().unwrap();
         assert_eq!((s.count, s.min, s.p50, s.p90, s.p99, s.max), (100, 1.0, 50.0, 90.0, 99.0, 100.0));
         assert!(Samples::default().summary().is_none());
+    }
+
+    #[test]
+    fn percentiles_for_plots_agree_with_the_summary() {
+        let mut samples = Samples::default();
+        for ms in (1..=100).rev() {
+            samples.push_ms(f64::from(ms));
+        }
+        let curve = samples.percentiles(&[0.0, 50.0, 99.0, 100.0]);
+        assert_eq!(curve, vec![(0.0, 1.0), (50.0, 50.0), (99.0, 99.0), (100.0, 100.0)]);
+        assert!(Samples::default().percentiles(&[50.0]).is_empty());
     }
 }

@@ -151,7 +151,7 @@ async fn every_stage_two_approver_hears_of_the_stage_one_approval() {
 
 /// Every scenario file replayed at a tiny scale on SurrealKV, its invariants checked at the end
 /// of every virtual day: a scenario that stops working fails here. The same seed gives the same
-/// report's counts.
+/// report's counts; each day is logged, and the plots are drawn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -164,17 +164,40 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
     assert!(!files.is_empty());
     for file in files {
         let scenario = em_simulator::scenario::Scenario::load(&file).unwrap();
-        let options =
-            em_simulator::run::RunOptions { scale: 0.1, seed: None, server: server(), check_daily: true };
+        let options = em_simulator::run::RunOptions {
+            scale: 0.1,
+            seed: None,
+            server: server(),
+            check_daily: true,
+            progress: false,
+        };
         let report = em_simulator::run::run(&scenario, &options).await.unwrap();
         let markdown = em_simulator::run::to_markdown(&report);
         assert!(report.passed(), "{}:\n{markdown}", file.display());
         assert!(report.invariants.iter().all(|i| i.checks > 1), "{markdown}");
-        let again = em_simulator::run::run(&scenario, &options).await.unwrap();
-        let changes = |r: &em_simulator::run::Report| r.phases.iter().map(|p| p.changes).collect::<Vec<_>>();
-        assert_eq!(changes(&report), changes(&again), "the same seed makes the same changes");
-        assert!(changes(&report).iter().sum::<usize>() > 0, "{markdown}");
         let json = em_simulator::run::to_json(&report);
         assert_eq!(json["passed"], true);
+        for (phase, logged) in report.phases.iter().zip(json["phases"].as_array().unwrap()) {
+            assert_eq!(phase.days_log.len(), phase.days as usize, "{markdown}");
+            assert_eq!(phase.days_log.iter().map(|d| d.changes).sum::<usize>(), phase.changes);
+            assert_eq!(logged["days"].as_array().unwrap().len(), phase.days_log.len());
+        }
+        let out = tempfile::tempdir().unwrap();
+        let plots = em_simulator::plots::write_plots(&report, out.path()).unwrap();
+        for name in ["throughput.svg", "latency.svg"] {
+            let path = out.path().join(name);
+            assert!(plots.contains(&path), "{name} not written: {plots:?}");
+            let svg = std::fs::read_to_string(&path).unwrap();
+            assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{}: {name}", file.display());
+        }
+        let again = em_simulator::run::run(&scenario, &options).await.unwrap();
+        let counts = |r: &em_simulator::run::Report| {
+            let t = &r.tally;
+            let changes: usize = r.phases.iter().map(|p| p.changes).sum();
+            (changes, t.requests, t.delivered, t.denied, t.refused.clone(), t.intrusions)
+        };
+        assert_eq!(counts(&report), counts(&again), "the same seed makes the same changes and decisions");
+        let (changes, requests, _, _, _, intrusions) = counts(&report);
+        assert!(changes + requests + intrusions > 0, "the scenario did something: {markdown}");
     }
 }
