@@ -21,7 +21,7 @@ use crate::client::Graphql;
 use crate::directory::ADMIN;
 use crate::harness::{Harness, ServerOptions};
 use crate::rng::Rng;
-use crate::scenario::{Invariant, People, Scenario, substitute};
+use crate::scenario::{Invariant, People, Scenario, substitute_text};
 use crate::stats::Samples;
 
 /// How to replay a scenario.
@@ -145,14 +145,8 @@ async fn replay(
     let global = captured.scope(None, None);
     let watch_visibility =
         scenario.invariant.iter().any(|i| matches!(i, Invariant::DelegatesSeeOwnCatalog { .. }));
-    let invariants: Vec<Invariant> = scenario
-        .invariant
-        .iter()
-        .map(|i| {
-            let value = substitute(&serde_json::to_value(InvariantJson(i))?, &global)?;
-            InvariantJson::back(i, &value)
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let invariants: Vec<Invariant> =
+        scenario.invariant.iter().map(|i| resolved(i, &global)).collect::<anyhow::Result<_>>()?;
     let mut results: Vec<InvariantResult> = invariants
         .iter()
         .map(|i| InvariantResult { name: i.name().to_owned(), ..InvariantResult::default() })
@@ -181,47 +175,29 @@ async fn replay(
             for _ in 0..movers {
                 let Some(id) = people.pick(rng) else { break };
                 let Some(person) = people.relocate(&id, rng) else { continue };
-                let at = Instant::now();
-                api.execute(
-                    &admin,
-                    "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } } }",
-                    json!({ "i": { "id": person.id, "country": person.country } }),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("updateUser {}: {} {}", person.id, e.code, e.message))?;
-                out.operations.entry("updateUser (mover)".into()).or_default().push(at.elapsed());
-                out.changes += 1;
+                let query = "mutation($i: UpdateUserInput!) { updateUser(input: $i) { user { id } } }";
+                let variables = json!({ "i": { "id": person.id, "country": person.country } });
+                directory_change(&api, &admin, &mut out, "updateUser (mover)", &person.id, query, variables)
+                    .await?;
             }
             for _ in 0..joiners {
                 let person = people.join(rng);
-                let at = Instant::now();
-                api.execute(
-                    &admin,
-                    "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
-                    json!({ "i": {
-                        "objectId": person.id, "displayName": person.id,
-                        "userPrincipalName": format!("{}@sim.contoso.com", person.id),
-                        "accountEnabled": true, "department": person.department, "country": person.country,
-                    } }),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("createUser {}: {} {}", person.id, e.code, e.message))?;
-                out.operations.entry("createUser (joiner)".into()).or_default().push(at.elapsed());
-                out.changes += 1;
+                let query = "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }";
+                let variables = json!({ "i": {
+                    "objectId": person.id, "displayName": person.id,
+                    "userPrincipalName": format!("{}@sim.contoso.com", person.id),
+                    "accountEnabled": true, "department": person.department, "country": person.country,
+                } });
+                directory_change(&api, &admin, &mut out, "createUser (joiner)", &person.id, query, variables)
+                    .await?;
             }
             for _ in 0..leavers {
                 let Some(id) = people.pick(rng) else { break };
                 people.present.remove(&id);
-                let at = Instant::now();
-                api.execute(
-                    &admin,
-                    "mutation($i: DeleteInput!) { deleteUser(input: $i) { deletedId } }",
-                    json!({ "i": { "id": id } }),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("deleteUser {id}: {} {}", e.code, e.message))?;
-                out.operations.entry("deleteUser (leaver)".into()).or_default().push(at.elapsed());
-                out.changes += 1;
+                let query = "mutation($i: DeleteInput!) { deleteUser(input: $i) { deletedId } }";
+                let variables = json!({ "i": { "id": id } });
+                directory_change(&api, &admin, &mut out, "deleteUser (leaver)", &id, query, variables)
+                    .await?;
             }
             let mut actors = actions::Day {
                 api: &api,
@@ -264,38 +240,40 @@ async fn replay(
     Ok(report)
 }
 
-/// An invariant as JSON, so that its package ids can be substituted like variables.
-struct InvariantJson<'a>(&'a Invariant);
-
-impl serde::Serialize for InvariantJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Invariant::Disjoint { packages, .. } => json!({ "packages": packages }),
-            Invariant::AssignedExactly { package, .. } => json!({ "package": package }),
-            Invariant::RequestsFinal { .. }
-            | Invariant::IntrusionsRefused { .. }
-            | Invariant::DelegatesSeeOwnCatalog { .. } => json!({}),
-        }
-        .serialize(serializer)
-    }
+/// Sends one directory change of `who` as the administrator, timed under `kind` and counted.
+async fn directory_change(
+    api: &Graphql,
+    admin: &str,
+    out: &mut PhaseReport,
+    kind: &str,
+    who: &str,
+    query: &str,
+    variables: Value,
+) -> anyhow::Result<()> {
+    let at = Instant::now();
+    api.execute(admin, query, variables)
+        .await
+        .map_err(|e| anyhow::anyhow!("{kind} {who}: {} {}", e.code, e.message))?;
+    out.operations.entry(kind.to_owned()).or_default().push(at.elapsed());
+    out.changes += 1;
+    Ok(())
 }
 
-impl InvariantJson<'_> {
-    fn back(invariant: &Invariant, value: &Value) -> anyhow::Result<Invariant> {
-        Ok(match invariant {
-            Invariant::Disjoint { name, .. } => Invariant::Disjoint {
-                name: name.clone(),
-                packages: serde_json::from_value(value["packages"].clone())?,
-            },
-            Invariant::AssignedExactly { name, department, region, .. } => Invariant::AssignedExactly {
-                name: name.clone(),
-                package: serde_json::from_value(value["package"].clone())?,
-                department: department.clone(),
-                region: region.clone(),
-            },
-            other => other.clone(),
-        })
-    }
+/// `invariant` with the captured values its package ids name.
+fn resolved(invariant: &Invariant, scope: &BTreeMap<String, Value>) -> anyhow::Result<Invariant> {
+    Ok(match invariant {
+        Invariant::Disjoint { name, packages } => Invariant::Disjoint {
+            name: name.clone(),
+            packages: packages.iter().map(|p| substitute_text(p, scope)).collect::<anyhow::Result<_>>()?,
+        },
+        Invariant::AssignedExactly { name, package, department, region } => Invariant::AssignedExactly {
+            name: name.clone(),
+            package: substitute_text(package, scope)?,
+            department: department.clone(),
+            region: region.clone(),
+        },
+        other => other.clone(),
+    })
 }
 
 /// Checks every invariant once, counting failures.

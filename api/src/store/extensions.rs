@@ -188,21 +188,29 @@ impl Store {
         let mut response =
             self.read("SELECT record::id(id) AS id, doc FROM callout_outbox;", vars! {}).await?;
         let rows: Vec<Value> = response.rows(0, "callout_outbox")?;
-        let mut pending = Vec::with_capacity(rows.len());
+        let mut outboxes = Vec::with_capacity(rows.len());
         for row in &rows {
             let id = row.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
             let doc = row.get("doc").and_then(Value::as_str).unwrap_or_default();
             let calls: Vec<Callout> = from_text("callout_outbox", doc)?;
-            let keys: Vec<Value> = calls.iter().map(|c| json!([c.owner.id(), c.id])).collect();
-            let mut response = self
-                .read(
-                    "RETURN $keys.map(|$k| record::exists(type::record('callout', $k)));",
-                    vars! { "keys" => keys },
-                )
-                .await?;
-            let recorded: Vec<bool> = response.rows(0, "callout")?;
+            outboxes.push((id, calls));
+        }
+        // Which calls have a result, all in one query.
+        let keys: Vec<Value> = outboxes
+            .iter()
+            .flat_map(|(_, calls)| calls.iter().map(|c| json!([c.owner.id(), c.id])))
+            .collect();
+        let mut response = self
+            .read(
+                "RETURN $keys.map(|$k| record::exists(type::record('callout', $k)));",
+                vars! { "keys" => keys },
+            )
+            .await?;
+        let mut recorded = response.rows::<bool>(0, "callout")?.into_iter();
+        let mut pending = Vec::with_capacity(outboxes.len());
+        for (id, calls) in outboxes {
             let outbox = Outbox { id, calls: calls.len() };
-            let unsent = calls.into_iter().zip(recorded).filter(|(_, done)| !done).map(|(c, _)| c).collect();
+            let unsent = calls.into_iter().filter(|_| !recorded.next().unwrap_or(false)).collect();
             pending.push(PendingOutbox { outbox, unsent });
         }
         Ok(pending)
