@@ -193,7 +193,7 @@ async fn replay(
             }
             for _ in 0..leavers {
                 let Some(id) = people.pick(rng) else { break };
-                people.present.remove(&id);
+                people.leave(&id);
                 let query = "mutation($i: DeleteInput!) { deleteUser(input: $i) { deletedId } }";
                 let variables = json!({ "i": { "id": id } });
                 directory_change(&api, &admin, &mut out, "deleteUser (leaver)", &id, query, variables)

@@ -3,7 +3,7 @@
 //! operations, a timeline in virtual days with daily rates, and invariants. [`crate::run`]
 //! replays it over the wire.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
@@ -226,6 +226,10 @@ pub struct Person {
 #[derive(Debug, Clone)]
 pub struct People {
     pub present: BTreeMap<String, Person>,
+    /// The ids of `present`, in the order they came (a leaver's place taken by the last), and
+    /// each one's place, so that a person is picked and leaves in constant time.
+    ids: Vec<String>,
+    places: HashMap<String, usize>,
     departments: Vec<(String, u32)>,
     regions: Vec<(String, Vec<String>)>,
     next: usize,
@@ -237,6 +241,8 @@ impl People {
     pub fn generate(population: &Population, users: usize, rng: &mut Rng) -> Self {
         let mut people = Self {
             present: BTreeMap::new(),
+            ids: Vec::new(),
+            places: HashMap::new(),
             departments: population
                 .departments
                 .iter()
@@ -273,16 +279,29 @@ impl People {
             region: region.clone(),
             country: countries[rng.below(countries.len())].clone(),
         };
+        self.places.insert(id.clone(), self.ids.len());
+        self.ids.push(id.clone());
         self.present.insert(id, person.clone());
         person
     }
 
     /// A person present, chosen with `rng`.
     pub fn pick(&self, rng: &mut Rng) -> Option<String> {
-        if self.present.is_empty() {
+        if self.ids.is_empty() {
             return None;
         }
-        self.present.keys().nth(rng.below(self.present.len())).cloned()
+        Some(self.ids[rng.below(self.ids.len())].clone())
+    }
+
+    /// Takes `id` out of the people present.
+    pub fn leave(&mut self, id: &str) {
+        self.present.remove(id);
+        if let Some(place) = self.places.remove(id) {
+            self.ids.swap_remove(place);
+            if let Some(moved) = self.ids.get(place) {
+                self.places.insert(moved.clone(), place);
+            }
+        }
     }
 
     /// Moves `id` to a country of another region; answers the person as they are now.
@@ -470,6 +489,27 @@ regions = { EMEA = ["Germany"], AMER = ["Canada"] }
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn a_leaver_is_never_picked_again() {
+        let scenario = Scenario::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/emea-auto-assignment.toml"),
+        )
+        .unwrap();
+        let mut rng = Rng::seeded(3);
+        let mut people = People::generate(&scenario.population, 50, &mut rng);
+        let mut left = Vec::new();
+        for _ in 0..40 {
+            let id = people.pick(&mut rng).unwrap();
+            people.leave(&id);
+            left.push(id);
+        }
+        assert_eq!(people.present.len(), 10);
+        for _ in 0..200 {
+            let id = people.pick(&mut rng).unwrap();
+            assert!(people.present.contains_key(&id) && !left.contains(&id));
+        }
     }
 
     #[test]
