@@ -101,6 +101,25 @@ pub struct Services {
     callouts: Arc<extensions::Callouts>,
     /// The live event feed, one per process (its tailer reads each commit once).
     feed: Arc<std::sync::OnceLock<crate::feed::EventFeed>>,
+    /// Counts of the engine's work since start.
+    statistics: Arc<Statistics>,
+}
+
+/// Counts of the engine's work in this process since it started, for throughput figures.
+#[derive(Debug, Default)]
+pub struct Statistics {
+    /// A user evaluated against an auto-assignment policy's rule (a whole-directory evaluation
+    /// counts every user of the directory).
+    pub rule_evaluations: std::sync::atomic::AtomicU64,
+    /// A request evaluated against its policy: submitted (taken or refused) or an approval
+    /// stage decided.
+    pub policy_decisions: std::sync::atomic::AtomicU64,
+}
+
+impl Statistics {
+    pub(crate) fn count(counter: &std::sync::atomic::AtomicU64, n: u64) {
+        counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Services {
@@ -118,7 +137,14 @@ impl Services {
             sign_ins: Arc::default(),
             callouts: Arc::default(),
             feed: Arc::default(),
+            statistics: Arc::default(),
         }
+    }
+
+    /// Counts of the engine's work in this process since it started.
+    #[must_use]
+    pub fn statistics(&self) -> Arc<Statistics> {
+        Arc::clone(&self.statistics)
     }
 
     /// These services with `domain` as the directory's initial domain (see `guests`).
@@ -145,6 +171,7 @@ impl Services {
             sign_ins: Arc::default(),
             callouts: Arc::default(),
             feed: Arc::default(),
+            statistics: Arc::default(),
         }
     }
 

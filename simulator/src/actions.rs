@@ -3,38 +3,48 @@
 //! department's packages decided by its approver, and delegates trying to act in a catalog that
 //! is not theirs. Values captured by set-up operations are kept globally or per department.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::client::Graphql;
 use crate::rng::Rng;
-use crate::scenario::{ForEach, Operation, People, Phase, substitute, substitute_text};
+use crate::scenario::{ForEach, Operation, Organization, People, Phase, substitute, substitute_text};
 use crate::stats::Samples;
 
-/// Captured values, and each department's owner and manager.
+/// Captured values, each department's owner and manager, and the partner organizations.
 #[derive(Debug, Default)]
 pub struct Captured {
     pub global: BTreeMap<String, Value>,
+    /// Values captured by operations run once per department or organization, by its name.
     pub departments: BTreeMap<String, BTreeMap<String, Value>>,
     pub heads: BTreeMap<String, (String, String)>,
+    pub organizations: BTreeMap<String, Organization>,
 }
 
 impl Captured {
-    /// The names a `${...}` may use in `department`'s scope (the global ones otherwise), with
-    /// `${i}` when given.
+    /// The names a `${...}` may use in the scope of `unit` (a department or an organization;
+    /// the global ones otherwise), with `${i}` when given.
     #[must_use]
-    pub fn scope(&self, department: Option<&str>, i: Option<usize>) -> BTreeMap<String, Value> {
+    pub fn scope(&self, unit: Option<&str>, i: Option<usize>) -> BTreeMap<String, Value> {
         let mut scope = self.global.clone();
-        if let Some(department) = department {
-            scope.insert("department".into(), json!(department));
-            if let Some((owner, manager)) = self.heads.get(department) {
-                scope.insert("department.owner".into(), json!(owner));
-                scope.insert("department.manager".into(), json!(manager));
+        if let Some(unit) = unit {
+            if let Some(o) = self.organizations.get(unit) {
+                scope.insert("organization".into(), json!(o.name));
+                scope.insert("organization.domain".into(), json!(o.domain));
+                scope.insert("organization.tenant".into(), json!(o.tenant));
+                scope.insert("organization.sponsor".into(), json!(o.sponsor));
+            } else {
+                scope.insert("department".into(), json!(unit));
+                if let Some((owner, manager)) = self.heads.get(unit) {
+                    scope.insert("department.owner".into(), json!(owner));
+                    scope.insert("department.manager".into(), json!(manager));
+                }
             }
-            if let Some(own) = self.departments.get(department) {
+            if let Some(own) = self.departments.get(unit) {
                 scope.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
         }
@@ -78,13 +88,22 @@ pub async fn setup(
     people: &People,
     captured: &mut Captured,
 ) -> anyhow::Result<Vec<(String, Duration, bool)>> {
-    if operations.iter().any(|op| op.for_each == Some(ForEach::Department)) {
-        captured.heads = people.department_heads()?;
+    // Every department's owner and manager are `${department.<name>.owner}` and `.manager`
+    // everywhere (when it has two people), and `${department.owner}` in its own operations.
+    match people.department_heads() {
+        Ok(heads) => captured.heads = heads,
+        Err(e) if operations.iter().any(|op| op.for_each == Some(ForEach::Department)) => return Err(e),
+        Err(_) => {}
+    }
+    for (department, (owner, manager)) in &captured.heads {
+        captured.global.insert(format!("department.{department}.owner"), json!(owner));
+        captured.global.insert(format!("department.{department}.manager"), json!(manager));
     }
     let mut times = Vec::new();
     for op in operations {
         let departments: Vec<Option<String>> = match op.for_each {
             Some(ForEach::Department) => people.departments().into_iter().map(Some).collect(),
+            Some(ForEach::Organization) => captured.organizations.keys().cloned().map(Some).collect(),
             None => vec![None],
         };
         let started = Instant::now();
@@ -101,7 +120,7 @@ pub async fn setup(
                 if let Some(item) = item {
                     scope.insert("item".into(), item.clone());
                 }
-                let variables = substitute(&serde_json::to_value(&op.variables)?, &scope)?;
+                let variables = substitute(&op.variables()?, &scope)?;
                 let query = substitute_text(&op.query, &scope)?;
                 let token = match &op.actor {
                     Some(actor) => tokens.of(&substitute_text(actor, &scope)?)?,
@@ -181,9 +200,13 @@ pub struct Day<'a, 't> {
 
 impl Day<'_, '_> {
     /// The day's requests: `count` people each request a package of their department, and the
-    /// department's approver decides each at once.
-    pub async fn requests(&mut self, phase: &Phase, count: usize) -> anyhow::Result<()> {
+    /// department's approver decides each at once. The day's requests are drawn first (a person
+    /// asks for a package once a day), then sent by `clients` concurrent clients; their outcomes
+    /// are counted in the order they were drawn, so the counts do not depend on timing.
+    pub async fn requests(&mut self, phase: &Phase, count: usize, clients: usize) -> anyhow::Result<()> {
         let Self { api, tokens, people, captured, rng, operations, tally } = self;
+        let mut planned = Vec::new();
+        let mut drawn = HashSet::new();
         for _ in 0..count {
             let Some(id) = people.pick(rng) else { break };
             let department = people.present[&id].department.clone();
@@ -199,56 +222,38 @@ impl Day<'_, '_> {
                     scope.get("department.manager").and_then(Value::as_str).unwrap_or_default().to_owned()
                 }
             };
-            if approver == id {
-                continue;
-            }
             #[allow(clippy::cast_precision_loss)]
             let approve = (rng.below(1_000_000) as f64) < phase.approve * 1_000_000.0;
-            let token = tokens.of(&id)?;
-            let at = Instant::now();
-            let submitted = api
-                .execute(
-                    &token,
-                    SUBMIT,
-                    json!({ "input": { "requestType": "userAdd", "accessPackageId": package,
-                                       "justification": format!("{id} needs it for {department}") } }),
-                )
-                .await;
-            operations.entry("createAssignmentRequest".into()).or_default().push(at.elapsed());
-            let request = match submitted {
-                Ok(data) => data["createAssignmentRequest"]["assignmentRequest"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                Err(e) => {
-                    *tally.refused.entry(e.code).or_default() += 1;
-                    continue;
+            if approver == id || !drawn.insert((id.clone(), package.to_string())) {
+                continue;
+            }
+            let (requestor, decider) = (tokens.of(&id)?, tokens.of(&approver)?);
+            planned.push(Planned { id, department, package, approver, approve, requestor, decider });
+        }
+        let outcomes: Vec<Outcome> = futures::stream::iter(planned)
+            .map(|plan| lifecycle(api, plan))
+            .buffered(clients.max(1))
+            .collect()
+            .await;
+        for outcome in outcomes {
+            operations.entry("createAssignmentRequest".into()).or_default().push(outcome.submitted);
+            if let Some(decided) = outcome.decided {
+                operations.entry("updateApprovalStage".into()).or_default().push(decided);
+            }
+            match outcome.result {
+                Ended::Refused(code) => *tally.refused.entry(code).or_default() += 1,
+                Ended::AsDecided { approved } => {
+                    tally.requests += 1;
+                    if approved {
+                        tally.delivered += 1;
+                    } else {
+                        tally.denied += 1;
+                    }
                 }
-            };
-            tally.requests += 1;
-            let token = tokens.of(&approver)?;
-            let at = Instant::now();
-            let decided = api
-                .execute(
-                    &token,
-                    DECIDE,
-                    json!({ "input": { "approvalId": request,
-                                       "reviewResult": if approve { "Approve" } else { "Deny" },
-                                       "justification": "decided by the department's approver" } }),
-                )
-                .await;
-            operations.entry("updateApprovalStage".into()).or_default().push(at.elapsed());
-            let state = match decided {
-                Ok(data) => data["updateApprovalStage"]["assignmentRequest"]["state"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                Err(e) => format!("{} {}", e.code, e.message),
-            };
-            match state.as_str() {
-                "delivered" if approve => tally.delivered += 1,
-                "denied" if !approve => tally.denied += 1,
-                other => tally.unfinished.push(format!("{request} ({id}, approver {approver}): {other}")),
+                Ended::Otherwise(what) => {
+                    tally.requests += 1;
+                    tally.unfinished.push(what);
+                }
             }
         }
         Ok(())
@@ -294,6 +299,78 @@ impl Day<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// A request drawn for the day, with the tokens of its requestor and its approver.
+struct Planned {
+    id: String,
+    department: String,
+    package: Value,
+    approver: String,
+    approve: bool,
+    requestor: String,
+    decider: String,
+}
+
+/// How a drawn request went, and how long its two operations took.
+struct Outcome {
+    submitted: Duration,
+    decided: Option<Duration>,
+    result: Ended,
+}
+
+enum Ended {
+    /// Refused when sent, with the error's code.
+    Refused(String),
+    AsDecided {
+        approved: bool,
+    },
+    /// Not as the approver decided: what it ended as.
+    Otherwise(String),
+}
+
+/// Sends a drawn request and has its approver decide it.
+async fn lifecycle(api: &Graphql, plan: Planned) -> Outcome {
+    let Planned { id, department, package, approver, approve, requestor, decider } = plan;
+    let at = Instant::now();
+    let submitted = api
+        .execute(
+            &requestor,
+            SUBMIT,
+            json!({ "input": { "requestType": "userAdd", "accessPackageId": package,
+                               "justification": format!("{id} needs it for {department}") } }),
+        )
+        .await;
+    let submit_time = at.elapsed();
+    let request = match submitted {
+        Ok(data) => {
+            data["createAssignmentRequest"]["assignmentRequest"]["id"].as_str().unwrap_or_default().to_owned()
+        }
+        Err(e) => return Outcome { submitted: submit_time, decided: None, result: Ended::Refused(e.code) },
+    };
+    let at = Instant::now();
+    let decided = api
+        .execute(
+            &decider,
+            DECIDE,
+            json!({ "input": { "approvalId": request,
+                               "reviewResult": if approve { "Approve" } else { "Deny" },
+                               "justification": "decided by the department's approver" } }),
+        )
+        .await;
+    let decide_time = at.elapsed();
+    let state = match decided {
+        Ok(data) => {
+            data["updateApprovalStage"]["assignmentRequest"]["state"].as_str().unwrap_or_default().to_owned()
+        }
+        Err(e) => format!("{} {}", e.code, e.message),
+    };
+    let result = match state.as_str() {
+        "delivered" if approve => Ended::AsDecided { approved: true },
+        "denied" if !approve => Ended::AsDecided { approved: false },
+        other => Ended::Otherwise(format!("{request} ({id}, approver {approver}): {other}")),
+    };
+    Outcome { submitted: submit_time, decided: Some(decide_time), result }
 }
 
 /// Each department's owner and manager list the catalogs they see: theirs, and no other.

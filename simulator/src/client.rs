@@ -1,5 +1,6 @@
 //! The clients: GraphQL over HTTP (one pooled `reqwest` client, keep-alive connections) and
-//! `graphql-transport-ws` subscriptions of `approvalStageChanges`.
+//! `graphql-transport-ws` subscriptions (`approvalStageChanges`, or any other), with a mailbox
+//! where what they receive waits for whoever acts on it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -140,20 +141,41 @@ impl Waiters {
 pub const APPROVALS: &str = "subscription { approvalStageChanges { cursor kind stageId reason
     assignmentRequest { id state justification target { id displayName } } } }";
 
-/// One approver's socket, subscribed to [`APPROVALS`]; read by its own task until closed.
+/// A `graphql-transport-ws` socket holding one subscription, read by its own task until closed.
 pub struct Subscriber {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     close: Option<oneshot::Sender<()>>,
 }
 
 impl Subscriber {
-    /// Connects to `base`'s `/graphql/ws`, signs in with `token` in `connection_init`, waits for
-    /// the ack and subscribes; notifications go to `waiters`.
+    /// One approver's socket, subscribed to [`APPROVALS`]; notifications go to `waiters`.
     pub async fn connect(
         base: &str,
         approver: &str,
         token: &str,
         waiters: Arc<Waiters>,
+    ) -> anyhow::Result<Self> {
+        let approver = approver.to_owned();
+        Self::listen(base, token, APPROVALS, move |at, data| {
+            let change = &data["approvalStageChanges"];
+            waiters.deliver(Notification {
+                at,
+                approver: approver.clone(),
+                kind: change["kind"].as_str().unwrap_or_default().to_owned(),
+                request_id: text_at(change, "/assignmentRequest/id"),
+            });
+        })
+        .await
+    }
+
+    /// Connects to `base`'s `/graphql/ws`, signs in with `token` in `connection_init`, waits for
+    /// the ack and subscribes to `query`; each event's `data` goes to `on_next` with the instant
+    /// its frame was read.
+    pub async fn listen(
+        base: &str,
+        token: &str,
+        query: &str,
+        mut on_next: impl FnMut(Instant, &Value) + Send + 'static,
     ) -> anyhow::Result<Self> {
         let url = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1));
         let mut request = url.into_client_request()?;
@@ -180,10 +202,9 @@ impl Subscriber {
         .await
         .context("no connection_ack within 30 s")?;
         ack?;
-        let subscribe = json!({ "id": "approvals", "type": "subscribe", "payload": { "query": APPROVALS } });
+        let subscribe = json!({ "id": "s", "type": "subscribe", "payload": { "query": query } });
         socket.send(Message::text(subscribe.to_string())).await?;
         let (close_tx, mut close_rx) = oneshot::channel::<()>();
-        let approver = approver.to_owned();
         let task = tokio::spawn(async move {
             loop {
                 let frame = tokio::select! {
@@ -198,19 +219,9 @@ impl Subscriber {
                 let Message::Text(text) = frame? else { continue };
                 let message: Value = serde_json::from_str(&text)?;
                 match message["type"].as_str() {
-                    Some("next") => {
-                        let change = &message["payload"]["data"]["approvalStageChanges"];
-                        waiters.deliver(Notification {
-                            at,
-                            approver: approver.clone(),
-                            kind: change["kind"].as_str().unwrap_or_default().to_owned(),
-                            request_id: text_at(change, "/assignmentRequest/id"),
-                        });
-                    }
+                    Some("next") => on_next(at, &message["payload"]["data"]),
                     Some("ping") => socket.send(Message::text(json!({ "type": "pong" }).to_string())).await?,
-                    Some("error" | "complete") => {
-                        anyhow::bail!("the subscription of {approver} ended: {message}")
-                    }
+                    Some("error" | "complete") => anyhow::bail!("the subscription ended: {message}"),
                     _ => {}
                 }
             }
@@ -224,6 +235,57 @@ impl Subscriber {
             let _ = close.send(());
         }
         self.task.await?
+    }
+}
+
+/// Values put under a key by one task and taken by another that waits for them: the
+/// notifications a scenario's approvers and reviewers receive, taken by the simulated person
+/// who acts on them (which may arrive before the answer that names them).
+#[derive(Default)]
+pub struct Mailbox {
+    items: Mutex<HashMap<String, Vec<Value>>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl Mailbox {
+    pub fn put(&self, key: String, value: Value) {
+        self.lock().entry(key).or_default().push(value);
+        self.arrived.notify_waiters();
+    }
+
+    /// The first value under `key`, waiting up to `timeout` for one.
+    pub async fn take(&self, key: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if let Some(value) = self.take_now(key) {
+                return Some(value);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.take_now(key);
+            }
+        }
+    }
+
+    /// Every value under `key` now, without waiting.
+    pub fn drain(&self, key: &str) -> Vec<Value> {
+        self.lock().remove(key).unwrap_or_default()
+    }
+
+    fn take_now(&self, key: &str) -> Option<Value> {
+        let mut items = self.lock();
+        let values = items.get_mut(key)?;
+        let value = (!values.is_empty()).then(|| values.remove(0));
+        if values.is_empty() {
+            items.remove(key);
+        }
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Value>>> {
+        self.items.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

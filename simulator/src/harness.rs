@@ -16,7 +16,7 @@ use em_api::auth::{AuthSettings, Authenticator, PartnerTrust};
 use em_api::clock::SystemClock;
 use em_api::graphql;
 use em_api::server::{self, AppState};
-use em_api::service::Services;
+use em_api::service::{Services, Statistics};
 use em_api::store::{Store, StoreConfig};
 use em_engine::Actor;
 use serde_json::Value;
@@ -71,6 +71,8 @@ pub struct Harness {
     pub db_url: String,
     /// How long importing the directory took.
     pub import_time: Duration,
+    /// The server's counts of rule evaluations and policy decisions.
+    pub statistics: Arc<Statistics>,
     minter: Authenticator,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -81,6 +83,7 @@ pub struct Harness {
 struct Ready {
     address: std::net::SocketAddr,
     import_time: Duration,
+    statistics: Arc<Statistics>,
 }
 
 impl Harness {
@@ -153,6 +156,7 @@ impl Harness {
             base: format!("http://{}", ready.address),
             db_url,
             import_time: ready.import_time,
+            statistics: ready.statistics,
             minter,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -275,9 +279,10 @@ async fn prepare(
     if !virtual_clock {
         tokio::spawn(em_api::service::timers::run(services.clone()));
     }
+    let statistics = services.statistics();
     let schema = graphql::build_schema(services.clone());
     let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    Ok((listener, server::app(state), Ready { address, import_time }))
+    Ok((listener, server::app(state), Ready { address, import_time, statistics }))
 }

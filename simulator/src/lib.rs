@@ -30,6 +30,7 @@ pub mod directory;
 pub mod harness;
 pub mod latency;
 pub mod lifecycles;
+pub mod partners;
 pub mod plots;
 pub mod process;
 pub mod profile;

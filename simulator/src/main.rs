@@ -83,6 +83,9 @@ struct RunArgs {
     /// Create the temporary SurrealKV folder under this folder (default: the system's).
     #[arg(long)]
     data_parent: Option<PathBuf>,
+    /// Concurrent clients sending each day's requests.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
 }
 
 #[derive(Args, Debug)]
@@ -257,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
                 server: ServerOptions { storage, ..ServerOptions::default() },
                 check_daily: args.check_daily,
                 progress: true,
+                clients: args.clients,
             };
             let report = em_simulator::run::run(&scenario, &options).await?;
             let markdown = em_simulator::run::to_markdown(&report);

@@ -10,18 +10,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use chrono::{DateTime, Utc};
+
 use crate::actions::{self, Captured, Tally, Tokens};
 use crate::client::Graphql;
 use crate::directory::ADMIN;
 use crate::harness::{Harness, ServerOptions};
+use crate::partners::{PartnerTally, Partnership, Wire};
 use crate::rng::Rng;
-use crate::scenario::{Invariant, People, Scenario, substitute_text};
+use crate::scenario::{Invariant, People, Scenario, scaled, substitute_text};
 use crate::stats::Samples;
 
 /// How to replay a scenario.
@@ -36,6 +40,9 @@ pub struct RunOptions {
     pub check_daily: bool,
     /// Draw a bar over each phase's virtual days on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Concurrent clients sending a day's requests (directory changes go one at a time, each
+    /// timed on its own).
+    pub clients: usize,
 }
 
 /// What a run did and measured.
@@ -48,10 +55,19 @@ pub struct Report {
     pub import: Duration,
     /// Each set-up operation and how long it took.
     pub setup: Vec<(String, Duration, bool)>,
+    /// The server's rule evaluations during the set-up (the first population of auto-assignment
+    /// policies).
+    pub setup_rule_evaluations: u64,
     pub phases: Vec<PhaseReport>,
     pub invariants: Vec<InvariantResult>,
     /// Requests sent and decided, and attempts to act outside one's catalog.
     pub tally: Tally,
+    /// What partners, their sponsors, reviewers and outsiders did.
+    pub partners: Option<PartnerTally>,
+    /// Guests whose access held at the end.
+    pub guests_with_access: usize,
+    /// The virtual time at the end.
+    pub virtual_end: Option<DateTime<Utc>>,
     pub wall: Duration,
 }
 
@@ -66,6 +82,11 @@ pub struct PhaseReport {
     pub changes: usize,
     /// Timers fired by the day's clock moves.
     pub fired_timers: u64,
+    /// The server's rule evaluations and policy decisions during the phase.
+    pub rule_evaluations: u64,
+    pub policy_decisions: u64,
+    /// Requests that reached the end their approver decided (delivered or denied, or timed out).
+    pub lifecycles: usize,
     /// Each virtual day as it ended, in order.
     pub days_log: Vec<DayLog>,
 }
@@ -115,7 +136,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
     let mut rng = Rng::seeded(seed);
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let users = ((scenario.population.users as f64) * options.scale).round().max(1.0) as usize;
-    let mut people = People::generate(&scenario.population, users, &mut rng);
+    let mut population = scenario.population.clone();
+    if population.generated_departments > 0 {
+        population.generated_departments = scaled(population.generated_departments, options.scale);
+    }
+    let mut people = People::generate(&population, users, &mut rng);
     let server = ServerOptions { virtual_clock: true, ..options.server.clone() };
     let harness = Harness::start(&server, &people.directory(&scenario.population.groups)).await?;
     let result = replay(scenario, options, &harness, &mut people, &mut rng).await;
@@ -140,8 +165,40 @@ async fn replay(
     let admin = harness.token(ADMIN, Duration::from_secs(24 * 3600))?;
     let mut report = Report { import: harness.import_time, ..Report::default() };
     let mut tokens = Tokens::new(|user| harness.token(user, Duration::from_secs(24 * 3600)));
+    let mut now = match scenario.start {
+        Some(start) => clock(&api, &admin, "to", &start.to_rfc3339()).await?.0,
+        None => api
+            .execute(&admin, "{ clock { now } }", json!({}))
+            .await
+            .map_err(|e| anyhow::anyhow!("clock: {} {}", e.code, e.message))?
+            .pointer("/clock/now")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .parse()?,
+    };
     let mut captured = Captured::default();
+    let partners = match &scenario.population.partners {
+        Some(partners) => Some(people.partners(partners, options.scale)?),
+        None => None,
+    };
+    if let Some((organizations, _)) = &partners {
+        captured.organizations = organizations.iter().map(|o| (o.name.clone(), o.clone())).collect();
+    }
+    let before = counters(harness);
     report.setup = actions::setup(&api, &mut tokens, &admin, &scenario.setup, people, &mut captured).await?;
+    report.setup_rule_evaluations = counters(harness).0 - before.0;
+    let mut partnership = match partners {
+        Some(partners) => {
+            // Those who may be told to review: the sponsors, and each department's owner and manager.
+            let mut reviewers: BTreeSet<String> = partners.0.iter().map(|o| o.sponsor.clone()).collect();
+            reviewers.extend(captured.heads.values().flat_map(|(o, m)| [o.clone(), m.clone()]));
+            let seed = options.seed.unwrap_or(scenario.seed);
+            let wire = Wire { harness, api: &api, admin: &admin };
+            Some(Partnership::start(wire, &mut tokens, partners, reviewers, seed, now).await?)
+        }
+        None => None,
+    };
+    let mut partner_package = None;
     let global = captured.scope(None, None);
     let watch_visibility =
         scenario.invariant.iter().any(|i| matches!(i, Invariant::DelegatesSeeOwnCatalog { .. }));
@@ -154,6 +211,7 @@ async fn replay(
 
     for phase in &scenario.phase {
         let phase_started = Instant::now();
+        let counted = (counters(harness), finished(&report.tally, partnership.as_ref()));
         let mut out = PhaseReport { name: phase.name.clone(), days: phase.days, ..PhaseReport::default() };
         // What is due of each rate: a rate below one person a day adds up over the days.
         let mut due = [0.0_f64; 4];
@@ -208,21 +266,31 @@ async fn replay(
                 operations: &mut out.operations,
                 tally: &mut report.tally,
             };
-            actors.requests(phase, requests).await?;
+            actors.requests(phase, requests, options.clients).await?;
             actors.intrusions(phase.intrusions).await?;
+            if let Some(package) = &phase.partner_package {
+                partner_package = Some(substitute_text(package, &global)?);
+            }
+            if let (Some(partnership), Some(package)) = (&mut partnership, &partner_package) {
+                let wire = Wire { harness, api: &api, admin: &admin };
+                partnership
+                    .day(wire, &mut tokens, phase, package, options.clients, &mut out.operations)
+                    .await?;
+            }
             let at = Instant::now();
-            let data = api
-                .execute(&admin, "mutation { advanceClock(input: {by: \"P1D\"}) { firedTimers } }", json!({}))
-                .await
-                .map_err(|e| anyhow::anyhow!("advanceClock: {} {}", e.code, e.message))?;
+            let (moved_to, fired) = clock(&api, &admin, "by", "P1D").await?;
             out.operations.entry("advanceClock (a day)".into()).or_default().push(at.elapsed());
-            out.fired_timers +=
-                data.pointer("/advanceClock/firedTimers").and_then(Value::as_u64).unwrap_or(0);
+            out.fired_timers += fired;
+            now = moved_to;
+            if let Some(partnership) = &mut partnership {
+                partnership.now = now;
+            }
             if options.check_daily {
                 if watch_visibility {
                     actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
                 }
-                check(&api, &admin, &invariants, people, &report.tally, &mut results).await?;
+                check(&api, &admin, &invariants, people, &report.tally, partnership.as_mut(), &mut results)
+                    .await?;
             }
             out.log_day(day, phase_started.elapsed());
             bar.set_message(format!("{} changes", out.changes));
@@ -230,14 +298,56 @@ async fn replay(
         }
         bar.finish();
         out.wall = phase_started.elapsed();
+        let ((rules, decisions), lifecycles) = counted;
+        let (rules_now, decisions_now) = counters(harness);
+        out.rule_evaluations = rules_now - rules;
+        out.policy_decisions = decisions_now - decisions;
+        out.lifecycles = finished(&report.tally, partnership.as_ref()) - lifecycles;
         report.phases.push(out);
     }
     if watch_visibility {
         actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
     }
-    check(&api, &admin, &invariants, people, &report.tally, &mut results).await?;
+    check(&api, &admin, &invariants, people, &report.tally, partnership.as_mut(), &mut results).await?;
     report.invariants = results;
+    if let Some(partnership) = partnership {
+        report.partners = Some(partnership.tally.clone());
+        report.guests_with_access = partnership.guests_with_access();
+        partnership.stop().await;
+    }
+    report.virtual_end = Some(now);
     Ok(report)
+}
+
+/// The server's rule evaluations and policy decisions so far.
+fn counters(harness: &Harness) -> (u64, u64) {
+    let s = &harness.statistics;
+    (s.rule_evaluations.load(Ordering::Relaxed), s.policy_decisions.load(Ordering::Relaxed))
+}
+
+/// Requests that reached the end their approver decided, so far.
+fn finished(tally: &Tally, partnership: Option<&Partnership>) -> usize {
+    tally.delivered
+        + tally.denied
+        + partnership.map_or(0, |p| p.tally.approved + p.tally.denied + p.tally.timed_out + p.tally.extended)
+}
+
+/// Moves the virtual clock (`to` a time or `by` a duration); answers the time it is now and the
+/// timers that fired.
+async fn clock(api: &Graphql, admin: &str, how: &str, value: &str) -> anyhow::Result<(DateTime<Utc>, u64)> {
+    let data = api
+        .execute(
+            admin,
+            &format!(
+                "mutation($v: {}) {{ advanceClock(input: {{{how}: $v}}) {{ now firedTimers }} }}",
+                if how == "to" { "DateTime!" } else { "String!" }
+            ),
+            json!({ "v": value }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("advanceClock {how} {value}: {} {}", e.code, e.message))?;
+    let now = data.pointer("/advanceClock/now").and_then(Value::as_str).unwrap_or_default().parse()?;
+    Ok((now, data.pointer("/advanceClock/firedTimers").and_then(Value::as_u64).unwrap_or(0)))
 }
 
 /// Sends one directory change of `who` as the administrator, timed under `kind` and counted.
@@ -272,6 +382,9 @@ fn resolved(invariant: &Invariant, scope: &BTreeMap<String, Value>) -> anyhow::R
             department: department.clone(),
             region: region.clone(),
         },
+        Invariant::GuestsAsDecided { name, package } => {
+            Invariant::GuestsAsDecided { name: name.clone(), package: substitute_text(package, scope)? }
+        }
         other => other.clone(),
     })
 }
@@ -283,16 +396,25 @@ async fn check(
     invariants: &[Invariant],
     people: &People,
     tally: &Tally,
+    mut partnership: Option<&mut Partnership>,
     results: &mut [InvariantResult],
 ) -> anyhow::Result<()> {
+    if let Some(partnership) = partnership.as_mut() {
+        partnership.check_timeouts(api, admin).await?;
+    }
+    let partners = partnership.as_ref().map(|p| &p.tally);
     let mut holders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (invariant, result) in invariants.iter().zip(results.iter_mut()) {
         let packages: Vec<&String> = match invariant {
             Invariant::Disjoint { packages, .. } => packages.iter().collect(),
-            Invariant::AssignedExactly { package, .. } => vec![package],
+            Invariant::AssignedExactly { package, .. } | Invariant::GuestsAsDecided { package, .. } => {
+                vec![package]
+            }
             Invariant::RequestsFinal { .. }
             | Invariant::IntrusionsRefused { .. }
-            | Invariant::DelegatesSeeOwnCatalog { .. } => Vec::new(),
+            | Invariant::DelegatesSeeOwnCatalog { .. }
+            | Invariant::OutsidersRefused { .. }
+            | Invariant::DecidersNotified { .. } => Vec::new(),
         };
         for package in packages {
             if !holders.contains_key(package) {
@@ -325,12 +447,30 @@ async fn check(
                     )
                 })
             }
-            Invariant::RequestsFinal { .. } => tally.unfinished.first().map(|u| {
-                format!(
-                    "{} of {} requests did not end as decided, first {u}",
-                    tally.unfinished.len(),
-                    tally.requests
-                )
+            Invariant::RequestsFinal { .. } => {
+                let unfinished: Vec<&String> =
+                    tally.unfinished.iter().chain(partners.iter().flat_map(|p| &p.unfinished)).collect();
+                unfinished.first().map(|u| {
+                    format!(
+                        "{} of {} requests did not end as decided, first {u}",
+                        unfinished.len(),
+                        tally.requests + partners.map_or(0, |p| p.signups + p.extensions)
+                    )
+                })
+            }
+            Invariant::GuestsAsDecided { package, .. } => match partnership.as_ref() {
+                Some(p) => {
+                    p.check(api, admin, &holders[package], |id| people.present.contains_key(id)).await?
+                }
+                None => Some("the population has no partners".to_owned()),
+            },
+            Invariant::OutsidersRefused { .. } => partners.and_then(|p| {
+                p.admitted
+                    .first()
+                    .map(|a| format!("{} of {} let in, first: {a}", p.admitted.len(), p.outsiders))
+            }),
+            Invariant::DecidersNotified { .. } => partners.and_then(|p| {
+                p.unnotified.first().map(|u| format!("{} not told, first: {u}", p.unnotified.len()))
             }),
             Invariant::IntrusionsRefused { .. } => tally.breaches.first().map(|b| {
                 format!("{} of {} attempts let through, first: {b}", tally.breaches.len(), tally.intrusions)
@@ -405,6 +545,7 @@ pub fn to_json(report: &Report) -> Value {
         "scale": report.scale,
         "users": report.users,
         "import_s": report.import.as_secs_f64(),
+        "setup_rule_evaluations": report.setup_rule_evaluations,
         "setup": report.setup.iter().map(|(name, took, timed)| json!({ "name": name, "seconds": took.as_secs_f64(), "timed": timed })).collect::<Vec<_>>(),
         "phases": report.phases.iter().map(|p| json!({
             "name": p.name,
@@ -413,6 +554,12 @@ pub fn to_json(report: &Report) -> Value {
             "changes": p.changes,
             "changes_per_s": p.changes as f64 / p.wall.as_secs_f64().max(1e-9),
             "fired_timers": p.fired_timers,
+            "rule_evaluations": p.rule_evaluations,
+            "rule_evaluations_per_s": p.rule_evaluations as f64 / p.wall.as_secs_f64().max(1e-9),
+            "policy_decisions": p.policy_decisions,
+            "policy_decisions_per_s": p.policy_decisions as f64 / p.wall.as_secs_f64().max(1e-9),
+            "request_lifecycles": p.lifecycles,
+            "request_lifecycles_per_s": p.lifecycles as f64 / p.wall.as_secs_f64().max(1e-9),
             "days": p.days_log.iter().map(|d| json!({
                 "day": d.day, "wall_s": d.wall_end.as_secs_f64(), "changes": d.changes,
             })).collect::<Vec<_>>(),
@@ -430,6 +577,15 @@ pub fn to_json(report: &Report) -> Value {
             "refused_by_code": report.tally.intrusions_refused,
             "let_through": report.tally.breaches.len(),
         },
+        "partners": report.partners.as_ref().map(|p| json!({
+            "signups": p.signups, "approved": p.approved, "denied": p.denied, "never_answered": p.silent,
+            "timed_out": p.timed_out, "refused_by_code": p.refused, "extensions": p.extensions,
+            "review_items": p.review_items, "review_denied": p.review_denied,
+            "guests_with_access_at_end": report.guests_with_access,
+            "outsiders": p.outsiders, "outsiders_refused_by_code": p.outsiders_refused, "outsiders_let_in": p.admitted.len(),
+            "deciders_not_told": p.unnotified.len(), "unfinished": p.unfinished.len(),
+        })),
+        "virtual_end": report.virtual_end.map(|t| t.to_rfc3339()),
         "passed": report.passed(),
         "wall_s": report.wall.as_secs_f64(),
     })
@@ -450,21 +606,34 @@ pub fn to_markdown(report: &Report) -> String {
         report.wall.as_secs_f64(),
         if report.passed() { "all held" } else { "FAILED" }
     );
-    let _ = writeln!(md, "## Set-up\n\n| operation | seconds |\n|---|---|");
+    let _ = writeln!(
+        md,
+        "## Set-up\n\n{} rule evaluations.\n\n| operation | seconds |\n|---|---|",
+        report.setup_rule_evaluations
+    );
     for (name, took, timed) in &report.setup {
         let _ =
             writeln!(md, "| {name}{} | {:.3} |", if *timed { " (timed)" } else { "" }, took.as_secs_f64());
     }
     for phase in &report.phases {
+        let per_s = |n: f64| n / phase.wall.as_secs_f64().max(1e-9);
         let _ = writeln!(
             md,
-            "\n## Phase `{}`: {} virtual days in {:.1} s, {} directory changes ({:.1}/s), {} timers fired\n",
+            "\n## Phase `{}`: {} virtual days in {:.1} s, {} directory changes ({:.1}/s), {} timers fired\n\n\
+             Evaluation throughput: {} rule evaluations ({:.0}/s), {} policy decisions ({:.1}/s), {} request \
+             lifecycles ended as decided ({:.1}/s).\n",
             phase.name,
             phase.days,
             phase.wall.as_secs_f64(),
             phase.changes,
-            phase.changes as f64 / phase.wall.as_secs_f64().max(1e-9),
-            phase.fired_timers
+            per_s(phase.changes as f64),
+            phase.fired_timers,
+            phase.rule_evaluations,
+            per_s(phase.rule_evaluations as f64),
+            phase.policy_decisions,
+            per_s(phase.policy_decisions as f64),
+            phase.lifecycles,
+            per_s(phase.lifecycles as f64),
         );
         let _ =
             writeln!(md, "| operation | n | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
@@ -492,6 +661,29 @@ pub fn to_markdown(report: &Report) -> String {
             t.intrusions,
             t.intrusions_refused,
             t.breaches.len()
+        );
+    }
+    if let Some(p) = &report.partners {
+        let _ = writeln!(
+            md,
+            "\n## Partners\n\n{} partners signed up: their sponsors approved {}, denied {}, never answered {} \
+             ({} timed out); refused when sent: {:?}. {} extensions asked. Reviews: {} items decided, {} denied. \
+             {} guests hold access at the end. {} outsiders tried: refused {:?}, let in {}. \
+             Approvers not told on their socket: {}.",
+            p.signups,
+            p.approved,
+            p.denied,
+            p.silent,
+            p.timed_out,
+            p.refused,
+            p.extensions,
+            p.review_items,
+            p.review_denied,
+            report.guests_with_access,
+            p.outsiders,
+            p.outsiders_refused,
+            p.admitted.len(),
+            p.unnotified.len()
         );
     }
     let _ = writeln!(md, "\n## Invariants\n\n| invariant | checks | result |\n|---|---|---|");

@@ -22,6 +22,13 @@ pub struct Scenario {
     pub description: String,
     /// Every random choice comes from this seed (`--seed` overrides it).
     pub seed: u64,
+    /// The virtual time the run starts at (RFC 3339): the clock is moved there before the
+    /// set-up, so that dates in the set-up (a review's first start) mean the same on every run.
+    #[serde(default)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// The scale `cargo test` replays it at, checking its invariants every day.
+    #[serde(default = "tenth")]
+    pub test_scale: f64,
     pub population: Population,
     #[serde(default)]
     pub setup: Vec<Operation>,
@@ -40,7 +47,8 @@ pub struct Population {
     /// Each department with its weight.
     #[serde(default)]
     pub departments: BTreeMap<String, u32>,
-    /// More departments, `Department 001`, ... each of weight 1.
+    /// More departments, `Department 001`, ... each of weight 1 (multiplied by `--scale`, at
+    /// least one).
     #[serde(default)]
     pub generated_departments: usize,
     /// Each region with its countries; a person's region is chosen uniformly, then a country of it.
@@ -48,6 +56,22 @@ pub struct Population {
     /// Empty security groups the directory holds (ids and names), for packages to deliver.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Partner organizations and their people, who are not in the directory.
+    #[serde(default)]
+    pub partners: Option<Partners>,
+}
+
+/// Partner organizations to connect, and the people of theirs who may sign up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partners {
+    /// How many organizations (multiplied by `--scale`, at least one): `Partner 001`, ... with
+    /// the domain `partner-001.example` and a tenant id of their own.
+    pub organizations: usize,
+    /// How many of their people (multiplied by `--scale`), spread evenly over them.
+    pub people: usize,
+    /// Each organization's internal sponsor is a person of this department, in turn.
+    pub sponsor_department: String,
 }
 
 /// An administrator's GraphQL operation.
@@ -59,6 +83,10 @@ pub struct Operation {
     /// `${name}` in a string is replaced by a value captured before.
     #[serde(default)]
     pub variables: toml::Table,
+    /// More variables as a JSON object (a Graph body pasted as it is), `${name}` allowed in
+    /// its strings; merged over `variables`.
+    #[serde(default)]
+    pub variables_json: Option<String>,
     /// Values to capture: a name and a JSON pointer into the operation's `data`.
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
@@ -87,11 +115,36 @@ fn one() -> usize {
     1
 }
 
+fn tenth() -> f64 {
+    0.1
+}
+
+impl Operation {
+    /// The operation's variables as JSON, before substitution.
+    pub fn variables(&self) -> anyhow::Result<Value> {
+        let mut variables = serde_json::to_value(&self.variables)?;
+        if let Some(text) = &self.variables_json {
+            let Value::Object(more) = serde_json::from_str::<Value>(text)
+                .with_context(|| format!("set-up `{}`: variables_json is not JSON", self.name))?
+            else {
+                bail!("set-up `{}`: variables_json is a JSON object", self.name);
+            };
+            if let Value::Object(fields) = &mut variables {
+                fields.extend(more);
+            }
+        }
+        Ok(variables)
+    }
+}
+
 /// What an operation runs once for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForEach {
     Department,
+    /// Each partner organization, with `${organization}`, `${organization.domain}`,
+    /// `${organization.tenant}` and `${organization.sponsor}`.
+    Organization,
 }
 
 /// Virtual days with daily rates, as fractions of the people present that day.
@@ -122,6 +175,46 @@ pub struct Phase {
     /// catalog (`catalog` captured per department): each must be refused.
     #[serde(default)]
     pub intrusions: usize,
+    /// Partner people who sign in with their organization's identity provider and request
+    /// `partner_package`: a fraction of those who have not yet, each day.
+    #[serde(default)]
+    pub signups: f64,
+    /// The package partners request (a `${...}` captured in the set-up).
+    #[serde(default)]
+    pub partner_package: Option<String>,
+    /// Answers to the policy's questions (question id to the answer's text).
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    /// The share of partners' requests their sponsor approves when told; the rest are denied.
+    #[serde(default = "all")]
+    pub sponsor_approve: f64,
+    /// The share of partners' requests their sponsor never answers: they time out.
+    #[serde(default)]
+    pub sponsor_silent: f64,
+    /// The share of guests who ask to extend their access once it ends within `extend_within`
+    /// days; their sponsor approves.
+    #[serde(default)]
+    pub extend: f64,
+    #[serde(default = "fortnight")]
+    pub extend_within: u32,
+    /// The share of review items reviewers deny; they approve the rest.
+    #[serde(default)]
+    pub review_deny: f64,
+    /// How many days after a review starts its reviewers decide.
+    #[serde(default = "two")]
+    pub review_after: u32,
+    /// Times a day someone of an organization nobody connected requests `partner_package`:
+    /// each must be refused.
+    #[serde(default)]
+    pub outsiders: usize,
+}
+
+fn fortnight() -> u32 {
+    14
+}
+
+fn two() -> u32 {
+    2
 }
 
 fn all() -> f64 {
@@ -142,6 +235,15 @@ pub enum Invariant {
     IntrusionsRefused { name: String },
     /// Each department's owner and manager see their department's catalog and no other.
     DelegatesSeeOwnCatalog { name: String },
+    /// The package's guest holders are exactly the guests the simulator expects (approved by
+    /// their sponsor, not denied at a review, before their end date), nobody else from outside
+    /// holds it, and the directory's guests are enabled and deleted as the tenant's lifecycle
+    /// setting says.
+    GuestsAsDecided { name: String, package: String },
+    /// Every request from an organization nobody connected was refused.
+    OutsidersRefused { name: String },
+    /// Every approver and reviewer was told on their socket of what they had to decide.
+    DecidersNotified { name: String },
 }
 
 impl Invariant {
@@ -152,7 +254,10 @@ impl Invariant {
             | Self::AssignedExactly { name, .. }
             | Self::RequestsFinal { name }
             | Self::IntrusionsRefused { name }
-            | Self::DelegatesSeeOwnCatalog { name } => name,
+            | Self::DelegatesSeeOwnCatalog { name }
+            | Self::GuestsAsDecided { name, .. }
+            | Self::OutsidersRefused { name }
+            | Self::DecidersNotified { name } => name,
         }
     }
 }
@@ -185,6 +290,7 @@ impl Scenario {
             if op.repeat == 0 {
                 bail!("set-up `{}`: repeat is 1 or more", op.name);
             }
+            op.variables()?;
         }
         for phase in &self.phase {
             for (what, rate) in [
@@ -193,6 +299,11 @@ impl Scenario {
                 ("leavers", phase.leavers),
                 ("requests", phase.requests),
                 ("approve", phase.approve),
+                ("signups", phase.signups),
+                ("sponsor_approve", phase.sponsor_approve),
+                ("sponsor_silent", phase.sponsor_silent),
+                ("extend", phase.extend),
+                ("review_deny", phase.review_deny),
             ] {
                 if !(0.0..=1.0).contains(&rate) {
                     bail!(
@@ -201,6 +312,24 @@ impl Scenario {
                     );
                 }
             }
+            if (phase.signups > 0.0 || phase.outsiders > 0) && phase.partner_package.is_none() {
+                bail!(
+                    "phase `{}`: partners sign up or outsiders request: name the partner_package",
+                    phase.name
+                );
+            }
+            if phase.signups > 0.0 && p.partners.is_none() {
+                bail!("phase `{}`: partners sign up, but the population has no partners", phase.name);
+            }
+        }
+        if let Some(partners) = &p.partners
+            && !p.departments.contains_key(&partners.sponsor_department)
+            && p.generated_departments == 0
+        {
+            bail!(
+                "population.partners.sponsor_department `{}` is not a department",
+                partners.sponsor_department
+            );
         }
         for invariant in &self.invariant {
             if let Invariant::AssignedExactly { region, department, name, .. } = invariant
@@ -367,6 +496,79 @@ impl People {
             "directoryRoles": [{"id": "sim-role-ga", "displayName": "Global Administrator", "isPrivileged": true,
                                 "roleTemplateId": GLOBAL_ADMINISTRATOR_TEMPLATE, "members": [{"id": ADMIN}]}]
         })
+    }
+}
+
+/// A partner organization to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub name: String,
+    pub domain: String,
+    /// Its Entra tenant, whose tokens its people sign in with.
+    pub tenant: String,
+    /// The person of the directory who sponsors it.
+    pub sponsor: String,
+}
+
+/// Someone of a partner organization: known to their organization's identity provider, not to
+/// the directory until they become a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    /// Their organization's place in the list.
+    pub organization: usize,
+    pub object_id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// `n` multiplied by `scale`, rounded, at least one.
+#[must_use]
+pub fn scaled(n: usize, scale: f64) -> usize {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let scaled = ((n as f64) * scale).round().max(1.0) as usize;
+    scaled
+}
+
+impl People {
+    /// The partner organizations and their people at `scale`; each organization is sponsored by
+    /// a person of `sponsor_department`, in turn.
+    pub fn partners(
+        &self,
+        partners: &Partners,
+        scale: f64,
+    ) -> anyhow::Result<(Vec<Organization>, Vec<Partner>)> {
+        let sponsors: Vec<&String> = self
+            .present
+            .values()
+            .filter(|p| p.department == partners.sponsor_department)
+            .map(|p| &p.id)
+            .collect();
+        if sponsors.is_empty() {
+            bail!(
+                "nobody is in `{}` to sponsor the partners: make the population larger",
+                partners.sponsor_department
+            );
+        }
+        let organizations: Vec<Organization> = (1..=scaled(partners.organizations, scale))
+            .map(|k| Organization {
+                name: format!("Partner {k:03}"),
+                domain: format!("partner-{k:03}.example"),
+                tenant: format!("00000000-0000-4000-8000-{k:012}"),
+                sponsor: sponsors[(k - 1) % sponsors.len()].clone(),
+            })
+            .collect();
+        let people = (0..scaled(partners.people, scale))
+            .map(|n| {
+                let organization = n % organizations.len();
+                Partner {
+                    organization,
+                    object_id: format!("partner-oid-{n:07}"),
+                    email: format!("contractor-{n:07}@{}", organizations[organization].domain),
+                    name: format!("Contractor {n:07}"),
+                }
+            })
+            .collect();
+        Ok((organizations, people))
     }
 }
 

@@ -165,11 +165,12 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
     for file in files {
         let scenario = em_simulator::scenario::Scenario::load(&file).unwrap();
         let options = em_simulator::run::RunOptions {
-            scale: 0.1,
+            scale: scenario.test_scale,
             seed: None,
             server: server(),
             check_daily: true,
             progress: false,
+            clients: 4,
         };
         let report = em_simulator::run::run(&scenario, &options).await.unwrap();
         let markdown = em_simulator::run::to_markdown(&report);
@@ -190,14 +191,60 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
             let svg = std::fs::read_to_string(&path).unwrap();
             assert!(svg.starts_with("<svg") && svg.contains("<polyline"), "{}: {name}", file.display());
         }
-        let again = em_simulator::run::run(&scenario, &options).await.unwrap();
+        // Checking the invariants changes nothing of what the people do.
+        let again = em_simulator::run::run(
+            &scenario,
+            &em_simulator::run::RunOptions { check_daily: false, ..options },
+        )
+        .await
+        .unwrap();
+        assert!(again.passed(), "{}", em_simulator::run::to_markdown(&again));
         let counts = |r: &em_simulator::run::Report| {
             let t = &r.tally;
             let changes: usize = r.phases.iter().map(|p| p.changes).sum();
-            (changes, t.requests, t.delivered, t.denied, t.refused.clone(), t.intrusions)
+            let partners = r.partners.as_ref().map(|p| {
+                (
+                    p.signups,
+                    p.approved,
+                    p.denied,
+                    p.silent,
+                    p.extensions,
+                    p.review_items,
+                    p.review_denied,
+                    p.outsiders,
+                )
+            });
+            (
+                changes,
+                t.requests,
+                t.delivered,
+                t.denied,
+                t.refused.clone(),
+                t.intrusions,
+                partners,
+                r.guests_with_access,
+            )
         };
         assert_eq!(counts(&report), counts(&again), "the same seed makes the same changes and decisions");
-        let (changes, requests, _, _, _, intrusions) = counts(&report);
-        assert!(changes + requests + intrusions > 0, "the scenario did something: {markdown}");
+        let (changes, requests, _, _, _, intrusions, partners, _) = counts(&report);
+        assert!(
+            changes + requests + intrusions + partners.map_or(0, |p| p.0) > 0,
+            "the scenario did something: {markdown}"
+        );
+        if let Some((signups, approved, denied, silent, extensions, items, review_denied, outsiders)) =
+            partners
+        {
+            assert!(
+                signups > 0
+                    && approved > 0
+                    && denied > 0
+                    && silent > 0
+                    && extensions > 0
+                    && items > 0
+                    && review_denied > 0
+                    && outsiders > 0,
+                "every partner path ran: {markdown}"
+            );
+        }
     }
 }

@@ -249,6 +249,7 @@ impl Services {
             for compiled in model.policies.values().filter(|c| only.is_none_or(|id| *id == c.policy.id)) {
                 let policy = &compiled.policy;
                 let matches = compiled.matches(&model.index, user_id, now);
+                super::Statistics::count(&self.statistics.rule_evaluations, 1);
                 let package_id = &policy.access_package_id;
                 let held = target.assignments.iter().find(|a| &a.assignment.access_package_id == package_id);
                 let open = target.open_requests.iter().any(|r| &r.request.access_package_id == package_id);
@@ -492,7 +493,10 @@ impl Services {
             let Some(model) = state.as_ref() else { return Ok(AutoOutcome::default()) };
             let Some(compiled) = model.policies.get(policy_id) else { return Ok(AutoOutcome::default()) };
             let selected: BTreeSet<UserId> = match &compiled.rule {
-                Some(rule) => rule.matching_ids(&model.index, now).into_iter().map(UserId::from).collect(),
+                Some(rule) => {
+                    super::Statistics::count(&self.statistics.rule_evaluations, model.index.len() as u64);
+                    rule.matching_ids(&model.index, now).into_iter().map(UserId::from).collect()
+                }
                 None => BTreeSet::new(),
             };
             (selected, compiled.policy.clone())

@@ -101,7 +101,9 @@ impl Services {
             }
         };
         input.id = self.new_id().into();
-        self.decided(|| self.submit_once(&input, &target_id)).await
+        let submitted = self.decided(|| self.submit_once(&input, &target_id)).await;
+        super::Statistics::count(&self.statistics.policy_decisions, 1);
+        submitted
     }
 
     async fn submit_once(
@@ -182,15 +184,18 @@ impl Services {
             return Err(DomainError::forbidden("approvals are decided by a signed-in directory user").into());
         };
         decision.approver_id = id.to_string();
-        self.decided(|| async {
-            let now = self.now();
-            let (stored, state, target) = self.request_context(request_id).await?;
-            let stages = stored.request.policy_snapshot.stages.clone();
-            let directory = self.approver_directory(&stages, &target, None).await?;
-            let transition = stored.request.decide(&decision, &target.user, &directory, now)?;
-            self.commit_transition(stored, transition, &state, actor, now).await
-        })
-        .await
+        let decided = self
+            .decided(|| async {
+                let now = self.now();
+                let (stored, state, target) = self.request_context(request_id).await?;
+                let stages = stored.request.policy_snapshot.stages.clone();
+                let directory = self.approver_directory(&stages, &target, None).await?;
+                let transition = stored.request.decide(&decision, &target.user, &directory, now)?;
+                self.commit_transition(stored, transition, &state, actor, now).await
+            })
+            .await;
+        super::Statistics::count(&self.statistics.policy_decisions, 1);
+        decided
     }
 
     /// Cancels a request while it is pending: its requestor or target, or whoever may manage

@@ -8,10 +8,23 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
+
 use em_engine::{Actor, DomainError};
 
 use super::{ServiceError, ServiceResult, Services};
 use crate::store::requests::{DueTimer, TimerOwner};
+
+/// How many users' due timers fire at once.
+const CONCURRENT: usize = 16;
+
+/// What firing one user's due timers came to.
+#[derive(Default)]
+struct Lane {
+    fired: usize,
+    /// A refused timer's set changed before it could be dropped.
+    moved: bool,
+}
 
 /// The most emptied timer sets one firing of the timers deletes.
 const SWEEP: usize = 1000;
@@ -35,31 +48,80 @@ pub async fn run(services: Services) {
 
 impl Services {
     /// Fires every timer due at the clock's `now`, earliest first; returns how many fired.
+    ///
+    /// The timers of one user (or one owner without a user) fire one after another, in order;
+    /// those of different users fire concurrently, up to [`CONCURRENT`] at once, so that their
+    /// commits share the group committer's transactions (ten thousand assignments ending at
+    /// midnight end in batches, not one transaction each).
     pub async fn fire_due_timers(&self) -> ServiceResult<usize> {
         let mut fired = 0;
         loop {
             let now = self.now();
-            let due = self.store.due_timers(now, 64).await?;
+            let due = self.store.due_timers(now, 256).await?;
             if due.is_empty() {
                 self.store.sweep_timer_sets(SWEEP).await?;
                 return Ok(fired);
             }
+            // A review's timers read every assignment of its policy: they fire first, alone.
+            let (reviews, due): (Vec<DueTimer>, Vec<DueTimer>) =
+                due.into_iter().partition(|t| t.owner == TimerOwner::Review);
+            let mut moved = false;
+            for review in reviews {
+                let lane = self.fire_lane(vec![review]).await?;
+                fired += lane.fired;
+                moved |= lane.moved;
+            }
+            let mut lanes: Vec<Vec<DueTimer>> = Vec::new();
+            let mut lane_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
             for timer in due {
-                match self.decided(|| self.fire(&timer)).await {
-                    Ok(()) => fired += 1,
-                    // A timer the engine refuses would block every later one: it is dropped,
-                    // and the refusal logged.
-                    Err(ServiceError::Domain(e)) => {
-                        tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
-                        if !self.store.delete_timer(timer.owner, &timer.owner_id, &timer.timer).await? {
-                            // Its set changed meanwhile: the next firing decides on the new one.
-                            return Ok(fired);
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
+                let key = if timer.target_id.is_empty() {
+                    format!("{}/{}", timer.owner.as_str(), timer.owner_id)
+                } else {
+                    timer.target_id.to_string()
+                };
+                let lane = *lane_of.entry(key).or_insert_with(|| {
+                    lanes.push(Vec::new());
+                    lanes.len() - 1
+                });
+                lanes[lane].push(timer);
+            }
+            let outcomes: Vec<ServiceResult<Lane>> = futures::stream::iter(lanes)
+                .map(|lane| self.fire_lane(lane))
+                .buffer_unordered(CONCURRENT)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                let lane = outcome?;
+                fired += lane.fired;
+                moved |= lane.moved;
+            }
+            if moved {
+                // A timer set changed while its refused timer was dropped: the next firing
+                // decides on the new one.
+                return Ok(fired);
             }
         }
+    }
+
+    /// Fires one user's due timers in order.
+    async fn fire_lane(&self, lane: Vec<DueTimer>) -> ServiceResult<Lane> {
+        let mut done = Lane::default();
+        for timer in lane {
+            match self.decided(|| self.fire(&timer)).await {
+                Ok(()) => done.fired += 1,
+                // A timer the engine refuses would block every later one: it is dropped,
+                // and the refusal logged.
+                Err(ServiceError::Domain(e)) => {
+                    tracing::warn!(owner = %timer.owner_id, error = %e, "timer refused; dropped");
+                    if !self.store.delete_timer(timer.owner, &timer.owner_id, &timer.timer).await? {
+                        done.moved = true;
+                        return Ok(done);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
     }
 
     /// A due timer to its owner: a scope removal's to auto-assignment, a request's or an
