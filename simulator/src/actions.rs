@@ -180,6 +180,13 @@ pub struct Tally {
     pub breaches: Vec<String>,
     /// Delegates who saw other catalogs than their own.
     pub overseen: Vec<String>,
+    /// Requests managers made for their reports, and the ids of those delivered.
+    pub on_behalf: usize,
+    pub on_behalf_delivered: Vec<String>,
+    /// Requests for someone who does not report to the requestor, refused by error code.
+    pub strangers: usize,
+    pub strangers_refused: BTreeMap<String, usize>,
+    pub strangers_admitted: Vec<String>,
 }
 
 const SUBMIT: &str = "mutation($input: CreateAssignmentRequestInput!) {
@@ -259,6 +266,76 @@ impl Day<'_, '_> {
         Ok(())
     }
 
+    /// The day's requests on behalf of others: `count` people drawn, each one's manager requests
+    /// `package` for them (sent by `clients` concurrent clients; no two for one person a day),
+    /// and `strangers` times someone of another department requests it for a person drawn.
+    pub async fn on_behalf(
+        &mut self,
+        package: &str,
+        count: usize,
+        strangers: usize,
+        clients: usize,
+    ) -> anyhow::Result<()> {
+        let Self { api, tokens, people, captured, rng, operations, tally } = self;
+        let api: &Graphql = api;
+        let mut planned = Vec::new();
+        let mut drawn = HashSet::new();
+        for _ in 0..count {
+            let Some(id) = people.pick(rng) else { break };
+            let Some(manager) = people.manager_of(&id, &captured.heads) else { continue };
+            if drawn.insert(id.clone()) {
+                planned.push((tokens.of(manager)?, manager.clone(), id));
+            }
+        }
+        let sent: Vec<(Duration, Result<Value, crate::client::Refused>, String, String)> =
+            futures::stream::iter(planned)
+                .map(|(token, manager, id)| async move {
+                    let at = Instant::now();
+                    let sent = api.execute(&token, ON_BEHALF, on_behalf_input(package, &id)).await;
+                    (at.elapsed(), sent, manager, id)
+                })
+                .buffered(clients.max(1))
+                .collect()
+                .await;
+        for (took, sent, manager, id) in sent {
+            operations.entry("createAssignmentRequest (on behalf)".into()).or_default().push(took);
+            tally.requests += 1;
+            tally.on_behalf += 1;
+            match sent {
+                Ok(data) if data["createAssignmentRequest"]["assignmentRequest"]["state"] == "delivered" => {
+                    let request = &data["createAssignmentRequest"]["assignmentRequest"]["id"];
+                    tally.delivered += 1;
+                    tally.on_behalf_delivered.push(request.as_str().unwrap_or_default().to_owned());
+                }
+                Ok(data) => tally.unfinished.push(format!("{manager} for {id}: {data}")),
+                Err(e) => {
+                    tally.unfinished.push(format!("{manager} for {id}: refused {} {}", e.code, e.message))
+                }
+            }
+        }
+        for _ in 0..strangers {
+            let (Some(id), Some(stranger)) = (people.pick(rng), people.pick(rng)) else { break };
+            if people.present[&id].department == people.present[&stranger].department
+                || people.manager_of(&id, &captured.heads) == Some(&stranger)
+            {
+                continue;
+            }
+            let token = tokens.of(&stranger)?;
+            let at = Instant::now();
+            let sent = api.execute(&token, ON_BEHALF, on_behalf_input(package, &id)).await;
+            operations
+                .entry("createAssignmentRequest (not their report)".into())
+                .or_default()
+                .push(at.elapsed());
+            tally.strangers += 1;
+            match sent {
+                Err(e) => *tally.strangers_refused.entry(e.code).or_default() += 1,
+                Ok(data) => tally.strangers_admitted.push(format!("{stranger} requested for {id}: {data}")),
+            }
+        }
+        Ok(())
+    }
+
     /// The day's intrusions: a department's owner tries to create a package in the catalog of
     /// another department.
     pub async fn intrusions(&mut self, count: usize) -> anyhow::Result<()> {
@@ -299,6 +376,14 @@ impl Day<'_, '_> {
         }
         Ok(())
     }
+}
+
+const ON_BEHALF: &str = "mutation($input: CreateAssignmentRequestInput!) {
+    createAssignmentRequest(input: $input) { assignmentRequest { id state } } }";
+
+fn on_behalf_input(package: &str, target: &str) -> Value {
+    json!({ "input": { "requestType": "userAdd", "accessPackageId": package, "targetId": target,
+                       "justification": format!("{target} lost their phone and needs a Temporary Access Pass") } })
 }
 
 /// A request drawn for the day, with the tokens of its requestor and its approver.

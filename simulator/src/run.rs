@@ -24,6 +24,7 @@ use crate::client::Graphql;
 use crate::directory::ADMIN;
 use crate::harness::{Harness, ServerOptions};
 use crate::partners::{PartnerTally, Partnership, Wire};
+use crate::receiver::Receiver;
 use crate::rng::Rng;
 use crate::scenario::{Invariant, People, Scenario, scaled, substitute_text};
 use crate::stats::Samples;
@@ -66,6 +67,8 @@ pub struct Report {
     pub partners: Option<PartnerTally>,
     /// Guests whose access held at the end.
     pub guests_with_access: usize,
+    /// What the custom extensions' receiver got.
+    pub extension_calls: Option<crate::receiver::Tally>,
     /// The virtual time at the end.
     pub virtual_end: Option<DateTime<Utc>>,
     pub wall: Duration,
@@ -141,10 +144,19 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
         population.generated_departments = scaled(population.generated_departments, options.scale);
     }
     let mut people = People::generate(&population, users, &mut rng);
-    let server = ServerOptions { virtual_clock: true, ..options.server.clone() };
-    let harness = Harness::start(&server, &people.directory(&scenario.population.groups)).await?;
-    let result = replay(scenario, options, &harness, &mut people, &mut rng).await;
+    let receiver = if scenario.receiver { Some(Receiver::start(0).await?) } else { None };
+    let server = ServerOptions {
+        virtual_clock: true,
+        loopback_extensions: scenario.receiver,
+        ..options.server.clone()
+    };
+    let directory = people.directory(&scenario.population.groups, population.managers)?;
+    let harness = Harness::start(&server, &directory).await?;
+    let result = replay(scenario, options, &harness, receiver.as_ref(), &mut people, &mut rng).await;
     harness.stop().await?;
+    if let Some(receiver) = receiver {
+        receiver.stop().await?;
+    }
     let mut report = result?;
     report.scenario.clone_from(&scenario.name);
     report.seed = seed;
@@ -158,6 +170,7 @@ async fn replay(
     scenario: &Scenario,
     options: &RunOptions,
     harness: &Harness,
+    receiver: Option<&Receiver>,
     people: &mut People,
     rng: &mut Rng,
 ) -> anyhow::Result<Report> {
@@ -184,8 +197,19 @@ async fn replay(
     if let Some((organizations, _)) = &partners {
         captured.organizations = organizations.iter().map(|o| (o.name.clone(), o.clone())).collect();
     }
+    if let Some(receiver) = receiver {
+        captured.global.insert("receiver.url".into(), json!(receiver.url));
+    }
     let before = counters(harness);
     report.setup = actions::setup(&api, &mut tokens, &admin, &scenario.setup, people, &mut captured).await?;
+    if let Some(receiver) = receiver {
+        let secret = captured.global.get("signingSecret").and_then(Value::as_str).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the scenario starts a receiver: its set-up captures the extension's `signingSecret`"
+            )
+        })?;
+        receiver.trust(secret)?;
+    }
     report.setup_rule_evaluations = counters(harness).0 - before.0;
     let mut partnership = match partners {
         Some(partners) => {
@@ -214,7 +238,7 @@ async fn replay(
         let counted = (counters(harness), finished(&report.tally, partnership.as_ref()));
         let mut out = PhaseReport { name: phase.name.clone(), days: phase.days, ..PhaseReport::default() };
         // What is due of each rate: a rate below one person a day adds up over the days.
-        let mut due = [0.0_f64; 4];
+        let mut due = [0.0_f64; 5];
         let bar = day_bar(&phase.name, phase.days, options.progress);
         for day in 1..=phase.days {
             let present = people.present.len() as f64;
@@ -230,6 +254,7 @@ async fn replay(
             };
             let (movers, joiners, leavers) = (count(0, movers), count(1, joiners), count(2, leavers));
             let requests = count(3, phase.requests * present);
+            let on_behalf = count(4, phase.on_behalf * present);
             for _ in 0..movers {
                 let Some(id) = people.pick(rng) else { break };
                 let Some(person) = people.relocate(&id, rng) else { continue };
@@ -268,6 +293,10 @@ async fn replay(
             };
             actors.requests(phase, requests, options.clients).await?;
             actors.intrusions(phase.intrusions).await?;
+            if let Some(package) = &phase.on_behalf_package {
+                let package = substitute_text(package, &global)?;
+                actors.on_behalf(&package, on_behalf, phase.strangers, options.clients).await?;
+            }
             if let Some(package) = &phase.partner_package {
                 partner_package = Some(substitute_text(package, &global)?);
             }
@@ -289,8 +318,16 @@ async fn replay(
                 if watch_visibility {
                     actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
                 }
-                check(&api, &admin, &invariants, people, &report.tally, partnership.as_mut(), &mut results)
-                    .await?;
+                check(
+                    Wire { harness, api: &api, admin: &admin },
+                    &invariants,
+                    people,
+                    &report.tally,
+                    partnership.as_mut(),
+                    receiver,
+                    &mut results,
+                )
+                .await?;
             }
             out.log_day(day, phase_started.elapsed());
             bar.set_message(format!("{} changes", out.changes));
@@ -308,7 +345,16 @@ async fn replay(
     if watch_visibility {
         actions::visibility(&api, &mut tokens, &captured, &mut report.tally).await?;
     }
-    check(&api, &admin, &invariants, people, &report.tally, partnership.as_mut(), &mut results).await?;
+    check(
+        Wire { harness, api: &api, admin: &admin },
+        &invariants,
+        people,
+        &report.tally,
+        partnership.as_mut(),
+        receiver,
+        &mut results,
+    )
+    .await?;
     report.invariants = results;
     if let Some(partnership) = partnership {
         report.partners = Some(partnership.tally.clone());
@@ -316,7 +362,44 @@ async fn replay(
         partnership.stop().await;
     }
     report.virtual_end = Some(now);
+    report.extension_calls = receiver.map(Receiver::tally);
     Ok(report)
+}
+
+/// Whether the receiver got one signed call for each of `delivered` (waiting up to 10 s for the
+/// last ones), and no other: the first difference, if any.
+async fn called_once(receiver: &Receiver, delivered: &[String]) -> Option<String> {
+    receiver.wait_for(delivered.len(), Duration::from_secs(10)).await;
+    let tally = receiver.tally();
+    let called: BTreeSet<String> = receiver
+        .accepted()
+        .into_iter()
+        .map(|a| a.request_id.rsplit(':').next().unwrap_or_default().to_owned())
+        .collect();
+    let wanted: BTreeSet<String> =
+        delivered.iter().map(|id| id.rsplit(':').next().unwrap_or_default().to_owned()).collect();
+    if tally.forged > 0 || tally.malformed > 0 {
+        return Some(format!(
+            "{} calls did not verify, {} were not calls of a request",
+            tally.forged, tally.malformed
+        ));
+    }
+    if tally.distinct != called.len() {
+        return Some(format!(
+            "{} calls for {} requests: a request was called twice",
+            tally.distinct,
+            called.len()
+        ));
+    }
+    let missing: Vec<&String> = wanted.difference(&called).take(3).collect();
+    let extra: Vec<&String> = called.difference(&wanted).take(3).collect();
+    (!missing.is_empty() || !extra.is_empty()).then(|| {
+        format!(
+            "{} requests delivered, {} called; not called: {missing:?}; called, not delivered: {extra:?}",
+            wanted.len(),
+            called.len()
+        )
+    })
 }
 
 /// The server's rule evaluations and policy decisions so far.
@@ -391,12 +474,12 @@ fn resolved(invariant: &Invariant, scope: &BTreeMap<String, Value>) -> anyhow::R
 
 /// Checks every invariant once, counting failures.
 async fn check(
-    api: &Graphql,
-    admin: &str,
+    Wire { api, admin, .. }: Wire<'_>,
     invariants: &[Invariant],
     people: &People,
     tally: &Tally,
     mut partnership: Option<&mut Partnership>,
+    receiver: Option<&Receiver>,
     results: &mut [InvariantResult],
 ) -> anyhow::Result<()> {
     if let Some(partnership) = partnership.as_mut() {
@@ -414,7 +497,9 @@ async fn check(
             | Invariant::IntrusionsRefused { .. }
             | Invariant::DelegatesSeeOwnCatalog { .. }
             | Invariant::OutsidersRefused { .. }
-            | Invariant::DecidersNotified { .. } => Vec::new(),
+            | Invariant::DecidersNotified { .. }
+            | Invariant::ExtensionCalledOnce { .. }
+            | Invariant::StrangersRefused { .. } => Vec::new(),
         };
         for package in packages {
             if !holders.contains_key(package) {
@@ -468,6 +553,13 @@ async fn check(
                 p.admitted
                     .first()
                     .map(|a| format!("{} of {} let in, first: {a}", p.admitted.len(), p.outsiders))
+            }),
+            Invariant::ExtensionCalledOnce { .. } => match receiver {
+                Some(receiver) => called_once(receiver, &tally.on_behalf_delivered).await,
+                None => Some("the scenario starts no receiver (`receiver = true`)".to_owned()),
+            },
+            Invariant::StrangersRefused { .. } => tally.strangers_admitted.first().map(|a| {
+                format!("{} of {} let through, first: {a}", tally.strangers_admitted.len(), tally.strangers)
             }),
             Invariant::DecidersNotified { .. } => partners.and_then(|p| {
                 p.unnotified.first().map(|u| format!("{} not told, first: {u}", p.unnotified.len()))
@@ -585,6 +677,14 @@ pub fn to_json(report: &Report) -> Value {
             "outsiders": p.outsiders, "outsiders_refused_by_code": p.outsiders_refused, "outsiders_let_in": p.admitted.len(),
             "deciders_not_told": p.unnotified.len(), "unfinished": p.unfinished.len(),
         })),
+        "on_behalf": {
+            "requests": report.tally.on_behalf, "delivered": report.tally.on_behalf_delivered.len(),
+            "not_their_report": report.tally.strangers, "not_their_report_refused_by_code": report.tally.strangers_refused,
+            "not_their_report_let_through": report.tally.strangers_admitted.len(),
+        },
+        "extension_calls": report.extension_calls.as_ref().map(|t| json!({
+            "distinct": t.distinct, "repeats": t.repeats, "forged": t.forged, "malformed": t.malformed,
+        })),
         "virtual_end": report.virtual_end.map(|t| t.to_rfc3339()),
         "passed": report.passed(),
         "wall_s": report.wall.as_secs_f64(),
@@ -684,6 +784,25 @@ pub fn to_markdown(report: &Report) -> String {
             p.outsiders_refused,
             p.admitted.len(),
             p.unnotified.len()
+        );
+    }
+    if t.on_behalf > 0 || t.strangers > 0 {
+        let _ = writeln!(
+            md,
+            "\n## On behalf\n\n{} requests by managers for their reports, {} delivered; {} for someone not \
+             their report: refused {:?}, let through {}.",
+            t.on_behalf,
+            t.on_behalf_delivered.len(),
+            t.strangers,
+            t.strangers_refused,
+            t.strangers_admitted.len()
+        );
+    }
+    if let Some(calls) = &report.extension_calls {
+        let _ = writeln!(
+            md,
+            "\nThe custom extension's endpoint received {} distinct calls ({} repeats, {} that did not verify).",
+            calls.distinct, calls.repeats, calls.forged
         );
     }
     let _ = writeln!(md, "\n## Invariants\n\n| invariant | checks | result |\n|---|---|---|");

@@ -26,6 +26,11 @@ pub struct Scenario {
     /// set-up, so that dates in the set-up (a review's first start) mean the same on every run.
     #[serde(default)]
     pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Start an endpoint for custom extensions to call, as a partner's service would run it: its
+    /// URL is `${receiver.url}` in the set-up, and it verifies calls with the secret the set-up
+    /// captures as `signingSecret`.
+    #[serde(default)]
+    pub receiver: bool,
     /// The scale `cargo test` replays it at, checking its invariants every day.
     #[serde(default = "tenth")]
     pub test_scale: f64,
@@ -59,6 +64,10 @@ pub struct Population {
     /// Partner organizations and their people, who are not in the directory.
     #[serde(default)]
     pub partners: Option<Partners>,
+    /// Give everyone a manager: their department's manager, whose manager is the department's
+    /// owner.
+    #[serde(default)]
+    pub managers: bool,
 }
 
 /// Partner organizations to connect, and the people of theirs who may sign up.
@@ -207,6 +216,15 @@ pub struct Phase {
     /// each must be refused.
     #[serde(default)]
     pub outsiders: usize,
+    /// People whose manager requests `on_behalf_package` for them, a fraction of the people.
+    #[serde(default)]
+    pub on_behalf: f64,
+    #[serde(default)]
+    pub on_behalf_package: Option<String>,
+    /// Times a day someone requests `on_behalf_package` for a person who does not report to
+    /// them: each must be refused.
+    #[serde(default)]
+    pub strangers: usize,
 }
 
 fn fortnight() -> u32 {
@@ -244,6 +262,10 @@ pub enum Invariant {
     OutsidersRefused { name: String },
     /// Every approver and reviewer was told on their socket of what they had to decide.
     DecidersNotified { name: String },
+    /// The receiver got exactly one signed call for each request delivered on someone's behalf.
+    ExtensionCalledOnce { name: String },
+    /// Every request on behalf of someone who does not report to the requestor was refused.
+    StrangersRefused { name: String },
 }
 
 impl Invariant {
@@ -257,7 +279,9 @@ impl Invariant {
             | Self::DelegatesSeeOwnCatalog { name }
             | Self::GuestsAsDecided { name, .. }
             | Self::OutsidersRefused { name }
-            | Self::DecidersNotified { name } => name,
+            | Self::DecidersNotified { name }
+            | Self::ExtensionCalledOnce { name }
+            | Self::StrangersRefused { name } => name,
         }
     }
 }
@@ -304,6 +328,7 @@ impl Scenario {
                 ("sponsor_silent", phase.sponsor_silent),
                 ("extend", phase.extend),
                 ("review_deny", phase.review_deny),
+                ("on_behalf", phase.on_behalf),
             ] {
                 if !(0.0..=1.0).contains(&rate) {
                     bail!(
@@ -315,6 +340,15 @@ impl Scenario {
             if (phase.signups > 0.0 || phase.outsiders > 0) && phase.partner_package.is_none() {
                 bail!(
                     "phase `{}`: partners sign up or outsiders request: name the partner_package",
+                    phase.name
+                );
+            }
+            if (phase.on_behalf > 0.0 || phase.strangers > 0) && phase.on_behalf_package.is_none() {
+                bail!("phase `{}`: managers request on behalf: name the on_behalf_package", phase.name);
+            }
+            if phase.on_behalf > 0.0 && !p.managers {
+                bail!(
+                    "phase `{}`: managers request on behalf, but the population has no managers",
                     phase.name
                 );
             }
@@ -478,24 +512,49 @@ impl People {
             .collect()
     }
 
-    /// The directory to import: the people, the administrator and the groups.
+    /// The manager of `id` when everyone has one: their department's manager, whose manager is
+    /// its owner (who has none).
     #[must_use]
-    pub fn directory(&self, groups: &[String]) -> Value {
+    pub fn manager_of<'h>(
+        &self,
+        id: &str,
+        heads: &'h BTreeMap<String, (String, String)>,
+    ) -> Option<&'h String> {
+        let (owner, manager) = heads.get(&self.present.get(id)?.department)?;
+        if id == owner {
+            None
+        } else if id == manager {
+            Some(owner)
+        } else {
+            Some(manager)
+        }
+    }
+
+    /// The directory to import: the people (with their managers, when `managers`), the
+    /// administrator and the groups.
+    pub fn directory(&self, groups: &[String], managers: bool) -> anyhow::Result<Value> {
         let mut users = vec![json!({
             "id": ADMIN, "displayName": "Simulation Administrator",
             "userPrincipalName": format!("{ADMIN}@sim.contoso.com"),
         })];
-        users.extend(self.present.values().map(user_json));
+        let heads = if managers { self.department_heads()? } else { BTreeMap::new() };
+        users.extend(self.present.values().map(|p| {
+            let mut user = user_json(p);
+            if let Some(manager) = self.manager_of(&p.id, &heads) {
+                user["manager"] = json!({ "id": manager });
+            }
+            user
+        }));
         let groups: Vec<Value> = groups
             .iter()
             .map(|g| json!({ "id": g, "displayName": g, "securityEnabled": true, "members": [] }))
             .collect();
-        json!({
+        Ok(json!({
             "users": users,
             "groups": groups,
             "directoryRoles": [{"id": "sim-role-ga", "displayName": "Global Administrator", "isPrivileged": true,
                                 "roleTemplateId": GLOBAL_ADMINISTRATOR_TEMPLATE, "members": [{"id": ADMIN}]}]
-        })
+        }))
     }
 }
 

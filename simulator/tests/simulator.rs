@@ -223,10 +223,11 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
                 t.intrusions,
                 partners,
                 r.guests_with_access,
+                (t.on_behalf, t.on_behalf_delivered.len(), t.strangers),
             )
         };
         assert_eq!(counts(&report), counts(&again), "the same seed makes the same changes and decisions");
-        let (changes, requests, _, _, _, intrusions, partners, _) = counts(&report);
+        let (changes, requests, _, _, _, intrusions, partners, _, _) = counts(&report);
         assert!(
             changes + requests + intrusions + partners.map_or(0, |p| p.0) > 0,
             "the scenario did something: {markdown}"

@@ -1028,6 +1028,13 @@ fn from_graph_json(json: Value) -> Result<PolicyInput, DomainError> {
     if !input.access_package_id.trim().is_empty() {
         input.access_package_id = package_id(&input.access_package_id, "graphJson.accessPackage")?;
     }
+    // Ids copied from this API (`CustomCalloutExtension:...`) are taken as Graph's own.
+    for (i, setting) in input.custom_extension_stage_settings.iter_mut().enumerate() {
+        let at = format!("graphJson.customExtensionStageSettings[{i}].customExtensionId");
+        setting.custom_extension_id =
+            super::node::local_id(setting.custom_extension_id.as_str(), "CustomCalloutExtension", &at)?
+                .into();
+    }
     Ok(input)
 }
 

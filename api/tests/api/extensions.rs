@@ -566,6 +566,18 @@ async fn bad_extensions_stage_settings_and_resumes_are_refused_and_change_nothin
     )
     .await;
     assert!(!policy_id.is_empty());
+    // Pasted as Graph's JSON body, with the extension's id as this API gives it: taken too.
+    let pasted_package = megan.create_package(&catalog, "TAP, pasted").await;
+    let pasted = crate::external::create_policy(
+        &megan,
+        &pasted_package,
+        json!({ "displayName": "Pasted", "allowedTargetScope": "allMemberUsers",
+            "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+            "expiration": {"type": "afterDuration", "duration": "P30D"},
+            "customExtensionStageSettings": [{"stage": "assignmentFourteenDaysBeforeExpiration", "customExtensionId": expiry_id}] }),
+    )
+    .await;
+    assert!(!pasted.is_empty());
     megan
         .refused(
             "mutation($input: DeleteByIdInput!) { deleteCustomCalloutExtension(input: $input) { deletedId } }",
