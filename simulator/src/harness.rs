@@ -1,5 +1,7 @@
 //! The server under test, in this process: the real store, services, schema and router that
-//! `em-api serve` builds, on a random loopback port, with bearer-token authentication.
+//! `em-api serve` builds, on a random loopback port, with bearer-token authentication; or a
+//! server started elsewhere, reached at its URL with an administrator's token
+//! ([`Harness::connect`]).
 //!
 //! The server runs on its own Tokio runtime in its own thread, so the load the clients make
 //! and the work the server does are scheduled by the operating system as two programs would
@@ -71,9 +73,13 @@ pub struct Harness {
     pub db_url: String,
     /// How long importing the directory took.
     pub import_time: Duration,
-    /// The server's counts of rule evaluations and policy decisions.
-    pub statistics: Arc<Statistics>,
-    minter: Authenticator,
+    /// The server's counts of rule evaluations and policy decisions (a server this process
+    /// started).
+    pub statistics: Option<Arc<Statistics>>,
+    /// Mints the people's tokens (`None`: a server elsewhere, without its secret).
+    minter: Option<Authenticator>,
+    /// The administrator's token on a server elsewhere.
+    admin: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Deleted on drop.
@@ -156,18 +162,88 @@ impl Harness {
             base: format!("http://{}", ready.address),
             db_url,
             import_time: ready.import_time,
-            statistics: ready.statistics,
-            minter,
+            statistics: Some(ready.statistics),
+            minter: Some(minter),
+            admin: None,
             stop: Some(stop_tx),
             thread: Some(thread),
             data,
         })
     }
 
+    /// A server started elsewhere (`em-api serve --virtual-clock`, on an empty database): the
+    /// administrator's `token` imports `directory` (`importDirectory`) and runs what the
+    /// administrator does; the people sign in with tokens minted with `secret`, the server's
+    /// `--auth-secret`, when it is given.
+    pub async fn connect(
+        base: &str,
+        token: &str,
+        secret: Option<String>,
+        directory: &Value,
+    ) -> anyhow::Result<Self> {
+        let minter = match secret {
+            Some(secret) => Some(Authenticator::new(AuthSettings {
+                hs256_secret: Some(secret),
+                jwks: None,
+                issuer: "em-api".into(),
+                audience: "em-api".into(),
+                partners: Vec::new(),
+            })?),
+            None => None,
+        };
+        let api = crate::client::Graphql::new(base)?;
+        let clock =
+            api.execute(token, "{ clock { isVirtual } }", serde_json::json!({})).await.map_err(|e| {
+                anyhow::anyhow!("{base} does not answer the administrator's token: {} {}", e.code, e.message)
+            })?;
+        anyhow::ensure!(
+            clock.pointer("/clock/isVirtual") == Some(&Value::Bool(true)),
+            "{base} runs on the real clock: a scenario moves a virtual one (start it with `em-api serve --virtual-clock`)"
+        );
+        let started = Instant::now();
+        api.execute(
+            token,
+            "mutation($d: JSON!) { importDirectory(input: {directory: $d}) { users } }",
+            serde_json::json!({ "d": directory }),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("importDirectory: {} {}", e.code, e.message))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            db_url: String::new(),
+            import_time: started.elapsed(),
+            statistics: None,
+            minter,
+            admin: Some(token.to_owned()),
+            stop: None,
+            thread: None,
+            data: None,
+        })
+    }
+
     /// A bearer token for `user_id`, valid for `ttl`.
     pub fn token(&self, user_id: &str, ttl: Duration) -> anyhow::Result<String> {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
-        Ok(self.minter.mint(user_id, chrono::Utc::now().timestamp(), ttl)?)
+        let minter = self.minter.as_ref().context(
+            "people act in this scenario: give the server's token secret (`--token-secret` or EM_AUTH_SECRET)",
+        )?;
+        Ok(minter.mint(user_id, chrono::Utc::now().timestamp(), ttl)?)
+    }
+
+    /// The administrator's token: the one given for a server elsewhere, else the imported
+    /// administrator's.
+    pub fn admin_token(&self, ttl: Duration) -> anyhow::Result<String> {
+        match &self.admin {
+            Some(token) => Ok(token.clone()),
+            None => self.token(crate::directory::ADMIN, ttl),
+        }
+    }
+
+    /// The simulated partners' identity provider, for a server elsewhere to trust
+    /// (`em-api serve --auth-partner ISSUER JWKS_FILE`): its issuer and its keys as a JWKS.
+    #[must_use]
+    pub fn partner_trust_json() -> (String, Value) {
+        (PARTNER_ISSUER.to_owned(), partner_jwks())
     }
 
     /// A token of the simulated partners' identity provider (Entra's multi-tenant issuer) for
@@ -241,11 +317,15 @@ K35GLWSL+22BMjvKfbeQpuazcsZycxlpJFEtNyvdZC4uMF/6JxLYDMDx
 
 /// The server's trust in the simulated partners: the public half of [`PARTNER_KEY`].
 fn partner_trust() -> anyhow::Result<PartnerTrust> {
-    let jwks = serde_json::from_value(serde_json::json!({ "keys": [{
+    Ok(PartnerTrust { issuer: PARTNER_ISSUER.into(), jwks: serde_json::from_value(partner_jwks())? })
+}
+
+/// The public half of [`PARTNER_KEY`] as a JWKS.
+fn partner_jwks() -> Value {
+    serde_json::json!({ "keys": [{
         "kty": "EC", "crv": "P-256", "kid": "sim-partner", "use": "sig", "alg": "ES256",
         "x": "3MRvxuZgWHT4DRZExitkhWnmnH68Eit-Ri1ki_ttgTI", "y": "O8p9t5Cm5rNyxnJzGWkkUS03K91kLi4wX_onEtgMwPE"
-    }] }))?;
-    Ok(PartnerTrust { issuer: PARTNER_ISSUER.into(), jwks })
+    }] })
 }
 
 /// Opens the store, imports the directory and builds the app as `em-api serve` does, with the

@@ -31,6 +31,9 @@ enum Command {
     Reviews(ReviewsArgs),
     /// Custom extension calls across a server killed with SIGKILL: each arrives, once.
     Callouts(CalloutsArgs),
+    /// Writes the keys of the simulated partners' identity provider, for a server `run
+    /// --target` replays against to trust (`em-api serve --auth-partner ISSUER FILE`).
+    PartnerTrust(PartnerTrustArgs),
     /// `em-api serve` and `em-api import`, run by this binary: the server `callouts` starts and
     /// kills when no `em-api` is built beside this executable (and in the tests).
     #[command(name = "em-api", hide = true)]
@@ -86,6 +89,24 @@ struct RunArgs {
     /// Concurrent clients sending each day's requests.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Replay against this server instead of starting one: `em-api serve --virtual-clock` on an
+    /// empty database (with `--auth-partner` trusting `em-simulator partner-trust` for partners'
+    /// sign-ups, `--allow-http-loopback-extensions` for a receiver on this machine).
+    #[arg(long, requires = "token")]
+    target: Option<String>,
+    /// An administrator's bearer token on `--target`.
+    #[arg(long, env = "EM_SIM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// `--target`'s `--auth-secret`, to sign the scenario's people in.
+    #[arg(long, env = "EM_AUTH_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct PartnerTrustArgs {
+    /// Write the simulated partners' keys here (a JWKS file).
+    #[arg(long, default_value = "sim-partners.jwks.json")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +268,11 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             print!("{report}");
         }
+        Command::PartnerTrust(args) => {
+            let (issuer, jwks) = em_simulator::harness::Harness::partner_trust_json();
+            std::fs::write(&args.out, serde_json::to_string_pretty(&jwks)?)?;
+            println!("em-api serve ... --auth-partner '{issuer}' {}", args.out.display());
+        }
         Command::Run(args) => {
             let scenario = em_simulator::scenario::Scenario::load(&args.file)?;
             let storage = if args.memory {
@@ -261,6 +287,11 @@ async fn main() -> anyhow::Result<()> {
                 check_daily: args.check_daily,
                 progress: true,
                 clients: args.clients,
+                target: args.target.clone().map(|url| em_simulator::run::Target {
+                    url,
+                    token: args.token.clone().unwrap_or_default(),
+                    secret: args.token_secret.clone(),
+                }),
             };
             let report = em_simulator::run::run(&scenario, &options).await?;
             let markdown = em_simulator::run::to_markdown(&report);

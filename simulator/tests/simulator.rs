@@ -171,6 +171,7 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
             check_daily: true,
             progress: false,
             clients: 4,
+            target: None,
         };
         let report = em_simulator::run::run(&scenario, &options).await.unwrap();
         let markdown = em_simulator::run::to_markdown(&report);
@@ -247,5 +248,71 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
                 "every partner path ran: {markdown}"
             );
         }
+    }
+}
+
+/// `run --target`: the bonus scenario (a receiver on this machine) and seed scenario 2
+/// (partners signing in with the simulated partners' keys, sponsors and reviewers on their
+/// sockets), each against an `em-api serve --virtual-clock` of its own, started as another
+/// program on a database that holds only an operator who is Global Administrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_replay_against_a_server_started_elsewhere() {
+    const SECRET: &str = "a-secret-of-the-server-elsewhere-for-tests";
+    let program = Program::subcommand(env!("CARGO_BIN_EXE_em-simulator"), "em-api");
+    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    for (file, scale) in [("on-behalf-tap.toml", 0.05), ("erp-project.toml", 0.02)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("surrealkv://{}", dir.path().join("db").display());
+        let operator = dir.path().join("operator.json");
+        let directory = serde_json::json!({
+            "users": [{"id": "ops-admin", "displayName": "Operator", "userPrincipalName": "ops@contoso.com"}],
+            "directoryRoles": [{"id": "r-ga", "displayName": "Global Administrator", "isPrivileged": true,
+                                "roleTemplateId": "62e90394-69f5-4237-9190-012177145e10", "members": [{"id": "ops-admin"}]}]
+        });
+        std::fs::write(&operator, directory.to_string()).unwrap();
+        program.import(&db, &operator).await.unwrap();
+        let (issuer, jwks) = em_simulator::harness::Harness::partner_trust_json();
+        let keys = dir.path().join("partners.jwks.json");
+        std::fs::write(&keys, jwks.to_string()).unwrap();
+        let keys = keys.display().to_string();
+        let args = ["--virtual-clock", "--auth-partner", &issuer, &keys, "--allow-http-loopback-extensions"];
+        let server = program
+            .serve(&db, &args, &[("EM_AUTH_SECRET", SECRET)], &dir.path().join("server.log"))
+            .await
+            .unwrap();
+        let minter = em_api::auth::Authenticator::new(em_api::auth::AuthSettings {
+            hs256_secret: Some(SECRET.into()),
+            jwks: None,
+            issuer: "em-api".into(),
+            audience: "em-api".into(),
+            partners: Vec::new(),
+        })
+        .unwrap();
+        let token = minter.mint("ops-admin", chrono::Utc::now().timestamp(), 3600).unwrap();
+        let scenario = em_simulator::scenario::Scenario::load(&scenarios.join(file)).unwrap();
+        let options = em_simulator::run::RunOptions {
+            scale,
+            seed: None,
+            server: ServerOptions::default(),
+            check_daily: false,
+            progress: false,
+            clients: 4,
+            target: Some(em_simulator::run::Target {
+                url: server.base.clone(),
+                token,
+                secret: Some(SECRET.into()),
+            }),
+        };
+        let report = em_simulator::run::run(&scenario, &options).await.unwrap();
+        let markdown = em_simulator::run::to_markdown(&report);
+        assert!(report.passed(), "{file}:\n{markdown}");
+        assert!(markdown.contains(&format!("against {}", server.base)), "{markdown}");
+        assert_eq!(report.tally.unfinished, Vec::<String>::new());
+        if let Some(partners) = &report.partners {
+            assert!(partners.approved > 0 && partners.review_items > 0, "{markdown}");
+        } else {
+            assert!(report.tally.on_behalf_delivered.len() > 10, "{markdown}");
+        }
+        server.kill().unwrap();
     }
 }
