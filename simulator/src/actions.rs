@@ -150,6 +150,7 @@ pub async fn setup(
                 }
             }
         }
+        tracing::info!(operation = %op.name, seconds = started.elapsed().as_secs_f64(), "set-up operation done");
         times.push((op.name.clone(), started.elapsed(), op.timed));
     }
     Ok(times)

@@ -45,7 +45,8 @@ impl Graphql {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(120))
+            // A set-up operation may run a first population of a million users.
+            .timeout(Duration::from_secs(900))
             .build()?;
         Ok(Self { http, url: format!("{base}/graphql") })
     }

@@ -89,6 +89,9 @@ struct RunArgs {
     /// Concurrent clients sending each day's requests.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Replay at most this many virtual days of each phase.
+    #[arg(long)]
+    days: Option<u32>,
     /// Replay against this server instead of starting one: `em-api serve --virtual-clock` on an
     /// empty database (with `--auth-partner` trusting `em-simulator partner-trust` for partners'
     /// sign-ups, `--allow-http-loopback-extensions` for a receiver on this machine).
@@ -287,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
                 check_daily: args.check_daily,
                 progress: true,
                 clients: args.clients,
+                days: args.days,
                 target: args.target.clone().map(|url| em_simulator::run::Target {
                     url,
                     token: args.token.clone().unwrap_or_default(),

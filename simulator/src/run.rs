@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub server: ServerOptions,
     /// Replay against a server started elsewhere instead of one this process starts.
     pub target: Option<Target>,
+    /// At most this many virtual days of each phase (a shorter run for sizing).
+    pub days: Option<u32>,
     /// Check the invariants at the end of every virtual day, not only at the end.
     pub check_daily: bool,
     /// Draw a bar over each phase's virtual days on stderr (only when stderr is a terminal).
@@ -256,11 +258,12 @@ async fn replay(
     for phase in &scenario.phase {
         let phase_started = Instant::now();
         let counted = (counters(harness), finished(&report.tally, partnership.as_ref()));
-        let mut out = PhaseReport { name: phase.name.clone(), days: phase.days, ..PhaseReport::default() };
+        let days = options.days.map_or(phase.days, |most| phase.days.min(most));
+        let mut out = PhaseReport { name: phase.name.clone(), days, ..PhaseReport::default() };
         // What is due of each rate: a rate below one person a day adds up over the days.
         let mut due = [0.0_f64; 5];
-        let bar = day_bar(&phase.name, phase.days, options.progress);
-        for day in 1..=phase.days {
+        let bar = day_bar(&phase.name, days, options.progress);
+        for day in 1..=days {
             let present = people.present.len() as f64;
             let [movers, joiners, leavers] =
                 [phase.movers, phase.joiners, phase.leavers].map(|rate| rate * present);

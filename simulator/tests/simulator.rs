@@ -172,6 +172,7 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
             progress: false,
             clients: 4,
             target: None,
+            days: None,
         };
         let report = em_simulator::run::run(&scenario, &options).await.unwrap();
         let markdown = em_simulator::run::to_markdown(&report);
@@ -297,6 +298,7 @@ async fn scenarios_replay_against_a_server_started_elsewhere() {
             check_daily: false,
             progress: false,
             clients: 4,
+            days: None,
             target: Some(em_simulator::run::Target {
                 url: server.base.clone(),
                 token,

@@ -433,6 +433,19 @@ impl Services {
 
     /// A policy was created, changed or deleted: its compiled rule is replaced and the whole
     /// directory evaluated against it.
+    /// [`Services::auto_policy_changed`] on a task of its own, awaited: a client that hangs up
+    /// while a million users are evaluated and assigned does not stop the population halfway
+    /// (its request's future is dropped; the task goes on).
+    pub(crate) async fn auto_policy_changed_detached(
+        &self,
+        policy_id: &PolicyId,
+    ) -> ServiceResult<AutoOutcome> {
+        let (services, policy_id) = (self.clone(), policy_id.clone());
+        tokio::spawn(async move { services.auto_policy_changed(&policy_id).await })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("an auto-assignment population stopped: {e}")))?
+    }
+
     pub(crate) async fn auto_policy_changed(&self, policy_id: &PolicyId) -> ServiceResult<AutoOutcome> {
         let stored = self.store.assignment_policy(policy_id).await?;
         {

@@ -76,7 +76,7 @@ impl Services {
         let event = self.policy_event(actor, EventKind::AssignmentPolicyCreated, &policy, &package);
         self.store.logged(vec![event]).create_assignment_policy(&policy, &package.catalog_id).await?;
         if policy.is_automatic() {
-            self.auto_policy_changed(&policy.id).await?;
+            self.auto_policy_changed_detached(&policy.id).await?;
         }
         self.schedule_reviews(&policy.id, policy.review_settings.as_ref()).await?;
         Ok(StoredPolicy { policy, catalog_id: package.catalog_id, assignment_count: 0 })
@@ -107,7 +107,7 @@ impl Services {
         let event = self.policy_event(actor, EventKind::AssignmentPolicyUpdated, &next, &package);
         self.store.logged(vec![event]).replace_assignment_policy(&next).await?;
         if next.is_automatic() || current.policy.is_automatic() {
-            self.auto_policy_changed(&next.id).await?;
+            self.auto_policy_changed_detached(&next.id).await?;
         }
         self.schedule_reviews(&next.id, next.review_settings.as_ref()).await?;
         Ok(StoredPolicy { policy: next, ..current })
@@ -132,7 +132,7 @@ impl Services {
         let event = self.policy_event(actor, EventKind::AssignmentPolicyDeleted, &current.policy, &package);
         self.store.logged(vec![event]).delete_assignment_policy(id).await?;
         if current.policy.is_automatic() {
-            self.auto_policy_changed(id).await?;
+            self.auto_policy_changed_detached(id).await?;
         }
         self.schedule_reviews(id, None).await?;
         Ok(())

@@ -121,6 +121,9 @@ fn search_condition(
     }
 }
 
+/// How many users an import commits per transaction.
+const USERS_PER_TRANSACTION: usize = 20_000;
+
 impl Store {
     /// Every directory object id with its kind, for resolving the references of an import.
     pub async fn directory_kinds(&self) -> StoreResult<HashMap<String, ObjectKind>> {
@@ -138,11 +141,29 @@ impl Store {
         Ok(kinds)
     }
 
-    /// Writes a validated import in one transaction: objects are created or replaced, and groups
-    /// that listed members or owners get exactly those.
+    /// Writes a validated import: objects are created or replaced, and groups that listed
+    /// members or owners get exactly those. Users commit in chunks of [`USERS_PER_TRANSACTION`],
+    /// the last chunk with everything else and the import's events.
     pub async fn import_directory(&self, import: &DirectoryImport) -> StoreResult<()> {
-        let users =
-            import.users.iter().map(|u| Ok(with_id(&u.id, user_row(u)?))).collect::<StoreResult<Vec<_>>>()?;
+        self.import_in_chunks(import, USERS_PER_TRANSACTION).await
+    }
+
+    async fn import_in_chunks(&self, import: &DirectoryImport, per_transaction: usize) -> StoreResult<()> {
+        // Users beyond the last chunk commit first, a chunk per transaction: one transaction of a
+        // million users holds tens of gigabytes. Each is an upsert, so an import cut short is
+        // completed by importing the file again.
+        let (earlier, last) = import.users.split_at(import.users.len().saturating_sub(per_transaction));
+        for chunk in earlier.chunks(per_transaction) {
+            let rows =
+                chunk.iter().map(|u| Ok(with_id(&u.id, user_row(u)?))).collect::<StoreResult<Vec<_>>>()?;
+            self.logged(Vec::new())
+                .transaction(
+                    "FOR $o IN $user { UPSERT type::record('user', $o.id) CONTENT $o.row RETURN NONE; };",
+                    vars! { "user" => rows },
+                )
+                .await?;
+        }
+        let users = last.iter().map(|u| Ok(with_id(&u.id, user_row(u)?))).collect::<StoreResult<Vec<_>>>()?;
         let groups = import
             .groups
             .iter()
@@ -571,4 +592,46 @@ fn searched(search: Option<&str>) -> (Vec<String>, Map<String, Value>) {
     let mut vars = Map::new();
     search_condition(&mut conditions, &mut vars, search, &["displayName"]);
     (conditions, vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Users beyond a transaction's chunk are written first; the groups, their memberships and
+    /// the import's event with the last chunk.
+    #[tokio::test]
+    async fn an_import_larger_than_a_transaction_writes_every_user_and_its_event_once() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        let users: Vec<Value> = (0..7)
+            .map(|n| {
+                json!({ "id": format!("u{n}"), "displayName": format!("User {n}"),
+                             "userPrincipalName": format!("u{n}@contoso.com") })
+            })
+            .collect();
+        let text =
+            json!({ "users": users, "groups": [{"id": "g", "displayName": "G", "securityEnabled": true,
+                                                        "members": [{"id": "u0"}, {"id": "u6"}]}] })
+            .to_string();
+        let parsed =
+            em_engine::import::parse_directory(&text, &store.directory_kinds().await.unwrap()).unwrap();
+        let event = em_engine::event::Event::new(
+            "e1".into(),
+            em_engine::event::EventKind::DirectoryImported,
+            &em_engine::Actor::LocalOperator,
+            chrono::Utc::now(),
+            "Directory",
+            "directory",
+        );
+        store.logged(vec![event]).import_in_chunks(&parsed, 3).await.unwrap();
+        for n in 0..7 {
+            assert!(store.user(&format!("u{n}")).await.unwrap().is_some(), "u{n}");
+        }
+        let members: Vec<String> =
+            store.all_group_members().await.unwrap().into_iter().map(|(user, _)| user).collect();
+        assert_eq!(members.len(), 2, "{members:?}");
+        let records: Vec<Value> =
+            store.db.query("SELECT VALUE id FROM event").await.unwrap().take(0).unwrap();
+        assert_eq!(records.len(), 1, "the import's event, written once: {records:?}");
+    }
 }

@@ -180,3 +180,46 @@ async fn auto_assignment_needs_an_administrator_and_a_valid_rule() {
         .await;
     bob.refused("mutation { reconcileAutoAssignments { assigned } }", json!({}), "FORBIDDEN", None).await;
 }
+
+/// The first population of a policy runs on a task of its own: an administrator whose client
+/// gives up before it ends (a proxy's timeout, a closed laptop) does not stop it halfway.
+#[tokio::test]
+async fn a_first_population_goes_on_when_the_client_hangs_up() {
+    const MEGAN: &str = "00000000-0000-0000-0000-0000000000a3";
+    let server = TestServer::demo().await;
+    let megan = server.as_user(MEGAN);
+    let catalog = megan.create_catalog("Everyone in Sales").await;
+    let package = megan.create_package(&catalog, "Sales, automatically").await;
+    let impatient = reqwest::Client::builder().timeout(std::time::Duration::from_millis(50)).build().unwrap();
+    let sent = impatient
+        .post(megan.url("/graphql"))
+        .bearer_auth(megan.bearer.clone().unwrap())
+        .json(&json!({
+            "query": "mutation($input: CreateAssignmentPolicyInput!) { createAssignmentPolicy(input: $input) { assignmentPolicy { id } } }",
+            "variables": { "input": { "accessPackageId": package,
+                                      "policy": automatic("Sales", r#"user.department -eq "Sales""#, "PT0S") } }
+        }))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client hung up before the 760 people of Sales were assigned");
+    // It goes on to the end: once the count stops moving, a reconciliation finds nothing to do.
+    let (mut assigned, mut still) = (0, 0);
+    for _ in 0..300 {
+        let data = megan
+            .data(
+                "query($p: ID!) { assignments(filter: {accessPackageId: $p}) { totalCount } }",
+                json!({ "p": package }),
+            )
+            .await;
+        let now = data["assignments"]["totalCount"].as_u64().unwrap();
+        still = if now == assigned && now > 0 { still + 1 } else { 0 };
+        assigned = now;
+        if still == 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(assigned > 700, "{assigned}");
+    let repaired = megan.data("mutation { reconcileAutoAssignments { assigned } }", json!({})).await;
+    assert_eq!(repaired["reconcileAutoAssignments"]["assigned"], json!(0), "nothing was left undone");
+}
