@@ -363,6 +363,11 @@ async fn replay(
         out.rule_evaluations = rules_now - rules;
         out.policy_decisions = decisions_now - decisions;
         out.lifecycles = finished(&report.tally, partnership.as_ref()) - lifecycles;
+        for (kind, samples) in &out.operations {
+            if let Some(m) = samples.summary() {
+                tracing::info!(phase = %out.name, operation = %kind, n = m.count, p50_ms = m.p50, p99_ms = m.p99, "phase done");
+            }
+        }
         report.phases.push(out);
     }
     if watch_visibility {
