@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::client::Graphql;
+use crate::client::{Graphql, Refused};
 use crate::rng::Rng;
 use crate::scenario::{ForEach, Operation, Organization, People, Phase, substitute, substitute_text};
 use crate::stats::Samples;
@@ -174,20 +174,43 @@ pub struct Tally {
     pub refused: BTreeMap<String, usize>,
     /// Requests that did not end delivered or denied, with what they ended as.
     pub unfinished: Vec<String>,
-    pub intrusions: usize,
-    /// Intrusions refused, by error code.
-    pub intrusions_refused: BTreeMap<String, usize>,
-    /// An intrusion that was let through.
-    pub breaches: Vec<String>,
+    /// Delegates' attempts to act outside their catalog.
+    pub intrusions: Attempts,
     /// Delegates who saw other catalogs than their own.
     pub overseen: Vec<String>,
     /// Requests managers made for their reports, and the ids of those delivered.
     pub on_behalf: usize,
     pub on_behalf_delivered: Vec<String>,
-    /// Requests for someone who does not report to the requestor, refused by error code.
-    pub strangers: usize,
-    pub strangers_refused: BTreeMap<String, usize>,
-    pub strangers_admitted: Vec<String>,
+    /// Requests for someone who does not report to the requestor.
+    pub strangers: Attempts,
+}
+
+/// Attempts at something that must be refused: how many, the refusals by error code, and
+/// what was let through.
+#[derive(Debug, Clone, Default)]
+pub struct Attempts {
+    pub made: usize,
+    pub refused: BTreeMap<String, usize>,
+    pub let_through: Vec<String>,
+}
+
+impl Attempts {
+    /// Counts an attempt by its answer; `described` says what an answer that let it through did.
+    pub fn record(&mut self, answer: Result<Value, Refused>, described: impl FnOnce(Value) -> String) {
+        self.made += 1;
+        match answer {
+            Err(e) => *self.refused.entry(e.code).or_default() += 1,
+            Ok(data) => self.let_through.push(described(data)),
+        }
+    }
+
+    /// An invariant's failure when one was let through (`what`: "let through", "let in").
+    #[must_use]
+    pub fn failure(&self, what: &str) -> Option<String> {
+        self.let_through
+            .first()
+            .map(|first| format!("{} of {} {what}, first: {first}", self.let_through.len(), self.made))
+    }
 }
 
 const SUBMIT: &str = "mutation($input: CreateAssignmentRequestInput!) {
@@ -288,16 +311,15 @@ impl Day<'_, '_> {
                 planned.push((tokens.of(manager)?, manager.clone(), id));
             }
         }
-        let sent: Vec<(Duration, Result<Value, crate::client::Refused>, String, String)> =
-            futures::stream::iter(planned)
-                .map(|(token, manager, id)| async move {
-                    let at = Instant::now();
-                    let sent = api.execute(&token, ON_BEHALF, on_behalf_input(package, &id)).await;
-                    (at.elapsed(), sent, manager, id)
-                })
-                .buffered(clients.max(1))
-                .collect()
-                .await;
+        let sent: Vec<(Duration, Result<Value, Refused>, String, String)> = futures::stream::iter(planned)
+            .map(|(token, manager, id)| async move {
+                let at = Instant::now();
+                let sent = api.execute(&token, ON_BEHALF, on_behalf_input(package, &id)).await;
+                (at.elapsed(), sent, manager, id)
+            })
+            .buffered(clients.max(1))
+            .collect()
+            .await;
         for (took, sent, manager, id) in sent {
             operations.entry("createAssignmentRequest (on behalf)".into()).or_default().push(took);
             tally.requests += 1;
@@ -328,11 +350,7 @@ impl Day<'_, '_> {
                 .entry("createAssignmentRequest (not their report)".into())
                 .or_default()
                 .push(at.elapsed());
-            tally.strangers += 1;
-            match sent {
-                Err(e) => *tally.strangers_refused.entry(e.code).or_default() += 1,
-                Ok(data) => tally.strangers_admitted.push(format!("{stranger} requested for {id}: {data}")),
-            }
+            tally.strangers.record(sent, |data| format!("{stranger} requested for {id}: {data}"));
         }
         Ok(())
     }
@@ -367,13 +385,9 @@ impl Day<'_, '_> {
                 .entry("createAccessPackage (outside the catalog)".into())
                 .or_default()
                 .push(at.elapsed());
-            tally.intrusions += 1;
-            match attempt {
-                Err(e) => *tally.intrusions_refused.entry(e.code).or_default() += 1,
-                Ok(data) => tally
-                    .breaches
-                    .push(format!("{owner} of {from} created a package in {into}'s catalog: {data}")),
-            }
+            tally.intrusions.record(attempt, |data| {
+                format!("{owner} of {from} created a package in {into}'s catalog: {data}")
+            });
         }
         Ok(())
     }

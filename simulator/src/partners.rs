@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
-use crate::actions::Tokens;
+use crate::actions::{Attempts, Tokens};
 use crate::client::{APPROVALS, Graphql, Mailbox, Subscriber, text};
 use crate::harness::Harness;
 use crate::rng::Rng;
@@ -77,10 +77,8 @@ pub struct PartnerTally {
     pub refused: BTreeMap<String, usize>,
     /// Requests that did not end as their sponsor decided, with what they ended as.
     pub unfinished: Vec<String>,
-    pub outsiders: usize,
-    pub outsiders_refused: BTreeMap<String, usize>,
-    /// Outsiders whose request was taken.
-    pub admitted: Vec<String>,
+    /// Requests of people from organizations nobody connected.
+    pub outsiders: Attempts,
     /// Approvals nobody was told of on their socket in time.
     pub unnotified: Vec<String>,
 }
@@ -121,7 +119,6 @@ pub struct Partnership {
     seed: u64,
     lifecycle: Lifecycle,
     due: f64,
-    outsiders: usize,
     pub now: DateTime<Utc>,
     pub tally: PartnerTally,
 }
@@ -197,7 +194,6 @@ impl Partnership {
             seed,
             lifecycle,
             due: 0.0,
-            outsiders: 0,
             now,
             tally: PartnerTally::default(),
         })
@@ -303,9 +299,7 @@ impl Partnership {
             .await;
         for (n, done) in outcomes {
             self.tally.signups += 1;
-            for (kind, took) in &done.operations {
-                operations.entry((*kind).to_owned()).or_default().push(*took);
-            }
+            record(operations, &done.operations);
             match done.ended {
                 Ended::Refused(code, why) => {
                     *self.tally.refused.entry(code).or_default() += 1;
@@ -382,9 +376,7 @@ impl Partnership {
             .await;
         for (n, end, done) in outcomes {
             self.tally.extensions += 1;
-            for (kind, took) in &done.operations {
-                operations.entry((*kind).to_owned()).or_default().push(*took);
-            }
+            record(operations, &done.operations);
             match done.ended {
                 Ended::Delivered { end: new_end, .. } if new_end > end => {
                     self.tally.extended += 1;
@@ -447,9 +439,7 @@ impl Partnership {
             .await;
         for outcome in outcomes {
             let reviewed = outcome?;
-            for (kind, took) in &reviewed.operations {
-                operations.entry((*kind).to_owned()).or_default().push(*took);
-            }
+            record(operations, &reviewed.operations);
             self.tally.review_items += reviewed.items;
             self.tally.review_denied += reviewed.denied.len();
             for principal in reviewed.denied {
@@ -470,8 +460,7 @@ impl Partnership {
         package: &str,
         operations: &mut BTreeMap<String, Samples>,
     ) {
-        self.outsiders += 1;
-        let k = self.outsiders;
+        let k = self.tally.outsiders.made + 1;
         let token = match harness.partner_token(
             &format!("ffffffff-0000-4000-8000-{k:012}"),
             &format!("outsider-oid-{k}"),
@@ -481,7 +470,8 @@ impl Partnership {
         ) {
             Ok(token) => token,
             Err(e) => {
-                self.tally.admitted.push(format!("no token for outsider {k}: {e}"));
+                self.tally.outsiders.made += 1;
+                self.tally.outsiders.let_through.push(format!("no token for outsider {k}: {e}"));
                 return;
             }
         };
@@ -490,11 +480,7 @@ impl Partnership {
         let at = Instant::now();
         let sent = api.execute(&token, REQUEST, input).await;
         operations.entry("createAssignmentRequest (outsider)".into()).or_default().push(at.elapsed());
-        self.tally.outsiders += 1;
-        match sent {
-            Err(e) => *self.tally.outsiders_refused.entry(e.code).or_default() += 1,
-            Ok(data) => self.tally.admitted.push(format!("outsider {k} was let in: {data}")),
-        }
+        self.tally.outsiders.record(sent, |data| format!("outsider {k} was let in: {data}"));
     }
 
     /// Requests nobody answered whose time is up: each must have ended denied.
@@ -623,31 +609,48 @@ enum Ended {
     Otherwise(String),
 }
 
-/// Whether `approver` was told of `request` on their socket in time.
-async fn told(mailbox: &Mailbox, approver: &str, request: &str) -> bool {
-    mailbox.take(&format!("approve/{approver}/{request}"), TOLD_WITHIN).await.is_some()
+/// Adds operations' latencies to the day's, by kind.
+fn record(operations: &mut BTreeMap<String, Samples>, timed: &[(&'static str, Duration)]) {
+    for (kind, took) in timed {
+        operations.entry((*kind).to_owned()).or_default().push(*took);
+    }
+}
+
+/// Sends a partner's request (timed as `kind`) and waits until their sponsor is told of it on
+/// their socket: the request as answered, or how it ended before reaching the sponsor.
+async fn sent_and_told(
+    api: &Graphql,
+    mailbox: &Mailbox,
+    plan: &mut SignUp,
+    kind: &'static str,
+    operations: &mut Vec<(&'static str, Duration)>,
+) -> Result<Value, Ended> {
+    let at = Instant::now();
+    let sent = api.execute(&plan.token, REQUEST, std::mem::take(&mut plan.input)).await;
+    operations.push((kind, at.elapsed()));
+    let request = match sent {
+        Ok(data) => data["createAssignmentRequest"]["assignmentRequest"].clone(),
+        Err(e) => return Err(Ended::Refused(e.code.clone(), format!("{} {}", e.code, e.message))),
+    };
+    let id = text(&request, "/id");
+    match mailbox.take(&format!("approve/{}/{id}", plan.sponsor), TOLD_WITHIN).await {
+        Some(_) => Ok(request),
+        None => Err(Ended::Untold(format!("{} was not told of {id}", plan.sponsor))),
+    }
 }
 
 /// A partner signs up: requests, their sponsor is told and decides; once delivered, the
 /// administrator makes the sponsor the guest's manager.
-async fn sign_up(api: &Graphql, admin: &str, mailbox: &Mailbox, plan: SignUp) -> Done {
+async fn sign_up(api: &Graphql, admin: &str, mailbox: &Mailbox, mut plan: SignUp) -> Done {
     let mut operations = Vec::new();
-    let at = Instant::now();
-    let sent = api.execute(&plan.token, REQUEST, plan.input).await;
-    operations.push(("createAssignmentRequest (partner)", at.elapsed()));
-    let request = match sent {
-        Ok(data) => data["createAssignmentRequest"]["assignmentRequest"].clone(),
-        Err(e) => {
-            return Done {
-                operations,
-                ended: Ended::Refused(e.code.clone(), format!("{} {}", e.code, e.message)),
-            };
-        }
-    };
+    let request =
+        match sent_and_told(api, mailbox, &mut plan, "createAssignmentRequest (partner)", &mut operations)
+            .await
+        {
+            Ok(request) => request,
+            Err(ended) => return Done { operations, ended },
+        };
     let id = text(&request, "/id").to_owned();
-    if !told(mailbox, &plan.sponsor, &id).await {
-        return Done { operations, ended: Ended::Untold(format!("{} was not told of {id}", plan.sponsor)) };
-    }
     let Some(approve) = plan.decision else {
         let due = text(&request, "/approval/stages/0/dueDateTime").parse().ok();
         return Done { operations, ended: Ended::Silent(id, due) };
@@ -683,23 +686,15 @@ async fn sign_up(api: &Graphql, admin: &str, mailbox: &Mailbox, plan: SignUp) ->
 }
 
 /// A guest asks to extend their access; their sponsor is told and approves.
-async fn extend(api: &Graphql, mailbox: &Mailbox, plan: SignUp) -> Done {
+async fn extend(api: &Graphql, mailbox: &Mailbox, mut plan: SignUp) -> Done {
     let mut operations = Vec::new();
-    let at = Instant::now();
-    let sent = api.execute(&plan.token, REQUEST, plan.input).await;
-    operations.push(("createAssignmentRequest (extension)", at.elapsed()));
-    let id = match sent {
-        Ok(data) => text(&data, "/createAssignmentRequest/assignmentRequest/id").to_owned(),
-        Err(e) => {
-            return Done {
-                operations,
-                ended: Ended::Refused(e.code.clone(), format!("{} {}", e.code, e.message)),
-            };
-        }
-    };
-    if !told(mailbox, &plan.sponsor, &id).await {
-        return Done { operations, ended: Ended::Untold(format!("{} was not told of {id}", plan.sponsor)) };
-    }
+    let id =
+        match sent_and_told(api, mailbox, &mut plan, "createAssignmentRequest (extension)", &mut operations)
+            .await
+        {
+            Ok(request) => text(&request, "/id").to_owned(),
+            Err(ended) => return Done { operations, ended },
+        };
     let decided = decide(api, &plan.sponsor_token, &id, true, &mut operations).await;
     let ended = match (text(&decided, "/state"), text(&decided, "/assignment/endDateTime").parse()) {
         ("delivered", Ok(end)) => Ended::Delivered {

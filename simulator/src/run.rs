@@ -579,24 +579,16 @@ async fn check(
                 }
                 None => Some("the population has no partners".to_owned()),
             },
-            Invariant::OutsidersRefused { .. } => partners.and_then(|p| {
-                p.admitted
-                    .first()
-                    .map(|a| format!("{} of {} let in, first: {a}", p.admitted.len(), p.outsiders))
-            }),
+            Invariant::OutsidersRefused { .. } => partners.and_then(|p| p.outsiders.failure("let in")),
             Invariant::ExtensionCalledOnce { .. } => match receiver {
                 Some(receiver) => called_once(receiver, &tally.on_behalf_delivered).await,
                 None => Some("the scenario starts no receiver (`receiver = true`)".to_owned()),
             },
-            Invariant::StrangersRefused { .. } => tally.strangers_admitted.first().map(|a| {
-                format!("{} of {} let through, first: {a}", tally.strangers_admitted.len(), tally.strangers)
-            }),
+            Invariant::StrangersRefused { .. } => tally.strangers.failure("let through"),
             Invariant::DecidersNotified { .. } => partners.and_then(|p| {
                 p.unnotified.first().map(|u| format!("{} not told, first: {u}", p.unnotified.len()))
             }),
-            Invariant::IntrusionsRefused { .. } => tally.breaches.first().map(|b| {
-                format!("{} of {} attempts let through, first: {b}", tally.breaches.len(), tally.intrusions)
-            }),
+            Invariant::IntrusionsRefused { .. } => tally.intrusions.failure("attempts let through"),
             Invariant::DelegatesSeeOwnCatalog { .. } => tally
                 .overseen
                 .first()
@@ -695,22 +687,22 @@ pub fn to_json(report: &Report) -> Value {
             "refused_by_code": report.tally.refused, "unfinished": report.tally.unfinished.len(),
         },
         "authorization": {
-            "attempts_outside_catalog": report.tally.intrusions,
-            "refused_by_code": report.tally.intrusions_refused,
-            "let_through": report.tally.breaches.len(),
+            "attempts_outside_catalog": report.tally.intrusions.made,
+            "refused_by_code": report.tally.intrusions.refused,
+            "let_through": report.tally.intrusions.let_through.len(),
         },
         "partners": report.partners.as_ref().map(|p| json!({
             "signups": p.signups, "approved": p.approved, "denied": p.denied, "never_answered": p.silent,
             "timed_out": p.timed_out, "refused_by_code": p.refused, "extensions": p.extensions,
             "review_items": p.review_items, "review_denied": p.review_denied,
             "guests_with_access_at_end": report.guests_with_access,
-            "outsiders": p.outsiders, "outsiders_refused_by_code": p.outsiders_refused, "outsiders_let_in": p.admitted.len(),
+            "outsiders": p.outsiders.made, "outsiders_refused_by_code": p.outsiders.refused, "outsiders_let_in": p.outsiders.let_through.len(),
             "deciders_not_told": p.unnotified.len(), "unfinished": p.unfinished.len(),
         })),
         "on_behalf": {
             "requests": report.tally.on_behalf, "delivered": report.tally.on_behalf_delivered.len(),
-            "not_their_report": report.tally.strangers, "not_their_report_refused_by_code": report.tally.strangers_refused,
-            "not_their_report_let_through": report.tally.strangers_admitted.len(),
+            "not_their_report": report.tally.strangers.made, "not_their_report_refused_by_code": report.tally.strangers.refused,
+            "not_their_report_let_through": report.tally.strangers.let_through.len(),
         },
         "extension_calls": report.extension_calls.as_ref().map(|t| json!({
             "distinct": t.distinct, "repeats": t.repeats, "forged": t.forged, "malformed": t.malformed,
@@ -782,7 +774,7 @@ pub fn to_markdown(report: &Report) -> String {
         }
     }
     let t = &report.tally;
-    if t.requests > 0 || !t.refused.is_empty() || t.intrusions > 0 {
+    if t.requests > 0 || !t.refused.is_empty() || t.intrusions.made > 0 {
         let _ = writeln!(
             md,
             "\n## Requests and authorization\n\n{} requests acknowledged: {} delivered, {} denied, {} not as decided; \
@@ -792,9 +784,9 @@ pub fn to_markdown(report: &Report) -> String {
             t.denied,
             t.unfinished.len(),
             t.refused,
-            t.intrusions,
-            t.intrusions_refused,
-            t.breaches.len()
+            t.intrusions.made,
+            t.intrusions.refused,
+            t.intrusions.let_through.len()
         );
     }
     if let Some(p) = &report.partners {
@@ -814,22 +806,22 @@ pub fn to_markdown(report: &Report) -> String {
             p.review_items,
             p.review_denied,
             report.guests_with_access,
-            p.outsiders,
-            p.outsiders_refused,
-            p.admitted.len(),
+            p.outsiders.made,
+            p.outsiders.refused,
+            p.outsiders.let_through.len(),
             p.unnotified.len()
         );
     }
-    if t.on_behalf > 0 || t.strangers > 0 {
+    if t.on_behalf > 0 || t.strangers.made > 0 {
         let _ = writeln!(
             md,
             "\n## On behalf\n\n{} requests by managers for their reports, {} delivered; {} for someone not \
              their report: refused {:?}, let through {}.",
             t.on_behalf,
             t.on_behalf_delivered.len(),
-            t.strangers,
-            t.strangers_refused,
-            t.strangers_admitted.len()
+            t.strangers.made,
+            t.strangers.refused,
+            t.strangers.let_through.len()
         );
     }
     if let Some(calls) = &report.extension_calls {

@@ -213,7 +213,7 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
                     p.extensions,
                     p.review_items,
                     p.review_denied,
-                    p.outsiders,
+                    p.outsiders.made,
                 )
             });
             (
@@ -222,10 +222,10 @@ async fn every_scenario_replays_at_a_tiny_scale_with_its_invariants_held() {
                 t.delivered,
                 t.denied,
                 t.refused.clone(),
-                t.intrusions,
+                t.intrusions.made,
                 partners,
                 r.guests_with_access,
-                (t.on_behalf, t.on_behalf_delivered.len(), t.strangers),
+                (t.on_behalf, t.on_behalf_delivered.len(), t.strangers.made),
             )
         };
         assert_eq!(counts(&report), counts(&again), "the same seed makes the same changes and decisions");
