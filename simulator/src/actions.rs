@@ -241,16 +241,22 @@ impl Day<'_, '_> {
         for _ in 0..count {
             let Some(id) = people.pick(rng) else { break };
             let department = people.present[&id].department.clone();
-            let scope = captured.scope(Some(&department), None);
-            let Some(Value::Array(packages)) = scope.get("packages") else { continue };
+            // What the department's scope would give, looked up without copying the scope for
+            // each request: its own `packages`, else the global ones.
+            let own = captured.departments.get(&department);
+            let Some(Value::Array(packages)) =
+                own.and_then(|c| c.get("packages")).or_else(|| captured.global.get("packages"))
+            else {
+                continue;
+            };
             if packages.is_empty() {
                 continue;
             }
             let package = packages[rng.below(packages.len())].clone();
             let approver = match &phase.approver {
-                Some(a) => substitute_text(a, &scope)?,
+                Some(a) => substitute_text(a, &captured.scope(Some(&department), None))?,
                 None => {
-                    scope.get("department.manager").and_then(Value::as_str).unwrap_or_default().to_owned()
+                    captured.heads.get(&department).map(|(_, manager)| manager.clone()).unwrap_or_default()
                 }
             };
             #[allow(clippy::cast_precision_loss)]
