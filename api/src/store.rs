@@ -495,8 +495,13 @@ impl Store {
         vars.insert("after".into(), Value::String(page.after.clone().unwrap_or_default()));
         vars.insert("limit".into(), Value::from(page.first + 1));
         let id = id_expr(table);
+        let count = if page.count {
+            format!("SELECT count() AS n FROM {table} WHERE {filter} GROUP ALL;")
+        } else {
+            "RETURN NONE;".to_owned()
+        };
         let sql = format!(
-            "SELECT count() AS n FROM {table} WHERE {filter} GROUP ALL;\n\
+            "{count}\n\
              SELECT *, {id} AS id FROM {table} WHERE ({filter}) AND sortKey > $after ORDER BY sortKey LIMIT $limit;"
         );
         let mut response = self.read(&sql, vars).await?;
@@ -600,6 +605,9 @@ pub struct PageRequest {
     /// The sort key of the last row already seen.
     pub after: Option<String>,
     pub first: usize,
+    /// Whether the total is wanted (counting a package's million assignments costs a pass
+    /// over all of them on every page); without it, `Page::total` is 0.
+    pub count: bool,
 }
 
 #[cfg(test)]

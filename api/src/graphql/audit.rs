@@ -104,7 +104,7 @@ impl AuditQuery {
             from: f.from.map(|t| t.to_rfc3339()),
             until: f.until.map(|t| t.to_rfc3339()),
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let events = services(ctx).audit_events(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(events, has_previous, AuditEventNode))

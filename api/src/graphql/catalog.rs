@@ -174,7 +174,7 @@ impl AccessPackageCatalogNode {
     ) -> async_graphql::Result<Conn<AccessPackageNode>> {
         let filter =
             AccessPackageFilter { catalog_id: Some(self.0.id.clone()), ..AccessPackageFilter::default() };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let packages = services(ctx).access_packages(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(packages, has_previous, AccessPackageNode))
@@ -186,7 +186,7 @@ impl AccessPackageCatalogNode {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AccessPackageResourceNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let system = origin_system.map(|s| OriginSystem::from(s).as_str());
         let resources =
@@ -198,7 +198,7 @@ impl AccessPackageCatalogNode {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<AccessPackageResourceRoleNode>> {
-        let all = page::request(Some(i32::try_from(page::MAX_PAGE).unwrap_or(500)), None).gql()?;
+        let all = page::request_counted(Some(i32::try_from(page::MAX_PAGE).unwrap_or(500)), None).gql()?;
         let resources = services(ctx).catalog_resources(&actor(ctx), &self.0.id, None, &all).await.gql()?;
         Ok(resources
             .items
@@ -218,7 +218,7 @@ impl AccessPackageCatalogNode {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AccessPackageResourceRequestNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let rows = services(ctx).catalog_resource_requests(&actor(ctx), &self.0.id, &request).await.gql()?;
         Ok(page::connection(rows, has_previous, AccessPackageResourceRequestNode))
@@ -498,7 +498,7 @@ impl CatalogQuery {
             }),
             ids: None,
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let catalogs = services(ctx).catalogs(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(catalogs, has_previous, AccessPackageCatalogNode))
@@ -525,7 +525,7 @@ impl CatalogQuery {
         let catalog_id = optional(f.catalog_id, "filter.catalogId", catalog_id)?;
         let filter =
             AccessPackageFilter { search: f.search, catalog_id, is_hidden: f.is_hidden, catalog_ids: None };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let packages = services(ctx).access_packages(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(packages, has_previous, AccessPackageNode))

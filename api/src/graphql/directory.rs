@@ -187,7 +187,7 @@ impl UserNode {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<UserNode>> {
         let filter = UserFilter { manager_id: Some(self.0.id.to_string()), ..UserFilter::default() };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let users = services(ctx).users(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(users, has_previous, UserNode))
@@ -554,7 +554,7 @@ impl DirectoryQuery {
             account_enabled: f.account_enabled,
             manager_id,
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let users = services(ctx).users(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(users, has_previous, UserNode))
@@ -576,7 +576,7 @@ impl DirectoryQuery {
         let f = filter.unwrap_or_default();
         let filter =
             GroupFilter { search: f.search, security_enabled: f.security_enabled, is_team: f.is_team };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let groups = services(ctx).groups(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(groups, has_previous, GroupNode))
@@ -594,7 +594,7 @@ impl DirectoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<ApplicationNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let apps = services(ctx).applications(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(apps, has_previous, ApplicationNode))
@@ -612,7 +612,7 @@ impl DirectoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<SiteNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let sites = services(ctx).sites(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(sites, has_previous, SiteNode))
@@ -630,7 +630,7 @@ impl DirectoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<DirectoryRoleNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let roles = services(ctx).directory_roles(&actor(ctx), search.as_deref(), &request).await.gql()?;
         Ok(page::connection(roles, has_previous, DirectoryRoleNode))

@@ -336,7 +336,7 @@ impl OrganizationQuery {
     ) -> async_graphql::Result<Conn<ConnectedOrganizationNode>> {
         let f = filter.unwrap_or_default();
         let filter = OrganizationFilter { display_name: f.display_name, state: f.state.map(Into::into) };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let found = services(ctx).connected_organizations(&actor(ctx), &filter, &request).await.gql()?;
         Ok(page::connection(found, has_previous, ConnectedOrganizationNode))

@@ -2,7 +2,7 @@
 //! opaque cursors and a `totalCount`.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, OutputType, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use em_engine::DomainError;
@@ -22,8 +22,20 @@ pub struct Counted {
 
 pub type Conn<T> = Connection<String, T, Counted>;
 
-/// Validates `first` and `after` into a store page request.
-pub fn request(first: Option<i32>, after: Option<String>) -> Result<PageRequest, DomainError> {
+/// Validates `first` and `after` into a store page request, which counts the items of every
+/// page only when the query selects `totalCount`.
+pub fn request(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<PageRequest, DomainError> {
+    let mut request = request_counted(first, after)?;
+    request.count = ctx.look_ahead().field("totalCount").exists();
+    Ok(request)
+}
+
+/// Validates `first` and `after` into a store page request that counts the items.
+pub fn request_counted(first: Option<i32>, after: Option<String>) -> Result<PageRequest, DomainError> {
     let first = match first {
         None => DEFAULT_PAGE,
         Some(n) if n < 0 => return Err(DomainError::invalid("first", "`first` must not be negative")),
@@ -33,7 +45,7 @@ pub fn request(first: Option<i32>, after: Option<String>) -> Result<PageRequest,
         return Err(DomainError::invalid("first", format!("`first` must be at most {MAX_PAGE}")));
     }
     let after = after.map(|c| decode_cursor(&c)).transpose()?;
-    Ok(PageRequest { after, first })
+    Ok(PageRequest { after, first, count: true })
 }
 
 /// Builds a connection from a store page, mapping each item.

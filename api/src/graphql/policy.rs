@@ -907,7 +907,7 @@ impl PolicyQuery {
             catalog_id: optional(f.catalog_id, "filter.catalogId", catalog_id)?,
             catalog_ids: None,
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let policies = services(ctx).assignment_policies(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(policies, has_previous, AccessPackageAssignmentPolicyNode))

@@ -568,7 +568,7 @@ impl RequestQuery {
             state: f.state,
             ..RequestFilter::default()
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let found = services(ctx)
             .list_requests(&actor(ctx), filter_by_current_user.map(Into::into), filter, &request)
@@ -606,7 +606,7 @@ impl RequestQuery {
             active_only: f.active_only,
             catalog_ids: None,
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let found = services(ctx)
             .list_assignments(&actor(ctx), filter_by_current_user, filter, &request)

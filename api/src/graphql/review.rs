@@ -145,7 +145,7 @@ impl ReviewNode {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<DecisionNode>> {
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let items = services(ctx).access_review_items(&actor(ctx), &self.0.id, &request).await.gql()?;
         Ok(page::connection(items, has_previous, |s: StoredReviewItem| DecisionNode(s.item)))
@@ -252,7 +252,7 @@ impl ReviewQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<ReviewNode>> {
         let id = super::node::policy_id(&policy_id, "policyId").gql()?;
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let found = services(ctx).access_reviews(&actor(ctx), &id, &request).await.gql()?;
         Ok(page::connection(found, has_previous, ReviewNode))
@@ -276,7 +276,7 @@ impl ReviewQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<DecisionNode>> {
         let DecisionsOf::Reviewer = filter_by_current_user;
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let items = services(ctx).review_items_for_me(&actor(ctx), &request).await.gql()?;
         Ok(page::connection(items, has_previous, |s: StoredReviewItem| DecisionNode(s.item)))

@@ -158,7 +158,7 @@ impl RoleQuery {
             app_scope_id: f.app_scope_id.map(|s| scope_argument(&s, "filter.appScopeId")).transpose()?,
             visible: None,
         };
-        let request = page::request(first, after).gql()?;
+        let request = page::request(ctx, first, after).gql()?;
         let has_previous = request.after.is_some();
         let found = services(ctx).role_assignments(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(found, has_previous, UnifiedRoleAssignmentNode))

@@ -86,6 +86,10 @@ impl Compiled {
 /// How many users a bulk assignment commits per transaction.
 const BATCH: usize = 250;
 
+/// Above this many users with something already, a reconciliation reads every active assignment
+/// and unfinished request at once rather than each user's through the target index.
+const HOLDINGS_ONE_BY_ONE: usize = 20_000;
+
 /// Batches of a bulk assignment committed at once: one transaction's statements run on one
 /// core, so two keep a two-core machine busy. Their transactions write different targets.
 const LANES: usize = 2;
@@ -518,7 +522,27 @@ impl Services {
             let state = self.auto.state.read().await;
             state.as_ref().map(|m| m.removals.clone()).unwrap_or_default()
         };
-        let versions = self.store.target_versions().await?;
+        // What the users decided on hold: read for the users the rule selects and the package's
+        // holders only, not for the whole directory (a million users, most of them outside this
+        // policy). A user without a version holds nothing.
+        let package_id = policy.access_package_id.clone();
+        let mut users: BTreeSet<UserId> = selected.clone();
+        users.extend(
+            self.store
+                .active_assignments_of_package(&package_id)
+                .await?
+                .into_iter()
+                .map(|a| a.assignment.target_id),
+        );
+        let users: Vec<UserId> = users.into_iter().collect();
+        let versions = self.store.target_versions_of(&users).await?;
+        let known: Vec<UserId> =
+            users.iter().filter(|u| versions.contains_key(u.as_str())).cloned().collect();
+        let (assignments, open_requests) = if known.len() > HOLDINGS_ONE_BY_ONE {
+            (self.store.all_active_assignments().await?, self.store.all_open_requests().await?)
+        } else {
+            self.store.holdings_of(&known).await?
+        };
         let mut states: HashMap<UserId, TargetState> = HashMap::new();
         let state_of = |states: &mut HashMap<UserId, TargetState>, target: &UserId| -> TargetState {
             states
@@ -530,21 +554,20 @@ impl Services {
                 })
                 .clone()
         };
-        for stored in self.store.all_active_assignments().await? {
+        for stored in assignments {
             let target = stored.assignment.target_id.clone();
             state_of(&mut states, &target);
             if let Some(s) = states.get_mut(&target) {
                 s.assignments.push(stored);
             }
         }
-        for stored in self.store.all_open_requests().await? {
+        for stored in open_requests {
             let target = stored.request.target_id.clone();
             state_of(&mut states, &target);
             if let Some(s) = states.get_mut(&target) {
                 s.open_requests.push(stored);
             }
         }
-        let package_id = policy.access_package_id.clone();
         let holders: BTreeSet<UserId> = states
             .iter()
             .filter(|(_, s)| s.assignments.iter().any(|a| a.assignment.access_package_id == package_id))

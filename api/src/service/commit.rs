@@ -270,7 +270,7 @@ mod tests {
             futures::future::join_all(answers).await.into_iter().map(|a| a.unwrap().is_ok()).collect();
         assert_eq!(outcomes, [true, false, true]);
         let page = store
-            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10 })
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10, count: true })
             .await
             .unwrap();
         let written: Vec<(String, String)> =

@@ -773,7 +773,7 @@ mod tests {
         let outsider = outsider();
         let delegations = services.delegations(&outsider).await.unwrap();
         assert_eq!(*delegations, Delegations::default());
-        let page = PageRequest { after: None, first: 10 };
+        let page = PageRequest { after: None, first: 10, count: true };
         assert_eq!(services.users(&outsider, &UserFilter::default(), &page).await.unwrap().total, 0);
         assert_eq!(services.user(&outsider, "u1").await.unwrap(), None);
         assert_eq!(services.remembered_user(&outsider, "u1"), None);

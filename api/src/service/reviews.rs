@@ -392,7 +392,7 @@ impl Services {
 
     async fn all_review_items(&self, instance_id: &str) -> ServiceResult<Vec<StoredItem>> {
         let mut out = Vec::new();
-        let mut page = PageRequest { after: None, first: 1000 };
+        let mut page = PageRequest { after: None, first: 1000, count: true };
         loop {
             let got = self.store.review_items(instance_id, &page).await?;
             let last = got.items.last().map(|(key, _)| key.clone());

@@ -136,7 +136,10 @@ impl Services {
             app_scope_id: Some(AppScope::Catalog(catalog_id.clone()).id()),
             ..RoleAssignmentFilter::default()
         };
-        let page = self.store.role_assignments(&filter, &PageRequest { after: None, first: 1_000 }).await?;
+        let page = self
+            .store
+            .role_assignments(&filter, &PageRequest { after: None, first: 1_000, count: true })
+            .await?;
         Ok(page.items.into_iter().map(|(_, a)| a).collect())
     }
 

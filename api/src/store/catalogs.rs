@@ -621,12 +621,13 @@ mod tests {
             }
         }
         let filter = CatalogFilter { ids: Some(ids.clone()), ..CatalogFilter::default() };
-        let page = store.catalogs(&filter, &PageRequest { after: None, first: 3 }).await.unwrap();
+        let page =
+            store.catalogs(&filter, &PageRequest { after: None, first: 3, count: true }).await.unwrap();
         assert_eq!(page.total, 10);
         assert!(page.has_next);
         let names: Vec<&str> = page.items.iter().map(|(_, c)| c.display_name.as_str()).collect();
         assert_eq!(names, ["Catalog 000", "Catalog 004", "Catalog 008"]);
-        let next = PageRequest { after: page.items.last().map(|(k, _)| k.clone()), first: 10 };
+        let next = PageRequest { after: page.items.last().map(|(k, _)| k.clone()), first: 10, count: true };
         let rest = store.catalogs(&filter, &next).await.unwrap();
         assert_eq!(rest.items.len(), 7);
         assert!(!rest.has_next);

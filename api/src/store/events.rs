@@ -449,7 +449,7 @@ mod tests {
             .events(
                 &EventFilter { subject_id: Some("s1".into()), ..EventFilter::default() },
                 None,
-                &PageRequest { after: None, first: 10 },
+                &PageRequest { after: None, first: 10, count: true },
             )
             .await
             .unwrap();
@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(ids, ["e3"]);
         store.transaction("DELETE event:e2;", Map::new()).await.unwrap();
         let page = store
-            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10 })
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 10, count: true })
             .await
             .unwrap();
         let listed: Vec<(&str, &Value)> = page.items.iter().map(|(_, e)| (e.id.as_str(), &e.data)).collect();
@@ -515,7 +515,7 @@ mod tests {
                 let mut after = None;
                 loop {
                     let page = store
-                        .events(&filter, None, &PageRequest { after: after.clone(), first })
+                        .events(&filter, None, &PageRequest { after: after.clone(), first, count: true })
                         .await
                         .unwrap();
                     seen.push((page.items.iter().map(|(_, e)| e.id.clone()).collect::<Vec<_>>(), page.total));
@@ -549,12 +549,16 @@ mod tests {
         assert_eq!(pages(none, 10).await, [(ids(&[]), 0)]);
 
         let first = store
-            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 1 })
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 1, count: true })
             .await
             .unwrap();
         let record = first.items[0].0.split_once('\u{2}').unwrap().0.to_owned();
         let refused = store
-            .events(&EventFilter::default(), None, &PageRequest { after: Some(record), first: 10 })
+            .events(
+                &EventFilter::default(),
+                None,
+                &PageRequest { after: Some(record), first: 10, count: true },
+            )
             .await;
         assert!(matches!(refused, Err(StoreError::Domain(_))), "a record's sort key alone is not a cursor");
     }
@@ -575,7 +579,7 @@ mod tests {
         assert_eq!(fed.iter().map(|f| f.event.id.as_str()).collect::<Vec<_>>(), expected);
         assert!(fed.windows(2).all(|w| w[0].cursor < w[1].cursor));
         let page = store
-            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 500 })
+            .events(&EventFilter::default(), None, &PageRequest { after: None, first: 500, count: true })
             .await
             .unwrap();
         assert_eq!(page.items.iter().map(|(_, e)| e.id.as_str()).collect::<Vec<_>>(), expected);
@@ -652,7 +656,7 @@ mod filter_tests {
             );
             store.logged(vec![event]).transaction("LET $x = 1;", Map::new()).await.unwrap();
         }
-        let all = PageRequest { after: None, first: 10 };
+        let all = PageRequest { after: None, first: 10, count: true };
         let page = store.events(&EventFilter::default(), None, &all).await.unwrap();
         let ids: Vec<_> = page.items.iter().map(|(_, e)| e.id.as_str()).collect();
         assert_eq!(ids, ["t0", "t1", "t2"]);
@@ -685,7 +689,7 @@ mod filter_tests {
             })
             .collect();
         store.logged(events).transaction("LET $x = 1;", Map::new()).await.unwrap();
-        let all = PageRequest { after: None, first: 10 };
+        let all = PageRequest { after: None, first: 10, count: true };
         let at = |s: i64| Some((start + TimeDelta::seconds(s)).to_rfc3339());
         for (from, until, expected) in [
             (at(5), None, vec!["t10", "t20"]),

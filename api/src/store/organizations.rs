@@ -228,7 +228,7 @@ mod tests {
         let page = store
             .connected_organizations(
                 &OrganizationFilter { display_name: Some("FABRIKAM".into()), state: None },
-                &PageRequest { after: None, first: 10 },
+                &PageRequest { after: None, first: 10, count: true },
             )
             .await
             .unwrap();

@@ -469,6 +469,46 @@ impl Store {
             .collect())
     }
 
+    /// The versions of those of `ids` that have one (bulk work: the users a policy selects).
+    /// Only those records are read.
+    pub async fn target_versions_of(
+        &self,
+        ids: &[UserId],
+    ) -> StoreResult<std::collections::HashMap<String, u64>> {
+        let mut versions = std::collections::HashMap::new();
+        for chunk in ids.chunks(5_000) {
+            let rows: Vec<Value> = self.get_many("target_state", chunk).await?;
+            versions.extend(
+                rows.iter()
+                    .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.get("version")?.as_u64()?))),
+            );
+        }
+        Ok(versions)
+    }
+
+    /// The active assignments and unfinished requests of these targets, each target's read
+    /// through its index (bulk work over a few targets among many).
+    pub async fn holdings_of(
+        &self,
+        ids: &[UserId],
+    ) -> StoreResult<(Vec<StoredAssignment>, Vec<StoredRequest>)> {
+        let (mut assignments, mut requests) = (Vec::new(), Vec::new());
+        for chunk in ids.chunks(500) {
+            let sql = "RETURN array::flatten(array::map($ids, |$t| (
+                     SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $t AND active = true ORDER BY sortKey
+                 )));
+                 RETURN array::flatten(array::map($ids, |$t| (
+                     SELECT *, record::id(id) AS id FROM request
+                         WHERE targetId = $t AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']
+                         ORDER BY sortKey
+                 )));";
+            let mut response = self.read(sql, vars! { "ids" => chunk }).await?;
+            assignments.extend(response.rows::<StoredAssignment>(0, "assignment")?);
+            requests.extend(response.rows::<StoredRequest>(1, "request")?);
+        }
+        Ok((assignments, requests))
+    }
+
     /// What a target holds, in one round trip: the version of its requests and assignments (0
     /// before the first), its assignments that still give access and its unfinished requests, of
     /// every package.
@@ -1151,6 +1191,30 @@ mod tests {
             let plan: Vec<Value> = store.db.query(sql).await.unwrap().take(0).unwrap();
             let plan = Value::Array(plan).to_string();
             assert!(plan.contains(&format!("{table}Due")), "{table}: {plan}");
+        }
+    }
+
+    /// A page of a package's, catalog's, target's or requestor's requests and assignments is a
+    /// range of one index read in order up to its limit: nothing is sorted, whatever the size.
+    #[tokio::test]
+    async fn a_page_is_a_range_of_one_index() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        for (table, filter, index) in [
+            ("assignment", "accessPackageId = $v AND active = true", "assignmentPackage"),
+            ("assignment", "targetId = $v AND active = true", "assignmentTarget"),
+            ("assignment", "catalogId = $v", "assignmentCatalog"),
+            ("request", "accessPackageId = $v", "requestPackage"),
+            ("request", "catalogId = $v", "requestCatalog"),
+            ("request", "requestorId = $v", "requestRequestor"),
+        ] {
+            let sql = format!(
+                "SELECT id FROM {table} WHERE ({filter}) AND sortKey > $after ORDER BY sortKey LIMIT 51 EXPLAIN"
+            );
+            let plan: Vec<Value> =
+                store.db.query(sql).bind(("v", "x")).bind(("after", "")).await.unwrap().take(0).unwrap();
+            let plan = Value::Array(plan).to_string();
+            assert!(plan.contains(index) && plan.contains("MoreThan"), "{table} {filter}: {plan}");
+            assert!(!plan.contains("Sort"), "{table} {filter}: {plan}");
         }
     }
 

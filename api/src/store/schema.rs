@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (18, V18),
     (19, V19),
     (20, V20),
+    (21, V21),
 ];
 
 /// The version this build expects.
@@ -636,6 +637,26 @@ FOR $r IN (SELECT id, doc FROM callout_outbox) {
         DELETE $r.id;
     };
 };
+"#;
+
+/// Version 21: the indexes that list requests and assignments by package, catalog, target and
+/// requestor end with `sortKey`, so a page (`WHERE accessPackageId = $p AND active = true AND
+/// sortKey > $after ORDER BY sortKey LIMIT n`) is a range of one index, read in order and cut at
+/// its limit. With the shorter index every page read and sorted all the package's assignments: a
+/// million-user package's holders took hours to page through.
+const V21: &str = r#"
+REMOVE INDEX requestRequestor ON request;
+REMOVE INDEX requestPackage ON request;
+REMOVE INDEX requestCatalog ON request;
+REMOVE INDEX assignmentTarget ON assignment;
+REMOVE INDEX assignmentPackage ON assignment;
+REMOVE INDEX assignmentCatalog ON assignment;
+DEFINE INDEX requestRequestor ON request FIELDS requestorId, sortKey;
+DEFINE INDEX requestPackage ON request FIELDS accessPackageId, sortKey;
+DEFINE INDEX requestCatalog ON request FIELDS catalogId, sortKey;
+DEFINE INDEX assignmentTarget ON assignment FIELDS targetId, active, sortKey;
+DEFINE INDEX assignmentPackage ON assignment FIELDS accessPackageId, active, sortKey;
+DEFINE INDEX assignmentCatalog ON assignment FIELDS catalogId, sortKey;
 "#;
 
 #[cfg(test)]

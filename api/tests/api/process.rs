@@ -177,7 +177,7 @@ async fn cli_import_reports_counts_and_a_bad_file_imports_nothing() {
 
     // The database holds the good file and nothing of the bad one.
     let store = Store::open(&StoreConfig::at(&db)).await.expect("the database opens");
-    let everyone = PageRequest { after: None, first: 100 };
+    let everyone = PageRequest { after: None, first: 100, count: true };
     let users = store.users(&UserFilter::default(), &everyone).await.expect("users read");
     assert_eq!(users.total, 5);
     assert!(

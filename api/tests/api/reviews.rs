@@ -302,7 +302,7 @@ async fn applying_again_after_a_crash_removes_nothing_twice() {
     let completed =
         em_engine::review::AccessReviewInstance { status: ReviewStatus::Completed, ..instance.clone() };
     store.update_review(&completed, ReviewStatus::Applied, &[], Vec::new()).await.unwrap();
-    let page = em_api::store::PageRequest { after: None, first: 10 };
+    let page = em_api::store::PageRequest { after: None, first: 10, count: true };
     let items = store.review_items(&instance.id, &page).await.unwrap().items;
     let mut carol = items.into_iter().map(|(_, s)| s).find(|s| s.item.principal_id == "u-carol").unwrap();
     carol.item.apply_result = ApplyResult::New;

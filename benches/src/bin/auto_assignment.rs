@@ -360,7 +360,7 @@ async fn active_assignments(store: &Store, package_id: &AccessPackageId) -> anyh
         active_only: true,
         ..AssignmentFilter::default()
     };
-    Ok(store.assignments(&filter, &PageRequest { after: None, first: 1 }).await?.total)
+    Ok(store.assignments(&filter, &PageRequest { after: None, first: 1, count: true }).await?.total)
 }
 
 fn quoted(values: &[&str]) -> String {
