@@ -526,15 +526,14 @@ impl Services {
         // holders only, not for the whole directory (a million users, most of them outside this
         // policy). A user without a version holds nothing.
         let package_id = policy.access_package_id.clone();
-        let mut users: BTreeSet<UserId> = selected.clone();
-        users.extend(
-            self.store
-                .active_assignments_of_package(&package_id)
-                .await?
-                .into_iter()
-                .map(|a| a.assignment.target_id),
-        );
-        let users: Vec<UserId> = users.into_iter().collect();
+        let holders: BTreeSet<UserId> = self
+            .store
+            .active_assignments_of_package(&package_id)
+            .await?
+            .into_iter()
+            .map(|a| a.assignment.target_id)
+            .collect();
+        let users: Vec<UserId> = selected.union(&holders).cloned().collect();
         let versions = self.store.target_versions_of(&users).await?;
         let known: Vec<UserId> =
             users.iter().filter(|u| versions.contains_key(u.as_str())).cloned().collect();
@@ -568,11 +567,6 @@ impl Services {
                 s.open_requests.push(stored);
             }
         }
-        let holders: BTreeSet<UserId> = states
-            .iter()
-            .filter(|(_, s)| s.assignments.iter().any(|a| a.assignment.access_package_id == package_id))
-            .map(|(t, _)| t.clone())
-            .collect();
         let mut adds = Vec::new();
         let mut steps = Vec::new();
         for user in selected.union(&holders) {

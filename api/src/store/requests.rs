@@ -363,6 +363,25 @@ fn conditions(pairs: &[(&str, Option<&str>)]) -> (Vec<String>, Map<String, Value
     (conditions, vars)
 }
 
+/// The states of a request that has not ended yet.
+const OPEN_STATES: &str = "['submitted', 'pendingApproval', 'scheduled', 'delivering']";
+
+/// The assignments of target `$t` that still give access, through the target index.
+const ACTIVE_OF_TARGET: &str =
+    "SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $t AND active = true ORDER BY sortKey";
+
+/// The unfinished requests of target `$t`, through the target index.
+fn open_of_target() -> String {
+    format!(
+        "SELECT *, record::id(id) AS id FROM request WHERE targetId = $t AND state IN {OPEN_STATES} ORDER BY sortKey"
+    )
+}
+
+/// `(target, version)` of `target_state` rows read with their id.
+fn versions(rows: &[Value]) -> impl Iterator<Item = (String, u64)> + '_ {
+    rows.iter().filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.get("version")?.as_u64()?)))
+}
+
 impl Store {
     pub async fn request(&self, id: &RequestId) -> StoreResult<Option<StoredRequest>> {
         self.get("request", id).await
@@ -448,13 +467,7 @@ impl Store {
 
     /// Every unfinished request (bulk work).
     pub async fn all_open_requests(&self) -> StoreResult<Vec<StoredRequest>> {
-        self.all(
-            "request",
-            "state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']",
-            "sortKey",
-            Map::new(),
-        )
-        .await
+        self.all("request", &format!("state IN {OPEN_STATES}"), "sortKey", Map::new()).await
     }
 
     /// The version of every target that has one (bulk work).
@@ -463,10 +476,7 @@ impl Store {
             .read("SELECT record::id(id) AS id, version FROM target_state;", Map::new())
             .await?
             .rows(0, "target_state")?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.get("version")?.as_u64()?)))
-            .collect())
+        Ok(versions(&rows).collect())
     }
 
     /// The versions of those of `ids` that have one (bulk work: the users a policy selects).
@@ -475,15 +485,12 @@ impl Store {
         &self,
         ids: &[UserId],
     ) -> StoreResult<std::collections::HashMap<String, u64>> {
-        let mut versions = std::collections::HashMap::new();
+        let mut found = std::collections::HashMap::new();
         for chunk in ids.chunks(5_000) {
             let rows: Vec<Value> = self.get_many("target_state", chunk).await?;
-            versions.extend(
-                rows.iter()
-                    .filter_map(|r| Some((r.get("id")?.as_str()?.to_owned(), r.get("version")?.as_u64()?))),
-            );
+            found.extend(versions(&rows));
         }
-        Ok(versions)
+        Ok(found)
     }
 
     /// The active assignments and unfinished requests of these targets, each target's read
@@ -494,15 +501,12 @@ impl Store {
     ) -> StoreResult<(Vec<StoredAssignment>, Vec<StoredRequest>)> {
         let (mut assignments, mut requests) = (Vec::new(), Vec::new());
         for chunk in ids.chunks(500) {
-            let sql = "RETURN array::flatten(array::map($ids, |$t| (
-                     SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $t AND active = true ORDER BY sortKey
-                 )));
-                 RETURN array::flatten(array::map($ids, |$t| (
-                     SELECT *, record::id(id) AS id FROM request
-                         WHERE targetId = $t AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']
-                         ORDER BY sortKey
-                 )));";
-            let mut response = self.read(sql, vars! { "ids" => chunk }).await?;
+            let sql = format!(
+                "RETURN array::flatten(array::map($ids, |$t| ({ACTIVE_OF_TARGET})));
+                 RETURN array::flatten(array::map($ids, |$t| ({})));",
+                open_of_target()
+            );
+            let mut response = self.read(&sql, vars! { "ids" => chunk }).await?;
             assignments.extend(response.rows::<StoredAssignment>(0, "assignment")?);
             requests.extend(response.rows::<StoredRequest>(1, "request")?);
         }
@@ -519,17 +523,14 @@ impl Store {
         // Every change of a target's requests and assignments bumps its version, so a target
         // without one has none, and its two SELECTs (each planned) are skipped:
         // most submissions are of users with nothing yet.
-        let sql = "LET $version = type::record('target_state', $target).version ?? 0;
+        let sql = format!(
+            "LET $version = type::record('target_state', $t).version ?? 0;
              RETURN $version;
-             IF $version == 0 { [] } ELSE {
-                 SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $target AND active = true ORDER BY sortKey
-             };
-             IF $version == 0 { [] } ELSE {
-                 SELECT *, record::id(id) AS id FROM request
-                     WHERE targetId = $target AND state IN ['submitted', 'pendingApproval', 'scheduled', 'delivering']
-                     ORDER BY sortKey
-             };";
-        let mut response = self.read(sql, vars! { "target" => target_id }).await?;
+             IF $version == 0 {{ [] }} ELSE {{ {ACTIVE_OF_TARGET} }};
+             IF $version == 0 {{ [] }} ELSE {{ {} }};",
+            open_of_target()
+        );
+        let mut response = self.read(&sql, vars! { "t" => target_id }).await?;
         let version = response.value(1)?.as_u64().unwrap_or(0);
         Ok((version, response.rows(2, "assignment")?, response.rows(3, "request")?))
     }
