@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::{AuthSettings, Authenticator, PartnerTrust};
 use crate::clock::SystemClock;
 use crate::graphql;
+use crate::limits::{Budget, Limits};
 use crate::server::{self, AppState};
 use crate::service::Services;
 use crate::store::{Store, StoreConfig};
@@ -214,6 +215,8 @@ pub struct ServeArgs {
     #[arg(long, env = "EM_MAIL_FROM", default_value = "Entitlement management <noreply@localhost>")]
     pub mail_from: String,
     #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
     pub db: DbArgs,
 }
 
@@ -253,6 +256,55 @@ fn lock_hint(message: &str) -> &'static str {
     }
 }
 
+/// What the server accepts from clients (see [`crate::limits`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitArgs {
+    /// Deepest selection accepted.
+    #[arg(long, env = "EM_MAX_DEPTH", default_value_t = Limits::default().max_depth)]
+    pub max_depth: usize,
+    /// Most expensive operation accepted (a list costs its `first` times what each item selects).
+    #[arg(long, env = "EM_MAX_COMPLEXITY", default_value_t = Limits::default().max_complexity)]
+    pub max_complexity: usize,
+    /// Most aliased fields in one query.
+    #[arg(long, env = "EM_MAX_ALIASES", default_value_t = Limits::default().max_aliases)]
+    pub max_aliases: usize,
+    /// Largest request body (and WebSocket message), in bytes.
+    #[arg(long, env = "EM_MAX_BODY_BYTES", default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Seconds an operation may run before the answer is 503 (a mutation still runs to its end).
+    #[arg(long, env = "EM_REQUEST_TIMEOUT_SECS", default_value_t = Limits::default().request_timeout.as_secs())]
+    pub request_timeout_secs: u64,
+    /// Answer introspection (`__schema`, `__type`) and suggest field names; on with `--demo`.
+    #[arg(long, env = "EM_INTROSPECTION")]
+    pub introspection: bool,
+    /// Cost each signed-in caller may spend per second (every field costs 1, a list its `first`
+    /// times its items'); 0 for no limit.
+    #[arg(long, env = "EM_RATE_LIMIT", default_value_t = 10_000.0)]
+    pub rate_limit: f64,
+    /// Cost a caller may spend at once before the rate applies.
+    #[arg(long, env = "EM_RATE_BURST", default_value_t = 100_000.0)]
+    pub rate_burst: f64,
+}
+
+impl LimitArgs {
+    /// The limits these arguments set; `introspection` also on when `demo`.
+    #[must_use]
+    pub fn limits(&self, demo: bool) -> Limits {
+        Limits {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+            introspection: self.introspection || demo,
+            budget: (self.rate_limit > 0.0).then_some(Budget {
+                per_second: self.rate_limit,
+                burst: self.rate_burst.max(self.rate_limit),
+            }),
+        }
+    }
+}
+
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let services = open_on(&args.db, args.virtual_clock)
@@ -267,8 +319,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         tracing::info!("demo directory loaded");
     }
-    let schema = graphql::build_schema(services.clone());
-    let mut state = AppState::new(schema, services.clone());
+    let limits = args.limits.limits(args.demo);
+    let schema = graphql::build_schema_with(services.clone(), &limits);
+    let mut state = AppState::new(schema, services.clone()).with_limits(limits);
     let mut auth = args.auth.clone();
     if args.demo && auth.secret.is_none() && auth.jwks.is_none() {
         // The demo authenticates like a real deployment, with a secret made for this run.

@@ -25,6 +25,7 @@ pub mod subscription;
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use em_engine::Actor;
 
+use crate::limits::Limits;
 use crate::service::Services;
 
 /// The query root.
@@ -64,21 +65,28 @@ pub struct Subscription(subscription::EventSubscription, subscription::ApprovalS
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Deepest query accepted (OWASP: limit depth).
-pub const MAX_DEPTH: usize = 16;
-/// Most expensive query accepted (OWASP: limit cost); list fields cost their page size.
-pub const MAX_COMPLEXITY: usize = 20_000;
-
-/// Builds the schema around the services, with the live event feed of their store.
+/// Builds the schema around the services, with the live event feed of their store, under the
+/// default [`Limits`].
 #[must_use]
 pub fn build_schema(services: Services) -> AppSchema {
+    build_schema_with(services, &Limits::default())
+}
+
+/// Builds the schema around the services under `limits`: depth, cost, aliases and each caller's
+/// budget are checked by [`crate::limits::Guard`]; introspection and suggestions answer only
+/// when the limits allow them.
+#[must_use]
+pub fn build_schema_with(services: Services, limits: &Limits) -> AppSchema {
     let feed = services.event_feed();
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .data(services)
         .data(feed)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+        .extension(crate::limits::Guard::new(limits.clone()));
+    if limits.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().disable_suggestions().finish()
+    }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
@@ -96,6 +104,29 @@ pub fn as_caller(
 ) -> async_graphql::Request {
     let loaders = loaders::Loaders::new(services.clone(), actor.clone());
     request.data(actor).data(loaders)
+}
+
+/// Whether the operation a request would run is a mutation (`false` when the query does not parse).
+#[must_use]
+pub fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+    async_graphql::parser::parse_query(query)
+        .is_ok_and(|document| operation_is_mutation(&document, operation_name))
+}
+
+/// Whether the operation of `document` that `operation_name` selects is a mutation.
+#[must_use]
+pub fn operation_is_mutation(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    match &document.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name).is_some_and(|op| op.node.ty == OperationType::Mutation),
+            None => ops.len() == 1 && ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
 }
 
 /// The services, from the request context.

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod demo;
 pub mod feed;
 pub mod graphql;
+pub mod limits;
 pub mod server;
 pub mod service;
 pub mod store;

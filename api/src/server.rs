@@ -6,8 +6,6 @@
 //! (405 with `Allow: POST`), the response media type follows `Accept`, a request that produced no
 //! data answers 400 under `application/graphql-response+json`, batches are refused.
 
-use std::time::Duration;
-
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::ExecutableDocument;
 use axum::Router;
@@ -24,13 +22,9 @@ use em_engine::{Actor, ExternalSubject};
 
 use crate::auth::{AuthError, Authenticator, bearer};
 use crate::graphql::AppSchema;
+use crate::limits::Limits;
 use crate::service::Services;
 use crate::service::cache::GenerationMap;
-
-/// The largest request body accepted (a directory import is the largest request).
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
-/// The longest a single GraphQL request may run.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -43,14 +37,74 @@ pub struct AppState {
     /// Checks bearer tokens; `None` serves every request as the local operator (no identity
     /// provider configured, for a server on a developer's machine).
     pub auth: Option<Arc<Authenticator>>,
+    /// The body size and time limits (the schema applies the others).
+    pub limits: Arc<Limits>,
+    /// Whether the database answers, checked every [`Readiness::EVERY`].
+    pub readiness: Arc<Readiness>,
     parsed: Arc<ParsedQueries>,
+}
+
+/// Whether the database answered its last check. While it does not, `/healthz` and every
+/// GraphQL operation answer 503 at once, instead of waiting for a connection being re-made.
+pub struct Readiness {
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self { ready: std::sync::atomic::AtomicBool::new(true) }
+    }
+}
+
+impl Readiness {
+    /// How often the database is asked.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+    /// The longest a check waits for an answer.
+    pub const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Checks the database every [`Self::EVERY`] until the readiness is dropped (with the app).
+    async fn watch(readiness: std::sync::Weak<Self>, services: Services) {
+        loop {
+            let answered = matches!(tokio::time::timeout(Self::WAIT, services.health()).await, Ok(Ok(())));
+            let Some(readiness) = readiness.upgrade() else { return };
+            let was = readiness.ready.swap(answered, std::sync::atomic::Ordering::Relaxed);
+            if was != answered {
+                if answered {
+                    tracing::info!("the database answers again");
+                } else {
+                    tracing::error!("the database does not answer: serving 503 until it does");
+                }
+            }
+            drop(readiness);
+            tokio::time::sleep(Self::EVERY).await;
+        }
+    }
 }
 
 impl AppState {
     /// A server without authentication.
     #[must_use]
     pub fn new(schema: AppSchema, services: Services) -> Self {
-        Self { schema, services, auth: None, parsed: Arc::default() }
+        Self {
+            schema,
+            services,
+            auth: None,
+            limits: Arc::default(),
+            readiness: Arc::default(),
+            parsed: Arc::default(),
+        }
+    }
+
+    /// A server under `limits` (the same the schema was built with).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// A server that requires bearer tokens.
@@ -112,6 +166,8 @@ impl AppState {
 
 /// The application's routes, ready to serve or to drive in tests.
 pub fn app(state: AppState) -> Router {
+    let max_body = state.limits.max_body_bytes;
+    tokio::spawn(Readiness::watch(Arc::downgrade(&state.readiness), state.services.clone()));
     Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -121,7 +177,7 @@ pub fn app(state: AppState) -> Router {
             "/identityGovernance/entitlementManagement/assignmentRequests/{id}/resume",
             axum::routing::post(resume),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
@@ -180,13 +236,14 @@ async fn resume(
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.services.health().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
+    if state.readiness.ready() { (StatusCode::OK, "ok").into_response() } else { unavailable() }
+}
+
+/// 503 with `Retry-After`, while the database does not answer.
+fn unavailable() -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 #[derive(Deserialize)]
@@ -225,7 +282,7 @@ async fn graphql_get(
     {
         return request_error(media, StatusCode::BAD_REQUEST, "`extensions` must be a JSON object");
     }
-    if is_mutation(&query, params.operation_name.as_deref()) {
+    if crate::graphql::is_mutation(&query, params.operation_name.as_deref()) {
         let mut response =
             request_error(media, StatusCode::METHOD_NOT_ALLOWED, "mutations must be sent with POST");
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -292,18 +349,53 @@ async fn execute(
     request: async_graphql::Request,
     media: &'static str,
 ) -> Response {
+    if !state.readiness.ready() {
+        let mut response = error_response(
+            media,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the database does not answer; retry shortly (nothing was done)",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return response;
+    }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let actor = match state.caller(authorization).await {
         Ok(actor) => actor,
         Err(e) => return unauthorized(media, &e),
     };
     let mut request = crate::graphql::as_caller(request, &state.services, actor);
-    if let Some(document) = state.parsed.get(&request.query) {
+    let document = state.parsed.get(&request.query);
+    // A mutation runs to its end on a task of its own even when the client hangs up or the
+    // timeout below answers first: a change is never stopped between its commit and what
+    // follows it (a policy's first population, a request's notices). A query is stopped.
+    let mutation = match &document {
+        Some(document) => crate::graphql::operation_is_mutation(document, request.operation_name.as_deref()),
+        None => crate::graphql::is_mutation(&request.query, request.operation_name.as_deref()),
+    };
+    if let Some(document) = document {
         request.set_parsed_query(document);
     }
-    let response = match tokio::time::timeout(REQUEST_TIMEOUT, state.schema.execute(request)).await {
-        Ok(r) => r,
-        Err(_) => return request_error(media, StatusCode::SERVICE_UNAVAILABLE, "the request took too long"),
+    let schema = state.schema.clone();
+    let task = Detached { handle: tokio::spawn(async move { schema.execute(request).await }), mutation };
+    let response = match tokio::time::timeout(state.limits.request_timeout, task.finished()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error_response(
+                media,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::graphql::error::INTERNAL,
+                "internal error; the server log has the details",
+            );
+        }
+        Err(_) => {
+            let message = if mutation {
+                "the request took too long; the change goes on and may still be made: read before you send it again"
+            } else {
+                "the request took too long"
+            };
+            return error_response(media, StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", message);
+        }
     };
     // Errors without a path happened before execution (syntax, validation, variables): such a
     // response has no `data` entry and, under graphql-response+json, a 400 status. Field errors
@@ -311,8 +403,15 @@ async fn execute(
     let request_error = response.data == async_graphql::Value::Null
         && response.is_err()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let status =
-        if media == GRAPHQL_RESPONSE && request_error { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    // A caller whose budget is spent gets 429 with `Retry-After`, whatever the media type.
+    let retry_after = crate::limits::retry_after(&response);
+    let status = if retry_after.is_some() {
+        StatusCode::TOO_MANY_REQUESTS
+    } else if media == GRAPHQL_RESPONSE && request_error {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     // Straight to text, except for a request error, whose `data` entry goes.
     let body = if request_error {
         serde_json::to_value(&response).map(|mut body| {
@@ -331,7 +430,11 @@ async fn execute(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response();
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 fn content_type(media: &'static str) -> HeaderValue {
@@ -383,8 +486,12 @@ fn not_acceptable() -> Response {
 }
 
 fn request_error(media: &'static str, status: StatusCode, message: &str) -> Response {
-    let body =
-        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
+    error_response(media, status, "BAD_REQUEST", message)
+}
+
+/// A response with one error, `code` in its extensions, and no `data`.
+fn error_response(media: &'static str, status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, [(header::CONTENT_TYPE, content_type(media))], body.to_string()).into_response()
 }
 
@@ -423,16 +530,31 @@ impl ParsedQueries {
     }
 }
 
-/// Whether the operation a request would run is a mutation.
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(document) = async_graphql::parser::parse_query(query) else { return false };
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name).is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => ops.len() == 1 && ops.values().any(|op| op.node.ty == OperationType::Mutation),
-        },
+/// An operation running on its own task: a query's is stopped when its handler is dropped (the
+/// client hung up, or the timeout answered), a mutation's runs to its end.
+struct Detached {
+    handle: tokio::task::JoinHandle<async_graphql::Response>,
+    mutation: bool,
+}
+
+impl Detached {
+    /// The operation's response; `None` if its task panicked (logged).
+    async fn finished(mut self) -> Option<async_graphql::Response> {
+        match (&mut self.handle).await {
+            Ok(response) => Some(response),
+            Err(e) => {
+                tracing::error!(error = %e, "a GraphQL operation's task failed");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if !self.mutation {
+            self.handle.abort();
+        }
     }
 }
 
@@ -465,6 +587,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graphql::is_mutation;
 
     #[test]
     fn parsed_queries_are_kept_by_text_and_bounded() {

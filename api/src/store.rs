@@ -172,7 +172,9 @@ pub fn quote(text: &str) -> String {
 /// The connection and the operations on it.
 #[derive(Clone)]
 pub struct Store {
-    db: Surreal<Any>,
+    /// One session for every handle: with SDK 3.3, cloning a `Surreal` opens a new session and
+    /// replays its sign-in (a password hash on a server, per clone).
+    db: Arc<Surreal<Any>>,
     /// Events the next transaction writes with its change (see [`Store::logged`]).
     pending: Arc<Vec<Event>>,
     /// Woken after every transaction that wrote events, for the live feed.
@@ -213,7 +215,7 @@ impl Store {
         }
         db.use_ns(config.namespace.as_str()).use_db(config.database.as_str()).await?;
         let store = Self {
-            db,
+            db: Arc::new(db),
             pending: Arc::new(Vec::new()),
             committed: Arc::new(Notify::new()),
             writers: Arc::new(writers::Writers::default()),

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
 use crate::graphql::AppSchema;
-use crate::server::{AppState, MAX_BODY};
+use crate::server::AppState;
 
 /// The WebSocket subprotocol.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -59,7 +59,8 @@ pub mod close {
 
 /// `GET /graphql/ws`: upgrades to a WebSocket and serves the protocol on it.
 pub async fn graphql_ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.protocols([PROTOCOL]).max_message_size(MAX_BODY).on_upgrade(move |socket| serve(state, socket))
+    let max_message = state.limits.max_body_bytes;
+    upgrade.protocols([PROTOCOL]).max_message_size(max_message).on_upgrade(move |socket| serve(state, socket))
 }
 
 async fn serve(state: AppState, socket: WebSocket) {
@@ -156,7 +157,8 @@ struct Connection {
     /// Set by the acknowledgement.
     actor: Option<Actor>,
     /// Running operations by id, with the generation that tells a reused id's messages apart.
-    operations: HashMap<String, (u64, AbortHandle)>,
+    /// A mutation's task is not aborted: once started, a change runs to its end.
+    operations: HashMap<String, (u64, Running)>,
     generation: u64,
 }
 
@@ -206,6 +208,7 @@ impl Connection {
                 }
                 self.generation += 1;
                 let generation = self.generation;
+                let mutation = crate::graphql::is_mutation(&request.query, request.operation_name.as_deref());
                 let task = tokio::spawn(run(
                     self.state.schema.clone(),
                     crate::graphql::as_caller(*request, &self.state.services, actor),
@@ -213,12 +216,12 @@ impl Connection {
                     generation,
                     self.outbox.clone(),
                 ));
-                self.operations.insert(id, (generation, task.abort_handle()));
+                self.operations.insert(id, (generation, Running { task: task.abort_handle(), mutation }));
                 Ok(None)
             }
             ClientMessage::Complete { id } => {
-                if let Some((_, task)) = self.operations.remove(&id) {
-                    task.abort();
+                if let Some((_, running)) = self.operations.remove(&id) {
+                    running.stop();
                 }
                 Ok(None)
             }
@@ -271,8 +274,8 @@ impl Connection {
     }
 
     fn stop_all(&mut self) {
-        for (_, (_, task)) in self.operations.drain() {
-            task.abort();
+        for (_, (_, running)) in self.operations.drain() {
+            running.stop();
         }
     }
 
@@ -316,6 +319,21 @@ fn authorization(payload: &Map<String, Value>) -> Option<String> {
         return Some(if value.contains(' ') { value.to_owned() } else { format!("Bearer {value}") });
     }
     text("token").map(|token| format!("Bearer {token}"))
+}
+
+/// A running operation of a connection.
+struct Running {
+    task: AbortHandle,
+    mutation: bool,
+}
+
+impl Running {
+    /// Stops a query or subscription; a mutation goes on to its end (its messages are dropped).
+    fn stop(self) {
+        if !self.mutation {
+            self.task.abort();
+        }
+    }
 }
 
 /// Runs one operation and sends its messages to the connection.

@@ -16,6 +16,9 @@
 //! | `external` | seed scenario 2's external half over the demo directory: partner sign-in, sponsors' live approvals, guests invited, blocked and deleted; the guest lifecycle's edges |
 //! | `extensions` | the bonus scenario (a manager requests a Temporary Access Pass for her report; a real TAP issuer verifies the signed call and resumes the request), failing extensions, callback timeouts, forged callbacks, bad input |
 //! | `notifications` | e-mail through a real SMTP conversation: approvers, requestors, holders before the end; `isAssignmentNotificationDisabled` |
+//! | `limits` | hostile clients: depth, cost, aliases, introspection, body size, each caller's budget (429), a seeded generator of malformed inputs |
+//! | `conformance` | the `graphql-http` audit and the `graphql-transport-ws` close codes, by independent Node.js clients |
+//! | `faults` | a SurrealDB server killed and restarted under a running server: 503 on `/healthz`, no data, then everything committed |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
 //! | `read_path` | an end user, a delegate and an approver query every root field, `node` and every subscription; batched nested reads |
@@ -33,6 +36,8 @@ mod access_packages;
 mod auto_assignment;
 #[path = "api/catalogs.rs"]
 mod catalogs;
+#[path = "api/conformance.rs"]
+mod conformance;
 #[path = "api/delegation.rs"]
 mod delegation;
 #[path = "api/departments.rs"]
@@ -43,8 +48,12 @@ mod directory;
 mod extensions;
 #[path = "api/external.rs"]
 mod external;
+#[path = "api/faults.rs"]
+mod faults;
 #[path = "api/http.rs"]
 mod http;
+#[path = "api/limits.rs"]
+mod limits;
 #[path = "api/notifications.rs"]
 mod notifications;
 #[path = "api/organizations.rs"]

@@ -33,6 +33,9 @@ pub enum Storage {
     SurrealKv { parent: Option<PathBuf>, sync: String },
     /// SurrealDB's in-memory engine (for quick checks; nothing reaches the disk).
     Memory,
+    /// A new database (named for this run) on a SurrealDB server at `url` (`ws://HOST:PORT`),
+    /// signed in as a root user.
+    Server { url: String, username: String, password: String },
 }
 
 /// How to start the server.
@@ -96,7 +99,7 @@ impl Harness {
     /// Opens a fresh database, imports `directory` (as the local operator, like `em-api
     /// import`), and serves GraphQL on 127.0.0.1 with a port chosen by the system.
     pub async fn start(options: &ServerOptions, directory: &Value) -> anyhow::Result<Self> {
-        let (data, db_url) = match &options.storage {
+        let (data, config) = match &options.storage {
             Storage::SurrealKv { parent, sync } => {
                 let dir = match parent {
                     Some(p) => tempfile::Builder::new().prefix("em-simulator-").tempdir_in(p),
@@ -104,9 +107,18 @@ impl Harness {
                 }
                 .context("cannot create the database folder")?;
                 let url = format!("surrealkv://{}?sync={sync}", dir.path().join("db").display());
-                (Some(dir), url)
+                (Some(dir), StoreConfig::at(&url))
             }
-            Storage::Memory => (None, "mem://".to_owned()),
+            Storage::Memory => (None, StoreConfig::memory()),
+            Storage::Server { url, username, password } => (
+                None,
+                StoreConfig {
+                    database: format!("sim_{}", uuid::Uuid::new_v4().simple()),
+                    username: Some(username.clone()),
+                    password: Some(password.clone()),
+                    ..StoreConfig::at(url)
+                },
+            ),
         };
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let settings = AuthSettings {
@@ -121,7 +133,10 @@ impl Harness {
         let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<Ready>>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let threads = options.threads.max(1);
-        let url = db_url.clone();
+        let db_url = match &options.storage {
+            Storage::Server { url, .. } => format!("{url} (database {})", config.database),
+            _ => config.url.clone(),
+        };
         let (virtual_clock, loopback) = (options.virtual_clock, options.loopback_extensions);
         let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -137,7 +152,7 @@ impl Harness {
                 }
             };
             runtime.block_on(async move {
-                match prepare(&url, &directory, settings, virtual_clock, loopback).await {
+                match prepare(&config, &directory, settings, virtual_clock, loopback).await {
                     Ok((listener, app, ready)) => {
                         let _ = ready_tx.send(Ok(ready));
                         tokio::select! {
@@ -332,14 +347,14 @@ fn partner_jwks() -> Value {
 /// timer runner of a server on the real clock. With `loopback_extensions`, custom extensions may
 /// call plain `http` on a loopback host; the first retry of a failed call waits 1 s, as `serve`'s.
 async fn prepare(
-    url: &str,
+    config: &StoreConfig,
     directory: &str,
     settings: AuthSettings,
     virtual_clock: bool,
     loopback_extensions: bool,
 ) -> anyhow::Result<(tokio::net::TcpListener, axum::Router, Ready)> {
     let store =
-        Store::open(&StoreConfig::at(url)).await.map_err(|e| anyhow::anyhow!("cannot open `{url}`: {e}"))?;
+        Store::open(config).await.map_err(|e| anyhow::anyhow!("cannot open `{}`: {e}", config.url))?;
     let services = if virtual_clock {
         Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
     } else {
@@ -360,8 +375,10 @@ async fn prepare(
         tokio::spawn(em_api::service::timers::run(services.clone()));
     }
     let statistics = services.statistics();
-    let schema = graphql::build_schema(services.clone());
-    let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?);
+    // The simulator is the load: its callers spend without a budget.
+    let limits = em_api::limits::Limits { budget: None, ..em_api::limits::Limits::default() };
+    let schema = graphql::build_schema_with(services.clone(), &limits);
+    let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?).with_limits(limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     Ok((listener, server::app(state), Ready { address, import_time, statistics }))

@@ -145,6 +145,15 @@ struct ServerArgs {
     /// interval such as `200ms`.
     #[arg(long, default_value = "every")]
     sync: String,
+    /// Keep the data on this SurrealDB server (`ws://HOST:PORT`, e.g. `em-surreal`'s `surreal
+    /// start`), in a new database, instead of embedded SurrealKV.
+    #[arg(long, conflicts_with = "memory")]
+    db_server: Option<String>,
+    /// The server's root user and password.
+    #[arg(long, default_value = "root")]
+    db_user: String,
+    #[arg(long, default_value = "root")]
+    db_pass: String,
     /// Worker threads of the server's runtime (default: the machine's cores).
     #[arg(long)]
     server_threads: Option<usize>,
@@ -156,7 +165,13 @@ struct ServerArgs {
 impl ServerArgs {
     fn options(&self) -> ServerOptions {
         ServerOptions {
-            storage: if self.memory {
+            storage: if let Some(url) = &self.db_server {
+                Storage::Server {
+                    url: url.clone(),
+                    username: self.db_user.clone(),
+                    password: self.db_pass.clone(),
+                }
+            } else if self.memory {
                 Storage::Memory
             } else {
                 Storage::SurrealKv { parent: self.data_parent.clone(), sync: self.sync.clone() }

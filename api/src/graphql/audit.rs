@@ -84,6 +84,7 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The audit trail, oldest first: administrators see every event; others the events of
     /// what they may see in their catalogs, and those they did, about them or addressed to them.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

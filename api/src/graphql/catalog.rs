@@ -166,6 +166,7 @@ impl AccessPackageCatalogNode {
     async fn modified_date_time(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.modified_date_time
     }
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn access_packages(
         &self,
         ctx: &Context<'_>,
@@ -179,6 +180,7 @@ impl AccessPackageCatalogNode {
         let packages = services(ctx).access_packages(&actor(ctx), filter, &request).await.gql()?;
         Ok(page::connection(packages, has_previous, AccessPackageNode))
     }
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn resources(
         &self,
         ctx: &Context<'_>,
@@ -212,6 +214,7 @@ impl AccessPackageCatalogNode {
             .collect())
     }
     /// The resource requests that added and removed resources, newest last.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn resource_requests(
         &self,
         ctx: &Context<'_>,
@@ -479,6 +482,7 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// Catalogs, ordered by display name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn catalogs(
         &self,
         ctx: &Context<'_>,
@@ -514,6 +518,7 @@ impl CatalogQuery {
     }
 
     /// Access packages, ordered by display name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn access_packages(
         &self,
         ctx: &Context<'_>,

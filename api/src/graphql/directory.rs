@@ -180,6 +180,7 @@ impl UserNode {
         Ok(out)
     }
     /// Users whose manager is this user.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn direct_reports(
         &self,
         ctx: &Context<'_>,
@@ -534,6 +535,7 @@ pub struct DirectoryQuery;
 #[Object]
 impl DirectoryQuery {
     /// Users, ordered by display name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -566,6 +568,7 @@ impl DirectoryQuery {
     }
 
     /// Groups, ordered by display name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn groups(
         &self,
         ctx: &Context<'_>,
@@ -587,6 +590,7 @@ impl DirectoryQuery {
         Ok(services(ctx).group(&actor(ctx), &id).await.gql()?.map(GroupNode))
     }
 
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn applications(
         &self,
         ctx: &Context<'_>,
@@ -605,6 +609,7 @@ impl DirectoryQuery {
         Ok(services(ctx).application(&actor(ctx), &id).await.gql()?.map(ApplicationNode))
     }
 
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn sites(
         &self,
         ctx: &Context<'_>,
@@ -623,6 +628,7 @@ impl DirectoryQuery {
         Ok(services(ctx).site(&actor(ctx), &id).await.gql()?.map(SiteNode))
     }
 
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn directory_roles(
         &self,
         ctx: &Context<'_>,

@@ -327,6 +327,7 @@ pub struct OrganizationQuery;
 impl OrganizationQuery {
     /// Connected organizations, by name: for administrators and holders of an
     /// entitlement-management role.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn connected_organizations(
         &self,
         ctx: &Context<'_>,

@@ -22,6 +22,14 @@ pub struct Counted {
 
 pub type Conn<T> = Connection<String, T, Counted>;
 
+/// What a connection field costs against the schema's complexity limit: its page size (`first`,
+/// else the default page) times what each item selects, so nested lists multiply.
+#[must_use]
+pub fn cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = first.map_or(DEFAULT_PAGE, |n| usize::try_from(n).unwrap_or(0).min(MAX_PAGE));
+    page.max(1).saturating_mul(child_complexity)
+}
+
 /// Validates `first` and `after` into a store page request, which counts the items of every
 /// page only when the query selects `totalCount`.
 pub fn request(

@@ -894,6 +894,7 @@ impl PolicyQuery {
     }
 
     /// Assignment policies, ordered by display name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn assignment_policies(
         &self,
         ctx: &Context<'_>,

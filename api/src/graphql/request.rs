@@ -553,6 +553,7 @@ impl RequestQuery {
 
     /// Requests, oldest first. Administrators see every request; other users pass
     /// `filterByCurrentUser` (`target`, `createdBy`, or `approver` for those awaiting them).
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn assignment_requests(
         &self,
         ctx: &Context<'_>,
@@ -589,6 +590,7 @@ impl RequestQuery {
 
     /// Assignments, oldest first. Administrators see every assignment; other users pass
     /// `filterByCurrentUser: true` for their own (Graph's `on='target'`).
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn assignments(
         &self,
         ctx: &Context<'_>,

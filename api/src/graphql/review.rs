@@ -139,6 +139,7 @@ impl ReviewNode {
         ID(format!("AccessPackageAssignmentPolicy:{}", self.0.policy_id))
     }
     /// The review's decision items, by assignee name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn decisions(
         &self,
         ctx: &Context<'_>,
@@ -244,6 +245,7 @@ pub struct ReviewQuery;
 #[Object]
 impl ReviewQuery {
     /// A policy's reviews, oldest first: for whoever reads its catalog.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn access_review_instances(
         &self,
         ctx: &Context<'_>,
@@ -268,6 +270,7 @@ impl ReviewQuery {
 
     /// The decisions waiting for the signed-in reviewer (Graph's
     /// `decisions/filterByCurrentUser(on='reviewer')`), by assignee name.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn access_review_decisions(
         &self,
         ctx: &Context<'_>,

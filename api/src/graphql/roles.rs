@@ -142,6 +142,7 @@ impl RoleQuery {
 
     /// Role assignments, oldest first: administrators see all of them; others those of the
     /// catalogs where they hold a role, and their own.
+    #[graphql(complexity = "super::page::cost(first, child_complexity)")]
     async fn role_assignments(
         &self,
         ctx: &Context<'_>,

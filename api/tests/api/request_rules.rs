@@ -39,7 +39,12 @@ impl Org {
     }
 
     async fn on(virtual_clock: bool) -> Self {
-        let server = TestServer::with_auth_on(directory_with_admin(), virtual_clock).await;
+        Self::over(directory_with_admin(), virtual_clock).await
+    }
+
+    /// Over `directory` (with `u-ada` an administrator and `u-dan` a requestor).
+    async fn over(directory: Value, virtual_clock: bool) -> Self {
+        let server = TestServer::with_auth_on(directory, virtual_clock).await;
         let ada = server.as_user("u-ada");
         let catalog = ada.create_catalog("Governance").await;
         Self { server, ada, catalog }
@@ -514,6 +519,84 @@ async fn two_approvers_deciding_at_once_make_exactly_one_decision() {
             .filter(|t| t.contains(" approved by ") || t.contains(" denied by "))
             .count();
         assert_eq!(decisions, 1, "round {round}: {:#}", read["explanation"]);
+    }
+}
+
+/// A stage of 100 approvers (a group's members), all deciding at once, five times: one decision
+/// wins each time, and the 99 others are refused with `CONFLICT` and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_approvers_deciding_at_once_make_exactly_one_decision() {
+    let mut directory = directory_with_admin();
+    let approvers: Vec<String> = (0..100).map(|i| format!("u-approver-{i:03}")).collect();
+    for id in &approvers {
+        directory["users"].as_array_mut().unwrap().push(json!({
+            "id": id, "displayName": format!("Approver {id}"), "userPrincipalName": format!("{id}@contoso.com")
+        }));
+    }
+    let members: Vec<Value> = approvers.iter().map(|id| json!({ "id": id })).collect();
+    directory["groups"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "g-approvers", "displayName": "Approvers", "securityEnabled": true, "members": members }));
+    let org = Org::over(directory, false).await;
+    let clients: Vec<Api> = approvers.iter().map(|id| org.user(id)).collect();
+    let query = decide_query();
+    for round in 0..5 {
+        let approval = json!({ "durationBeforeAutomaticDenial": "P14D",
+                               "primaryApprovers": [{ "type": "groupMembers", "groupId": "g-approvers" }] });
+        let (package, _) =
+            org.package(&format!("Payments {round}"), approval_policy(json!([approval]))).await;
+        let request = dan_requests(&org, &package).await;
+        let decisions = clients.iter().enumerate().map(|(i, client)| {
+            let result = if i.is_multiple_of(2) { "Approve" } else { "Deny" };
+            let variables = decision(&request, result, Some("at once"));
+            let query = query.clone();
+            async move { client.gql(&query, variables).await }
+        });
+        let answers = futures::future::join_all(decisions).await;
+        let outcomes: Vec<Result<String, String>> =
+            answers.iter().map(|a| outcome(a, "updateApprovalStage")).collect();
+        let winners: Vec<usize> = (0..100).filter(|&i| outcomes[i].is_ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().filter(|o| o.is_err()).all(|o| o.as_ref().err().is_some_and(|c| c == "CONFLICT")),
+            "round {round}: every other decision is a CONFLICT: {outcomes:?}"
+        );
+        let winner = winners[0];
+        let read = org.read(&text(&request["id"])).await;
+        let expected =
+            if winner.is_multiple_of(2) { pair("delivered", "Delivered") } else { pair("denied", "Denied") };
+        assert_eq!(state_of(&read), expected, "round {round}");
+        assert_eq!(read["approval"]["stages"][0]["reviewedBy"]["objectId"], json!(approvers[winner]));
+        let logged = pluck(&read["explanation"]["log"], "text")
+            .into_iter()
+            .filter(|t| t.contains(" approved by ") || t.contains(" denied by "))
+            .count();
+        assert_eq!(logged, 1, "round {round}: {:#}", read["explanation"]);
+    }
+}
+
+/// The same request sent 20 times at once, for a package with approval and one without: one
+/// is made, the others are refused with `CONFLICT` and stored nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_sent_twenty_times_at_once_is_made_once() {
+    let org = Org::start().await;
+    let dan = org.user("u-dan");
+    let (pending, _) = org.package("Payments", approval_policy(json!([stage(&["u-carol"])]))).await;
+    let (open, _) = org.package("Wiki", open_policy()).await;
+    for (package, made) in [(pending, "pendingApproval"), (open, "delivered")] {
+        let query = submit_query();
+        let sends = (0..20).map(|_| dan.gql(&query, json!({ "input": { "accessPackageId": package } })));
+        let answers = futures::future::join_all(sends).await;
+        let mut outcomes: Vec<Result<String, String>> =
+            answers.iter().map(|a| outcome(a, "createAssignmentRequest")).collect();
+        outcomes.sort();
+        let mut expected = vec![Ok(made.to_owned())];
+        expected.extend(std::iter::repeat_n(Err("CONFLICT".to_owned()), 19));
+        expected.sort();
+        assert_eq!(outcomes, expected, "{package}");
+        let (requests, assignments) = org.stored(&package).await;
+        assert_eq!((requests, assignments), (1, u64::from(made == "delivered")), "{package}");
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use em_api::auth::{AuthSettings, Authenticator, PartnerTrust};
 use em_api::clock::SystemClock;
 use em_api::graphql;
+use em_api::limits::Limits;
 use em_api::server::{self, AppState};
 use em_api::service::Services;
 use em_api::store::{Store, StoreConfig};
@@ -25,11 +26,15 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<()>,
     /// The folder of an on-disk database, removed with the server.
     _folder: Option<tempfile::TempDir>,
+    /// The SurrealDB server the store connects to over `ws://`, when the tests run on one
+    /// (`EM_TEST_DATABASE=server`); killed with the server.
+    pub database: Option<SurrealServer>,
 }
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::serve(Self::services().await, None).await
+        let (services, database) = Self::services_on(false).await;
+        Self::serve(services, None, database).await
     }
 
     /// A server that requires bearer tokens (see [`TestServer::as_user`]) over `directory`,
@@ -41,18 +46,37 @@ impl TestServer {
     /// Like [`TestServer::with_auth`], on a virtual clock when `virtual_clock` (moved by the
     /// `advanceClock` mutation).
     pub async fn with_auth_on(directory: Value, virtual_clock: bool) -> Self {
-        let services = Self::services_on(virtual_clock).await;
+        Self::with_auth_limited(directory, virtual_clock, Limits::default()).await
+    }
+
+    /// Like [`TestServer::with_auth_on`], under `limits` instead of the defaults.
+    pub async fn with_auth_limited(directory: Value, virtual_clock: bool, limits: Limits) -> Self {
+        let (services, database) = Self::services_on(virtual_clock).await;
         services
             .import_directory(&Actor::LocalOperator, &directory.to_string())
             .await
             .expect("the directory imports");
         let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
-        Self::serve(services, Some(auth)).await
+        Self::serve_limited(services, Some(auth), database, limits).await
     }
 
-    /// A server that requires bearer tokens over the demo directory (`scenarios/`), on embedded
-    /// SurrealKV in a temporary folder (the in-memory engine imports a directory this size
-    /// slowly in one transaction).
+    /// A server that requires bearer tokens over `directory`, keeping its data on `database`.
+    pub async fn with_auth_over(directory: Value, database: SurrealServer) -> Self {
+        em_api::telemetry::init(false);
+        let store = Store::open(&database.config("em")).await.expect("the server's store opens");
+        let services = with_test_callouts(Services::new(store, Arc::new(SystemClock)));
+        services.bootstrap().await.expect("bootstrap creates the General catalog");
+        services
+            .import_directory(&Actor::LocalOperator, &directory.to_string())
+            .await
+            .expect("the directory imports");
+        let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
+        Self::serve(services, Some(auth), Some(database)).await
+    }
+
+    /// A server that requires bearer tokens over the demo directory (`scenarios/`), on SurrealKV
+    /// in a temporary folder (the in-memory engine imports a directory this size slowly in one
+    /// transaction): embedded, or served by a SurrealDB server with `EM_TEST_DATABASE=server`.
     pub async fn demo() -> Self {
         Self::demo_on(false).await
     }
@@ -62,7 +86,15 @@ impl TestServer {
         em_api::telemetry::init(false);
         let folder = tempfile::tempdir().expect("a temporary folder");
         let url = format!("surrealkv://{}", folder.path().join("data").display());
-        let store = Store::open(&StoreConfig::at(&url)).await.expect("the store opens");
+        let (store, database) = match TestDatabase::chosen() {
+            TestDatabase::Memory => {
+                (Store::open(&StoreConfig::at(&url)).await.expect("the store opens"), None)
+            }
+            TestDatabase::Server => {
+                let server = SurrealServer::start(&url).await;
+                (Store::open(&server.config("em")).await.expect("the server's store opens"), Some(server))
+            }
+        };
         let services = if virtual_clock {
             Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
         } else {
@@ -72,7 +104,7 @@ impl TestServer {
         services.bootstrap().await.expect("bootstrap creates the General catalog");
         assert!(em_api::demo::load(&services).await.expect("the demo loads"), "a new database");
         let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
-        let mut server = Self::serve(services, Some(auth)).await;
+        let mut server = Self::serve(services, Some(auth), database).await;
         server._folder = Some(folder);
         server
     }
@@ -97,14 +129,18 @@ impl TestServer {
         Api { bearer: Some(token), ..Api::at_base(&self.api.base) }
     }
 
-    async fn services() -> Services {
-        Self::services_on(false).await
-    }
-
-    async fn services_on(virtual_clock: bool) -> Services {
+    async fn services_on(virtual_clock: bool) -> (Services, Option<SurrealServer>) {
         // Internal errors are logged, not shown to clients; the harness prints them on failure.
         em_api::telemetry::init(false);
-        let store = Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens");
+        let (store, server) = match TestDatabase::chosen() {
+            TestDatabase::Memory => {
+                (Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens"), None)
+            }
+            TestDatabase::Server => {
+                let server = SurrealServer::start("memory").await;
+                (Store::open(&server.config("em")).await.expect("the server's store opens"), Some(server))
+            }
+        };
         let services = if virtual_clock {
             Services::with_virtual_clock(store, em_api::clock::ManualClock::starting_at(chrono::Utc::now()))
         } else {
@@ -112,12 +148,21 @@ impl TestServer {
         };
         let services = with_test_callouts(services);
         services.bootstrap().await.expect("bootstrap creates the General catalog");
-        services
+        (services, server)
     }
 
-    async fn serve(services: Services, auth: Option<Authenticator>) -> Self {
-        let schema = graphql::build_schema(services.clone());
-        let mut state = AppState::new(schema, services.clone());
+    async fn serve(services: Services, auth: Option<Authenticator>, database: Option<SurrealServer>) -> Self {
+        Self::serve_limited(services, auth, database, Limits::default()).await
+    }
+
+    async fn serve_limited(
+        services: Services,
+        auth: Option<Authenticator>,
+        database: Option<SurrealServer>,
+        limits: Limits,
+    ) -> Self {
+        let schema = graphql::build_schema_with(services.clone(), &limits);
+        let mut state = AppState::new(schema, services.clone()).with_limits(limits);
         if let Some(auth) = auth {
             state = state.with_auth(auth);
         }
@@ -127,7 +172,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("the test server runs");
         });
-        Self { api: Api::at(address), services, task, _folder: None }
+        Self { api: Api::at(address), services, task, _folder: None, database }
     }
 
     /// A server with the small directory of [`directory`] imported.
@@ -549,5 +594,117 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Where the tests' stores live: the in-memory engine (the default) or, with
+/// `EM_TEST_DATABASE=server`, a SurrealDB server of their own reached over `ws://`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDatabase {
+    Memory,
+    Server,
+}
+
+impl TestDatabase {
+    pub fn chosen() -> Self {
+        match std::env::var("EM_TEST_DATABASE").as_deref() {
+            Err(_) | Ok("" | "memory") => Self::Memory,
+            Ok("server") => Self::Server,
+            Ok(other) => panic!("EM_TEST_DATABASE is `memory` or `server`, not `{other}`"),
+        }
+    }
+}
+
+/// A SurrealDB server (the workspace's `surreal` binary, built from the official crate) on a
+/// free loopback port with root credentials, killed (SIGKILL) when dropped.
+pub struct SurrealServer {
+    child: Option<std::process::Child>,
+    port: u16,
+    storage: String,
+}
+
+impl SurrealServer {
+    /// Starts a server over `storage` (`memory` or `surrealkv://PATH`) and waits until it answers
+    /// `/health`.
+    pub async fn start(storage: &str) -> Self {
+        let mut server = Self { child: None, port: free_port(), storage: storage.to_owned() };
+        server.launch().await;
+        server
+    }
+
+    /// The `surreal` binary next to this test binary (`target/<profile>/surreal`), or `SURREAL_BIN`.
+    fn binary() -> std::path::PathBuf {
+        if let Some(path) = std::env::var_os("SURREAL_BIN") {
+            return path.into();
+        }
+        let test = std::env::current_exe().expect("the test binary has a path");
+        let profile = test.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
+        let binary = profile.join("surreal");
+        assert!(
+            binary.exists(),
+            "{} is missing: `cargo test --workspace` builds it, or `cargo build -p em-surreal`",
+            binary.display()
+        );
+        binary
+    }
+
+    async fn launch(&mut self) {
+        let child = Command::new(Self::binary())
+            .args([
+                "start",
+                "--bind",
+                &format!("127.0.0.1:{}", self.port),
+                "--user",
+                "root",
+                "--pass",
+                "root",
+            ])
+            .args(["--log", "warn", "--no-banner", &self.storage])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the SurrealDB server starts");
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = http.get(format!("http://127.0.0.1:{}/health", self.port)).send().await;
+            if answer.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the SurrealDB server did not answer /health within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How a store reaches database `database` (namespace `em`) on this server.
+    pub fn config(&self, database: &str) -> StoreConfig {
+        StoreConfig {
+            username: Some("root".to_owned()),
+            password: Some("root".to_owned()),
+            database: database.to_owned(),
+            ..StoreConfig::at(&format!("ws://127.0.0.1:{}", self.port))
+        }
+    }
+
+    /// Starts the server again on the same port and storage.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+
+    /// Kills the server with SIGKILL (what it had not synced to its storage is gone).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for SurrealServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
