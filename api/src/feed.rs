@@ -24,7 +24,7 @@
 //! receiver. A subscriber that falls behind the channel (`Lagged`) does the same again from the
 //! last cursor it delivered.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -41,6 +41,9 @@ const PAGE: usize = 1000;
 /// Events the channel holds for a subscriber that has not taken them yet; one further behind
 /// catches up from the store.
 const CAPACITY: usize = 4096;
+/// Events a recipient's own channel holds (see [`EventFeed::subscribe_for`]); one further behind
+/// catches up from the store.
+const RECIPIENT_CAPACITY: usize = 64;
 /// The fallback poll, for commits the tailer was not woken for (another process's, say).
 const POLL: Duration = Duration::from_secs(1);
 /// The longest the tailer waits for running transactions before it publishes anyway.
@@ -59,9 +62,13 @@ struct Inner {
     started: OnceCell<()>,
 }
 
-/// The channel and the cursor up to which the tailer has published, changed together.
+/// The channels and the cursor up to which the tailer has published, changed together.
 struct Published {
+    /// Every event, for subscribers of everything they may see.
     sender: broadcast::Sender<Arc<FeedEvent>>,
+    /// The events of each recipient (a user in an event's `audience`) someone subscribed for:
+    /// an event wakes its audience's subscribers only, not every connection.
+    recipients: HashMap<String, broadcast::Sender<Arc<FeedEvent>>>,
     upto: u128,
 }
 
@@ -74,7 +81,7 @@ impl EventFeed {
 
     fn with_capacity(store: Store, capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
-        let published = Mutex::new(Published { sender, upto: 0 });
+        let published = Mutex::new(Published { sender, recipients: HashMap::new(), upto: 0 });
         Self { inner: Arc::new(Inner { store, published, started: OnceCell::new() }) }
     }
 
@@ -85,10 +92,30 @@ impl EventFeed {
         &self,
         after: Option<u128>,
     ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+        self.subscribe_to(None, after).await
+    }
+
+    /// Like [`Self::subscribe`], only the events whose `audience` names `recipient`, from a
+    /// channel of the recipient's own: what an approver's notifications cost does not grow with
+    /// the connections of others.
+    pub async fn subscribe_for(
+        &self,
+        recipient: &str,
+        after: Option<u128>,
+    ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+        self.subscribe_to(Some(recipient.to_owned()), after).await
+    }
+
+    async fn subscribe_to(
+        &self,
+        recipient: Option<String>,
+        after: Option<u128>,
+    ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
         self.start().await?;
-        let (rx, upto) = self.inner.receiver();
+        let (rx, upto) = self.inner.receiver(recipient.as_deref());
         let reader = Reader {
             inner: Arc::clone(&self.inner),
+            recipient,
             rx,
             last: after.unwrap_or(upto),
             replay_to: upto,
@@ -128,10 +155,18 @@ impl Inner {
         self.published.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A receiver for what is published after `upto`, and `upto`.
-    fn receiver(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, u128) {
-        let published = self.lock();
-        (published.sender.subscribe(), published.upto)
+    /// A receiver for what is published after `upto` (all of it, or `recipient`'s), and `upto`.
+    fn receiver(&self, recipient: Option<&str>) -> (broadcast::Receiver<Arc<FeedEvent>>, u128) {
+        let mut published = self.lock();
+        let rx = match recipient {
+            None => published.sender.subscribe(),
+            Some(recipient) => published
+                .recipients
+                .entry(recipient.to_owned())
+                .or_insert_with(|| broadcast::channel(RECIPIENT_CAPACITY).0)
+                .subscribe(),
+        };
+        (rx, published.upto)
     }
 
     /// Publishes final events, in order, and moves `upto` to the last one.
@@ -139,8 +174,17 @@ impl Inner {
         let mut published = self.lock();
         for event in events {
             published.upto = published.upto.max(event.cursor);
+            let event = Arc::new(event);
+            for recipient in &event.event.audience {
+                // A recipient nobody listens for any more is forgotten.
+                if let Some(channel) = published.recipients.get(recipient)
+                    && channel.send(Arc::clone(&event)).is_err()
+                {
+                    published.recipients.remove(recipient);
+                }
+            }
             // No receiver is not an error: nobody is listening.
-            let _ = published.sender.send(Arc::new(event));
+            let _ = published.sender.send(event);
         }
     }
 
@@ -216,6 +260,8 @@ async fn tail(feed: Weak<Inner>, committed: Arc<Notify>, mut last: u128) {
 /// One subscriber's position: replaying from the store up to `replay_to`, then live.
 struct Reader {
     inner: Arc<Inner>,
+    /// Only the events whose audience names this user, when set.
+    recipient: Option<String>,
     rx: broadcast::Receiver<Arc<FeedEvent>>,
     /// The cursor of the last event delivered (or the starting cursor).
     last: u128,
@@ -239,10 +285,21 @@ impl Reader {
                 match self.inner.store.events_since(self.last, PAGE).await {
                     Ok(page) => {
                         let replay_to = self.replay_to;
-                        self.buffer.extend(page.into_iter().filter(|e| e.cursor <= replay_to).map(Arc::new));
+                        let read_to = page.last().map_or(self.last, |e| e.cursor.min(replay_to));
+                        let recipient = self.recipient.as_deref();
+                        self.buffer.extend(
+                            page.into_iter()
+                                .filter(|e| e.cursor <= replay_to && is_for(e, recipient))
+                                .map(Arc::new),
+                        );
                         if self.buffer.is_empty() {
-                            // Nothing more in the store up to `replay_to`.
-                            self.replay_to = self.last;
+                            // Nothing (more) for this subscriber in the store up to the page's
+                            // end, or up to `replay_to`.
+                            if read_to <= self.last {
+                                self.replay_to = self.last;
+                            } else {
+                                self.last = read_to;
+                            }
                         }
                     }
                     Err(e) => {
@@ -260,12 +317,17 @@ impl Reader {
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "a live subscriber fell behind; catching up from the store");
-                    (self.rx, self.replay_to) = self.inner.receiver();
+                    (self.rx, self.replay_to) = self.inner.receiver(self.recipient.as_deref());
                 }
                 Err(RecvError::Closed) => return None,
             }
         }
     }
+}
+
+/// Whether `event` is for `recipient` (every event is, without one).
+fn is_for(event: &FeedEvent, recipient: Option<&str>) -> bool {
+    recipient.is_none_or(|r| event.event.audience.iter().any(|a| a == r))
 }
 
 #[cfg(test)]
@@ -368,6 +430,50 @@ mod tests {
         let replayed = store.events_since(0, 1000).await.unwrap();
         let replayed: Vec<_> = replayed.into_iter().map(|f| (f.cursor, f.event.id)).collect();
         assert_eq!(from_a, replayed, "live order is commit order");
+    }
+
+    /// Events `ns`, each for `u-a` when even and `u-b` when odd.
+    async fn write_for(store: &Store, ns: impl IntoIterator<Item = u32>) {
+        let events = ns
+            .into_iter()
+            .map(|n| {
+                let mut e = event(n);
+                e.audience = vec![if n % 2 == 0 { "u-a" } else { "u-b" }.to_owned()];
+                e
+            })
+            .collect();
+        store.logged(events).transaction("LET $x = 1;", Map::new()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_recipient_gets_only_their_events_replayed_then_live_and_after_lagging() {
+        let store = Store::open(&StoreConfig::memory()).await.unwrap();
+        let feed = EventFeed::new(store.clone());
+        let mut everything = Box::pin(feed.subscribe(None).await.unwrap());
+        // More than a page of the store and more than a recipient's channel holds.
+        let before: Vec<u32> = (0..2_500).collect();
+        for chunk in before.chunks(250) {
+            write_for(&store, chunk.iter().copied()).await;
+        }
+        let all = take(&mut everything, before.len()).await;
+        // Replayed from the start, through pages with nothing for `u-a`'s neighbour.
+        let mut a = Box::pin(feed.subscribe_for("u-a", Some(0)).await.unwrap());
+        let mut b = Box::pin(feed.subscribe_for("u-b", Some(all[1_999].0)).await.unwrap());
+        let after: Vec<u32> = (2_500..2_800).collect();
+        for chunk in after.chunks(10) {
+            write_for(&store, chunk.iter().copied()).await;
+        }
+        // `u-a` reads nothing until everything is published: its channel of 64 lags.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got_a = take(&mut a, 1_400).await;
+        let want_a: Vec<String> = (0..2_800).filter(|n| n % 2 == 0).map(|n| format!("e{n}")).collect();
+        assert_eq!(ids(&got_a), want_a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(got_a.windows(2).all(|w| w[0].0 < w[1].0), "cursors ascend");
+        let got_b = take(&mut b, 400).await;
+        let want_b: Vec<String> = (2_000..2_800).filter(|n| n % 2 == 1).map(|n| format!("e{n}")).collect();
+        assert_eq!(ids(&got_b), want_b.iter().map(String::as_str).collect::<Vec<_>>());
+        let more = tokio::time::timeout(Duration::from_millis(200), a.next()).await;
+        assert!(more.is_err(), "nothing else for u-a: {more:?}");
     }
 
     #[tokio::test]

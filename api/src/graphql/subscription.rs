@@ -177,7 +177,7 @@ impl ApprovalSubscription {
             ))
             .gql();
         };
-        let events = live(ctx, after).await?;
+        let events = live_for(ctx, Some(me.as_str()), after).await?;
         Ok(events.filter_map(move |item| {
             let out = match item {
                 Ok(e) if e.event.kind.is_approval_stage() && e.event.audience.iter().any(|a| *a == me) => {
@@ -235,11 +235,25 @@ async fn live(
     ctx: &Context<'_>,
     after: Option<String>,
 ) -> async_graphql::Result<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+    live_for(ctx, None, after).await
+}
+
+/// The live feed from `after`, only the events whose audience names `recipient` when given
+/// (from the recipient's own channel, so an event wakes its audience's subscribers only).
+async fn live_for(
+    ctx: &Context<'_>,
+    recipient: Option<&str>,
+    after: Option<String>,
+) -> async_graphql::Result<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
     let after = after.as_deref().map(parse_cursor).transpose().gql()?;
     let Some(feed) = ctx.data_opt::<EventFeed>() else {
         return Err(ServiceError::Internal("the schema was built without an event feed".into())).gql();
     };
-    feed.subscribe(after).await.map_err(|e| to_graphql(e.into()))
+    let events = match recipient {
+        Some(recipient) => feed.subscribe_for(recipient, after).await.map(futures::StreamExt::boxed),
+        None => feed.subscribe(after).await.map(futures::StreamExt::boxed),
+    };
+    events.map_err(|e| to_graphql(e.into()))
 }
 
 /// A cursor argument: the decimal string of a `LiveEvent.cursor`.
