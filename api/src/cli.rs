@@ -279,10 +279,10 @@ pub struct LimitArgs {
     pub introspection: bool,
     /// Cost each signed-in caller may spend per second (every field costs 1, a list its `first`
     /// times its items'); 0 for no limit.
-    #[arg(long, env = "EM_RATE_LIMIT", default_value_t = 10_000.0)]
+    #[arg(long, env = "EM_RATE_LIMIT", default_value_t = Limits::default().budget.map_or(0.0, |b| b.per_second))]
     pub rate_limit: f64,
     /// Cost a caller may spend at once before the rate applies.
-    #[arg(long, env = "EM_RATE_BURST", default_value_t = 100_000.0)]
+    #[arg(long, env = "EM_RATE_BURST", default_value_t = Limits::default().budget.map_or(0.0, |b| b.burst))]
     pub rate_burst: f64,
 }
 

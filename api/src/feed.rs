@@ -92,25 +92,18 @@ impl EventFeed {
         &self,
         after: Option<u128>,
     ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
-        self.subscribe_to(None, after).await
+        self.subscribe_for(None, after).await
     }
 
-    /// Like [`Self::subscribe`], only the events whose `audience` names `recipient`, from a
-    /// channel of the recipient's own: what an approver's notifications cost does not grow with
-    /// the connections of others.
+    /// Like [`Self::subscribe`]; with a `recipient`, only the events whose `audience` names
+    /// them, from a channel of the recipient's own: what an approver's notifications cost does
+    /// not grow with the connections of others.
     pub async fn subscribe_for(
         &self,
-        recipient: &str,
+        recipient: Option<&str>,
         after: Option<u128>,
     ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
-        self.subscribe_to(Some(recipient.to_owned()), after).await
-    }
-
-    async fn subscribe_to(
-        &self,
-        recipient: Option<String>,
-        after: Option<u128>,
-    ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
+        let recipient = recipient.map(str::to_owned);
         self.start().await?;
         let (rx, upto) = self.inner.receiver(recipient.as_deref());
         let reader = Reader {
@@ -457,8 +450,8 @@ mod tests {
         }
         let all = take(&mut everything, before.len()).await;
         // Replayed from the start, through pages with nothing for `u-a`'s neighbour.
-        let mut a = Box::pin(feed.subscribe_for("u-a", Some(0)).await.unwrap());
-        let mut b = Box::pin(feed.subscribe_for("u-b", Some(all[1_999].0)).await.unwrap());
+        let mut a = Box::pin(feed.subscribe_for(Some("u-a"), Some(0)).await.unwrap());
+        let mut b = Box::pin(feed.subscribe_for(Some("u-b"), Some(all[1_999].0)).await.unwrap());
         let after: Vec<u32> = (2_500..2_800).collect();
         for chunk in after.chunks(10) {
             write_for(&store, chunk.iter().copied()).await;

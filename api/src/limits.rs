@@ -205,11 +205,7 @@ fn with_code(mut error: ServerError, code: &str) -> ServerError {
 }
 
 fn refusal(code: &str, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
+    with_code(ServerError::new(message, None), code)
 }
 
 /// `THROTTLED`, with the seconds to wait in `extensions.retryAfter` (the HTTP answer's

@@ -107,6 +107,21 @@ impl AppState {
         self
     }
 
+    /// `request` with its parsed document (kept by query text, see [`ParsedQueries`]), and
+    /// whether the operation it runs is a mutation; for both transports.
+    pub(crate) fn prepare(&self, mut request: async_graphql::Request) -> (async_graphql::Request, bool) {
+        let operation = request.operation_name.clone();
+        let mutation = match self.parsed.get(&request.query) {
+            Some(document) => {
+                let mutation = crate::graphql::operation_is_mutation(&document, operation.as_deref());
+                request.set_parsed_query(document);
+                mutation
+            }
+            None => crate::graphql::is_mutation(&request.query, operation.as_deref()),
+        };
+        (request, mutation)
+    }
+
     /// A server that requires bearer tokens.
     #[must_use]
     pub fn with_auth(mut self, auth: Authenticator) -> Self {
@@ -364,18 +379,10 @@ async fn execute(
         Ok(actor) => actor,
         Err(e) => return unauthorized(media, &e),
     };
-    let mut request = crate::graphql::as_caller(request, &state.services, actor);
-    let document = state.parsed.get(&request.query);
+    let (request, mutation) = state.prepare(crate::graphql::as_caller(request, &state.services, actor));
     // A mutation runs to its end on a task of its own even when the client hangs up or the
     // timeout below answers first: a change is never stopped between its commit and what
     // follows it (a policy's first population, a request's notices). A query is stopped.
-    let mutation = match &document {
-        Some(document) => crate::graphql::operation_is_mutation(document, request.operation_name.as_deref()),
-        None => crate::graphql::is_mutation(&request.query, request.operation_name.as_deref()),
-    };
-    if let Some(document) = document {
-        request.set_parsed_query(document);
-    }
     let schema = state.schema.clone();
     let task = Detached { handle: tokio::spawn(async move { schema.execute(request).await }), mutation };
     let response = match tokio::time::timeout(state.limits.request_timeout, task.finished()).await {

@@ -208,10 +208,11 @@ impl Connection {
                 }
                 self.generation += 1;
                 let generation = self.generation;
-                let mutation = crate::graphql::is_mutation(&request.query, request.operation_name.as_deref());
+                let (request, mutation) =
+                    self.state.prepare(crate::graphql::as_caller(*request, &self.state.services, actor));
                 let task = tokio::spawn(run(
                     self.state.schema.clone(),
-                    crate::graphql::as_caller(*request, &self.state.services, actor),
+                    request,
                     id.clone(),
                     generation,
                     self.outbox.clone(),

@@ -180,7 +180,8 @@ impl ApprovalSubscription {
         let events = live_for(ctx, Some(me.as_str()), after).await?;
         Ok(events.filter_map(move |item| {
             let out = match item {
-                Ok(e) if e.event.kind.is_approval_stage() && e.event.audience.iter().any(|a| *a == me) => {
+                // The stream holds only the events naming this approver.
+                Ok(e) if e.event.kind.is_approval_stage() => {
                     let request =
                         e.event.data.get("request").and_then(|r| serde_json::from_value(r.clone()).ok());
                     Some(Ok(ApprovalStageChangeNode { event: e, request }))
@@ -249,11 +250,7 @@ async fn live_for(
     let Some(feed) = ctx.data_opt::<EventFeed>() else {
         return Err(ServiceError::Internal("the schema was built without an event feed".into())).gql();
     };
-    let events = match recipient {
-        Some(recipient) => feed.subscribe_for(recipient, after).await.map(futures::StreamExt::boxed),
-        None => feed.subscribe(after).await.map(futures::StreamExt::boxed),
-    };
-    events.map_err(|e| to_graphql(e.into()))
+    feed.subscribe_for(recipient, after).await.map_err(|e| to_graphql(e.into()))
 }
 
 /// A cursor argument: the decimal string of a `LiveEvent.cursor`.

@@ -491,6 +491,14 @@ async fn two_racing_requests_for_incompatible_packages_deliver_at_most_one() {
     }
 }
 
+/// The approvals and denials a request's explanation logs.
+fn decisions_logged(read: &Value) -> usize {
+    pluck(&read["explanation"]["log"], "text")
+        .into_iter()
+        .filter(|t| t.contains(" approved by ") || t.contains(" denied by "))
+        .count()
+}
+
 // Two worker threads, so the server handles both operations in parallel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_approvers_deciding_at_once_make_exactly_one_decision() {
@@ -514,11 +522,7 @@ async fn two_approvers_deciding_at_once_make_exactly_one_decision() {
         let read = org.read(&text(&request["id"])).await;
         assert_eq!(state_of(&read), expected, "round {round}");
         assert_eq!(read["approval"]["stages"][0]["reviewedBy"]["objectId"], json!(winner), "round {round}");
-        let decisions = pluck(&read["explanation"]["log"], "text")
-            .into_iter()
-            .filter(|t| t.contains(" approved by ") || t.contains(" denied by "))
-            .count();
-        assert_eq!(decisions, 1, "round {round}: {:#}", read["explanation"]);
+        assert_eq!(decisions_logged(&read), 1, "round {round}: {:#}", read["explanation"]);
     }
 }
 
@@ -568,11 +572,7 @@ async fn a_hundred_approvers_deciding_at_once_make_exactly_one_decision() {
             if winner.is_multiple_of(2) { pair("delivered", "Delivered") } else { pair("denied", "Denied") };
         assert_eq!(state_of(&read), expected, "round {round}");
         assert_eq!(read["approval"]["stages"][0]["reviewedBy"]["objectId"], json!(approvers[winner]));
-        let logged = pluck(&read["explanation"]["log"], "text")
-            .into_iter()
-            .filter(|t| t.contains(" approved by ") || t.contains(" denied by "))
-            .count();
-        assert_eq!(logged, 1, "round {round}: {:#}", read["explanation"]);
+        assert_eq!(decisions_logged(&read), 1, "round {round}: {:#}", read["explanation"]);
     }
 }
 
