@@ -185,6 +185,11 @@ pub struct ServeArgs {
     /// Load the demo directory (a Contoso-like organisation) if it is not loaded yet.
     #[arg(long)]
     pub demo: bool,
+    /// The URL other replicas on the same SurrealDB server reach this one at
+    /// (`http://10.0.0.5:4000`); by default `http://` and the address it listens on. Unused on
+    /// an embedded database.
+    #[arg(long, env = "EM_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Logs as JSON lines.
@@ -369,6 +374,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
+    let advertise = args.advertise_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    // Bound but not yet serving: a peer that calls once this replica said hello waits in the
+    // listener's queue until it serves.
+    let peers = services
+        .join_replicas(&advertise)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot join the replicas: {e}"))?;
+    if services.store.is_remote() {
+        tracing::info!(url = %advertise, peers = peers.len(), "replica on a database server");
+    }
     tracing::info!(%address, db = %args.db.url, "listening; GraphiQL at http://{address}/");
     axum::serve(listener, server::app(state)).with_graceful_shutdown(server::shutdown_signal()).await?;
     Ok(())

@@ -58,6 +58,10 @@ pub struct EventFeed {
 struct Inner {
     store: Store,
     published: Mutex<Published>,
+    /// The tailer's rounds begun, and (watched) ended: a subscription "from now on" waits for a
+    /// round begun after it asked, so what committed before it is published by then.
+    rounds_begun: std::sync::atomic::AtomicU64,
+    rounds_ended: tokio::sync::watch::Sender<u64>,
     /// Set once the tailer runs; started by the first subscriber.
     started: OnceCell<()>,
 }
@@ -82,7 +86,15 @@ impl EventFeed {
     fn with_capacity(store: Store, capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity);
         let published = Mutex::new(Published { sender, recipients: HashMap::new(), upto: 0 });
-        Self { inner: Arc::new(Inner { store, published, started: OnceCell::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                published,
+                rounds_begun: std::sync::atomic::AtomicU64::new(0),
+                rounds_ended: tokio::sync::watch::channel(0).0,
+                started: OnceCell::new(),
+            }),
+        }
     }
 
     /// The events after the cursor `after`, or, without one, the events committed from now on:
@@ -105,6 +117,9 @@ impl EventFeed {
     ) -> StoreResult<impl Stream<Item = StoreResult<Arc<FeedEvent>>> + Send + use<>> {
         let recipient = recipient.map(str::to_owned);
         self.start().await?;
+        if after.is_none() {
+            self.inner.caught_up().await;
+        }
         let (rx, upto) = self.inner.receiver(recipient.as_deref());
         let reader = Reader {
             inner: Arc::clone(&self.inner),
@@ -131,7 +146,8 @@ impl EventFeed {
                 let writers = store.writers();
                 let end = store.end_of_feed().await?;
                 // What the search read must be final before subscribers replay up to it.
-                settle(&writers, writers.mark()).await;
+                let peers = store.peers();
+                tokio::join!(settle(&writers, writers.mark()), peers.settled());
                 inner.lock().upto = end;
                 tokio::spawn(tail(Arc::downgrade(inner), store.committed(), end));
                 Ok(())
@@ -146,6 +162,17 @@ impl Inner {
         // Both fields are written in one statement each; a poisoned lock still holds a
         // consistent value.
         self.published.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Resolves once the tailer has ended a round begun after this call (it is woken for one):
+    /// everything committed before the call is published by then.
+    async fn caught_up(&self) {
+        let mut ended = self.rounds_ended.subscribe();
+        let need = self.rounds_begun.load(std::sync::atomic::Ordering::Acquire) + 1;
+        self.store.committed().notify_waiters();
+        let wait = ended.wait_for(|done| *done >= need);
+        // A tailer that cannot read (the store is down) does not hold the subscriber forever.
+        let _ = tokio::time::timeout(SETTLE_LIMIT, wait).await;
     }
 
     /// A receiver for what is published after `upto` (all of it, or `recipient`'s), and `upto`.
@@ -184,14 +211,15 @@ impl Inner {
     /// Reads, settles and publishes everything committed after `last`, page by page.
     async fn catch_up(&self, last: &mut u128) -> StoreResult<()> {
         let writers = self.store.writers();
+        let peers = self.store.peers();
         loop {
             let page = self.store.events_since(*last, PAGE).await?;
             let Some(read_to) = page.last().map(|e| e.cursor) else { return Ok(()) };
             let mark = writers.mark();
-            let page = if writers.running_before(mark) {
-                // A transaction running now may yet commit below `read_to`: wait for it, then
-                // read again up to `read_to`.
-                settle(&writers, mark).await;
+            let page = if writers.running_before(mark) || peers.any() {
+                // A transaction running now, here or on another replica, may yet commit below
+                // `read_to`: wait for it, then read again up to `read_to`.
+                tokio::join!(settle(&writers, mark), peers.settled());
                 self.read_between(*last, read_to).await?
             } else {
                 page
@@ -239,9 +267,11 @@ async fn tail(feed: Weak<Inner>, committed: Arc<Notify>, mut last: u128) {
         woken.as_mut().enable();
         {
             let Some(inner) = feed.upgrade() else { return };
+            let round = inner.rounds_begun.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
             if let Err(e) = inner.catch_up(&mut last).await {
                 tracing::error!(error = %e, "the live feed cannot read the change feed; retrying");
             }
+            inner.rounds_ended.send_replace(round);
         }
         tokio::select! {
             () = &mut woken => {}

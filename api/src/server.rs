@@ -188,6 +188,9 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/replica/hello", axum::routing::post(replica_hello))
+        .route("/replica/committed", axum::routing::post(replica_committed))
+        .route("/replica/settled", axum::routing::post(replica_settled))
         .route(
             "/identityGovernance/entitlementManagement/assignmentRequests/{id}/resume",
             axum::routing::post(resume),
@@ -252,6 +255,28 @@ async fn resume(
 
 async fn healthz(State(state): State<AppState>) -> Response {
     if state.readiness.ready() { (StatusCode::OK, "ok").into_response() } else { unavailable() }
+}
+
+/// Another replica on the same database server joined (see `store::peers`).
+async fn replica_hello(
+    State(state): State<AppState>,
+    axum::Json(replica): axum::Json<crate::store::peers::Replica>,
+) -> StatusCode {
+    state.services.replica_hello(replica).await;
+    StatusCode::NO_CONTENT
+}
+
+/// Another replica committed events: the feed reads now.
+async fn replica_committed(State(state): State<AppState>) -> StatusCode {
+    state.services.replica_committed();
+    StatusCode::NO_CONTENT
+}
+
+/// Another replica's feed asks whether what it read is final: answered once this replica's
+/// event-writing transactions running now have ended.
+async fn replica_settled(State(state): State<AppState>) -> StatusCode {
+    state.services.replica_settled().await;
+    StatusCode::NO_CONTENT
 }
 
 /// 503 with `Retry-After`, while the database does not answer.

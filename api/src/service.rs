@@ -15,6 +15,7 @@ pub mod notifications;
 pub mod organizations;
 pub mod policies;
 pub mod queries;
+pub mod replicas;
 pub mod requests;
 pub mod reviews;
 pub mod roles;

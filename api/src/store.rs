@@ -16,7 +16,9 @@ pub mod directory;
 pub mod events;
 pub mod extensions;
 pub mod guests;
+pub mod leases;
 pub mod organizations;
+pub mod peers;
 pub mod policies;
 pub mod requests;
 pub mod reviews;
@@ -181,6 +183,13 @@ pub struct Store {
     committed: Arc<Notify>,
     /// The event-writing transactions now running, for the live feed.
     writers: Arc<writers::Writers>,
+    /// The other replicas on the same database server (see [`peers`]).
+    peers: Arc<peers::Peers>,
+    /// This process, as its event records name it: a random id per start, so a replica tells
+    /// its own commits from those of others on the same database.
+    origin: Arc<str>,
+    /// Whether the database is a server that other processes may write too (`ws://`, ...).
+    remote: bool,
     /// Counts committed changes to the directory and the catalogs (every transaction but
     /// [`Store::commit_governance`]'s), so read models built from them know when to rebuild.
     generation: Arc<AtomicU64>,
@@ -219,6 +228,9 @@ impl Store {
             pending: Arc::new(Vec::new()),
             committed: Arc::new(Notify::new()),
             writers: Arc::new(writers::Writers::default()),
+            peers: Arc::new(peers::Peers::default()),
+            origin: uuid::Uuid::new_v4().simple().to_string().into(),
+            remote: is_remote(&config.url),
             generation: Arc::new(AtomicU64::new(0)),
             catalog_generation: Arc::new(AtomicU64::new(0)),
             roles_version: Arc::new(AtomicU64::new(0)),
@@ -292,6 +304,15 @@ impl Store {
         self.catalog_generation.load(Ordering::Acquire)
     }
 
+    /// Another replica committed a change to users or group memberships (`people`) or to the
+    /// directory or the catalogs: read models built before it are read again.
+    pub(crate) fn moved_elsewhere(&self, people: bool) {
+        if !people {
+            self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// This handle's next transaction changes users or group memberships and nothing else: it
     /// counts in the generation, not in the catalog generation.
     #[must_use]
@@ -316,6 +337,23 @@ impl Store {
         Arc::clone(&self.writers)
     }
 
+    /// The other replicas on this store's database server (none unless it joined them).
+    pub fn peers(&self) -> Arc<peers::Peers> {
+        Arc::clone(&self.peers)
+    }
+
+    /// The id this process writes into its event records (see `FeedEvent::origin`).
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the database is a server other processes may write to as well.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
     pub(crate) async fn transaction(
         &self,
         body: &str,
@@ -323,7 +361,7 @@ impl Store {
     ) -> StoreResult<Response> {
         let mut body = body.to_owned();
         if !self.pending.is_empty() {
-            let rows = events::event_records(&self.pending)?;
+            let rows = events::event_records(&self.pending, &self.origin)?;
             vars.insert("__events".into(), Value::Array(rows));
             body.push_str("\nINSERT INTO event $__events RETURN NONE;");
         }
@@ -349,6 +387,7 @@ impl Store {
                         writing.finish();
                         if other.is_ok() {
                             self.committed.notify_waiters();
+                            self.peers.committed();
                         }
                     }
                     return other;
@@ -384,6 +423,11 @@ impl Store {
         self.db.query("RETURN 1").await?.check()?;
         Ok(())
     }
+}
+
+/// Whether `url` names a database server rather than an engine inside this process.
+fn is_remote(url: &str) -> bool {
+    ["ws://", "wss://", "http://", "https://"].iter().any(|scheme| url.starts_with(scheme))
 }
 
 /// When a transaction fails, every later statement reports "the query was not executed due to a

@@ -18,6 +18,7 @@
 //! | `notifications` | e-mail through a real SMTP conversation: approvers, requestors, holders before the end; `isAssignmentNotificationDisabled` |
 //! | `limits` | hostile clients: depth, cost, aliases, introspection, body size, each caller's budget (429), a seeded generator of malformed inputs |
 //! | `conformance` | the `graphql-http` audit and the `graphql-transport-ws` close codes, by independent Node.js clients |
+//! | `replicas` | two replicas on one SurrealDB server: live events across them in one order, read models following each other's changes, races and timers across replicas |
 //! | `faults` | a SurrealDB server killed and restarted under a running server: 503 on `/healthz`, no data, then everything committed |
 //! | `http` | GraphQL over HTTP: methods, media types, malformed requests, health, playground |
 //! | `requests` | seed scenario 2 end to end (request, live approval, delivery, expiry), role changes, `additionalAccess` |
@@ -64,6 +65,8 @@ mod policies;
 mod process;
 #[path = "api/read_path.rs"]
 mod read_path;
+#[path = "api/replicas.rs"]
+mod replicas;
 #[path = "api/request_rules.rs"]
 mod request_rules;
 #[path = "api/requests.rs"]

@@ -49,6 +49,9 @@ pub struct ServerOptions {
     /// Accept custom extensions whose endpoint is plain `http` on a loopback host, as `em-api
     /// serve --allow-http-loopback-extensions` does (the simulator's own receiver).
     pub loopback_extensions: bool,
+    /// Replicas serving the one database (more than one needs [`Storage::Server`]), each on
+    /// its own runtime and port, joined as `em-api serve` joins them.
+    pub replicas: usize,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +61,7 @@ impl Default for ServerOptions {
             threads: default_threads(),
             virtual_clock: false,
             loopback_extensions: false,
+            replicas: 1,
         }
     }
 }
@@ -72,6 +76,8 @@ pub fn default_threads() -> usize {
 pub struct Harness {
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// Every replica's base, the first being `base`.
+    pub bases: Vec<String>,
     /// The database URL the server opened.
     pub db_url: String,
     /// How long importing the directory took.
@@ -85,6 +91,8 @@ pub struct Harness {
     admin: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The replicas after the first.
+    others: Vec<(oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
     /// Deleted on drop.
     data: Option<tempfile::TempDir>,
 }
@@ -129,52 +137,26 @@ impl Harness {
             partners: vec![partner_trust()?],
         };
         let minter = Authenticator::new(settings.clone())?;
-        let directory = directory.to_string();
-        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<Ready>>();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let threads = options.threads.max(1);
+        anyhow::ensure!(
+            options.replicas <= 1 || matches!(options.storage, Storage::Server { .. }),
+            "replicas share a database on a SurrealDB server: give --db-server"
+        );
         let db_url = match &options.storage {
             Storage::Server { url, .. } => format!("{url} (database {})", config.database),
             _ => config.url.clone(),
         };
-        let (virtual_clock, loopback) = (options.virtual_clock, options.loopback_extensions);
-        let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name("em-server-worker")
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.into()));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                match prepare(&config, &directory, settings, virtual_clock, loopback).await {
-                    Ok((listener, app, ready)) => {
-                        let _ = ready_tx.send(Ok(ready));
-                        tokio::select! {
-                            served = axum::serve(listener, app) => {
-                                if let Err(e) = served {
-                                    tracing::error!(error = %e, "the server stopped");
-                                }
-                            }
-                            _ = stop_rx => {}
-                        }
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            });
-            // Open WebSockets and the timer runner are cut off here.
-            runtime.shutdown_timeout(Duration::from_secs(5));
-        })?;
-        let ready = ready_rx.await.context("the server thread ended before it served")??;
+        let (ready, stop_tx, thread) =
+            spawn_replica(options, &config, Some(directory.to_string()), settings.clone()).await?;
+        let mut others = Vec::new();
+        let mut bases = vec![format!("http://{}", ready.address)];
+        for _ in 1..options.replicas.max(1) {
+            let (other, stop, thread) = spawn_replica(options, &config, None, settings.clone()).await?;
+            bases.push(format!("http://{}", other.address));
+            others.push((stop, thread));
+        }
         Ok(Self {
-            base: format!("http://{}", ready.address),
+            base: bases[0].clone(),
+            bases,
             db_url,
             import_time: ready.import_time,
             statistics: Some(ready.statistics),
@@ -182,6 +164,7 @@ impl Harness {
             admin: None,
             stop: Some(stop_tx),
             thread: Some(thread),
+            others,
             data,
         })
     }
@@ -225,6 +208,7 @@ impl Harness {
         .map_err(|e| anyhow::anyhow!("importDirectory: {} {}", e.code, e.message))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
+            bases: vec![base.trim_end_matches('/').to_owned()],
             db_url: String::new(),
             import_time: started.elapsed(),
             statistics: None,
@@ -232,6 +216,7 @@ impl Harness {
             admin: Some(token.to_owned()),
             stop: None,
             thread: None,
+            others: Vec::new(),
             data: None,
         })
     }
@@ -285,12 +270,66 @@ impl Harness {
 
     /// Stops the server, waits for its thread and deletes its data.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        for (stop, thread) in std::mem::take(&mut self.others) {
+            stop_thread(Some(stop), Some(thread), "a replica").await?;
+        }
         stop_thread(self.stop.take(), self.thread.take(), "the server").await?;
         if let Some(data) = self.data.take() {
             data.close().context("cannot delete the database folder")?;
         }
         Ok(())
     }
+}
+
+/// Starts one replica on a thread and runtime of its own over `config`, importing `directory`
+/// when given; returns once it serves.
+async fn spawn_replica(
+    options: &ServerOptions,
+    config: &StoreConfig,
+    directory: Option<String>,
+    settings: AuthSettings,
+) -> anyhow::Result<(Ready, oneshot::Sender<()>, std::thread::JoinHandle<()>)> {
+    let config = config.clone();
+    let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<Ready>>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let threads = options.threads.max(1);
+    let (virtual_clock, loopback) = (options.virtual_clock, options.loopback_extensions);
+    let thread = std::thread::Builder::new().name("em-server".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("em-server-worker")
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = ready_tx.send(Err(e.into()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match prepare(&config, directory.as_deref(), settings, virtual_clock, loopback).await {
+                Ok((listener, app, ready)) => {
+                    let _ = ready_tx.send(Ok(ready));
+                    tokio::select! {
+                        served = axum::serve(listener, app) => {
+                            if let Err(e) = served {
+                                tracing::error!(error = %e, "the server stopped");
+                            }
+                        }
+                        _ = stop_rx => {}
+                    }
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        });
+        // Open WebSockets and the timer runner are cut off here.
+        runtime.shutdown_timeout(Duration::from_secs(5));
+    })?;
+    let ready = ready_rx.await.context("the server thread ended before it served")??;
+    Ok((ready, stop_tx, thread))
 }
 
 /// Tells a background thread to stop and waits for it to end; `what` names it in the error.
@@ -315,6 +354,9 @@ impl Drop for Harness {
         // A harness dropped without `stop` (an error on the way) still ends its server; the
         // temporary folder deletes itself.
         if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        for (stop, _) in self.others.drain(..) {
             let _ = stop.send(());
         }
     }
@@ -348,7 +390,7 @@ fn partner_jwks() -> Value {
 /// call plain `http` on a loopback host; the first retry of a failed call waits 1 s, as `serve`'s.
 async fn prepare(
     config: &StoreConfig,
-    directory: &str,
+    directory: Option<&str>,
     settings: AuthSettings,
     virtual_clock: bool,
     loopback_extensions: bool,
@@ -366,10 +408,12 @@ async fn prepare(
     );
     services.bootstrap().await.map_err(|e| anyhow::anyhow!("cannot prepare the database: {e}"))?;
     let started = Instant::now();
-    services
-        .import_directory(&Actor::LocalOperator, directory)
-        .await
-        .map_err(|e| anyhow::anyhow!("the directory does not import: {e}"))?;
+    if let Some(directory) = directory {
+        services
+            .import_directory(&Actor::LocalOperator, directory)
+            .await
+            .map_err(|e| anyhow::anyhow!("the directory does not import: {e}"))?;
+    }
     let import_time = started.elapsed();
     if !virtual_clock {
         tokio::spawn(em_api::service::timers::run(services.clone()));
@@ -378,8 +422,14 @@ async fn prepare(
     // The simulator is the load: its callers spend without a budget.
     let limits = em_api::limits::Limits { budget: None, ..em_api::limits::Limits::default() };
     let schema = graphql::build_schema_with(services.clone(), &limits);
-    let state = AppState::new(schema, services).with_auth(Authenticator::new(settings)?).with_limits(limits);
+    let state =
+        AppState::new(schema, services.clone()).with_auth(Authenticator::new(settings)?).with_limits(limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
+    // On a database server, as `em-api serve` does: bound, joined, then serving.
+    services
+        .join_replicas(&format!("http://{address}"))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot join the replicas: {e}"))?;
     Ok((listener, server::app(state), Ready { address, import_time, statistics }))
 }

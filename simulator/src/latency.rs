@@ -115,7 +115,8 @@ async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report>
     }
     let subscribers: Vec<Subscriber> = futures::stream::iter(tokens)
         .map(|(approver, token)| {
-            let (base, waiters) = (&harness.base, Arc::clone(&waiters));
+            // With replicas, the approvers listen on the last; the approvals go to the first.
+            let (base, waiters) = (harness.bases.last().unwrap_or(&harness.base), Arc::clone(&waiters));
             async move {
                 Subscriber::connect(base, &approver, &token, waiters)
                     .await
@@ -234,6 +235,13 @@ impl fmt::Display for Report {
             o.approvers,
             self.connect_time.as_secs_f64()
         )?;
+        if o.server.replicas > 1 {
+            writeln!(
+                f,
+                "replicas: {}; approvals sent to the first, approvers connected to the last",
+                o.server.replicas
+            )?;
+        }
         writeln!(f, "samples: {} (seed {}), one at a time, {:?} apart", o.samples, o.seed, o.pause)?;
         let line = |f: &mut fmt::Formatter<'_>, label: &str, s: &Option<Summary>| match s {
             Some(s) => writeln!(f, "  {label:<44} {s}"),

@@ -316,16 +316,20 @@ async fn measure(
     let cpu_before = cpu::Reading::now();
     let started = Instant::now();
     let deadline = started + options.duration;
+    // With replicas, each client's steps take turns over them: every lifecycle crosses them.
+    let replicas: Vec<Graphql> =
+        harness.bases.iter().map(|b| Graphql::new(b)).collect::<anyhow::Result<_>>()?;
     let mut clients = Vec::new();
-    for _ in 0..options.clients {
-        let (api, plans, approvers, next) =
-            (api.clone(), Arc::clone(&plans), Arc::clone(&approvers), Arc::clone(&next));
+    for k in 0..options.clients {
+        let apis = [0, 1, 2].map(|step| replicas[(k + step) % replicas.len()].clone());
+        let (plans, approvers, next) = (Arc::clone(&plans), Arc::clone(&approvers), Arc::clone(&next));
         clients.push(tokio::spawn(async move {
             let mut outcome = Outcome::default();
             while Instant::now() < deadline {
                 let Some(plan) = plans.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
                 let began = Instant::now();
-                match lifecycle(&api, plan, &approvers.0, &approvers.1, &mut outcome.steps).await {
+                let apis = [&apis[0], &apis[1], &apis[2]];
+                match lifecycle(apis, plan, &approvers.0, &approvers.1, &mut outcome.steps).await {
                     Ok(()) => {
                         outcome.lifecycle.push(began.elapsed());
                         outcome.finished.push(started.elapsed());
@@ -384,14 +388,21 @@ async fn measure(
 }
 
 /// One lifecycle; records each step's latency in `steps`.
+/// One lifecycle: the submission through `apis[0]`, the approvals through `apis[1]` and
+/// `apis[2]` (the same server, or replicas taking turns).
 async fn lifecycle(
-    api: &Graphql,
+    apis: [&Graphql; 3],
     plan: &Plan,
     first: &str,
     second: &str,
     steps: &mut BTreeMap<Step, Samples>,
 ) -> Result<(), (Step, Refused)> {
     let mut timed = async |step: Step, token: &str, query: &str, variables: Value| {
+        let api = match step {
+            Step::Submit => apis[0],
+            Step::ApproveStage1 => apis[1],
+            Step::ApproveStage2 => apis[2],
+        };
         let began = Instant::now();
         let data = api.execute(token, query, variables).await.map_err(|e| (step, e))?;
         steps.entry(step).or_default().push(began.elapsed());
@@ -508,6 +519,13 @@ impl fmt::Display for Report {
             o.packages,
             self.setup_time.as_secs_f64()
         )?;
+        if o.server.replicas > 1 {
+            writeln!(
+                f,
+                "replicas: {} on the one database, each with {} worker threads; each client's steps take turns over them",
+                o.server.replicas, o.server.threads
+            )?;
+        }
         writeln!(f, "load: {} clients for {:?}, seed {}", o.clients, o.duration, o.seed)?;
         if o.external > 0 {
             writeln!(

@@ -157,6 +157,10 @@ struct ServerArgs {
     /// Worker threads of the server's runtime (default: the machine's cores).
     #[arg(long)]
     server_threads: Option<usize>,
+    /// `em-api` replicas serving the database on `--db-server`, each with its own runtime and
+    /// port; clients spread their steps over them.
+    #[arg(long, default_value_t = 1, requires = "db_server")]
+    replicas: usize,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -179,6 +183,7 @@ impl ServerArgs {
             threads: self.server_threads.unwrap_or_else(default_threads),
             virtual_clock: false,
             loopback_extensions: false,
+            replicas: self.replicas.max(1),
         }
     }
 }

@@ -18,6 +18,7 @@ fn server() -> ServerOptions {
         threads: 2,
         virtual_clock: false,
         loopback_extensions: false,
+        replicas: 1,
     }
 }
 

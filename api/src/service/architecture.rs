@@ -49,6 +49,11 @@ const COMPONENTS: &[(&str, &[&str], &[&str])] = &[
         ],
     ),
     (
+        "replicas",
+        &["replicas.rs"],
+        &["auto-assignment", "connected organizations", "authorization", "read models", "base"],
+    ),
+    (
         "timers",
         &["timers.rs"],
         &[

@@ -215,6 +215,62 @@ impl Services {
         self.auto_decide_users(&[user_id.into()], None).await
     }
 
+    /// Another replica changed a user (or what they hold): their index entry is read back from
+    /// the store, and nothing is decided here (the replica that made the change decides). A
+    /// model not loaded yet is left alone: it will be read whole.
+    pub(crate) async fn auto_follow_user(&self, user_id: &str) -> ServiceResult<()> {
+        if self.auto.state.read().await.is_none() {
+            return Ok(());
+        }
+        let user = self.store.user(user_id).await?;
+        let groups: Vec<String> = MembershipRow::member_groups(self.store.memberships_of(user_id).await?);
+        let mut state = self.auto.state.write().await;
+        let Some(model) = state.as_mut() else { return Ok(()) };
+        match &user {
+            Some(user) => {
+                model.index.upsert(user);
+                model.index.set_member_of(user_id, &groups);
+            }
+            None => {
+                model.index.remove(user_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Another replica created, changed or deleted a policy: its compiled rule is replaced (that
+    /// replica populates it).
+    pub(crate) async fn auto_follow_policy(&self, policy_id: &PolicyId) -> ServiceResult<()> {
+        if self.auto.state.read().await.is_none() {
+            return Ok(());
+        }
+        let stored = self.store.assignment_policy(policy_id).await?;
+        let mut state = self.auto.state.write().await;
+        let Some(model) = state.as_mut() else { return Ok(()) };
+        match stored.filter(|s| s.policy.is_automatic()) {
+            Some(s) => {
+                let compiled = Compiled::new(s.policy, &model.index);
+                model.policies.insert(policy_id.clone(), compiled);
+            }
+            None => {
+                model.policies.remove(policy_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Another replica scheduled (or, with `None`, called off) an auto-assigned assignment's
+    /// removal.
+    pub(crate) async fn auto_follow_removal(&self, assignment_id: &AssignmentId, at: Option<DateTime<Utc>>) {
+        let mut state = self.auto.state.write().await;
+        if let Some(model) = state.as_mut() {
+            match at {
+                Some(at) => model.removals.insert(assignment_id.clone(), at),
+                None => model.removals.remove(assignment_id),
+            };
+        }
+    }
+
     /// Re-decides users against every policy (or one), and carries out the steps. After a
     /// removal the user is decided once more: what the removal made possible (an incompatible
     /// package) follows at once.
@@ -364,7 +420,8 @@ impl Services {
 
     async fn clear_exclusion(&self, policy_id: &PolicyId, user_id: &UserId) -> ServiceResult<()> {
         let key = (policy_id.clone(), user_id.clone());
-        let known = {
+        // Another replica may have recorded it: on a shared database, the store decides.
+        let known = self.store.is_remote() || {
             let state = self.auto.state.read().await;
             state.as_ref().is_none_or(|m| m.exclusions.contains(&key))
         };
@@ -398,6 +455,8 @@ impl Services {
             );
             event.target_id = Some(user_id.to_string());
             if let Some(at) = at {
+                // What other replicas read the removal from (see `replicas`).
+                event = event.with_data(serde_json::json!({ "removalDateTime": at.to_rfc3339() }));
                 event = event.with_reason(format!(
                     "left the scope of its auto-assignment policy; access is removed at {} unless they match again",
                     at.to_rfc3339()

@@ -64,6 +64,11 @@ impl<K: Eq + Hash + Clone, V> GenerationMap<K, V> {
         entries.insert(key, (generation, value));
     }
 
+    /// Forgets every entry.
+    pub(crate) fn clear(&self) {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
     pub(crate) fn remove<Q>(&self, key: &Q)
     where
         K: Borrow<Q>,

@@ -215,6 +215,23 @@ impl Services {
         self.caches.user_groups.remove(id);
     }
 
+    /// Forgets what the read models hold about a target another replica changed (a request,
+    /// an assignment, a delivery: see `replicas`): their requests and assignments, the request
+    /// named, their groups and administrator check, and the members of every group (which a
+    /// delivery may have changed).
+    pub(crate) fn forget_changed_elsewhere(&self, target_id: Option<&str>, request_id: Option<&RequestId>) {
+        if let Some(target) = target_id {
+            self.caches.targets.remove(&UserId::new(target));
+            self.caches.users.remove(target);
+            self.caches.user_groups.remove(target);
+            self.caches.administrators.remove(target);
+        }
+        if let Some(request) = request_id {
+            self.caches.requests.remove(request);
+        }
+        self.caches.group_members.clear();
+    }
+
     /// Forgets what a write that failed was decided on: the next decision reads it again.
     pub(crate) fn forget_write(&self, write: &GovernanceWrite) {
         self.caches.targets.remove(&write.target_id);

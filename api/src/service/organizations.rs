@@ -54,6 +54,11 @@ impl Services {
         Ok(loaded)
     }
 
+    /// Forgets the organizations (another replica changed them): read again on next use.
+    pub(crate) async fn organizations_forget(&self) {
+        *self.organizations.loaded.write().await = None;
+    }
+
     /// The index of every organization's tenants and domains.
     pub async fn organization_index(&self) -> ServiceResult<Arc<OrganizationIndex>> {
         Ok(Arc::clone(&self.loaded_organizations().await?.index))

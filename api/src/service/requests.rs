@@ -45,7 +45,15 @@ impl Services {
         let mut tries = 0;
         loop {
             match attempt().await {
-                Err(e) if is_stale(&e) && tries + 1 < ATTEMPTS => tries += 1,
+                Err(e) if is_stale(&e) && tries + 1 < ATTEMPTS => {
+                    tries += 1;
+                    if tries > 1 {
+                        // Writers racing for one target on several replicas: apart, at random.
+                        let spread = 1u128 << tries.min(6);
+                        let wait = uuid::Uuid::new_v4().as_u128() % spread;
+                        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                    }
+                }
                 other => return other,
             }
         }

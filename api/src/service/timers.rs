@@ -32,12 +32,29 @@ const SWEEP: usize = 1000;
 /// How often the runner looks for due timers.
 pub const TICK: Duration = Duration::from_secs(1);
 
-/// Fires due timers forever; errors are logged and retried at the next tick.
+/// How long the runner's lease lasts on a database server (see [`run`]): a replica that stops
+/// hands the timers to another within it.
+const LEASE_SECONDS: u32 = 5;
+
+/// Fires due timers forever; errors are logged and retried at the next tick. On a database
+/// server shared by replicas, the replica holding the `timers` lease fires them (renewed every
+/// tick); firing twice would change nothing (each firing commits on its owner's version), but
+/// would race for every due timer.
 pub async fn run(services: Services) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if services.store.is_remote() {
+            match services.store.hold_lease("timers", LEASE_SECONDS).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the timers' lease; retrying");
+                    continue;
+                }
+            }
+        }
         match services.fire_due_timers().await {
             Ok(0) => {}
             Ok(fired) => tracing::info!(fired, "timers fired"),

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (19, V19),
     (20, V20),
     (21, V21),
+    (22, V22),
 ];
 
 /// The version this build expects.
@@ -657,6 +658,14 @@ DEFINE INDEX requestCatalog ON request FIELDS catalogId, sortKey;
 DEFINE INDEX assignmentTarget ON assignment FIELDS targetId, active, sortKey;
 DEFINE INDEX assignmentPackage ON assignment FIELDS accessPackageId, active, sortKey;
 DEFINE INDEX assignmentCatalog ON assignment FIELDS catalogId, sortKey;
+"#;
+
+/// Version 22: replicas on one database server: `replica:⟨origin⟩`, each replica's address
+/// and last heartbeat (`store::peers`); `lease:⟨name⟩`, who does what one replica does at a time
+/// (`store::leases`).
+const V22: &str = r#"
+DEFINE TABLE replica SCHEMALESS;
+DEFINE TABLE lease SCHEMALESS;
 "#;
 
 #[cfg(test)]

@@ -74,6 +74,39 @@ impl TestServer {
         Self::serve(services, Some(auth), Some(database)).await
     }
 
+    /// `count` replicas serving one database on a SurrealDB server (in memory), whatever
+    /// `EM_TEST_DATABASE` says, each requiring bearer tokens, over `directory` (imported once),
+    /// on virtual clocks when `virtual_clock`. The first holds the database server.
+    pub async fn replicas(directory: Value, count: usize, virtual_clock: bool) -> Vec<Self> {
+        em_api::telemetry::init(false);
+        let database = SurrealServer::start("memory").await;
+        let config = database.config("em");
+        let mut database = Some(database);
+        let mut replicas = Vec::new();
+        for i in 0..count {
+            let store = Store::open(&config).await.expect("the server's store opens");
+            let services = if virtual_clock {
+                Services::with_virtual_clock(
+                    store,
+                    em_api::clock::ManualClock::starting_at(chrono::Utc::now()),
+                )
+            } else {
+                Services::new(store, Arc::new(SystemClock))
+            };
+            let services = with_test_callouts(services);
+            services.bootstrap().await.expect("bootstrap creates the General catalog");
+            if i == 0 {
+                services
+                    .import_directory(&Actor::LocalOperator, &directory.to_string())
+                    .await
+                    .expect("the directory imports");
+            }
+            let auth = Authenticator::new(auth_settings()).expect("the test key is usable");
+            replicas.push(Self::serve(services, Some(auth), database.take()).await);
+        }
+        replicas
+    }
+
     /// A server that requires bearer tokens over the demo directory (`scenarios/`), on SurrealKV
     /// in a temporary folder (the in-memory engine imports a directory this size slowly in one
     /// transaction): embedded, or served by a SurrealDB server with `EM_TEST_DATABASE=server`.
@@ -169,6 +202,8 @@ impl TestServer {
         let app = server::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
         let address = listener.local_addr().expect("a bound listener has an address");
+        // On a database server, as `em-api serve` does: bound, joined, then serving.
+        services.join_replicas(&format!("http://{address}")).await.expect("the replica joins");
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("the test server runs");
         });

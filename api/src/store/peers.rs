@@ -1,0 +1,271 @@
+//! The other `em-api` replicas writing the same database server: what the live feed of each
+//! needs from the others to publish only what is final, and to wake when another commits.
+//!
+//! [`super::writers`] tells the feed when this process's event-writing transactions have ended.
+//! A transaction of another replica can take a change-feed stamp below what this replica's feed
+//! has read and become visible later, just the same; so before the feed moves past what it read,
+//! it asks every peer to answer once the event-writing transactions that peer was running have
+//! ended (`POST /replica/settled`, answered by [`Writers::settled`]). The peers answer over HTTP
+//! on the address they registered.
+//!
+//! **Registry.** Each replica on a server keeps `replica:⟨origin⟩` (its origin is a random id
+//! of the process, written into its event records) with the URL its peers reach it at, and
+//! refreshes it every [`HEARTBEAT`]; a peer is a record refreshed within [`ALIVE`]. A replica
+//! that joins reads the registry after writing its own record and says hello to every peer it
+//! found (`POST /replica/hello`) before it serves, so of two replicas that join at once, each
+//! knows the other before either commits.
+//!
+//! **Wake.** After a commit that wrote events, the replica tells its peers
+//! (`POST /replica/committed`, one call in flight per peer, so a burst of commits costs a few),
+//! and their feeds read at once instead of at the next poll.
+//!
+//! **A peer that does not answer** is waited for once for [`DEAD_WAIT`] (a transaction it
+//! had sent the server commits within it), then left out until it answers again; it leaves the
+//! registry when its record is [`ALIVE`] old.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::{Store, StoreResult};
+
+/// How often a replica refreshes its record and reads its peers'.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How recently a peer's record must have been refreshed for it to count (the registry's query
+/// says `5s`).
+const ALIVE: Duration = Duration::from_secs(5);
+/// How long a peer that stopped answering is waited for, once.
+const DEAD_WAIT: Duration = Duration::from_secs(1);
+/// The longest a peer's answer to `settled` is waited for.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(35);
+/// The longest a connection to a peer is waited for.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The longest a wake call is waited for.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A replica as its peers know it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Replica {
+    pub origin: String,
+    pub url: String,
+}
+
+/// This process's view of its peers; empty (and free) unless the store joined a server's
+/// replicas.
+#[derive(Default)]
+pub struct Peers {
+    state: Mutex<State>,
+    /// Set on every event-writing commit while there are peers to tell (a stored permit, so
+    /// commits during a round of calls make one more round).
+    commits: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    me: Option<Replica>,
+    client: Option<reqwest::Client>,
+    peers: HashMap<String, Peer>,
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    url: String,
+    /// When it stopped answering, while it does not.
+    failed: Option<Instant>,
+    /// When it said hello: it counts until the registry shows it (a read begun before it
+    /// registered does not).
+    hello: Option<Instant>,
+}
+
+impl Peers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this process has joined and has peers.
+    #[must_use]
+    pub fn any(&self) -> bool {
+        !self.lock().peers.is_empty()
+    }
+
+    /// The peers now known, by origin.
+    #[must_use]
+    pub fn known(&self) -> Vec<Replica> {
+        let mut known: Vec<Replica> = self
+            .lock()
+            .peers
+            .iter()
+            .map(|(origin, peer)| Replica { origin: origin.clone(), url: peer.url.clone() })
+            .collect();
+        known.sort_by(|a, b| a.origin.cmp(&b.origin));
+        known
+    }
+
+    /// A peer said hello: it counts from now on.
+    pub fn hello(&self, replica: Replica) {
+        let mut state = self.lock();
+        if state.me.as_ref().is_some_and(|me| me.origin != replica.origin) {
+            state
+                .peers
+                .insert(replica.origin, Peer { url: replica.url, failed: None, hello: Some(Instant::now()) });
+        }
+    }
+
+    /// A commit that wrote events ended: the peers are told.
+    pub(crate) fn committed(&self) {
+        if self.any() {
+            self.commits.notify_one();
+        }
+    }
+
+    /// Resolves once every peer has answered that the event-writing transactions it was
+    /// running when asked have ended (a peer that does not answer: see the module docs).
+    pub async fn settled(&self) {
+        let (client, peers) = {
+            let state = self.lock();
+            let Some(client) = state.client.clone() else { return };
+            let peers: Vec<(String, Peer)> =
+                state.peers.iter().map(|(o, p)| (o.clone(), p.clone())).collect();
+            (client, peers)
+        };
+        let calls = peers.into_iter().map(|(origin, peer)| {
+            let client = client.clone();
+            async move {
+                let answered = client
+                    .post(format!("{}/replica/settled", peer.url))
+                    .timeout(SETTLE_TIMEOUT)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                (origin, peer, answered)
+            }
+        });
+        for (origin, peer, answered) in futures::future::join_all(calls).await {
+            if answered {
+                if peer.failed.is_some()
+                    && let Some(known) = self.lock().peers.get_mut(&origin)
+                {
+                    known.failed = None;
+                }
+                continue;
+            }
+            if peer.failed.is_none() {
+                tracing::warn!(peer = %origin, url = %peer.url, "a replica does not answer; waiting for its last commits once");
+                if let Some(known) = self.lock().peers.get_mut(&origin) {
+                    known.failed = Some(Instant::now());
+                }
+                tokio::time::sleep(DEAD_WAIT).await;
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Joins the replicas of this store's database server as `url` (what peers call): writes
+    /// this replica's record, reads the others', says hello to each, then keeps its record fresh
+    /// and its peers told of its commits. Call it before serving.
+    pub async fn join(&self, url: &str) -> StoreResult<Vec<Replica>> {
+        let me = Replica { origin: self.origin().to_owned(), url: url.trim_end_matches('/').to_owned() };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| super::StoreError::Backend(format!("an HTTP client for peers: {e}")))?;
+        {
+            let mut state = self.peers.lock();
+            state.me = Some(me.clone());
+            state.client = Some(client.clone());
+        }
+        let found = self.heartbeat(&me).await?;
+        let hellos = found.iter().map(|peer| {
+            let client = client.clone();
+            let me = me.clone();
+            async move {
+                let sent = client
+                    .post(format!("{}/replica/hello", peer.url))
+                    .json(&me)
+                    .timeout(WAKE_TIMEOUT)
+                    .send()
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(peer = %peer.origin, error = %e, "a replica in the registry does not answer");
+                }
+            }
+        });
+        futures::future::join_all(hellos).await;
+        tokio::spawn(keep_fresh(self.clone(), me.clone()));
+        tokio::spawn(wake_peers(Arc::clone(&self.peers), client));
+        tracing::info!(origin = %me.origin, url = %me.url, peers = found.len(), "joined the database's replicas");
+        Ok(found)
+    }
+
+    /// The replica registered as `origin`, if its record is fresh: a hello is believed only of
+    /// a replica in the registry.
+    pub async fn registered(&self, origin: &str) -> StoreResult<Option<Replica>> {
+        let sql = "SELECT record::id(id) AS origin, url FROM ONLY type::record('replica', $origin)
+                       WHERE seen > time::now() - 5s;";
+        let mut response = self.read(sql, crate::vars! { "origin" => origin }).await?;
+        Ok(serde_json::from_value(response.value(0)?).ok())
+    }
+
+    /// Refreshes `me`'s record, forgets records long dead, and reads the live peers into
+    /// [`Peers`] (keeping what is known of each); returns them.
+    async fn heartbeat(&self, me: &Replica) -> StoreResult<Vec<Replica>> {
+        let sql = "UPSERT type::record('replica', $origin) SET url = $url, seen = time::now() RETURN NONE;
+                   DELETE replica WHERE seen < time::now() - 1m RETURN NONE;
+                   SELECT record::id(id) AS origin, url FROM replica
+                       WHERE seen > time::now() - 5s AND record::id(id) != $origin ORDER BY origin;";
+        let mut response =
+            self.read(sql, crate::vars! { "origin" => me.origin.as_str(), "url" => me.url.as_str() }).await?;
+        let rows: Vec<Value> = response.rows(2, "replica")?;
+        let found: Vec<Replica> =
+            rows.into_iter().filter_map(|row| serde_json::from_value(row).ok()).collect();
+        let mut state = self.peers.lock();
+        let mut peers = HashMap::new();
+        for replica in &found {
+            let failed = state.peers.get(&replica.origin).and_then(|p| p.failed);
+            peers.insert(replica.origin.clone(), Peer { url: replica.url.clone(), failed, hello: None });
+        }
+        // A peer that said hello lately counts even if this read began before it registered.
+        for (origin, peer) in state.peers.drain() {
+            if peer.hello.is_some_and(|at| at.elapsed() < ALIVE) {
+                peers.entry(origin).or_insert(peer);
+            }
+        }
+        state.peers = peers;
+        Ok(found)
+    }
+}
+
+/// Keeps this replica's record fresh and its peers current, for as long as the process runs.
+async fn keep_fresh(store: Store, me: Replica) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.heartbeat(&me).await {
+            tracing::warn!(error = %e, "cannot refresh this replica's record; retrying");
+        }
+    }
+}
+
+/// Tells the peers of this replica's commits, for as long as the process runs.
+async fn wake_peers(peers: Arc<Peers>, client: reqwest::Client) {
+    loop {
+        peers.commits.notified().await;
+        let targets: Vec<String> =
+            peers.lock().peers.values().filter(|p| p.failed.is_none()).map(|p| p.url.clone()).collect();
+        let calls = targets.into_iter().map(|url| {
+            let client = client.clone();
+            async move {
+                let _ = client.post(format!("{url}/replica/committed")).timeout(WAKE_TIMEOUT).send().await;
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+}
