@@ -74,6 +74,9 @@ pub enum AuthError {
     Invalid(String),
     #[error("the token names no user of this directory")]
     UnknownUser,
+    /// The directory could not be read to resolve the caller: not the caller's fault.
+    #[error("the directory is unavailable; retry shortly")]
+    Unavailable,
 }
 
 /// What a verified token says.

@@ -75,9 +75,11 @@ impl Readiness {
             let was = readiness.ready.swap(answered, std::sync::atomic::Ordering::Relaxed);
             if was != answered {
                 if answered {
+                    services.database_back();
                     tracing::info!("the database answers again");
                 } else {
                     tracing::error!("the database does not answer: serving 503 until it does");
+                    services.database_lost();
                 }
             }
             drop(readiness);
@@ -161,7 +163,7 @@ impl AppState {
                 Ok(None) => Err(AuthError::UnknownUser),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot resolve a partner's caller");
-                    Err(AuthError::Invalid("the directory is unavailable".into()))
+                    Err(AuthError::Unavailable)
                 }
             };
         }
@@ -173,7 +175,7 @@ impl AppState {
             Ok(_) => Err(AuthError::UnknownUser),
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up the caller");
-                Err(AuthError::Invalid("the directory is unavailable".into()))
+                Err(AuthError::Unavailable)
             }
         }
     }
@@ -402,14 +404,31 @@ async fn execute(
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let actor = match state.caller(authorization).await {
         Ok(actor) => actor,
+        Err(AuthError::Unavailable) => {
+            let mut response = error_response(
+                media,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the database does not answer; retry shortly (nothing was done)",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+            return response;
+        }
         Err(e) => return unauthorized(media, &e),
     };
     let (request, mutation) = state.prepare(crate::graphql::as_caller(request, &state.services, actor));
     // A mutation runs to its end on a task of its own even when the client hangs up or the
     // timeout below answers first: a change is never stopped between its commit and what
     // follows it (a policy's first population, a request's notices). A query is stopped.
-    let schema = state.schema.clone();
-    let task = Detached { handle: tokio::spawn(async move { schema.execute(request).await }), mutation };
+    let (schema, services) = (state.schema.clone(), state.services.clone());
+    let handle = tokio::spawn(async move {
+        if mutation {
+            // Decided on read models that followed every commit made before it arrived.
+            services.replicas_caught_up().await;
+        }
+        schema.execute(request).await
+    });
+    let task = Detached { handle, mutation };
     let response = match tokio::time::timeout(state.limits.request_timeout, task.finished()).await {
         Ok(Some(r)) => r,
         Ok(None) => {

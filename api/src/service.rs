@@ -104,6 +104,8 @@ pub struct Services {
     feed: Arc<std::sync::OnceLock<crate::feed::EventFeed>>,
     /// Counts of the engine's work since start.
     statistics: Arc<Statistics>,
+    /// The cursor of the last event the replica follower has taken to the read models.
+    followed: Arc<tokio::sync::watch::Sender<u128>>,
 }
 
 /// Counts of the engine's work in this process since it started, for throughput figures.
@@ -139,6 +141,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
+            followed: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -173,6 +176,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
+            followed: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 

@@ -190,6 +190,11 @@ pub struct Store {
     origin: Arc<str>,
     /// Whether the database is a server that other processes may write too (`ws://`, ...).
     remote: bool,
+    /// Woken when the readiness check finds the database gone: queries waiting for an answer
+    /// fail then (the SDK re-makes a lost connection but never answers what was in flight).
+    lost: Arc<Notify>,
+    /// Set while the readiness check finds the database gone: queries fail at once.
+    down: Arc<std::sync::atomic::AtomicBool>,
     /// Counts committed changes to the directory and the catalogs (every transaction but
     /// [`Store::commit_governance`]'s), so read models built from them know when to rebuild.
     generation: Arc<AtomicU64>,
@@ -231,6 +236,8 @@ impl Store {
             peers: Arc::new(peers::Peers::default()),
             origin: uuid::Uuid::new_v4().simple().to_string().into(),
             remote: is_remote(&config.url),
+            lost: Arc::new(Notify::new()),
+            down: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             generation: Arc::new(AtomicU64::new(0)),
             catalog_generation: Arc::new(AtomicU64::new(0)),
             roles_version: Arc::new(AtomicU64::new(0)),
@@ -348,6 +355,18 @@ impl Store {
         &self.origin
     }
 
+    /// The database stopped answering: every query waiting for an answer fails with
+    /// [`CONNECTION_LOST`] (a transaction among them may still have committed).
+    pub fn connection_lost(&self) {
+        self.down.store(true, Ordering::Release);
+        self.lost.notify_waiters();
+    }
+
+    /// The database answers again: queries are sent again.
+    pub fn connection_restored(&self) {
+        self.down.store(false, Ordering::Release);
+    }
+
     /// Whether the database is a server other processes may write to as well.
     #[must_use]
     pub fn is_remote(&self) -> bool {
@@ -375,6 +394,12 @@ impl Store {
                 Err(StoreError::Backend(message)) if is_retryable(&message) && attempt < 8 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 3)).await;
+                }
+                Err(StoreError::Backend(message)) if message == CONNECTION_LOST => {
+                    // Sent, and perhaps committed: the feed counts it as running for a while
+                    // (the registration lingers when dropped unfinished).
+                    drop(writing);
+                    return Err(StoreError::Backend(message));
                 }
                 other => {
                     if other.is_ok() && !self.untracked {
@@ -410,7 +435,22 @@ impl Store {
 
     async fn run(&self, sql: &str, vars: &Map<String, Value>) -> StoreResult<Response> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let mut response = self.db.query(sql).bind(Value::Object(vars.clone())).await?;
+        let query = self.db.query(sql).bind(Value::Object(vars.clone()));
+        let mut response = if self.remote {
+            let lost = self.lost.notified();
+            tokio::pin!(lost);
+            lost.as_mut().enable();
+            if self.down.load(Ordering::Acquire) {
+                // A query sent now would wait for an answer that never comes.
+                return Err(StoreError::Backend(CONNECTION_LOST.into()));
+            }
+            tokio::select! {
+                response = query => response?,
+                () = lost => return Err(StoreError::Backend(CONNECTION_LOST.into())),
+            }
+        } else {
+            query.await?
+        };
         let errors = response.take_errors();
         if let Some(message) = pick_error(errors.into_values().map(|e| e.to_string()).collect()) {
             return Err(classify(&message));
@@ -424,6 +464,10 @@ impl Store {
         Ok(())
     }
 }
+
+/// What a query waiting when the database stopped answering fails with.
+pub const CONNECTION_LOST: &str =
+    "the connection to the database was lost while waiting for an answer; a change may have been made";
 
 /// Whether `url` names a database server rather than an engine inside this process.
 fn is_remote(url: &str) -> bool {

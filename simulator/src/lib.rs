@@ -14,6 +14,9 @@
 //!   once, at a receiver that drops repeats by id. The one measurement whose server is a
 //!   separate process ([`process`]), since it is killed.
 //!
+//! - [`crashes`]: `em-api` (or its SurrealDB server) killed with SIGKILL again and again under a
+//!   mixed load: nothing acknowledged lost or doubled, timers on time, subscribers without gaps.
+//!
 //! - [`run`]: a scenario file ([`scenario`]) replayed in virtual time: the administrator's
 //!   set-up, daily movers, joiners and leavers, and invariants checked against a model of the people;
 //!   [`plots`] draws its throughput over time and its latencies as SVG.
@@ -26,6 +29,7 @@ pub mod actions;
 pub mod callouts;
 pub mod client;
 pub mod cpu;
+pub mod crashes;
 pub mod directory;
 pub mod harness;
 pub mod latency;

@@ -31,6 +31,9 @@ enum Command {
     Reviews(ReviewsArgs),
     /// Custom extension calls across a server killed with SIGKILL: each arrives, once.
     Callouts(CalloutsArgs),
+    /// `em-api` (or its SurrealDB server) killed with SIGKILL again and again under a mixed
+    /// load: nothing acknowledged lost or doubled, due timers fired, subscribers without gaps.
+    Crashes(CrashesArgs),
     /// Writes the keys of the simulated partners' identity provider, for a server `run
     /// --target` replays against to trust (`em-api serve --auth-partner ISSUER FILE`).
     PartnerTrust(PartnerTrustArgs),
@@ -61,6 +64,38 @@ struct CalloutsArgs {
     /// How long to wait for the last calls after the last assignment.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     wait: Duration,
+}
+
+#[derive(Args, Debug)]
+struct CrashesArgs {
+    /// Kills in a row.
+    #[arg(long, default_value_t = 10)]
+    cycles: usize,
+    /// Load per cycle; the kill comes at a random moment of its second half.
+    #[arg(long, default_value = "6s", value_parser = parse_duration)]
+    load: Duration,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Requestors in the directory (each requests once).
+    #[arg(long, default_value_t = 20_000)]
+    users: usize,
+    /// Users the administrator moves between departments.
+    #[arg(long, default_value_t = 200)]
+    movers: usize,
+    /// Kill the SurrealDB server (`surreal` at this path, on SurrealKV) under `em-api` instead of
+    /// `em-api` itself.
+    #[arg(long)]
+    restart_database: Option<PathBuf>,
+    /// The `em-api` binary (default: the one beside this executable, else this executable's
+    /// own copy of its `serve`).
+    #[arg(long)]
+    em_api: Option<PathBuf>,
+    /// Create the temporary data folder under this folder (default: the system's).
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -373,6 +408,31 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             print!("{report}");
             anyhow::ensure!(report.passed(), "calls were lost, doubled or forged, or assignments refused");
+        }
+        Command::Crashes(args) => {
+            let report = em_simulator::crashes::run(em_simulator::crashes::Options {
+                program: match args.em_api {
+                    Some(path) => Program::em_api(path),
+                    None => Program::find()?,
+                },
+                restarted: match args.restart_database {
+                    Some(surreal) => em_simulator::crashes::Restarted::Database(surreal),
+                    None => em_simulator::crashes::Restarted::Api,
+                },
+                cycles: args.cycles,
+                load: args.load,
+                clients: args.clients,
+                users: args.users,
+                movers: args.movers,
+                seed: args.seed,
+                data_parent: args.data_parent,
+            })
+            .await?;
+            print!("{report}");
+            anyhow::ensure!(
+                report.passed(),
+                "acknowledged changes were lost or doubled, timers late, or events missed"
+            );
         }
         Command::EmApi { args } => run_em_api(args).await?,
     }

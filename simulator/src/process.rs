@@ -51,8 +51,18 @@ impl Program {
     /// Imports the directory file at `directory` into the database at `db` (`em-api import`),
     /// with no server running; returns how long it took.
     pub async fn import(&self, db: &str, directory: &Path) -> anyhow::Result<Duration> {
+        self.import_with(db, directory, &[]).await
+    }
+
+    /// [`Self::import`] with `env` set (a SurrealDB server's credentials, say).
+    pub async fn import_with(
+        &self,
+        db: &str,
+        directory: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Duration> {
         let mut command = self.command();
-        command.args(["import", "--db", db, "--directory"]).arg(directory);
+        command.args(["import", "--db", db, "--directory"]).arg(directory).envs(env.iter().copied());
         let started = Instant::now();
         let output = tokio::task::spawn_blocking(move || command.output())
             .await?
@@ -152,7 +162,7 @@ impl Drop for Server {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }

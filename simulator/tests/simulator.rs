@@ -113,6 +113,44 @@ async fn every_call_arrives_once_across_a_server_killed_with_sigkill() {
     assert_eq!(report.tally.refused, 2 * 60, "each call refused twice before it was accepted");
 }
 
+fn crashes(restarted: em_simulator::crashes::Restarted) -> em_simulator::crashes::Options {
+    em_simulator::crashes::Options {
+        program: Program::subcommand(env!("CARGO_BIN_EXE_em-simulator"), "em-api"),
+        restarted,
+        cycles: 2,
+        load: Duration::from_secs(2),
+        clients: 4,
+        users: 1500,
+        movers: 10,
+        seed: 7,
+        data_parent: None,
+    }
+}
+
+/// `em-api` killed with SIGKILL twice under the mixed load: nothing acknowledged is lost or
+/// doubled, due day passes end, the subscriber resumes without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_across_servers_killed_with_sigkill() {
+    let report = em_simulator::crashes::run(crashes(em_simulator::crashes::Restarted::Api)).await.unwrap();
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.requests.acknowledged > 0 && report.approvals.acknowledged > 0 && report.moves.acknowledged > 0);
+    assert!(report.passes_due > 0 && report.resumed == 2 && report.events > 0, "{report}");
+}
+
+/// The SurrealDB server killed twice under a running `em-api`: the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_across_database_servers_killed_with_sigkill() {
+    let test = std::env::current_exe().unwrap();
+    let surreal = test.parent().and_then(std::path::Path::parent).unwrap().join("surreal");
+    assert!(surreal.exists(), "{} is missing: `cargo test --workspace` builds it", surreal.display());
+    let report =
+        em_simulator::crashes::run(crashes(em_simulator::crashes::Restarted::Database(surreal))).await.unwrap();
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.requests.acknowledged > 0 && report.passes_due > 0 && report.resumed == 2, "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_starts_is_decided_and_its_denials_are_applied() {
     let report = em_simulator::reviews::run(em_simulator::reviews::Options {

@@ -683,6 +683,16 @@ impl Services {
         Ok((count, matches))
     }
 
+    /// The database stopped answering: what waits for it fails now rather than forever.
+    pub fn database_lost(&self) {
+        self.store.connection_lost();
+    }
+
+    /// The database answers again.
+    pub fn database_back(&self) {
+        self.store.connection_restored();
+    }
+
     /// Whether the database answers (`/healthz`).
     pub async fn health(&self) -> ServiceResult<()> {
         Ok(self.store.health().await?)

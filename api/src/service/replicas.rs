@@ -32,7 +32,10 @@ impl Services {
             return Ok(Vec::new());
         }
         let peers = self.store.join(url).await?;
-        let events = self.event_feed().subscribe(None).await?;
+        let feed = self.event_feed();
+        let start = feed.caught_up().await?;
+        let events = feed.subscribe(Some(start)).await?;
+        self.followed.send_replace(start);
         tokio::spawn(follow(self.clone(), Box::pin(events)));
         Ok(peers)
     }
@@ -44,6 +47,28 @@ impl Services {
         let mark = writers.mark();
         if tokio::time::timeout(SETTLE_LIMIT, writers.settled(mark)).await.is_err() {
             tracing::warn!("a transaction has run for 30 s; answering a peer without it");
+        }
+    }
+
+    /// Resolves once the read models have followed every commit any replica made before the
+    /// call (at once without peers): what a mutation waits for before it is decided, so that a
+    /// client acknowledged by one replica is never refused by another on older data.
+    pub async fn replicas_caught_up(&self) {
+        if !self.store.peers().any() {
+            return;
+        }
+        let wait = async {
+            let upto = self.event_feed().caught_up().await?;
+            let mut followed = self.followed.subscribe();
+            let _ = followed.wait_for(|at| *at >= upto).await;
+            ServiceResult::Ok(())
+        };
+        match tokio::time::timeout(SETTLE_LIMIT, wait).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot catch up with the other replicas; deciding on what is known")
+            }
+            Err(_) => tracing::warn!("the replica follower is 30 s behind; deciding on what is known"),
         }
     }
 
@@ -193,6 +218,7 @@ async fn follow(
                         services.auto_reset().await;
                         services.organizations_forget().await;
                     }
+                    services.followed.send_replace(event.cursor);
                 }
                 Err(e) => tracing::warn!(error = %e, "the replica follower lost the feed; resuming"),
             }

@@ -47,7 +47,11 @@ struct Pair {
 
 impl Pair {
     async fn start(virtual_clock: bool) -> Self {
-        let replicas = TestServer::replicas(directory_with_admin(), 2, virtual_clock).await;
+        Self::over(directory_with_admin(), virtual_clock).await
+    }
+
+    async fn over(directory: Value, virtual_clock: bool) -> Self {
+        let replicas = TestServer::replicas(directory, 2, virtual_clock).await;
         // The first knows the second at once (its hello), not at its next heartbeat.
         let known = replicas[0].services.store.peers().known();
         assert_eq!(known.len(), 1, "{known:?}");
@@ -361,5 +365,45 @@ async fn a_due_timer_fires_once_across_replicas() {
             data["assignments"]["nodes"].as_array().unwrap().iter().map(|n| text(&n["state"])).collect();
         assert_eq!(states, vec!["expired"; 3], "{data:#}");
         assert_eq!(data["auditEvents"]["totalCount"], json!(3), "one ending per assignment: {data:#}");
+    }
+}
+
+/// Twelve two-stage requests at once, each step on the other replica right after the last
+/// one's answer: the stage-2 approver is never refused on what a replica remembered of the
+/// request before stage 1 was decided on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_acknowledged_by_one_replica_is_not_refused_by_the_other_on_older_data() {
+    let mut directory = directory_with_admin();
+    for i in 0..12 {
+        directory["users"].as_array_mut().unwrap().push(json!({
+            "id": format!("u-requestor-{i}"), "displayName": format!("Requestor {i}"),
+            "userPrincipalName": format!("requestor{i}@contoso.com")
+        }));
+    }
+    let pair = Pair::over(directory, false).await;
+    let mut policy = approved_by(&["u-carol"]);
+    policy["requestApprovalSettings"]["stages"].as_array_mut().unwrap().push(
+        json!({"durationBeforeAutomaticDenial": "P14D", "primaryApprovers": [{"type": "singleUser", "userId": "u-bob"}]}),
+    );
+    let mut packages = Vec::new();
+    for i in 0..12 {
+        packages.push(pair.package(i % 2, &format!("Two stages {i}"), policy.clone()).await);
+    }
+    let lifecycles = packages.iter().enumerate().map(|(i, package)| {
+        let (a, b) = (i % 2, 1 - i % 2);
+        let requestor = pair.on(a, &format!("u-requestor-{i}"));
+        let (carol, bob) = (pair.on(b, "u-carol"), pair.on(a, "u-bob"));
+        async move {
+            let made = submitted(&requestor, package).await;
+            let request = made["data"]["createAssignmentRequest"]["assignmentRequest"]["id"].clone();
+            let variables = json!({ "input": { "approvalId": request, "reviewResult": "Approve", "justification": "ok" } });
+            let first = carol.gql(&decide_query(), variables.clone()).await;
+            let second = bob.gql(&decide_query(), variables).await;
+            [outcome(&made, "createAssignmentRequest"), outcome(&first, "updateApprovalStage"), outcome(&second, "updateApprovalStage")]
+        }
+    });
+    for steps in futures::future::join_all(lifecycles).await {
+        let expected = ["pendingApproval", "pendingApproval", "delivered"].map(|s| Ok(s.to_owned()));
+        assert_eq!(steps, expected);
     }
 }
