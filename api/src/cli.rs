@@ -310,8 +310,23 @@ impl LimitArgs {
     }
 }
 
+/// Raises this process's limit of open files to the most the system allows (every WebSocket
+/// is a file descriptor); returns the limit now in force.
+pub fn raise_open_files() -> Option<u64> {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => Some(limit),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the limit of open files");
+            None
+        }
+    }
+}
+
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(limit) = raise_open_files() {
+        tracing::info!(limit, "open files (sockets) allowed");
+    }
     let services = open_on(&args.db, args.virtual_clock)
         .await?
         .with_initial_domain(&args.initial_domain)?

@@ -268,9 +268,12 @@ async fn replica_hello(
     StatusCode::NO_CONTENT
 }
 
-/// Another replica committed events: the feed reads now.
-async fn replica_committed(State(state): State<AppState>) -> StatusCode {
-    state.services.replica_committed();
+/// Another replica tells what a commit of its changed, before it acknowledges it.
+async fn replica_committed(
+    State(state): State<AppState>,
+    axum::Json(committed): axum::Json<crate::store::peers::Committed>,
+) -> StatusCode {
+    state.services.replica_committed(committed).await;
     StatusCode::NO_CONTENT
 }
 
@@ -420,14 +423,8 @@ async fn execute(
     // A mutation runs to its end on a task of its own even when the client hangs up or the
     // timeout below answers first: a change is never stopped between its commit and what
     // follows it (a policy's first population, a request's notices). A query is stopped.
-    let (schema, services) = (state.schema.clone(), state.services.clone());
-    let handle = tokio::spawn(async move {
-        if mutation {
-            // Decided on read models that followed every commit made before it arrived.
-            services.replicas_caught_up().await;
-        }
-        schema.execute(request).await
-    });
+    let schema = state.schema.clone();
+    let handle = tokio::spawn(async move { schema.execute(request).await });
     let task = Detached { handle, mutation };
     let response = match tokio::time::timeout(state.limits.request_timeout, task.finished()).await {
         Ok(Some(r)) => r,

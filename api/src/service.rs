@@ -104,8 +104,8 @@ pub struct Services {
     feed: Arc<std::sync::OnceLock<crate::feed::EventFeed>>,
     /// Counts of the engine's work since start.
     statistics: Arc<Statistics>,
-    /// The cursor of the last event the replica follower has taken to the read models.
-    followed: Arc<tokio::sync::watch::Sender<u128>>,
+    /// Set once the follower of other replicas' events runs (see `replicas`).
+    following: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// Counts of the engine's work in this process since it started, for throughput figures.
@@ -141,7 +141,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
-            followed: Arc::new(tokio::sync::watch::channel(0).0),
+            following: Arc::default(),
         }
     }
 
@@ -176,7 +176,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
-            followed: Arc::new(tokio::sync::watch::channel(0).0),
+            following: Arc::default(),
         }
     }
 

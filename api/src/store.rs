@@ -412,7 +412,8 @@ impl Store {
                         writing.finish();
                         if other.is_ok() {
                             self.committed.notify_waiters();
-                            self.peers.committed();
+                            // Before the change is acknowledged: see `peers`.
+                            self.peers.tell(&self.origin, &self.pending).await;
                         }
                     }
                     return other;

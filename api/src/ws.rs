@@ -212,14 +212,7 @@ impl Connection {
                     self.state.prepare(crate::graphql::as_caller(*request, &self.state.services, actor));
                 let running =
                     run(self.state.schema.clone(), request, id.clone(), generation, self.outbox.clone());
-                let services = self.state.services.clone();
-                let task = tokio::spawn(async move {
-                    if mutation {
-                        // Decided on read models that followed every commit made before it.
-                        services.replicas_caught_up().await;
-                    }
-                    running.await;
-                });
+                let task = tokio::spawn(running);
                 self.operations.insert(id, (generation, Running { task: task.abort_handle(), mutation }));
                 Ok(None)
             }

@@ -221,6 +221,33 @@ impl Harness {
         })
     }
 
+    /// A server started elsewhere whose database already holds the directory (imported in
+    /// `import_time`); the people and the administrator sign in with tokens minted with
+    /// `secret`, the server's `--auth-secret`.
+    pub fn attach(base: &str, secret: &str, import_time: Duration) -> anyhow::Result<Self> {
+        let minter = Authenticator::new(AuthSettings {
+            hs256_secret: Some(secret.to_owned()),
+            jwks: None,
+            issuer: "em-api".into(),
+            audience: "em-api".into(),
+            partners: Vec::new(),
+        })?;
+        let base = base.trim_end_matches('/').to_owned();
+        Ok(Self {
+            base: base.clone(),
+            bases: vec![base],
+            db_url: String::new(),
+            import_time,
+            statistics: None,
+            minter: Some(minter),
+            admin: None,
+            stop: None,
+            thread: None,
+            others: Vec::new(),
+            data: None,
+        })
+    }
+
     /// A bearer token for `user_id`, valid for `ttl`.
     pub fn token(&self, user_id: &str, ttl: Duration) -> anyhow::Result<String> {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);

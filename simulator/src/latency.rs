@@ -42,6 +42,8 @@ pub struct Options {
     pub seed: u64,
     /// Pause between samples.
     pub pause: Duration,
+    /// Run the server as this separate program (`em-api serve`) instead of in this process.
+    pub separate: Option<crate::process::Program>,
 }
 
 /// The figures.
@@ -77,15 +79,59 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         delegates: 0,
         managers: 0,
     };
-    let harness = Harness::start(&options.server, &directory::directory(sizes)).await?;
+    let (harness, separate) = match &options.separate {
+        None => (Harness::start(&options.server, &directory::directory(sizes)).await?, None),
+        Some(program) => {
+            let (harness, server) =
+                start_separate(program, &options.server, &directory::directory(sizes)).await?;
+            (harness, Some(server))
+        }
+    };
     let db_url = harness.db_url.clone();
     let import_time = harness.import_time;
     let measured = measure(&harness, &options).await;
     harness.stop().await?;
+    if let Some((server, folder)) = separate {
+        server.kill()?;
+        folder.close()?;
+    }
     let mut report = measured?;
     report.db_url = db_url;
     report.import_time = import_time;
     Ok(report)
+}
+
+/// `em-api serve` as a separate process on the virtual clock (no timer runner, as the
+/// in-process server), over a fresh SurrealKV folder or a new database on the SurrealDB server
+/// of `server`, with `directory` imported by `em-api import` first.
+async fn start_separate(
+    program: &crate::process::Program,
+    server: &crate::harness::ServerOptions,
+    directory: &serde_json::Value,
+) -> anyhow::Result<(Harness, (crate::process::Server, tempfile::TempDir))> {
+    let folder = tempfile::Builder::new().prefix("em-latency-").tempdir()?;
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut env = vec![("EM_AUTH_SECRET".to_owned(), secret.clone())];
+    let db = match &server.storage {
+        crate::harness::Storage::Server { url, username, password } => {
+            env.push(("EM_DB_USER".into(), username.clone()));
+            env.push(("EM_DB_PASS".into(), password.clone()));
+            env.push(("EM_DB_DATABASE".into(), format!("sim_{}", uuid::Uuid::new_v4().simple())));
+            url.clone()
+        }
+        _ => format!("surrealkv://{}", folder.path().join("db").display()),
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let file = folder.path().join("directory.json");
+    std::fs::write(&file, directory.to_string())?;
+    let import_time = program.import_with(&db, &file, &env).await.context("importing the directory")?;
+    let running = program
+        .serve(&db, &["--virtual-clock", "--rate-limit", "0"], &env, &folder.path().join("em-api.log"))
+        .await
+        .context("starting em-api")?;
+    let mut harness = Harness::attach(&running.base, &secret, import_time)?;
+    harness.db_url = format!("{db} (em-api in its own process)");
+    Ok((harness, (running, folder)))
 }
 
 async fn measure(harness: &Harness, options: &Options) -> anyhow::Result<Report> {

@@ -275,6 +275,13 @@ struct LatencyArgs {
     /// Pause between samples.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pause: Duration,
+    /// Run the server as a separate process (`em-api serve`, the binary beside this one or
+    /// `--em-api`), so that its sockets and the clients' count against two processes' limits.
+    #[arg(long)]
+    separate: bool,
+    /// The `em-api` binary `--separate` runs.
+    #[arg(long)]
+    em_api: Option<PathBuf>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -307,6 +314,8 @@ async fn main() -> anyhow::Result<()> {
     if !matches!(cli.command, Command::EmApi { .. }) {
         // (`em-api` installs its own logging, as its binary does.)
         init_logging();
+        // Every client socket is a file descriptor.
+        em_api::cli::raise_open_files();
     }
     match cli.command {
         Command::Lifecycles(args) => {
@@ -384,12 +393,18 @@ async fn main() -> anyhow::Result<()> {
             print!("{report}");
         }
         Command::ApproverLatency(args) => {
+            let separate = match (args.separate, args.em_api) {
+                (_, Some(path)) => Some(Program::em_api(path)),
+                (true, None) => Some(Program::find()?),
+                (false, None) => None,
+            };
             let report = latency::run(latency::Options {
                 server: args.server.options(),
                 approvers: args.approvers,
                 samples: args.samples,
                 seed: args.server.seed,
                 pause: args.pause,
+                separate,
             })
             .await?;
             print!("{report}");

@@ -134,7 +134,11 @@ async fn nothing_acknowledged_is_lost_across_servers_killed_with_sigkill() {
     let report = em_simulator::crashes::run(crashes(em_simulator::crashes::Restarted::Api)).await.unwrap();
     println!("{report}");
     assert!(report.passed(), "{report}");
-    assert!(report.requests.acknowledged > 0 && report.approvals.acknowledged > 0 && report.moves.acknowledged > 0);
+    assert!(
+        report.requests.acknowledged > 0
+            && report.approvals.acknowledged > 0
+            && report.moves.acknowledged > 0
+    );
     assert!(report.passes_due > 0 && report.resumed == 2 && report.events > 0, "{report}");
 }
 
@@ -144,8 +148,9 @@ async fn nothing_acknowledged_is_lost_across_database_servers_killed_with_sigkil
     let test = std::env::current_exe().unwrap();
     let surreal = test.parent().and_then(std::path::Path::parent).unwrap().join("surreal");
     assert!(surreal.exists(), "{} is missing: `cargo test --workspace` builds it", surreal.display());
-    let report =
-        em_simulator::crashes::run(crashes(em_simulator::crashes::Restarted::Database(surreal))).await.unwrap();
+    let report = em_simulator::crashes::run(crashes(em_simulator::crashes::Restarted::Database(surreal)))
+        .await
+        .unwrap();
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(report.requests.acknowledged > 0 && report.passes_due > 0 && report.resumed == 2, "{report}");
@@ -174,6 +179,7 @@ async fn a_review_starts_is_decided_and_its_denials_are_applied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stage_two_approver_hears_of_the_stage_one_approval() {
     let report = latency::run(latency::Options {
+        separate: None,
         server: server(),
         approvers: 20,
         samples: 10,

@@ -1,10 +1,12 @@
 //! Several `em-api` replicas on one database server. Each keeps read models in memory (the
 //! caller cache, package contexts, the role index, the directory index of auto-assignment, the
 //! connected organizations); what its own commits change it updates after each commit
-//! (`after_commit`, the store's generations). What other replicas commit it learns from the
-//! event feed: every change writes its events in its own transaction, each event record names
-//! the process that wrote it (`FeedEvent::origin`), and [`Services::join_replicas`] starts a
-//! follower that takes each event of another origin to the read models it changes.
+//! (`after_commit`, the store's generations). What other replicas commit they tell it before
+//! they acknowledge it ([`Services::replica_committed`], see `store::peers`), and it also reads
+//! from the event feed: every change writes its events in its own transaction, each event
+//! record names the process that wrote it (`FeedEvent::origin`), and once the replica has
+//! peers a follower takes each event of another origin to the read models it changes (the
+//! backstop for a peer that could not tell it).
 //!
 //! The feed itself publishes only what is final across replicas (`store::peers`), so the
 //! follower and every subscription see the commits of all replicas in one order.
@@ -18,7 +20,7 @@ use futures::StreamExt as _;
 
 use super::{ServiceResult, Services};
 use crate::store::events::FeedEvent;
-use crate::store::peers::Replica;
+use crate::store::peers::{Changed, Committed, Replica};
 
 /// How long a replica's own running transactions are waited for when a peer asks.
 const SETTLE_LIMIT: Duration = Duration::from_secs(30);
@@ -32,12 +34,34 @@ impl Services {
             return Ok(Vec::new());
         }
         let peers = self.store.join(url).await?;
-        let feed = self.event_feed();
-        let start = feed.caught_up().await?;
-        let events = feed.subscribe(Some(start)).await?;
-        self.followed.send_replace(start);
-        tokio::spawn(follow(self.clone(), Box::pin(events)));
+        if !peers.is_empty() {
+            self.follow_feed().await;
+        }
         Ok(peers)
+    }
+
+    /// Starts following the event feed for other replicas' commits, once there are any: what a
+    /// peer could not tell this replica (it did not answer) still reaches the read models.
+    async fn follow_feed(&self) {
+        let started = self
+            .following
+            .get_or_try_init(|| async {
+                let events = self.event_feed().subscribe(None).await?;
+                tokio::spawn(follow(self.clone(), Box::pin(events)));
+                ServiceResult::Ok(())
+            })
+            .await;
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "cannot follow the other replicas' events yet");
+        }
+    }
+
+    /// The read models start over (a change could not be followed).
+    async fn forget_everything(&self) {
+        self.store.moved_elsewhere(false);
+        self.store.roles_changed();
+        self.auto_reset().await;
+        self.organizations_forget().await;
     }
 
     /// Resolves once the event-writing transactions this replica is running now have ended (a
@@ -50,37 +74,31 @@ impl Services {
         }
     }
 
-    /// Resolves once the read models have followed every commit any replica made before the
-    /// call (at once without peers): what a mutation waits for before it is decided, so that a
-    /// client acknowledged by one replica is never refused by another on older data.
-    pub async fn replicas_caught_up(&self) {
-        if !self.store.peers().any() {
-            return;
-        }
-        let wait = async {
-            let upto = self.event_feed().caught_up().await?;
-            let mut followed = self.followed.subscribe();
-            let _ = followed.wait_for(|at| *at >= upto).await;
-            ServiceResult::Ok(())
-        };
-        match tokio::time::timeout(SETTLE_LIMIT, wait).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot catch up with the other replicas; deciding on what is known")
+    /// A peer tells what a commit of its changed, before it acknowledges it: the read models
+    /// forget what it made stale, and the feed reads now instead of at its next poll.
+    pub async fn replica_committed(&self, committed: Committed) {
+        if committed.origin != self.store.origin() {
+            for changed in &committed.changed {
+                if let Err(e) = self.follow_changed(changed).await {
+                    tracing::warn!(error = %e, "cannot follow a peer's change; reading everything again");
+                    self.forget_everything().await;
+                }
             }
-            Err(_) => tracing::warn!("the replica follower is 30 s behind; deciding on what is known"),
+            self.follow_feed().await;
         }
-    }
-
-    /// A peer committed: the feed reads now instead of at its next poll.
-    pub fn replica_committed(&self) {
         self.store.committed().notify_waiters();
     }
 
     /// A peer joined: believed if the registry has it at that address.
     pub async fn replica_hello(&self, replica: Replica) {
         match self.store.registered(&replica.origin).await {
-            Ok(Some(registered)) if registered == replica => self.store.peers().hello(replica),
+            Ok(Some(registered)) if registered == replica => {
+                self.store.peers().hello(replica);
+                // Not awaited: starting the feed asks the peers to settle, and this one serves
+                // only once its hello is answered.
+                let services = self.clone();
+                tokio::spawn(async move { services.follow_feed().await });
+            }
             Ok(_) => {
                 tracing::warn!(origin = %replica.origin, url = %replica.url, "a hello from a replica not in the registry; ignored")
             }
@@ -88,10 +106,9 @@ impl Services {
         }
     }
 
-    /// Takes another replica's committed event to the read models it changes.
-    async fn follow_event(&self, event: &FeedEvent) -> ServiceResult<()> {
+    /// Takes another replica's committed change to the read models it changes.
+    async fn follow_changed(&self, e: &Changed) -> ServiceResult<()> {
         use EventKind as K;
-        let e = &event.event;
         let target = e.target_id.as_deref();
         match e.kind {
             K::UserCreated | K::UserUpdated | K::UserDeleted => {
@@ -144,9 +161,8 @@ impl Services {
             K::SettingsUpdated => self.store.moved_elsewhere(false),
             K::AutoRemovalScheduled | K::AutoRemovalCanceled => {
                 let at = e
-                    .data
-                    .get("removalDateTime")
-                    .and_then(serde_json::Value::as_str)
+                    .removal
+                    .as_deref()
                     .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
                     .map(|at| at.with_timezone(&chrono::Utc));
                 let at = if e.kind == K::AutoRemovalScheduled { at } else { None };
@@ -158,8 +174,7 @@ impl Services {
             | K::RequestUpdated
             | K::ApprovalStageAssigned
             | K::ApprovalStageRemoved => {
-                let request =
-                    e.data.get("requestId").and_then(serde_json::Value::as_str).unwrap_or(&e.subject_id);
+                let request = e.request_id.as_deref().unwrap_or(&e.subject_id);
                 self.forget_changed_elsewhere(target, Some(&RequestId::new(request)));
             }
             K::AssignmentCreated | K::AssignmentStateChanged | K::AssignmentUpdated => {
@@ -209,16 +224,12 @@ async fn follow(
                 Ok(event) => {
                     last = Some(event.cursor);
                     if *event.origin != *services.store.origin()
-                        && let Err(e) = services.follow_event(&event).await
+                        && let Err(e) = services.follow_changed(&Changed::of(&event.event)).await
                     {
                         // The read models may be behind this change: they start over.
                         tracing::warn!(error = %e, "cannot follow another replica's change; reading everything again");
-                        services.store.moved_elsewhere(false);
-                        services.store.roles_changed();
-                        services.auto_reset().await;
-                        services.organizations_forget().await;
+                        services.forget_everything().await;
                     }
-                    services.followed.send_replace(event.cursor);
                 }
                 Err(e) => tracing::warn!(error = %e, "the replica follower lost the feed; resuming"),
             }

@@ -15,21 +15,23 @@
 //! found (`POST /replica/hello`) before it serves, so of two replicas that join at once, each
 //! knows the other before either commits.
 //!
-//! **Wake.** After a commit that wrote events, the replica tells its peers
-//! (`POST /replica/committed`, one call in flight per peer, so a burst of commits costs a few),
-//! and their feeds read at once instead of at the next poll.
+//! **Told before acknowledged.** After a transaction that wrote events commits, and before it is
+//! acknowledged, the replica tells every peer what it changed (`POST /replica/committed`: each
+//! event's kind and ids, [`Changed`]); a peer answers once its read models forgot what the
+//! change made stale, and its feed reads at once. So a client acknowledged by one replica is
+//! never answered by another from what it remembered before. A transaction of a batch tells
+//! its peers once, with every event of the batch.
 //!
 //! **A peer that does not answer** is waited for once for [`DEAD_WAIT`] (a transaction it
 //! had sent the server commits within it), then left out until it answers again; it leaves the
 //! registry when its record is [`ALIVE`] old.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use super::{Store, StoreResult};
 
@@ -44,7 +46,7 @@ const DEAD_WAIT: Duration = Duration::from_secs(1);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(35);
 /// The longest a connection to a peer is waited for.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// The longest a wake call is waited for.
+/// The longest a call telling a peer of a commit (or saying hello) is waited for.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A replica as its peers know it.
@@ -59,9 +61,43 @@ pub struct Replica {
 #[derive(Default)]
 pub struct Peers {
     state: Mutex<State>,
-    /// Set on every event-writing commit while there are peers to tell (a stored permit, so
-    /// commits during a round of calls make one more round).
-    commits: Notify,
+}
+
+/// What one event changed, as a peer's read models need it (see [`Peers::tell`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changed {
+    pub kind: em_engine::event::EventKind,
+    pub subject_id: String,
+    #[serde(default)]
+    pub target_id: Option<String>,
+    /// The request an approval stage's event is about.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    /// When an auto-assigned assignment is removed, for a removal scheduled.
+    #[serde(default)]
+    pub removal: Option<String>,
+}
+
+impl Changed {
+    #[must_use]
+    pub fn of(event: &em_engine::event::Event) -> Self {
+        let text = |key: &str| event.data.get(key).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            kind: event.kind,
+            subject_id: event.subject_id.clone(),
+            target_id: event.target_id.clone(),
+            request_id: text("requestId"),
+            removal: text("removalDateTime"),
+        }
+    }
+}
+
+/// A peer's commit, as it tells it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Committed {
+    pub origin: String,
+    pub changed: Vec<Changed>,
 }
 
 #[derive(Default)]
@@ -115,10 +151,45 @@ impl Peers {
         }
     }
 
-    /// A commit that wrote events ended: the peers are told.
-    pub(crate) fn committed(&self) {
-        if self.any() {
-            self.commits.notify_one();
+    /// Tells every peer what a commit of this replica changed, and waits for their answers
+    /// (their read models forgot what it made stale). A peer that does not answer is left out
+    /// until it answers a settle call again; its own follower of the feed catches up.
+    pub(crate) async fn tell(&self, origin: &str, events: &[em_engine::event::Event]) {
+        let (client, peers) = {
+            let state = self.lock();
+            let Some(client) = state.client.clone() else { return };
+            let peers: Vec<(String, String)> = state
+                .peers
+                .iter()
+                .filter(|(_, p)| p.failed.is_none())
+                .map(|(o, p)| (o.clone(), p.url.clone()))
+                .collect();
+            (client, peers)
+        };
+        if peers.is_empty() {
+            return;
+        }
+        let body = Committed { origin: origin.to_owned(), changed: events.iter().map(Changed::of).collect() };
+        let calls = peers.into_iter().map(|(peer, url)| {
+            let (client, body) = (client.clone(), &body);
+            async move {
+                let told = client
+                    .post(format!("{url}/replica/committed"))
+                    .json(body)
+                    .timeout(WAKE_TIMEOUT)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                (peer, told)
+            }
+        });
+        for (peer, told) in futures::future::join_all(calls).await {
+            if !told {
+                tracing::warn!(%peer, "a replica was not told of a commit; leaving it out until it answers");
+                if let Some(known) = self.lock().peers.get_mut(&peer) {
+                    known.failed.get_or_insert_with(Instant::now);
+                }
+            }
         }
     }
 
@@ -198,7 +269,6 @@ impl Store {
         });
         futures::future::join_all(hellos).await;
         tokio::spawn(keep_fresh(self.clone(), me.clone()));
-        tokio::spawn(wake_peers(Arc::clone(&self.peers), client));
         tracing::info!(origin = %me.origin, url = %me.url, peers = found.len(), "joined the database's replicas");
         Ok(found)
     }
@@ -251,21 +321,5 @@ async fn keep_fresh(store: Store, me: Replica) {
         if let Err(e) = store.heartbeat(&me).await {
             tracing::warn!(error = %e, "cannot refresh this replica's record; retrying");
         }
-    }
-}
-
-/// Tells the peers of this replica's commits, for as long as the process runs.
-async fn wake_peers(peers: Arc<Peers>, client: reqwest::Client) {
-    loop {
-        peers.commits.notified().await;
-        let targets: Vec<String> =
-            peers.lock().peers.values().filter(|p| p.failed.is_none()).map(|p| p.url.clone()).collect();
-        let calls = targets.into_iter().map(|url| {
-            let client = client.clone();
-            async move {
-                let _ = client.post(format!("{url}/replica/committed")).timeout(WAKE_TIMEOUT).send().await;
-            }
-        });
-        futures::future::join_all(calls).await;
     }
 }
