@@ -8,8 +8,8 @@
 //! The load, each client drawing its next step from a seeded generator:
 //! - a requestor requests the approval package (acknowledged: the request is pending);
 //! - the approver approves a pending request (acknowledged: delivered);
-//! - a requestor requests the cycle's day pass, which ends a few seconds after the cycle began
-//!   (acknowledged: delivered, with a due timer that ends it);
+//! - a requestor requests the cycle's day pass, which ends three quarters into the cycle's load
+//!   (acknowledged: delivered, with a due timer that ends it; after its end, delivery failed);
 //! - the administrator moves a user between the auto-assignment policy's department and another
 //!   (acknowledged: the user's department; the policy assigns users of its department).
 //!
@@ -45,8 +45,11 @@ use crate::setup;
 
 /// How long after its end (or after the restart that followed it) a day pass may still be active.
 pub const LATE: Duration = Duration::from_secs(3);
-/// How long a day pass lasts after its cycle began.
-const PASS: Duration = Duration::from_secs(3);
+/// How long a day pass lasts after its cycle began: three quarters of the cycle's load, at
+/// least a second.
+fn pass_length(options: &Options) -> Duration {
+    (options.load * 3 / 4).max(Duration::from_secs(1))
+}
 /// The department the auto-assignment policy assigns, and the one users move to from it.
 const IN: &str = "Crash Sales";
 const OUT: &str = "Crash Operations";
@@ -400,8 +403,9 @@ async fn measure(options: &Options, folder: &Path) -> anyhow::Result<Report> {
     let mut served_again: Vec<DateTime<Utc>> = Vec::new();
     let mut passes: Vec<setup::Package> = Vec::new();
     for cycle in 0..=options.cycles {
-        // A day pass per cycle, ending a few seconds after the cycle begins.
-        let end = Utc::now() + chrono::Duration::from_std(PASS)?;
+        // A day pass per cycle, ending three quarters into the cycle's load: some come due
+        // before the kill, some while the server is down, some after the restart.
+        let end = Utc::now() + chrono::Duration::from_std(pass_length(options))?;
         let pass =
             setup::package(&api, &admin, &catalog, &resource, &format!("Day pass {cycle}"), day_pass(end))
                 .await
@@ -448,7 +452,7 @@ async fn measure(options: &Options, folder: &Path) -> anyhow::Result<Report> {
     }
 
     // Every pass's end has passed, and the runner has had its tick.
-    let last_end = Utc::now() + chrono::Duration::from_std(PASS)?;
+    let last_end = Utc::now() + chrono::Duration::from_std(pass_length(options))?;
     let wait = (last_end - Utc::now()).to_std().unwrap_or_default() + LATE;
     tokio::time::sleep(wait).await;
     // The last commits reach the subscriber.
@@ -514,7 +518,9 @@ fn load(
             let (api, shared, tokens) = (api.clone(), Arc::clone(shared), Arc::clone(tokens));
             let (admin, approver, approval, pass) =
                 (admin.to_owned(), approver.to_owned(), approval.to_owned(), pass.to_owned());
-            let movers = movers.to_vec();
+            // Each client moves users of its own, so a user's moves are acknowledged in the
+            // order they commit.
+            let movers: Vec<String> = movers.iter().skip(k).step_by(options.clients).cloned().collect();
             let mut rng = Rng::seeded(seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             async move {
                 while Instant::now() < deadline && !gone(&shared, k) {
@@ -528,8 +534,11 @@ fn load(
                                 && let Ok(data) = &outcome
                             {
                                 let id = text(data, "/createAssignmentRequest/assignmentRequest/id").to_owned();
-                                lock(&shared.acknowledged).insert(id.clone(), "pendingApproval".into());
-                                lock(&shared.pending).push(id);
+                                let state = text(data, "/createAssignmentRequest/assignmentRequest/state").to_owned();
+                                if state == "pendingApproval" {
+                                    lock(&shared.pending).push(id.clone());
+                                }
+                                lock(&shared.acknowledged).insert(id, state);
                             }
                         }
                         3..=4 => {
@@ -539,7 +548,11 @@ fn load(
                                 .await;
                             match shared.count(k, Step::Approve, &outcome) {
                                 Answer::Acknowledged => {
-                                    lock(&shared.acknowledged).insert(id, "delivered".into());
+                                    let state = outcome
+                                        .as_ref()
+                                        .map(|d| text(d, "/updateApprovalStage/assignmentRequest/state").to_owned())
+                                        .unwrap_or_default();
+                                    lock(&shared.acknowledged).insert(id, state);
                                 }
                                 // Decided or not: checked as pending-or-delivered.
                                 Answer::Unanswered => {
@@ -557,11 +570,18 @@ fn load(
                                 && let Ok(data) = &outcome
                             {
                                 let id = text(data, "/createAssignmentRequest/assignmentRequest/id").to_owned();
-                                lock(&shared.acknowledged).insert(id.clone(), "delivered".into());
-                                lock(&shared.passes).insert(id, end);
+                                // A pass requested after its end fails delivery: acknowledged as such.
+                                let state = text(data, "/createAssignmentRequest/assignmentRequest/state").to_owned();
+                                if state == "delivered" {
+                                    lock(&shared.passes).insert(id.clone(), end);
+                                }
+                                lock(&shared.acknowledged).insert(id, state);
                             }
                         }
                         _ => {
+                            if movers.is_empty() {
+                                continue;
+                            }
                             let user = &movers[rng.below(movers.len())];
                             let department = if rng.below(2) == 0 { IN } else { OUT };
                             let outcome = api.execute(&admin, MOVE, json!({ "u": user, "d": department })).await;
