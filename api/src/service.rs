@@ -104,8 +104,8 @@ pub struct Services {
     feed: Arc<std::sync::OnceLock<crate::feed::EventFeed>>,
     /// Counts of the engine's work since start.
     statistics: Arc<Statistics>,
-    /// Set once the follower of other replicas' events runs (see `replicas`).
-    following: Arc<tokio::sync::OnceCell<()>>,
+    /// The tells received from other replicas (see `replicas`).
+    tells: Arc<std::sync::Mutex<replicas::Tells>>,
 }
 
 /// Counts of the engine's work in this process since it started, for throughput figures.
@@ -141,7 +141,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
-            following: Arc::default(),
+            tells: Arc::default(),
         }
     }
 
@@ -176,7 +176,7 @@ impl Services {
             callouts: Arc::default(),
             feed: Arc::default(),
             statistics: Arc::default(),
-            following: Arc::default(),
+            tells: Arc::default(),
         }
     }
 

@@ -232,6 +232,16 @@ impl Services {
         self.caches.group_members.clear();
     }
 
+    /// Forgets every cached user, group, target and request (the read models start over).
+    pub(crate) fn forget_all_cached(&self) {
+        self.caches.users.clear();
+        self.caches.user_groups.clear();
+        self.caches.group_members.clear();
+        self.caches.administrators.clear();
+        self.caches.targets.clear();
+        self.caches.requests.clear();
+    }
+
     /// Forgets what a write that failed was decided on: the next decision reads it again.
     pub(crate) fn forget_write(&self, write: &GovernanceWrite) {
         self.caches.targets.remove(&write.target_id);

@@ -2,24 +2,21 @@
 //! caller cache, package contexts, the role index, the directory index of auto-assignment, the
 //! connected organizations); what its own commits change it updates after each commit
 //! (`after_commit`, the store's generations). What other replicas commit they tell it before
-//! they acknowledge it ([`Services::replica_committed`], see `store::peers`), and it also reads
-//! from the event feed: every change writes its events in its own transaction, each event
-//! record names the process that wrote it (`FeedEvent::origin`), and once the replica has
-//! peers a follower takes each event of another origin to the read models it changes (the
-//! backstop for a peer that could not tell it).
+//! they acknowledge it ([`Services::replica_committed`], see `store::peers`), each tell
+//! numbered: a tell missing for [`GAP_WAIT`] (a peer that could not reach this one), or a peer
+//! that left the registry (it may have died between a commit and its tell), sends every read
+//! model back to the store.
 //!
-//! The feed itself publishes only what is final across replicas (`store::peers`), so the
-//! follower and every subscription see the commits of all replicas in one order.
+//! The live feed publishes only what is final across replicas (`store::peers`), so every
+//! subscription sees the commits of all replicas in one order.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use em_engine::event::EventKind;
 use em_engine::id::{AssignmentId, PolicyId, RequestId};
-use futures::StreamExt as _;
 
 use super::{ServiceResult, Services};
-use crate::store::events::FeedEvent;
 use crate::store::peers::{Changed, Committed, Replica};
 
 /// How long a replica's own running transactions are waited for when a peer asks.
@@ -34,32 +31,17 @@ impl Services {
             return Ok(Vec::new());
         }
         let peers = self.store.join(url).await?;
-        if !peers.is_empty() {
-            self.follow_feed().await;
-        }
+        tokio::spawn(watch_peers(self.clone()));
         Ok(peers)
     }
 
-    /// Starts following the event feed for other replicas' commits, once there are any: what a
-    /// peer could not tell this replica (it did not answer) still reaches the read models.
-    async fn follow_feed(&self) {
-        let started = self
-            .following
-            .get_or_try_init(|| async {
-                let events = self.event_feed().subscribe(None).await?;
-                tokio::spawn(follow(self.clone(), Box::pin(events)));
-                ServiceResult::Ok(())
-            })
-            .await;
-        if let Err(e) = started {
-            tracing::warn!(error = %e, "cannot follow the other replicas' events yet");
-        }
-    }
-
-    /// The read models start over (a change could not be followed).
+    /// The read models start over: a change could not be followed, a peer's tell is missing,
+    /// or a peer left (it may have died between a commit and its tell).
     async fn forget_everything(&self) {
+        tracing::info!("the read models start over");
         self.store.moved_elsewhere(false);
         self.store.roles_changed();
+        self.forget_all_cached();
         self.auto_reset().await;
         self.organizations_forget().await;
     }
@@ -84,7 +66,10 @@ impl Services {
                     self.forget_everything().await;
                 }
             }
-            self.follow_feed().await;
+            if lock(&self.tells).received(&committed.origin, committed.seq) {
+                tracing::warn!(peer = %committed.origin, "a tell of a peer is missing; reading everything again");
+                self.forget_everything().await;
+            }
         }
         self.store.committed().notify_waiters();
     }
@@ -94,10 +79,6 @@ impl Services {
         match self.store.registered(&replica.origin).await {
             Ok(Some(registered)) if registered == replica => {
                 self.store.peers().hello(replica);
-                // Not awaited: starting the feed asks the peers to settle, and this one serves
-                // only once its hello is answered.
-                let services = self.clone();
-                tokio::spawn(async move { services.follow_feed().await });
             }
             Ok(_) => {
                 tracing::warn!(origin = %replica.origin, url = %replica.url, "a hello from a replica not in the registry; ignored")
@@ -209,35 +190,106 @@ impl Services {
     }
 }
 
-/// Follows the feed for as long as the process runs, resuming from the last event taken after
-/// a store error.
-async fn follow(
-    services: Services,
-    mut events: std::pin::Pin<
-        Box<dyn futures::Stream<Item = crate::store::StoreResult<Arc<FeedEvent>>> + Send>,
-    >,
-) {
-    let mut last = None;
-    loop {
-        while let Some(item) = events.next().await {
-            match item {
-                Ok(event) => {
-                    last = Some(event.cursor);
-                    if *event.origin != *services.store.origin()
-                        && let Err(e) = services.follow_changed(&Changed::of(&event.event)).await
-                    {
-                        // The read models may be behind this change: they start over.
-                        tracing::warn!(error = %e, "cannot follow another replica's change; reading everything again");
-                        services.forget_everything().await;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "the replica follower lost the feed; resuming"),
+/// How long a tell may arrive after a later one of the same peer (they are sent concurrently)
+/// before it counts as missing.
+const GAP_WAIT: Duration = Duration::from_secs(2);
+
+/// The tells received from each peer (see `store::peers::Committed::seq`).
+#[derive(Default)]
+pub(crate) struct Tells {
+    peers: HashMap<String, Received>,
+}
+
+struct Received {
+    /// The next tell expected.
+    next: u64,
+    /// Tells received ahead of `next`, and since when the first of them waits.
+    ahead: BTreeSet<u64>,
+    since: Option<Instant>,
+}
+
+impl Tells {
+    /// Records tell `seq` of `origin`; whether a tell has been missing for [`GAP_WAIT`].
+    fn received(&mut self, origin: &str, seq: u64) -> bool {
+        let Some(peer) = self.peers.get_mut(origin) else {
+            // The first tell heard from a peer: what it committed before it knew this replica,
+            // this replica read from the store.
+            self.peers
+                .insert(origin.to_owned(), Received { next: seq + 1, ahead: BTreeSet::new(), since: None });
+            return false;
+        };
+        if seq == peer.next {
+            peer.next += 1;
+            while peer.ahead.remove(&peer.next) {
+                peer.next += 1;
+            }
+            if peer.ahead.is_empty() {
+                peer.since = None;
+            }
+        } else if seq > peer.next {
+            peer.ahead.insert(seq);
+            peer.since.get_or_insert_with(Instant::now);
+        }
+        self.overdue()
+    }
+
+    /// Whether a tell of some peer has been missing for [`GAP_WAIT`]; each such gap is then
+    /// passed over (the read models start over once for it).
+    fn overdue(&mut self) -> bool {
+        let mut overdue = false;
+        for peer in self.peers.values_mut() {
+            if peer.since.is_some_and(|at| at.elapsed() >= GAP_WAIT) {
+                overdue = true;
+                peer.next = peer.ahead.last().map_or(peer.next, |last| last + 1);
+                peer.ahead.clear();
+                peer.since = None;
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        match services.event_feed().subscribe(last).await {
-            Ok(stream) => events = Box::pin(stream),
-            Err(e) => tracing::warn!(error = %e, "the replica follower cannot resume yet"),
+        overdue
+    }
+}
+
+fn lock(tells: &std::sync::Mutex<Tells>) -> std::sync::MutexGuard<'_, Tells> {
+    tells.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every second: a tell missing for [`GAP_WAIT`], or a peer that left the registry, sends the
+/// read models back to the store, for as long as the process runs.
+async fn watch_peers(services: Services) {
+    let peers = services.store.peers();
+    let mut departed = peers.departed();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = peers.departed();
+        let overdue = lock(&services.tells).overdue();
+        if now != departed || overdue {
+            departed = now;
+            services.forget_everything().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_out_of_order_are_not_a_gap_but_one_missing_for_long_is() {
+        let mut tells = Tells::default();
+        assert!(!tells.received("a", 7), "the first tell heard sets where a peer is");
+        assert!(!tells.received("a", 9), "ahead of one not yet arrived");
+        assert!(!tells.received("a", 8), "which arrives");
+        assert_eq!(tells.peers["a"].next, 10);
+        assert!(tells.peers["a"].ahead.is_empty() && tells.peers["a"].since.is_none());
+        assert!(!tells.received("a", 8), "a repeat changes nothing");
+        assert!(!tells.received("a", 12));
+        // Tell 10 and 11 never come.
+        tells.peers.get_mut("a").unwrap().since = Some(Instant::now() - GAP_WAIT);
+        assert!(tells.overdue(), "missing for the wait: the read models start over");
+        assert_eq!(tells.peers["a"].next, 13);
+        assert!(!tells.overdue(), "once");
+        assert!(!tells.received("a", 13));
     }
 }

@@ -61,6 +61,11 @@ pub struct Replica {
 #[derive(Default)]
 pub struct Peers {
     state: Mutex<State>,
+    /// Tells sent so far (see [`Committed::seq`]).
+    told: std::sync::atomic::AtomicU64,
+    /// Peers that left the registry so far: what they committed without telling it (they died
+    /// between a commit and its tell) may be missing from this replica's read models.
+    departed: std::sync::atomic::AtomicU64,
 }
 
 /// What one event changed, as a peer's read models need it (see [`Peers::tell`]).
@@ -97,6 +102,9 @@ impl Changed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Committed {
     pub origin: String,
+    /// The teller's count of its tells, from 1: a peer that sees one missing (it could not be
+    /// told) knows its read models may be behind.
+    pub seq: u64,
     pub changed: Vec<Changed>,
 }
 
@@ -120,6 +128,12 @@ struct Peer {
 impl Peers {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many peers have left the registry since this process joined.
+    #[must_use]
+    pub fn departed(&self) -> u64 {
+        self.departed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether this process has joined and has peers.
@@ -169,7 +183,9 @@ impl Peers {
         if peers.is_empty() {
             return;
         }
-        let body = Committed { origin: origin.to_owned(), changed: events.iter().map(Changed::of).collect() };
+        let seq = self.told.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        let body =
+            Committed { origin: origin.to_owned(), seq, changed: events.iter().map(Changed::of).collect() };
         let calls = peers.into_iter().map(|(peer, url)| {
             let (client, body) = (client.clone(), &body);
             async move {
@@ -304,6 +320,9 @@ impl Store {
         for (origin, peer) in state.peers.drain() {
             if peer.hello.is_some_and(|at| at.elapsed() < ALIVE) {
                 peers.entry(origin).or_insert(peer);
+            } else if !peers.contains_key(&origin) {
+                tracing::info!(peer = %origin, "a replica left the registry");
+                self.peers.departed.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             }
         }
         state.peers = peers;
