@@ -136,14 +136,6 @@ impl EventFeed {
         }))
     }
 
-    /// Resolves once everything committed before the call is published (the tailer ended a
-    /// round begun after it); returns the cursor published up to.
-    pub async fn caught_up(&self) -> StoreResult<u128> {
-        self.start().await?;
-        self.inner.caught_up().await;
-        Ok(self.inner.lock().upto)
-    }
-
     /// Starts the tailer at the end of the feed, once.
     async fn start(&self) -> StoreResult<()> {
         let inner = &self.inner;

@@ -284,6 +284,19 @@ async fn replica_settled(State(state): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// A GraphQL request's 503 (`UNAVAILABLE`, `Retry-After: 1`) while the database does not
+/// answer: nothing was done.
+fn database_unavailable(media: &'static str) -> Response {
+    let mut response = error_response(
+        media,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "the database does not answer; retry shortly (nothing was done)",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
+}
+
 /// 503 with `Retry-After`, while the database does not answer.
 fn unavailable() -> Response {
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
@@ -395,27 +408,13 @@ async fn execute(
     media: &'static str,
 ) -> Response {
     if !state.readiness.ready() {
-        let mut response = error_response(
-            media,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "the database does not answer; retry shortly (nothing was done)",
-        );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
-        return response;
+        return database_unavailable(media);
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let actor = match state.caller(authorization).await {
         Ok(actor) => actor,
         Err(AuthError::Unavailable) => {
-            let mut response = error_response(
-                media,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the database does not answer; retry shortly (nothing was done)",
-            );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
-            return response;
+            return database_unavailable(media);
         }
         Err(e) => return unauthorized(media, &e),
     };

@@ -185,8 +185,8 @@ pub struct Store {
     writers: Arc<writers::Writers>,
     /// The other replicas on the same database server (see [`peers`]).
     peers: Arc<peers::Peers>,
-    /// This process, as its event records name it: a random id per start, so a replica tells
-    /// its own commits from those of others on the same database.
+    /// This process among the replicas of a database: a random id per start (its registry
+    /// record, its tells, the leases it holds).
     origin: Arc<str>,
     /// Whether the database is a server that other processes may write too (`ws://`, ...).
     remote: bool,
@@ -349,7 +349,7 @@ impl Store {
         Arc::clone(&self.peers)
     }
 
-    /// The id this process writes into its event records (see `FeedEvent::origin`).
+    /// This process's id among the replicas (see `origin`).
     #[must_use]
     pub fn origin(&self) -> &str {
         &self.origin
@@ -380,7 +380,7 @@ impl Store {
     ) -> StoreResult<Response> {
         let mut body = body.to_owned();
         if !self.pending.is_empty() {
-            let rows = events::event_records(&self.pending, &self.origin)?;
+            let rows = events::event_records(&self.pending)?;
             vars.insert("__events".into(), Value::Array(rows));
             body.push_str("\nINSERT INTO event $__events RETURN NONE;");
         }

@@ -329,7 +329,7 @@ mod tests {
         )
         .in_catalog(&CatalogId::new("c"))
         .for_package(&em_engine::id::AccessPackageId::new("p"));
-        FeedEvent { cursor: 1, event, origin: "test".into() }
+        FeedEvent { cursor: 1, event }
     }
 
     #[test]

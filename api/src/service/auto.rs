@@ -151,6 +151,22 @@ pub struct WhatIf {
     pub lose: Vec<String>,
 }
 
+impl Model {
+    /// The index entry of `user_id` as read back from the store: the user and their groups, or
+    /// none (deleted).
+    fn index_user(&mut self, user_id: &str, user: Option<&em_engine::directory::User>, groups: &[String]) {
+        match user {
+            Some(user) => {
+                self.index.upsert(user);
+                self.index.set_member_of(user_id, groups);
+            }
+            None => {
+                self.index.remove(user_id);
+            }
+        }
+    }
+}
+
 impl Services {
     async fn loaded(&self) -> ServiceResult<tokio::sync::RwLockWriteGuard<'_, Option<Model>>> {
         let mut state = self.auto.state.write().await;
@@ -202,15 +218,7 @@ impl Services {
         {
             let mut state = self.loaded().await?;
             let Some(model) = state.as_mut() else { return Ok(AutoOutcome::default()) };
-            match &user {
-                Some(user) => {
-                    model.index.upsert(user);
-                    model.index.set_member_of(user_id, &groups);
-                }
-                None => {
-                    model.index.remove(user_id);
-                }
-            }
+            model.index_user(user_id, user.as_ref(), &groups);
         }
         self.auto_decide_users(&[user_id.into()], None).await
     }
@@ -226,15 +234,7 @@ impl Services {
         let groups: Vec<String> = MembershipRow::member_groups(self.store.memberships_of(user_id).await?);
         let mut state = self.auto.state.write().await;
         let Some(model) = state.as_mut() else { return Ok(()) };
-        match &user {
-            Some(user) => {
-                model.index.upsert(user);
-                model.index.set_member_of(user_id, &groups);
-            }
-            None => {
-                model.index.remove(user_id);
-            }
-        }
+        model.index_user(user_id, user.as_ref(), &groups);
         Ok(())
     }
 

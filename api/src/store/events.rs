@@ -11,8 +11,6 @@
 //! skips those of other tables after counting them: the `event` table must stay the only table
 //! with a change feed, or a short page would no longer mean the end of the feed.
 
-use std::sync::Arc;
-
 use em_engine::event::Event;
 use em_engine::id::{AccessPackageId, CatalogId, UserId};
 use serde_json::{Map, Value, json};
@@ -33,11 +31,11 @@ const RECORD_EVENTS: usize = 256;
 /// [`RECORD_EVENTS`] of them, in order, as JSON text, with the ids the audit trail filters on, the
 /// earliest time (in `sortKey`, which orders the trail) and the latest (`lastAt`). The record's id
 /// is its first event's.
-pub(crate) fn event_records(events: &[Event], origin: &str) -> StoreResult<Vec<Value>> {
-    events.chunks(RECORD_EVENTS).map(|chunk| event_record(chunk, origin)).collect()
+pub(crate) fn event_records(events: &[Event]) -> StoreResult<Vec<Value>> {
+    events.chunks(RECORD_EVENTS).map(event_record).collect()
 }
 
-fn event_record(events: &[Event], origin: &str) -> StoreResult<Value> {
+fn event_record(events: &[Event]) -> StoreResult<Value> {
     let (Some(first), Some(earliest), Some(latest)) = (
         events.first(),
         events.iter().map(|e| e.occurred_date_time).min(),
@@ -53,7 +51,6 @@ fn event_record(events: &[Event], origin: &str) -> StoreResult<Value> {
         "lastAt": fixed_width(latest),
         "keys": keys,
         "n": events.len(),
-        "origin": origin,
         "eventsJson": text,
     }))
 }
@@ -218,9 +215,6 @@ pub struct FeedEvent {
     /// reader resumes after it.
     pub cursor: u128,
     pub event: Event,
-    /// The process that committed it ([`Store::origin`]); empty for records written before
-    /// origins were.
-    pub origin: Arc<str>,
 }
 
 /// The cursor of the `index`th event (from 1) of the change set stamped `versionstamp`.
@@ -343,12 +337,11 @@ impl Store {
                     place += 1;
                     continue;
                 };
-                let origin: Arc<str> = row.get("origin").and_then(Value::as_str).unwrap_or_default().into();
                 for event in events_of_record(row)? {
                     place += 1;
                     let position = self::cursor(stamp, place);
                     if position > cursor {
-                        set_events.push(FeedEvent { cursor: position, event, origin: Arc::clone(&origin) });
+                        set_events.push(FeedEvent { cursor: position, event });
                     }
                 }
             }
@@ -470,7 +463,7 @@ mod tests {
     async fn the_feed_passes_over_migrated_records() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
         let data = json!({ "request": { "id": "r1" } });
-        let mut migrated = event_records(&[event(1).with_data(data.clone())], "test").unwrap().remove(0);
+        let mut migrated = event_records(&[event(1).with_data(data.clone())]).unwrap().remove(0);
         migrated.as_object_mut().unwrap().insert("migrated".into(), json!(true));
         let old = json!({ "id": "e2", "kind": "user.updated", "subjectId": "s2", "sortKey": "0\u{1}e2" });
         store

@@ -9,7 +9,7 @@ use crate::requests::{create_policy, directory_with_admin};
 use crate::support::{Api, TestServer, pluck, text};
 
 /// An auto-assignment policy selecting by `rule`, removing after `grace`.
-fn automatic(name: &str, rule: &str, grace: &str) -> Value {
+pub fn automatic(name: &str, rule: &str, grace: &str) -> Value {
     json!({
         "displayName": name,
         "allowedTargetScope": "specificDirectoryUsers",

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::auto_assignment::automatic;
 use crate::requests::{create_policy, decide_query, directory_with_admin, socket, submit_query};
 use crate::support::{Api, TestServer, text};
 use crate::ws::Ws;
@@ -222,7 +223,7 @@ async fn the_read_models_of_each_replica_follow_changes_made_on_the_other() {
     // An auto-assignment policy made on A; Carol moved into its scope on B is assigned by B.
     let emea = ada_a.create_package(&pair.catalog, "EMEA sales").await;
     let rule = r#"user.department -eq "Sales" -and user.country -eq "France""#;
-    create_policy(&ada_a, &emea, automatic("EMEA", rule)).await;
+    create_policy(&ada_a, &emea, automatic("EMEA", rule, "P7D")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     ada_b
         .data(
@@ -242,19 +243,8 @@ async fn the_read_models_of_each_replica_follow_changes_made_on_the_other() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let spain = ada_b.create_package(&pair.catalog, "Spain sales").await;
     let rule = r#"user.department -eq "Sales" -and user.country -eq "Spain""#;
-    create_policy(&ada_b, &spain, automatic("Spain", rule)).await;
+    create_policy(&ada_b, &spain, automatic("Spain", rule, "P7D")).await;
     assert!(holds(&ada_a, "u-dan", &spain).await, "B's first population saw Dan's move made on A");
-}
-
-fn automatic(name: &str, rule: &str) -> Value {
-    json!({
-        "displayName": name,
-        "allowedTargetScope": "specificDirectoryUsers",
-        "specificAllowedTargets": [{"type": "attributeRuleMembers", "membershipRule": rule}],
-        "automaticRequestSettings": {"requestAccessForAllowedTargets": true,
-                                     "removeAccessWhenTargetLeavesAllowedTargets": true,
-                                     "gracePeriodBeforeAccessRemoval": "P7D"}
-    })
 }
 
 async fn holds(admin: &Api, user: &str, package: &str) -> bool {
