@@ -23,6 +23,11 @@ use crate::store::{Store, StoreConfig};
     about = "Entitlement management: catalogs, access packages and policies over GraphQL"
 )]
 pub struct Cli {
+    /// A TOML file of `serve`'s settings, named as its long flags (`listen = "0.0.0.0:4000"`,
+    /// `cors-origin = ["https://portal.contoso.com"]`). A flag or environment variable given
+    /// as well wins over the file.
+    #[arg(long, env = "EM_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -57,6 +62,108 @@ pub struct ReconcileArgs {
     pub db: DbArgs,
 }
 
+/// The command line, with the settings of `--config FILE` (or `EM_CONFIG`) put before the flags
+/// given: a flag, or an environment variable set, wins over the file.
+pub fn parse() -> anyhow::Result<Cli> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    Ok(Cli::parse_from(with_config(args, std::env::var_os("EM_CONFIG"), |name| {
+        std::env::var_os(name).is_some()
+    })?))
+}
+
+/// `args` with the settings of the config file they or `from_env` name, for `serve` only;
+/// `env_set` tells whether an environment variable is set (it then wins over the file).
+pub fn with_config(
+    args: Vec<std::ffi::OsString>,
+    from_env: Option<std::ffi::OsString>,
+    env_set: impl Fn(&std::ffi::OsStr) -> bool,
+) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let named = text.iter().enumerate().find_map(|(i, arg)| {
+        if arg == "--config" {
+            text.get(i + 1).cloned()
+        } else {
+            arg.strip_prefix("--config=").map(str::to_owned)
+        }
+    });
+    let Some(path) = named.or_else(|| from_env.map(|p| p.to_string_lossy().into_owned())) else {
+        return Ok(args);
+    };
+    let command = Cli::command();
+    let subcommands: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let at = match text.get(1) {
+        Some(first) if first == "serve" => 2,
+        Some(first) if subcommands.contains(first) => {
+            anyhow::bail!("--config holds the settings of `serve`; `{first}` takes flags")
+        }
+        _ => 1,
+    };
+    let file = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read the config file `{path}`: {e}"))?;
+    let table: toml::Table =
+        file.parse().map_err(|e| anyhow::anyhow!("the config file `{path}` is not valid TOML: {e}"))?;
+    let serve = command.find_subcommand("serve").ok_or_else(|| anyhow::anyhow!("no serve command"))?;
+    let mut settings = Vec::new();
+    for (key, value) in table {
+        let long = key.replace('_', "-");
+        let Some(arg) =
+            serve.get_arguments().find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+        else {
+            let known: Vec<&str> = serve
+                .get_arguments()
+                .filter_map(clap::Arg::get_long)
+                .filter(|l| *l != "config" && *l != "help")
+                .collect();
+            anyhow::bail!(
+                "the config file `{path}` has an unknown setting `{key}`; the settings are: {}",
+                known.join(", ")
+            );
+        };
+        let flag = format!("--{long}");
+        let given = text.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        if given || arg.get_env().is_some_and(&env_set) {
+            continue;
+        }
+        let scalar = |value: &toml::Value| match value {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(n) => Ok(n.to_string()),
+            toml::Value::Float(n) => Ok(n.to_string()),
+            other => Err(anyhow::anyhow!(
+                "the config file's `{key}` must be a string or a number, not {}",
+                other.type_str()
+            )),
+        };
+        match &value {
+            toml::Value::Boolean(true) => settings.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) if matches!(arg.get_action(), clap::ArgAction::Append) => {
+                let pairs = arg.get_num_args().is_some_and(|n| n.max_values() > 1);
+                for item in items {
+                    settings.push(flag.clone());
+                    match item {
+                        toml::Value::Array(parts) if pairs => {
+                            for part in parts {
+                                settings.push(scalar(part)?);
+                            }
+                        }
+                        one => settings.push(scalar(one)?),
+                    }
+                }
+            }
+            one => {
+                settings.push(flag);
+                settings.push(scalar(one)?);
+            }
+        }
+    }
+    let mut expanded = args;
+    let tail = expanded.split_off(at.min(expanded.len()));
+    expanded.extend(settings.into_iter().map(Into::into));
+    expanded.extend(tail);
+    Ok(expanded)
+}
+
 /// Runs `em-api reconcile` and describes what it did.
 pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<String> {
     let services = open(&args.db).await?;
@@ -70,13 +177,40 @@ pub async fn reconcile(args: ReconcileArgs) -> anyhow::Result<String> {
     ))
 }
 
+/// A setting that must not be printed (a signing secret, a password, a URL carrying one): its
+/// `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that uses it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
 /// How bearer tokens are checked. Without a secret or a JWKS file the server does not
 /// authenticate: every request acts as the local operator.
 #[derive(Args, Debug, Clone, Default)]
 pub struct AuthArgs {
     /// Shared secret of HS256 tokens (at least 32 bytes).
     #[arg(long = "auth-secret", env = "EM_AUTH_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// JWKS file with the public keys of RS256/ES256 tokens.
     #[arg(long = "auth-jwks", env = "EM_AUTH_JWKS")]
     pub jwks: Option<PathBuf>,
@@ -105,7 +239,7 @@ impl AuthArgs {
         }
         let jwks = self.jwks.as_deref().map(Authenticator::read_jwks).transpose()?;
         let settings = AuthSettings {
-            hs256_secret: self.secret.clone(),
+            hs256_secret: self.secret.as_ref().map(|s| s.expose().to_owned()),
             jwks,
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
@@ -155,7 +289,7 @@ pub struct DbArgs {
     #[arg(long = "db-user", env = "EM_DB_USER", global = true)]
     pub username: Option<String>,
     #[arg(long = "db-pass", env = "EM_DB_PASS", global = true, hide_env_values = true)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 impl DbArgs {
@@ -172,7 +306,7 @@ impl DbArgs {
             namespace: self.namespace.clone(),
             database: self.database.clone(),
             username: self.username.clone(),
-            password: self.password.clone(),
+            password: self.password.as_ref().map(|s| s.expose().to_owned()),
         }
     }
 }
@@ -190,6 +324,11 @@ pub struct ServeArgs {
     /// an embedded database.
     #[arg(long, env = "EM_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
+    /// An origin whose browser applications may call the API (CORS), such as
+    /// `https://portal.contoso.com`; repeat the flag, or separate origins with commas. None by
+    /// default: browsers then let no page of another origin read the API's answers.
+    #[arg(long = "cors-origin", env = "EM_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Logs as JSON lines.
@@ -215,7 +354,7 @@ pub struct ServeArgs {
     /// offers it is not forced), `smtps://host:465`, with `user:password@` if it wants them.
     /// Without it no e-mail is sent.
     #[arg(long, env = "EM_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
     /// The sender of notifications.
     #[arg(long, env = "EM_MAIL_FROM", default_value = "Entitlement management <noreply@localhost>")]
     pub mail_from: String,
@@ -341,11 +480,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let limits = args.limits.limits(args.demo);
     let schema = graphql::build_schema_with(services.clone(), &limits);
-    let mut state = AppState::new(schema, services.clone()).with_limits(limits);
+    let mut state = AppState::new(schema, services.clone())
+        .with_limits(limits)
+        .with_cors(cors_origins(&args.cors_origins)?);
     let mut auth = args.auth.clone();
     if args.demo && auth.secret.is_none() && auth.jwks.is_none() {
         // The demo authenticates like a real deployment, with a secret made for this run.
-        auth.secret = Some(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+        auth.secret =
+            Some(Secret(format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())));
     }
     match auth.authenticator()? {
         Some(authenticator) => {
@@ -374,8 +516,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(pending, "sending custom extension calls left unsent");
     }
     if let Some(url) = &args.smtp_url {
-        let settings =
-            crate::service::notifications::MailSettings { url: url.clone(), from: args.mail_from.clone() };
+        let settings = crate::service::notifications::MailSettings {
+            url: url.expose().to_owned(),
+            from: args.mail_from.clone(),
+        };
         services
             .start_notifier(settings)
             .await
@@ -402,6 +546,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, db = %args.db.url, "listening; GraphiQL at http://{address}/");
     axum::serve(listener, server::app(state)).with_graceful_shutdown(server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// The CORS origins, each checked: `scheme://host[:port]`, nothing after.
+fn cors_origins(origins: &[String]) -> anyhow::Result<Vec<axum::http::HeaderValue>> {
+    origins
+        .iter()
+        .map(|origin| origin.trim())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+            let plain = host.is_some_and(|host| {
+                !host.is_empty()
+                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+            });
+            anyhow::ensure!(
+                plain,
+                "--cors-origin `{origin}` is not an origin: write `https://host` or `https://host:port`, with no path, `*` or final `/`"
+            );
+            Ok(axum::http::HeaderValue::from_str(origin)?)
+        })
+        .collect()
 }
 
 fn authenticator_mints(auth: &AuthArgs) -> bool {
@@ -444,4 +609,102 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<ImportOutcome> {
 pub enum ImportOutcome {
     Imported(em_engine::import::ImportCounts),
     Rejected(em_engine::DomainError),
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(Into::into).collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    fn serve_args(expanded: Vec<std::ffi::OsString>) -> ServeArgs {
+        let cli = Cli::parse_from(expanded);
+        match cli.command {
+            Some(Command::Serve(args)) => args,
+            None => cli.serve,
+            Some(other) => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_file_fills_in_what_neither_a_flag_nor_the_environment_sets() {
+        let config = file(
+            "listen = \"127.0.0.1:4100\"\nmax_depth = 7\ncors-origin = [\"https://a.example\", \"https://b.example\"]\n\
+             demo = true\nvirtual-clock = false\nauth-partner = [[\"https://login.example/{tenantid}/v2.0\", \"keys.json\"]]\n\
+             db = \"mem://\"\n",
+        );
+        let path = config.path().to_str().unwrap();
+        let expanded =
+            with_config(args(&["em-api", "serve", "--config", path, "--db", "surrealkv://x"]), None, |_| {
+                false
+            });
+        let serve = serve_args(expanded.unwrap());
+        assert_eq!(serve.listen.to_string(), "127.0.0.1:4100");
+        assert_eq!(serve.limits.max_depth, 7);
+        assert_eq!(serve.cors_origins, ["https://a.example", "https://b.example"]);
+        assert!(serve.demo);
+        assert!(!serve.virtual_clock);
+        assert_eq!(serve.auth.partner, ["https://login.example/{tenantid}/v2.0", "keys.json"]);
+        // The flag wins over the file.
+        assert_eq!(serve.db.url, "surrealkv://x");
+
+        // Without the subcommand (serve is the default), and with the environment setting one.
+        let expanded =
+            with_config(args(&["em-api", "--listen", "127.0.0.1:4200"]), Some(path.into()), |name| {
+                name == "EM_MAX_DEPTH"
+            });
+        let serve = serve_args(expanded.unwrap());
+        assert_eq!(serve.listen.to_string(), "127.0.0.1:4200");
+        assert_eq!(serve.limits.max_depth, Limits::default().max_depth);
+        assert_eq!(serve.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn the_file_is_for_serve_and_names_its_flags() {
+        let config = file("listen = \"127.0.0.1:4100\"\n");
+        let path = config.path().to_str().unwrap();
+        let other =
+            with_config(args(&["em-api", "import", "--config", path, "--directory", "d.json"]), None, |_| {
+                false
+            });
+        assert!(other.unwrap_err().to_string().contains("settings of `serve`"));
+        let unknown = file("listen = \"127.0.0.1:4100\"\nport = 3\n");
+        let error =
+            with_config(args(&["em-api", "--config", unknown.path().to_str().unwrap()]), None, |_| false);
+        let error = error.unwrap_err().to_string();
+        assert!(error.contains("unknown setting `port`") && error.contains("listen, demo"), "{error}");
+        // No file named: the arguments as they are.
+        assert_eq!(
+            with_config(args(&["em-api", "schema"]), None, |_| false).unwrap(),
+            args(&["em-api", "schema"])
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let serve = serve_args(args(&[
+            "em-api",
+            "serve",
+            "--auth-secret",
+            "the-signing-secret-of-this-server-0123456789",
+            "--db-pass",
+            "the-database-password",
+            "--smtp-url",
+            "smtp://mailer:the-mail-password@relay:25",
+        ]));
+        let printed = format!("{serve:?} {:?}", serve.db.config());
+        for secret in ["the-signing-secret", "the-database-password", "the-mail-password"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("<redacted>"));
+    }
 }

@@ -260,6 +260,8 @@ async fn settle(writers: &Writers, mark: u64) {
 /// The tailer: catches up whenever a transaction that wrote events ends, and every [`POLL`].
 /// Ends when the feed is dropped.
 async fn tail(feed: Weak<Inner>, committed: Arc<Notify>, mut last: u128) {
+    // When the commit that woke this round ended (none for a round the poll began).
+    let mut woken_at = None;
     loop {
         let woken = committed.notified();
         tokio::pin!(woken);
@@ -272,9 +274,12 @@ async fn tail(feed: Weak<Inner>, committed: Arc<Notify>, mut last: u128) {
                 tracing::error!(error = %e, "the live feed cannot read the change feed; retrying");
             }
             inner.rounds_ended.send_replace(round);
+            if let Some(at) = woken_at.take() {
+                crate::telemetry::metrics::feed_lag(std::time::Instant::now().duration_since(at));
+            }
         }
         tokio::select! {
-            () = &mut woken => {}
+            () = &mut woken => woken_at = Some(std::time::Instant::now()),
             () = tokio::time::sleep(POLL) => {}
         }
     }

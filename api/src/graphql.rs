@@ -119,13 +119,55 @@ pub fn operation_is_mutation(
     document: &async_graphql::parser::types::ExecutableDocument,
     operation_name: Option<&str>,
 ) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    match &document.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name).is_some_and(|op| op.node.ty == OperationType::Mutation),
-            None => ops.len() == 1 && ops.values().any(|op| op.node.ty == OperationType::Mutation),
-        },
+    Operation::of(document, operation_name).is_mutation()
+}
+
+/// What a request runs, for its logs and metrics: the kind and name of the operation it selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// `query`, `mutation`, `subscription`, or `unknown` when none is selected (a syntax error,
+    /// an unknown operation name).
+    pub kind: &'static str,
+    /// The operation's name, `anonymous` for none.
+    pub name: String,
+}
+
+impl Operation {
+    /// The operation of `document` that `operation_name` selects.
+    #[must_use]
+    pub fn of(
+        document: &async_graphql::parser::types::ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Self {
+        use async_graphql::parser::types::{DocumentOperations, OperationType};
+        let kind = |ty: OperationType| match ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        let (kind, name) = match &document.operations {
+            DocumentOperations::Single(op) => (kind(op.node.ty), operation_name),
+            DocumentOperations::Multiple(ops) => match operation_name {
+                Some(name) => (ops.get(name).map_or("unknown", |op| kind(op.node.ty)), Some(name)),
+                None if ops.len() == 1 => ops
+                    .iter()
+                    .next()
+                    .map_or(("unknown", None), |(name, op)| (kind(op.node.ty), Some(name.as_str()))),
+                None => ("unknown", None),
+            },
+        };
+        Self { kind, name: name.unwrap_or("anonymous").to_owned() }
+    }
+
+    /// The operation of a query that does not parse.
+    #[must_use]
+    pub fn unparsed(operation_name: Option<&str>) -> Self {
+        Self { kind: "unknown", name: operation_name.unwrap_or("anonymous").to_owned() }
+    }
+
+    #[must_use]
+    pub fn is_mutation(&self) -> bool {
+        self.kind == "mutation"
     }
 }
 

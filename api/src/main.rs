@@ -2,12 +2,17 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use em_api::cli::{Cli, Command, ImportOutcome};
+use em_api::cli::{Command, ImportOutcome};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match em_api::cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Some(Command::Schema) => {
             print!("{}", em_api::graphql::sdl());

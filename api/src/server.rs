@@ -6,13 +6,12 @@
 //! (405 with `Allow: POST`), the response media type follows `Accept`, a request that produced no
 //! data answers 400 under `application/graphql-response+json`, batches are refused.
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::ExecutableDocument;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -20,8 +19,10 @@ use std::sync::Arc;
 
 use em_engine::{Actor, ExternalSubject};
 
+mod observe;
+
 use crate::auth::{AuthError, Authenticator, bearer};
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, Operation};
 use crate::limits::Limits;
 use crate::service::Services;
 use crate::service::cache::GenerationMap;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Whether the database answers, checked every [`Readiness::EVERY`].
     pub readiness: Arc<Readiness>,
+    /// The origins browsers may call the API from (CORS); none by default.
+    pub cors_origins: Vec<HeaderValue>,
     parsed: Arc<ParsedQueries>,
 }
 
@@ -73,6 +76,7 @@ impl Readiness {
             let answered = matches!(tokio::time::timeout(Self::WAIT, services.health()).await, Ok(Ok(())));
             let Some(readiness) = readiness.upgrade() else { return };
             let was = readiness.ready.swap(answered, std::sync::atomic::Ordering::Relaxed);
+            crate::telemetry::metrics::database_ready(answered);
             if was != answered {
                 if answered {
                     services.database_back();
@@ -98,8 +102,16 @@ impl AppState {
             auth: None,
             limits: Arc::default(),
             readiness: Arc::default(),
+            cors_origins: Vec::new(),
             parsed: Arc::default(),
         }
+    }
+
+    /// A server that browser applications on `origins` (`https://app.contoso.com`) may call.
+    #[must_use]
+    pub fn with_cors(mut self, origins: Vec<HeaderValue>) -> Self {
+        self.cors_origins = origins;
+        self
     }
 
     /// A server under `limits` (the same the schema was built with).
@@ -109,19 +121,22 @@ impl AppState {
         self
     }
 
-    /// `request` with its parsed document (kept by query text, see [`ParsedQueries`]), and
-    /// whether the operation it runs is a mutation; for both transports.
-    pub(crate) fn prepare(&self, mut request: async_graphql::Request) -> (async_graphql::Request, bool) {
-        let operation = request.operation_name.clone();
-        let mutation = match self.parsed.get(&request.query) {
+    /// `request` with its parsed document (kept by query text, see [`ParsedQueries`]), and the
+    /// operation it runs; for both transports.
+    pub(crate) fn prepare(&self, mut request: async_graphql::Request) -> (async_graphql::Request, Operation) {
+        let name = request.operation_name.clone();
+        let operation = match self.parsed.get(&request.query) {
             Some(document) => {
-                let mutation = crate::graphql::operation_is_mutation(&document, operation.as_deref());
+                let operation = Operation::of(&document, name.as_deref());
                 request.set_parsed_query(document);
-                mutation
+                operation
             }
-            None => crate::graphql::is_mutation(&request.query, operation.as_deref()),
+            None => async_graphql::parser::parse_query(&request.query).map_or_else(
+                |_| Operation::unparsed(name.as_deref()),
+                |document| Operation::of(&document, name.as_deref()),
+            ),
         };
-        (request, mutation)
+        (request, operation)
     }
 
     /// A server that requires bearer tokens.
@@ -184,12 +199,20 @@ impl AppState {
 /// The application's routes, ready to serve or to drive in tests.
 pub fn app(state: AppState) -> Router {
     let max_body = state.limits.max_body_bytes;
+    crate::telemetry::metrics::handle();
     tokio::spawn(Readiness::watch(Arc::downgrade(&state.readiness), state.services.clone()));
-    Router::new()
-        .route("/", get(graphiql))
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
+        .route("/", get(crate::web::page))
+        .route("/playground/{*file}", get(crate::web::page))
+        .route("/my-access", get(crate::web::my_access_folder))
+        .route("/my-access/", get(crate::web::page))
+        .route("/my-access/{*file}", get(crate::web::page))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(crate::ws::graphql_ws))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/replica/hello", axum::routing::post(replica_hello))
         .route("/replica/committed", axum::routing::post(replica_committed))
         .route("/replica/settled", axum::routing::post(replica_settled))
@@ -198,17 +221,38 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(resume),
         )
         .layer(DefaultBodyLimit::max(max_body))
-        .with_state(state)
+        .with_state(state);
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn(observe::observe))
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Entitlement management")
-            .finish(),
+/// CORS for `origins` only (none: no CORS headers at all, so browsers keep other origins out).
+fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, observe::REQUEST_ID])
+            .expose_headers([observe::REQUEST_ID, header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+            .max_age(std::time::Duration::from_secs(600)),
     )
+}
+
+/// `GET /metrics`: Prometheus' text format.
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::telemetry::metrics::render(),
+    )
+        .into_response()
 }
 
 /// Graph's `resume`, as a custom extension's endpoint calls it: the body signed with the
@@ -255,8 +299,14 @@ async fn resume(
     }
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
-    if state.readiness.ready() { (StatusCode::OK, "ok").into_response() } else { unavailable() }
+/// `GET /healthz`: the process is alive and serving.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 503 while the database does not answer (checked every [`Readiness::EVERY`]).
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.readiness.ready() { (StatusCode::OK, "ready").into_response() } else { unavailable() }
 }
 
 /// Another replica on the same database server joined (see `store::peers`).
@@ -407,33 +457,57 @@ async fn execute(
     request: async_graphql::Request,
     media: &'static str,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let (request, operation) = state.prepare(request);
+    let (mut response, outcome) = run(state, headers, request, operation.is_mutation(), media).await;
+    crate::telemetry::metrics::graphql_operation(
+        "http",
+        operation.kind,
+        &operation.name,
+        &outcome,
+        started.elapsed(),
+    );
+    response.extensions_mut().insert(observe::Answered { operation: operation.name, outcome });
+    response
+}
+
+/// Runs a prepared request: the response, and the outcome its metrics and log line name (`ok`,
+/// or the first error's code).
+async fn run(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    mutation: bool,
+    media: &'static str,
+) -> (Response, String) {
+    let unavailable = || (database_unavailable(media), "UNAVAILABLE".to_owned());
     if !state.readiness.ready() {
-        return database_unavailable(media);
+        return unavailable();
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let actor = match state.caller(authorization).await {
         Ok(actor) => actor,
-        Err(AuthError::Unavailable) => {
-            return database_unavailable(media);
-        }
-        Err(e) => return unauthorized(media, &e),
+        Err(AuthError::Unavailable) => return unavailable(),
+        Err(e) => return (unauthorized(media, &e), "UNAUTHENTICATED".to_owned()),
     };
-    let (request, mutation) = state.prepare(crate::graphql::as_caller(request, &state.services, actor));
+    let request = crate::graphql::as_caller(request, &state.services, actor);
     // A mutation runs to its end on a task of its own even when the client hangs up or the
     // timeout below answers first: a change is never stopped between its commit and what
     // follows it (a policy's first population, a request's notices). A query is stopped.
     let schema = state.schema.clone();
-    let handle = tokio::spawn(async move { schema.execute(request).await });
+    let handle =
+        tokio::spawn(tracing::Instrument::in_current_span(async move { schema.execute(request).await }));
     let task = Detached { handle, mutation };
     let response = match tokio::time::timeout(state.limits.request_timeout, task.finished()).await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return error_response(
+            let response = error_response(
                 media,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 crate::graphql::error::INTERNAL,
                 "internal error; the server log has the details",
             );
+            return (response, crate::graphql::error::INTERNAL.to_owned());
         }
         Err(_) => {
             let message = if mutation {
@@ -441,9 +515,13 @@ async fn execute(
             } else {
                 "the request took too long"
             };
-            return error_response(media, StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", message);
+            return (
+                error_response(media, StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT", message),
+                "TIMEOUT".to_owned(),
+            );
         }
     };
+    let outcome = outcome(&response);
     // Errors without a path happened before execution (syntax, validation, variables): such a
     // response has no `data` entry and, under graphql-response+json, a 400 status. Field errors
     // keep `data` (possibly null) and a 2xx status, as GraphQL over HTTP says.
@@ -474,14 +552,27 @@ async fn execute(
         Ok(body) => body,
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                crate::graphql::error::INTERNAL.to_owned(),
+            );
         }
     };
     let mut response = (status, [(header::CONTENT_TYPE, content_type(media))], body).into_response();
     if let Some(seconds) = retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
-    response
+    (response, outcome)
+}
+
+/// `ok`, or the code of a response's first error (`error` when it has none).
+fn outcome(response: &async_graphql::Response) -> String {
+    let Some(first) = response.errors.first() else { return "ok".to_owned() };
+    match first.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) if code.len() <= 40 => code.clone(),
+        Some(async_graphql::Value::Enum(code)) => code.to_string(),
+        _ => "error".to_owned(),
+    }
 }
 
 fn content_type(media: &'static str) -> HeaderValue {

@@ -39,8 +39,8 @@ use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
 use tokio::sync::Notify;
 
-/// How to reach the database.
-#[derive(Debug, Clone)]
+/// How to reach the database. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct StoreConfig {
     /// `surrealkv://PATH`, `mem://` or `ws://host:port`.
     pub url: String,
@@ -49,6 +49,18 @@ pub struct StoreConfig {
     /// Root credentials for a SurrealDB server; unused by the embedded engines.
     pub username: Option<String>,
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url)
+            .field("namespace", &self.namespace)
+            .field("database", &self.database)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl StoreConfig {

@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use crate::clock::{Clock, SystemClock};
 use crate::graphql::AppSchema;
 use crate::server::AppState;
+use crate::telemetry::metrics;
 
 /// The WebSocket subprotocol.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -64,6 +65,7 @@ pub async fn graphql_ws(State(state): State<AppState>, upgrade: WebSocketUpgrade
 }
 
 async fn serve(state: AppState, socket: WebSocket) {
+    let _open = metrics::Live::connection();
     let speaks_protocol = socket.protocol().is_some_and(|p| p.as_bytes() == PROTOCOL.as_bytes());
     let (sink, incoming) = socket.split();
     let (outbox, mut operations_out) = mpsc::channel(OUTBOX);
@@ -208,11 +210,16 @@ impl Connection {
                 }
                 self.generation += 1;
                 let generation = self.generation;
-                let (request, mutation) =
+                let (request, operation) =
                     self.state.prepare(crate::graphql::as_caller(*request, &self.state.services, actor));
-                let running =
-                    run(self.state.schema.clone(), request, id.clone(), generation, self.outbox.clone());
-                let task = tokio::spawn(running);
+                let mutation = operation.is_mutation();
+                let running = run(
+                    self.state.schema.clone(),
+                    request,
+                    operation,
+                    Sending { id: id.clone(), generation, outbox: self.outbox.clone() },
+                );
+                let task = tokio::spawn(tracing::Instrument::in_current_span(running));
                 self.operations.insert(id, (generation, Running { task: task.abort_handle(), mutation }));
                 Ok(None)
             }
@@ -333,17 +340,41 @@ impl Running {
     }
 }
 
-/// Runs one operation and sends its messages to the connection.
-async fn run(
-    schema: AppSchema,
-    request: Request,
+/// Where an operation's messages go: its id on the connection, and which of the operations
+/// that had this id it is.
+struct Sending {
     id: String,
     generation: u64,
     outbox: mpsc::Sender<Outgoing>,
-) {
+}
+
+/// Runs one operation and sends its messages to the connection; a query's or mutation's time
+/// goes to the metrics, a subscription counts as live while it runs.
+async fn run(schema: AppSchema, request: Request, operation: crate::graphql::Operation, sending: Sending) {
+    let started = Instant::now();
+    let _live = (operation.kind == "subscription").then(metrics::Live::subscription);
+    let mut outcome = "ok".to_owned();
+    stream(schema, request, sending, &mut outcome).await;
+    if operation.kind != "subscription" {
+        metrics::graphql_operation("ws", operation.kind, &operation.name, &outcome, started.elapsed());
+    }
+}
+
+/// Sends each response of `request` as it comes, then `complete`; `outcome` becomes the first
+/// error's code.
+async fn stream(schema: AppSchema, request: Request, sending: Sending, outcome: &mut String) {
+    let Sending { id, generation, outbox } = sending;
     let mut responses = schema.execute_stream(request);
     let mut first = true;
     while let Some(response) = responses.next().await {
+        if let Some(error) = response.errors.first()
+            && outcome == "ok"
+        {
+            *outcome = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(async_graphql::Value::String(code)) if code.len() <= 40 => code.clone(),
+                _ => "error".to_owned(),
+            };
+        }
         // A request refused before execution (syntax, validation, variables, limits) has no data
         // and errors without a path: the protocol's `error`, with no `complete` after it.
         if first

@@ -26,6 +26,8 @@
 //! | `request_rules` | submission refusals, separation of duties under races, approval rules, virtual-clock timers, cancel, assignment removal |
 //! | `auto_assignment` | seed scenario 1, what-if, exclusions, grace periods, reconciliation |
 //! | `ws` | graphql-transport-ws: close codes, ping/pong, live events, resuming from a cursor, token expiry |
+//! | `browser` | the playground and My Access in Debian's Chromium: nothing from other hosts, under 1 MB, approvals seen live in another browser |
+//! | `operations` | `/metrics`, request ids, `/healthz` and `/readyz`, CORS, the pages' headers, `--config` |
 //! | `process` | restart after SIGKILL on SurrealKV (data, timers, a review being applied), `em-api import`, `schema`, `reconcile` |
 
 // Test code: helpers outside `#[test]` functions unwrap and panic on purpose, to fail the test.
@@ -35,6 +37,8 @@
 mod access_packages;
 #[path = "api/auto_assignment.rs"]
 mod auto_assignment;
+#[path = "api/browser.rs"]
+mod browser;
 #[path = "api/catalogs.rs"]
 mod catalogs;
 #[path = "api/conformance.rs"]
@@ -57,6 +61,8 @@ mod http;
 mod limits;
 #[path = "api/notifications.rs"]
 mod notifications;
+#[path = "api/operations.rs"]
+mod operations;
 #[path = "api/organizations.rs"]
 mod organizations;
 #[path = "api/policies.rs"]

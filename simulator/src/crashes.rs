@@ -254,11 +254,11 @@ impl Processes {
                 let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
                 let deadline = Instant::now() + Duration::from_secs(60);
                 loop {
-                    let answer = http.get(format!("{}/healthz", self.base())).send().await;
+                    let answer = http.get(format!("{}/readyz", self.base())).send().await;
                     if answer.is_ok_and(|r| r.status().is_success()) {
                         return Ok(());
                     }
-                    anyhow::ensure!(Instant::now() < deadline, "em-api did not answer /healthz within 60 s");
+                    anyhow::ensure!(Instant::now() < deadline, "em-api did not answer /readyz within 60 s");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }

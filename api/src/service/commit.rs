@@ -167,7 +167,14 @@ fn lock(busy: &Mutex<HashSet<UserId>>) -> std::sync::MutexGuard<'_, HashSet<User
     busy.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn commit_batch(store: &Store, mut batch: Vec<Job>) {
+async fn commit_batch(store: &Store, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let changes = batch.len();
+    commit_jobs(store, batch).await;
+    crate::telemetry::metrics::commit(changes, started.elapsed());
+}
+
+async fn commit_jobs(store: &Store, mut batch: Vec<Job>) {
     if batch.len() == 1 {
         for job in batch {
             let outcome = store.logged(job.events).commit_governance(&job.write).await;

@@ -75,6 +75,10 @@ impl Services {
         loop {
             let now = self.now();
             let due = self.store.due_timers(now, 256).await?;
+            crate::telemetry::metrics::timers_due(due.len());
+            for timer in &due {
+                crate::telemetry::metrics::timer_fired((now - timer.timer.due).to_std().unwrap_or_default());
+            }
             if due.is_empty() {
                 self.store.sweep_timer_sets(SWEEP).await?;
                 return Ok(fired);

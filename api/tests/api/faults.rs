@@ -7,16 +7,21 @@ use serde_json::json;
 use crate::requests::directory_with_admin;
 use crate::support::{Api, SurrealServer, TestServer};
 
-/// `/healthz`'s status.
+/// `/readyz`'s status.
 async fn health(api: &Api) -> u16 {
+    api.http.get(api.url("/readyz")).send().await.map_or(0, |r| r.status().as_u16())
+}
+
+/// `/healthz`'s status: the process is alive, whatever the database does.
+async fn alive(api: &Api) -> u16 {
     api.http.get(api.url("/healthz")).send().await.map_or(0, |r| r.status().as_u16())
 }
 
-/// Waits until `/healthz` answers `status`, at most `within`.
+/// Waits until `/readyz` answers `status`, at most `within`.
 async fn health_becomes(api: &Api, status: u16, within: Duration) {
     let deadline = Instant::now() + within;
     while health(api).await != status {
-        assert!(Instant::now() < deadline, "/healthz did not answer {status} within {within:?}");
+        assert!(Instant::now() < deadline, "/readyz did not answer {status} within {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -35,6 +40,7 @@ async fn a_lost_database_answers_503_and_no_data_until_it_is_back_with_everythin
 
     server.database.as_mut().unwrap().kill();
     health_becomes(&server, 503, Duration::from_secs(10)).await;
+    assert_eq!(alive(&server).await, 200);
     // Reads and changes are refused at once with 503 while the database is away: no data, nothing done.
     for query in [catalogs, create] {
         let response = ada

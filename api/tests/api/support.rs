@@ -62,7 +62,7 @@ impl TestServer {
 
     /// A server that requires bearer tokens over `directory`, keeping its data on `database`.
     pub async fn with_auth_over(directory: Value, database: SurrealServer) -> Self {
-        em_api::telemetry::init(false);
+        em_api::telemetry::init_for_tests();
         let store = Store::open(&database.config("em")).await.expect("the server's store opens");
         let services = with_test_callouts(Services::new(store, Arc::new(SystemClock)));
         services.bootstrap().await.expect("bootstrap creates the General catalog");
@@ -78,7 +78,7 @@ impl TestServer {
     /// `EM_TEST_DATABASE` says, each requiring bearer tokens, over `directory` (imported once),
     /// on virtual clocks when `virtual_clock`. The first holds the database server.
     pub async fn replicas(directory: Value, count: usize, virtual_clock: bool) -> Vec<Self> {
-        em_api::telemetry::init(false);
+        em_api::telemetry::init_for_tests();
         let database = SurrealServer::start("memory").await;
         let config = database.config("em");
         let mut database = Some(database);
@@ -116,7 +116,7 @@ impl TestServer {
 
     /// Like [`TestServer::demo`], on a virtual clock when `virtual_clock`.
     pub async fn demo_on(virtual_clock: bool) -> Self {
-        em_api::telemetry::init(false);
+        em_api::telemetry::init_for_tests();
         let folder = tempfile::tempdir().expect("a temporary folder");
         let url = format!("surrealkv://{}", folder.path().join("data").display());
         let (store, database) = match TestDatabase::chosen() {
@@ -164,7 +164,7 @@ impl TestServer {
 
     async fn services_on(virtual_clock: bool) -> (Services, Option<SurrealServer>) {
         // Internal errors are logged, not shown to clients; the harness prints them on failure.
-        em_api::telemetry::init(false);
+        em_api::telemetry::init_for_tests();
         let (store, server) = match TestDatabase::chosen() {
             TestDatabase::Memory => {
                 (Store::open(&StoreConfig::memory()).await.expect("the in-memory store opens"), None)
@@ -742,4 +742,67 @@ impl Drop for SurrealServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The Node.js scripts of `api/tests/<name>/` with their npm packages installed (`npm ci`, once
+/// per target folder and lock file): `<target>/tmp/<name>`.
+pub fn npm_installed(name: &'static str) -> &'static Path {
+    static INSTALLED: std::sync::Mutex<Vec<(&'static str, &'static Path)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock().unwrap();
+    if let Some((_, folder)) = installed.iter().find(|(n, _)| *n == name) {
+        return folder;
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(name);
+    let lock = std::fs::read(source.join("package-lock.json")).expect("the lock file is readable");
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let scripts: Vec<_> = std::fs::read_dir(&source)
+        .expect("the scripts' folder is readable")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file())
+        .collect();
+    let current = folder.join("node_modules").exists()
+        && std::fs::read(folder.join("package-lock.json")).is_ok_and(|l| l == lock);
+    if !current {
+        // Installed beside, then moved in place: tests in other processes may race.
+        let staging = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a staging folder");
+        for script in &scripts {
+            std::fs::copy(script, staging.path().join(script.file_name().unwrap())).expect("the files copy");
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(staging.path())
+            .status()
+            .expect("npm runs (these tests need Node.js and npm)");
+        assert!(status.success(), "npm ci installs the packages of api/tests/{name}");
+        let _ = std::fs::remove_dir_all(&folder);
+        let staged = staging.keep();
+        if std::fs::rename(&staged, &folder).is_err() {
+            // Another process installed them first.
+            let _ = std::fs::remove_dir_all(&staged);
+        }
+    }
+    // The scripts themselves are always the repository's.
+    for script in &scripts {
+        std::fs::copy(script, folder.join(script.file_name().unwrap())).expect("the scripts copy");
+    }
+    let folder: &'static Path = Box::leak(folder.into_boxed_path());
+    installed.push((name, folder));
+    folder
+}
+
+/// Runs the Node.js `script` in `folder` with `args` and `env`: its exit status and what it
+/// printed.
+pub fn node(folder: &Path, script: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let output = Command::new("node")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(folder)
+        .output()
+        .expect("node runs (these tests need Node.js)");
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), printed)
 }

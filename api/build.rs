@@ -1,0 +1,91 @@
+//! Embeds the web pages of `web/` (the playground and My Access) in the binary: each file with
+//! its media type, an entity tag, and a gzip copy made here when it is worth serving
+//! (`$OUT_DIR/assets.rs`, included by `src/web.rs`). Nothing is fetched: the playground's
+//! third-party files are committed under `web/playground/vendor/` (see `web/vendor.mjs`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn main() -> std::io::Result<()> {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    println!("cargo:rerun-if-changed={}", web.display());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| std::io::Error::other("no OUT_DIR"))?);
+    let mut files = Vec::new();
+    collect(&web, &mut files)?;
+    files.sort();
+    let mut code = String::from("&[\n");
+    for file in files {
+        let relative =
+            file.strip_prefix(&web).map_err(std::io::Error::other)?.to_string_lossy().replace('\\', "/");
+        let Some(media_type) = media_type(&relative) else { continue };
+        let body = std::fs::read(&file)?;
+        let etag = etag(&body);
+        let mut gzip = None;
+        if compressible(media_type) && body.len() > 1024 {
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            encoder.write_all(&body)?;
+            let compressed = encoder.finish()?;
+            if compressed.len() * 10 < body.len() * 9 {
+                let name = out.join(format!("{}.gz", relative.replace('/', "__")));
+                std::fs::write(&name, compressed)?;
+                gzip = Some(name);
+            }
+        }
+        let gzip = match gzip {
+            Some(name) => format!("Some(include_bytes!({:?}))", name.display().to_string()),
+            None => "None".to_owned(),
+        };
+        code.push_str(&format!(
+            "    Asset {{ path: {:?}, media_type: {media_type:?}, etag: {etag:?}, body: include_bytes!({:?}), gzip: {gzip} }},\n",
+            format!("/{relative}"),
+            file.display().to_string(),
+        ));
+    }
+    code.push(']');
+    std::fs::write(out.join("assets.rs"), code)
+}
+
+/// Every file under `folder`, but the tools beside the pages (`*.mjs` at the top).
+fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, files)?;
+        } else if path.parent() != Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("web").as_path())
+            || path.extension().is_none_or(|e| e != "mjs")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The media type a file is served with; `None` leaves it out (a file the pages do not load).
+fn media_type(path: &str) -> Option<&'static str> {
+    if path.rsplit('/').next().is_some_and(|name| name.starts_with("LICENSE")) {
+        return Some("text/plain; charset=utf-8");
+    }
+    let extension = path.rsplit_once('.').map(|(_, e)| e)?;
+    Some(match extension {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "webmanifest" => "application/json",
+        _ => return None,
+    })
+}
+
+fn compressible(media_type: &str) -> bool {
+    media_type.starts_with("text/") || media_type.contains("json") || media_type.contains("svg")
+}
+
+/// A strong entity tag: the first 16 bytes of the body's SHA-256, in hex.
+fn etag(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
