@@ -473,13 +473,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             em_engine::extension::EndpointRules { allow_loopback_http: args.allow_http_loopback_extensions },
             std::time::Duration::from_millis(args.callout_retry_ms),
         );
-    if args.demo
-        && crate::demo::load(&services).await.map_err(|e| anyhow::anyhow!("cannot load the demo: {e}"))?
-    {
-        tracing::info!("demo directory loaded");
-    }
+    let demo_loaded = args.demo
+        && crate::demo::load(&services).await.map_err(|e| anyhow::anyhow!("cannot load the demo: {e}"))?;
     let limits = args.limits.limits(args.demo);
     let schema = graphql::build_schema_with(services.clone(), &limits);
+    if demo_loaded {
+        crate::demo::seed_governance(&schema, &services).await?;
+        tracing::info!("demo directory loaded, with the Sales workspace access package");
+    }
     let mut state = AppState::new(schema, services.clone())
         .with_limits(limits)
         .with_cors(cors_origins(&args.cors_origins)?);
@@ -576,8 +577,8 @@ fn authenticator_mints(auth: &AuthArgs) -> bool {
 /// Prints ready tokens for the demo's administrator, requestor and approver.
 fn print_demo_tokens(authenticator: &Authenticator) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp();
-    println!("Demo tokens (valid 8 hours). In GraphiQL, open Headers and paste one as");
-    println!("  {{\"Authorization\": \"Bearer <token>\"}}");
+    println!("Demo tokens (valid 8 hours). Paste one in the token field of GraphiQL (/) or of My Access");
+    println!("(/my-access/); other clients send it as the header `Authorization: Bearer <token>`.");
     for (who, id) in crate::demo::DEMO_PEOPLE {
         println!("\n{who}:\n{}", authenticator.mint(id, now, 8 * 3600)?);
     }
