@@ -309,29 +309,51 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.readiness.ready() { (StatusCode::OK, "ready").into_response() } else { unavailable() }
 }
 
+/// Whether a `/replica/*` call may go on: `Err` with 404 on a process that joined no replicas,
+/// 401 without the database's replica key (see `store::peers`); nothing is read before.
+fn replica_call(state: &AppState, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.services.store.peers().admits(authorization) {
+        None => Err((StatusCode::NOT_FOUND, String::new())),
+        Some(false) => Err((StatusCode::UNAUTHORIZED, String::new())),
+        Some(true) => Ok(()),
+    }
+}
+
+/// The JSON body of a peer's call, or 400.
+fn replica_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (StatusCode, String)> {
+    serde_json::from_slice(body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("not a replica's message: {e}")))
+}
+
 /// Another replica on the same database server joined (see `store::peers`).
-async fn replica_hello(
-    State(state): State<AppState>,
-    axum::Json(replica): axum::Json<crate::store::peers::Replica>,
-) -> StatusCode {
+async fn replica_hello(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let replica = match replica_call(&state, &headers).and_then(|()| replica_body(&body)) {
+        Ok(replica) => replica,
+        Err(refusal) => return refusal.into_response(),
+    };
     state.services.replica_hello(replica).await;
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Another replica tells what a commit of its changed, before it acknowledges it.
-async fn replica_committed(
-    State(state): State<AppState>,
-    axum::Json(committed): axum::Json<crate::store::peers::Committed>,
-) -> StatusCode {
+async fn replica_committed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let committed = match replica_call(&state, &headers).and_then(|()| replica_body(&body)) {
+        Ok(committed) => committed,
+        Err(refusal) => return refusal.into_response(),
+    };
     state.services.replica_committed(committed).await;
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Another replica's feed asks whether what it read is final: answered once this replica's
 /// event-writing transactions running now have ended.
-async fn replica_settled(State(state): State<AppState>) -> StatusCode {
+async fn replica_settled(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = replica_call(&state, &headers) {
+        return refusal.into_response();
+    }
     state.services.replica_settled().await;
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// A GraphQL request's 503 (`UNAVAILABLE`, `Retry-After: 1`) while the database does not

@@ -22,6 +22,11 @@
 //! never answered by another from what it remembered before. A transaction of a batch tells
 //! its peers once, with every event of the batch.
 //!
+//! **Only peers call.** Every call carries `Authorization: Bearer <key>`, the key made with the
+//! database (`replica_key:only`), which a replica reads when it joins; a call without it is
+//! refused (401) before its body is read, and a process that has not joined (an embedded
+//! database) has no `/replica/*` at all (404).
+//!
 //! **A peer that does not answer** is waited for once for [`DEAD_WAIT`] (a transaction it
 //! had sent the server commits within it), then left out until it answers again; it leaves the
 //! registry when its record is [`ALIVE`] old.
@@ -111,6 +116,8 @@ pub struct Committed {
 #[derive(Default)]
 struct State {
     me: Option<Replica>,
+    /// The database's replica key (see the module docs), once joined.
+    key: Option<String>,
     client: Option<reqwest::Client>,
     peers: HashMap<String, Peer>,
 }
@@ -134,6 +141,19 @@ impl Peers {
     #[must_use]
     pub fn departed(&self) -> u64 {
         self.departed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a call to `/replica/*` comes from a peer: `None` when this process has not
+    /// joined replicas (no such calls at all), else whether `authorization` carries the key.
+    #[must_use]
+    pub fn admits(&self, authorization: Option<&str>) -> Option<bool> {
+        let state = self.lock();
+        let key = state.key.as_deref()?;
+        let given = authorization.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
+        // In constant time, so the answer's timing does not spell the key out.
+        let same = given.len() == key.len()
+            && given.bytes().zip(key.bytes()).fold(0_u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        Some(same)
     }
 
     /// Whether this process has joined and has peers.
@@ -169,16 +189,16 @@ impl Peers {
     /// (their read models forgot what it made stale). A peer that does not answer is left out
     /// until it answers a settle call again; its own follower of the feed catches up.
     pub(crate) async fn tell(&self, origin: &str, events: &[em_engine::event::Event]) {
-        let (client, peers) = {
+        let (client, key, peers) = {
             let state = self.lock();
-            let Some(client) = state.client.clone() else { return };
+            let (Some(client), Some(key)) = (state.client.clone(), state.key.clone()) else { return };
             let peers: Vec<(String, String)> = state
                 .peers
                 .iter()
                 .filter(|(_, p)| p.failed.is_none())
                 .map(|(o, p)| (o.clone(), p.url.clone()))
                 .collect();
-            (client, peers)
+            (client, key, peers)
         };
         if peers.is_empty() {
             return;
@@ -187,10 +207,11 @@ impl Peers {
         let body =
             Committed { origin: origin.to_owned(), seq, changed: events.iter().map(Changed::of).collect() };
         let calls = peers.into_iter().map(|(peer, url)| {
-            let (client, body) = (client.clone(), &body);
+            let (client, body, key) = (client.clone(), &body, &key);
             async move {
                 let told = client
                     .post(format!("{url}/replica/committed"))
+                    .bearer_auth(key)
                     .json(body)
                     .timeout(WAKE_TIMEOUT)
                     .send()
@@ -212,18 +233,19 @@ impl Peers {
     /// Resolves once every peer has answered that the event-writing transactions it was
     /// running when asked have ended (a peer that does not answer: see the module docs).
     pub async fn settled(&self) {
-        let (client, peers) = {
+        let (client, key, peers) = {
             let state = self.lock();
-            let Some(client) = state.client.clone() else { return };
+            let (Some(client), Some(key)) = (state.client.clone(), state.key.clone()) else { return };
             let peers: Vec<(String, Peer)> =
                 state.peers.iter().map(|(o, p)| (o.clone(), p.clone())).collect();
-            (client, peers)
+            (client, key, peers)
         };
         let calls = peers.into_iter().map(|(origin, peer)| {
-            let client = client.clone();
+            let (client, key) = (client.clone(), &key);
             async move {
                 let answered = client
                     .post(format!("{}/replica/settled", peer.url))
+                    .bearer_auth(key)
                     .timeout(SETTLE_TIMEOUT)
                     .send()
                     .await
@@ -262,18 +284,21 @@ impl Store {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| super::StoreError::Backend(format!("an HTTP client for peers: {e}")))?;
+        let key = self.replica_key().await?;
         {
             let mut state = self.peers.lock();
             state.me = Some(me.clone());
+            state.key = Some(key.clone());
             state.client = Some(client.clone());
         }
         let found = self.heartbeat(&me).await?;
         let hellos = found.iter().map(|peer| {
             let client = client.clone();
-            let me = me.clone();
+            let (me, key) = (me.clone(), &key);
             async move {
                 let sent = client
                     .post(format!("{}/replica/hello", peer.url))
+                    .bearer_auth(key)
                     .json(&me)
                     .timeout(WAKE_TIMEOUT)
                     .send()
@@ -287,6 +312,16 @@ impl Store {
         tokio::spawn(keep_fresh(self.clone(), me.clone()));
         tracing::info!(origin = %me.origin, url = %me.url, peers = found.len(), "joined the database's replicas");
         Ok(found)
+    }
+
+    /// The key replicas of this database call each other with (see the module docs).
+    pub async fn replica_key(&self) -> StoreResult<String> {
+        let mut response = self.read("SELECT VALUE key FROM ONLY replica_key:only;", crate::vars! {}).await?;
+        response
+            .value(0)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| super::StoreError::Backend("the database has no replica key".into()))
     }
 
     /// The replica registered as `origin`, if its record is fresh: a hello is believed only of

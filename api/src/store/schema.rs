@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (20, V20),
     (21, V21),
     (22, V22),
+    (23, V23),
 ];
 
 /// The version this build expects.
@@ -666,6 +667,14 @@ DEFINE INDEX assignmentCatalog ON assignment FIELDS catalogId, sortKey;
 const V22: &str = r#"
 DEFINE TABLE replica SCHEMALESS;
 DEFINE TABLE lease SCHEMALESS;
+"#;
+
+/// Version 23: `replica_key:only`, the key replicas of one database call each other with
+/// (`/replica/*`): made once, with the database, so only a process that reads the database
+/// holds it.
+const V23: &str = r#"
+DEFINE TABLE replica_key SCHEMALESS;
+CREATE replica_key:only SET key = rand::string(64);
 "#;
 
 #[cfg(test)]

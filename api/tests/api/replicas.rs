@@ -397,3 +397,49 @@ async fn a_client_acknowledged_by_one_replica_is_not_refused_by_the_other_on_old
         assert_eq!(steps, expected);
     }
 }
+
+#[tokio::test]
+async fn only_a_replica_holding_the_database_key_is_heard_and_a_bad_message_changes_nothing() {
+    let pair = Pair::start(false).await;
+    let target = &pair.replicas[1];
+    let key = target.services.store.replica_key().await.unwrap();
+    assert_eq!(key.len(), 64);
+    let http = reqwest::Client::new();
+    let call = |path: &str, authorization: Option<String>, body: String| {
+        let mut request = http.post(target.url(path)).header("content-type", "application/json").body(body);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    let stranger = json!({ "origin": "stranger", "url": "http://127.0.0.1:9" }).to_string();
+    let tell = json!({ "origin": "stranger", "seq": 7, "changed": [] }).to_string();
+    for (path, body) in
+        [("/replica/hello", &stranger), ("/replica/committed", &tell), ("/replica/settled", &tell)]
+    {
+        // No key, a wrong one, the key without its scheme.
+        for authorization in [None, Some("Bearer not-the-key".to_owned()), Some(key.clone())] {
+            let status = call(path, authorization.clone(), body.clone()).await.unwrap().status();
+            assert_eq!(status, 401, "{path} with {authorization:?}");
+        }
+    }
+    let bearer = Some(format!("Bearer {key}"));
+    for (path, body) in [
+        ("/replica/hello", "{\"origin\": 1}"),
+        ("/replica/committed", "not json"),
+        ("/replica/committed", "{\"origin\": \"x\", \"seq\": \"one\", \"changed\": []}"),
+    ] {
+        let response = call(path, bearer.clone(), body.to_owned()).await.unwrap();
+        assert_eq!(response.status(), 400, "{path} {body}");
+    }
+    // With the key, a hello from a replica missing from the registry is still not believed.
+    assert_eq!(call("/replica/hello", bearer.clone(), stranger).await.unwrap().status(), 204);
+    let known = target.services.store.peers().known();
+    assert!(known.iter().all(|r| r.origin != "stranger"), "{known:?}");
+    // A process that joined no replicas (an embedded database) has no such endpoints.
+    let alone = TestServer::start().await;
+    if !alone.services.store.is_remote() {
+        let response = http.post(alone.url("/replica/settled")).send().await.unwrap();
+        assert_eq!(response.status(), 404);
+    }
+}
