@@ -164,6 +164,16 @@ pub struct ReviewerValue {
 /// `accessReviewInstanceDecisionItem`: one assignment under review.
 pub struct DecisionNode(pub AccessReviewDecisionItem);
 
+/// Graph's `accessReviewInstanceDecisionItemResource`: what a decision item reviews.
+#[derive(SimpleObject)]
+#[graphql(name = "AccessReviewInstanceDecisionItemResource")]
+pub struct DecisionItemResource {
+    id: ID,
+    display_name: Option<String>,
+    /// `accessPackage`.
+    r#type: &'static str,
+}
+
 #[Object(name = "AccessReviewInstanceDecisionItem")]
 impl DecisionNode {
     async fn id(&self) -> ID {
@@ -177,6 +187,16 @@ impl DecisionNode {
     }
     async fn access_package_id(&self) -> ID {
         ID(format!("AccessPackage:{}", self.0.access_package_id))
+    }
+    /// What is reviewed: the access package (Graph's `resource`), named for the reviewer even
+    /// where they may not read its catalog.
+    async fn resource(&self, ctx: &Context<'_>) -> async_graphql::Result<DecisionItemResource> {
+        let display_name = services(ctx).reviewed_resource(&self.0).await.gql()?;
+        Ok(DecisionItemResource {
+            id: ID(format!("AccessPackage:{}", self.0.access_package_id)),
+            display_name,
+            r#type: "accessPackage",
+        })
     }
     /// The assignee's id.
     async fn principal_id(&self) -> ID {

@@ -19,7 +19,8 @@ use em_engine::id::{PolicyId, RequestId};
 use em_engine::policy::{ReviewSettings, SubjectSet};
 use em_engine::request::{AccessPackageRequestType, RequestInput};
 use em_engine::review::{
-    self, AccessReviewDecision, AccessReviewInstance, ItemOutcome, ReviewPlan, ReviewStatus, UnderReview,
+    self, AccessReviewDecision, AccessReviewDecisionItem, AccessReviewInstance, ItemOutcome, ReviewPlan,
+    ReviewStatus, UnderReview,
 };
 use em_engine::timer::{Timer, TimerKind};
 use em_engine::{Actor, DomainError, ErrorCode};
@@ -500,10 +501,24 @@ impl Services {
     async fn visible_review(&self, actor: &Actor, id: &str) -> ServiceResult<AccessReviewInstance> {
         let missing = || DomainError::not_found("access review", id).at("id");
         let instance = self.store.access_review(id).await?.ok_or_else(missing)?;
-        if !self.delegations(actor).await?.reads(&instance.catalog_id) {
-            return Err(missing().into());
+        if self.delegations(actor).await?.reads(&instance.catalog_id) {
+            return Ok(instance);
         }
-        Ok(instance)
+        // A reviewer sees a review they have items in while it is open (Graph's
+        // `pendingAccessReviewInstances`), whatever catalog it is in.
+        if let Actor::User { id: reviewer } = actor
+            && self.store.reviews_in(reviewer, id).await?
+        {
+            return Ok(instance);
+        }
+        Err(missing().into())
+    }
+
+    /// What an item the caller was given reviews (Graph's decision item `resource`): its access
+    /// package's id and name, which a reviewer is shown though they may not read its catalog.
+    pub async fn reviewed_resource(&self, item: &AccessReviewDecisionItem) -> ServiceResult<Option<String>> {
+        let package = self.store.access_package(&item.access_package_id).await?;
+        Ok(package.map(|p| p.display_name))
     }
 
     /// A policy's reviews, for whoever reads its catalog.
@@ -525,7 +540,7 @@ impl Services {
         Ok(self.store.access_reviews_of_policy(policy_id, page).await?)
     }
 
-    /// One review, for whoever reads its catalog.
+    /// One review, for whoever reads its catalog and for a reviewer with items in it.
     pub async fn access_review(
         &self,
         actor: &Actor,

@@ -159,6 +159,19 @@ impl Store {
         super::paged("review_assignment", rows, total, page)
     }
 
+    /// Whether `reviewer` has items in the review `instance_id` (while it is open).
+    pub async fn reviews_in(&self, reviewer: &str, instance_id: &str) -> StoreResult<bool> {
+        let mut response = self
+            .read(
+                "SELECT VALUE true FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}]
+                     WHERE instanceId = $instance LIMIT 1;",
+                vars! { "reviewer" => reviewer, "instance" => instance_id },
+            )
+            .await?;
+        let found: Vec<Value> = response.rows(0, "review_assignment")?;
+        Ok(!found.is_empty())
+    }
+
     /// A policy's review timers.
     pub async fn review_timers(&self, policy_id: &PolicyId) -> StoreResult<Vec<Timer>> {
         let read = self

@@ -402,3 +402,69 @@ async fn an_administrator_extends_what_the_holder_may_not() {
     advance(&ada, start + chrono::TimeDelta::days(31)).await;
     assert_eq!(members(&ada, "g-team").await, ["u-bob"], "still a member past the first end");
 }
+
+#[tokio::test]
+async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_and_nobody_else_does() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let (ada, carol, dan) = (server.as_user("u-ada"), server.as_user("u-carol"), server.as_user("u-dan"));
+    let first = now(&ada).await + chrono::TimeDelta::days(1);
+    let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
+    // Carol reviews carolry assignment of the package, and holds no role in its catalog.
+    let mut settings = ada
+        .data(
+            "query($p: ID!) { assignmentPolicy(id: $p) { reviewSettings { isEnabled } } }",
+            json!({ "p": policy }),
+        )
+        .await;
+    assert_eq!(settings["assignmentPolicy"]["reviewSettings"]["isEnabled"], json!(true));
+    settings = json!({
+        "displayName": "Members, reviewed by Carol",
+        "allowedTargetScope": "allMemberUsers",
+        "requestorSettings": {"enableTargetsToSelfAddAccess": true},
+        "reviewSettings": {
+            "isEnabled": true, "isReviewerJustificationRequired": false,
+            "schedule": {"startDateTime": first.to_rfc3339(), "expiration": {"type": "afterDuration", "duration": "P14D"},
+                         "recurrence": quarterly()},
+            "primaryReviewers": [{"type": "singleUser", "userId": "u-carol"}]
+        }
+    });
+    ada.data(
+        "mutation($id: ID!, $policy: AccessPackageAssignmentPolicyInput!) {
+           updateAssignmentPolicy(input: {id: $id, policy: $policy}) { assignmentPolicy { id } } }",
+        json!({ "id": policy, "policy": settings }),
+    )
+    .await;
+    server
+        .as_user("u-bob")
+        .data(
+            "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
+            json!({ "p": package }),
+        )
+        .await;
+    advance(&ada, first).await;
+
+    let mine = carol
+        .data(
+            "{ accessReviewDecisions(filterByCurrentUser: reviewer) { nodes { id accessReviewId
+                 resource { id displayName type } } } }",
+            json!({}),
+        )
+        .await["accessReviewDecisions"]["nodes"]
+        .clone();
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    assert_eq!(
+        mine[0]["resource"],
+        json!({ "id": format!("AccessPackage:{}", package.rsplit(':').next().unwrap()), "displayName": "Falcon", "type": "accessPackage" })
+    );
+    let review = "query($id: ID!) { accessReviewInstance(id: $id) { status endDateTime } }";
+    let id = json!({ "id": mine[0]["accessReviewId"] });
+    let seen = carol.data(review, id.clone()).await["accessReviewInstance"].clone();
+    assert_eq!(seen["status"], json!("InProgress"), "{seen}");
+    assert!(seen["endDateTime"].is_string(), "{seen}");
+    // Dan, no reviewer, does not see the review.
+    assert_eq!(dan.data(review, id.clone()).await["accessReviewInstance"], Value::Null);
+
+    // Having decided, she still reads the review she took part in while it is open.
+    carol.data(RECORD, json!({ "d": decision(&mine[0]["id"], "Approve", None) })).await;
+    assert_eq!(carol.data(review, id).await["accessReviewInstance"]["status"], json!("InProgress"));
+}

@@ -269,6 +269,7 @@ async function main() {
   const review = `#review-list [data-package-id="${local(t.pkg)}"]:has-text("Adele Vance")`;
   await B.page.waitForSelector(review);
   expect((await B.page.textContent(review)).includes(t.name), 'the review item does not name the package');
+  expect((await B.page.textContent(review)).includes('Review ends'), 'the review item does not say when the review ends');
   await B.page.fill(`${review} textarea`, 'Still runs the campaign');
   await B.page.click(`${review} [data-decision="Approve"]`);
   await B.page.waitForSelector(`${review}[data-decision="Approve"]`);

@@ -160,21 +160,21 @@ function approvalItem(ctx, r, stage, markDecided) {
 }
 
 const REVIEWS = `query { accessReviewDecisions(filterByCurrentUser: reviewer, first: 100) { totalCount
-  nodes { id accessReviewId accessPackageId principalDisplayName principal { displayName mail }
+  nodes { id accessReviewId accessPackageId resource { displayName } principalDisplayName principal { displayName mail }
     recommendation recommendationReason decision justification reviewedDateTime } } }`;
 
 const RECORD = `mutation($input: RecordDecisionsInput!) {
   recordAccessReviewDecisions(input: $input) { decisions { id decision justification reviewedDateTime } } }`;
 
-/** The names of the packages the caller may see, by id (one query, with aliases). */
-async function packageNames(ids) {
+/** When each review ends, by id (one query, with aliases): a reviewer reads the reviews they take part in. */
+async function reviewEnds(ids) {
   const list = [...new Set(ids)].slice(0, 40);
   if (!list.length) return new Map();
-  const vars = list.map((_, i) => `$p${i}: ID!`).join(', ');
-  const fields = list.map((_, i) => `p${i}: accessPackage(id: $p${i}) { displayName }`).join(' ');
-  const variables = Object.fromEntries(list.map((id, i) => [`p${i}`, id]));
+  const vars = list.map((_, i) => `$r${i}: ID!`).join(', ');
+  const fields = list.map((_, i) => `r${i}: accessReviewInstance(id: $r${i}) { endDateTime }`).join(' ');
+  const variables = Object.fromEntries(list.map((id, i) => [`r${i}`, id]));
   const data = await gql(`query(${vars}) { ${fields} }`, variables).catch((err) => err.data || {});
-  return new Map(list.map((id, i) => [id, data?.[`p${i}`]?.displayName]));
+  return new Map(list.map((id, i) => [id, data?.[`r${i}`]?.endDateTime]));
 }
 
 export async function accessReviews(ctx) {
@@ -186,11 +186,11 @@ export async function accessReviews(ctx) {
   async function load() {
     const data = await gql(REVIEWS);
     const items = data.accessReviewDecisions.nodes;
-    const names = await packageNames(items.map((d) => d.accessPackageId));
+    const ends = await reviewEnds(items.map((d) => d.accessReviewId));
     empty.textContent = items.length ? '' : 'No access review is waiting for you.';
     // Keep the items being edited; add new ones, drop those no longer waiting.
     const keep = new Map([...list.children].map((el) => [el.dataset.decisionId, el]));
-    replace(list, items.map((d) => keep.get(localId(d.id)) || reviewItem(ctx, d, names.get(d.accessPackageId))));
+    replace(list, items.map((d) => keep.get(localId(d.id)) || reviewItem(ctx, d, ends.get(d.accessReviewId))));
   }
   let timer = null;
   const refresh = () => { clearTimeout(timer); timer = setTimeout(() => load().catch((err) => ctx.announce(err.message, 'bad')), 150); };
@@ -202,7 +202,8 @@ export async function accessReviews(ctx) {
   };
 }
 
-function reviewItem(ctx, d, packageName) {
+function reviewItem(ctx, d, endsAt) {
+  const packageName = d.resource?.displayName;
   const reasonId = nextId('review-reason');
   const reason = h('textarea', { id: reasonId, rows: '2' }, d.justification || '');
   const current = h('span', {}, badge(d.decision));
@@ -212,6 +213,7 @@ function reviewItem(ctx, d, packageName) {
     h('div', { class: 'item-head' }, h('h2', {}, d.principal?.displayName || d.principalDisplayName || d.principalId || 'User'), current),
     h('dl', { class: 'props' },
       h('dt', {}, 'Access package'), h('dd', {}, packageName || `Package ${localId(d.accessPackageId)}`),
+      endsAt ? [h('dt', {}, 'Review ends'), h('dd', {}, when(endsAt))] : null,
       h('dt', {}, 'Recommendation'), h('dd', {}, badge(d.recommendation), ' ', humanize(d.recommendationReason)),
       d.reviewedDateTime ? [h('dt', {}, 'Decided'), h('dd', {}, when(d.reviewedDateTime))] : null),
     h('div', { class: 'decision' }, h('label', { for: reasonId }, 'Reason'), reason, h('div', { class: 'actions' }, buttons)));
