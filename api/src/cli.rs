@@ -87,18 +87,21 @@ pub fn with_config(
             arg.strip_prefix("--config=").map(str::to_owned)
         }
     });
+    let explicit = named.is_some();
     let Some(path) = named.or_else(|| from_env.map(|p| p.to_string_lossy().into_owned())) else {
         return Ok(args);
     };
+    // Which command runs, as clap reads the line without the file (a line it cannot read is
+    // left to the real parse to report).
+    let Ok(parsed) = Cli::try_parse_from(&args) else { return Ok(args) };
+    if let Some(command) = &parsed.command
+        && !matches!(command, Command::Serve(_))
+    {
+        anyhow::ensure!(!explicit, "--config holds the settings of `serve`; other commands take flags");
+        // `EM_CONFIG` in the environment is for the server, not for `import` or `token`.
+        return Ok(args);
+    }
     let command = Cli::command();
-    let subcommands: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
-    let at = match text.get(1) {
-        Some(first) if first == "serve" => 2,
-        Some(first) if subcommands.contains(first) => {
-            anyhow::bail!("--config holds the settings of `serve`; `{first}` takes flags")
-        }
-        _ => 1,
-    };
     let file = std::fs::read_to_string(&path)
         .map_err(|e| anyhow::anyhow!("cannot read the config file `{path}`: {e}"))?;
     let table: toml::Table =
@@ -147,20 +150,20 @@ pub fn with_config(
                                 settings.push(scalar(part)?);
                             }
                         }
-                        one => settings.push(scalar(one)?),
+                        one => {
+                            settings.pop();
+                            settings.push(format!("{flag}={}", scalar(one)?));
+                        }
                     }
                 }
             }
-            one => {
-                settings.push(flag);
-                settings.push(scalar(one)?);
-            }
+            one => settings.push(format!("{flag}={}", scalar(one)?)),
         }
     }
+    // After everything given, so they land on `serve` however the line is written (`em-api
+    // --config f serve`); no setting given on the line is among them.
     let mut expanded = args;
-    let tail = expanded.split_off(at.min(expanded.len()));
     expanded.extend(settings.into_iter().map(Into::into));
-    expanded.extend(tail);
     Ok(expanded)
 }
 
@@ -463,6 +466,8 @@ pub fn raise_open_files() -> Option<u64> {
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Settings are checked before anything is opened.
+    let cors = cors_origins(&args.cors_origins)?;
     if let Some(limit) = raise_open_files() {
         tracing::info!(limit, "open files (sockets) allowed");
     }
@@ -481,9 +486,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::demo::seed_governance(&schema, &services).await?;
         tracing::info!("demo directory loaded, with the Sales workspace access package");
     }
-    let mut state = AppState::new(schema, services.clone())
-        .with_limits(limits)
-        .with_cors(cors_origins(&args.cors_origins)?);
+    let mut state = AppState::new(schema, services.clone()).with_limits(limits).with_cors(cors);
     let mut auth = args.auth.clone();
     if args.demo && auth.secret.is_none() && auth.jwks.is_none() {
         // The demo authenticates like a real deployment, with a secret made for this run.
@@ -549,23 +552,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CORS origins, each checked: `scheme://host[:port]`, nothing after.
+/// The CORS origins, each checked (`scheme://host[:port]`, nothing after) and written as
+/// browsers send them: lowercase, without the scheme's default port.
 fn cors_origins(origins: &[String]) -> anyhow::Result<Vec<axum::http::HeaderValue>> {
     origins
         .iter()
         .map(|origin| origin.trim())
         .filter(|origin| !origin.is_empty())
         .map(|origin| {
-            let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-            let plain = host.is_some_and(|host| {
-                !host.is_empty()
-                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-            });
+            let lower = origin.to_ascii_lowercase();
+            let (scheme, host) = lower
+                .split_once("://")
+                .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+                .unwrap_or(("", ""));
+            let plain = !host.is_empty()
+                && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
             anyhow::ensure!(
                 plain,
                 "--cors-origin `{origin}` is not an origin: write `https://host` or `https://host:port`, with no path, `*` or final `/`"
             );
-            Ok(axum::http::HeaderValue::from_str(origin)?)
+            let default_port = if scheme == "https" { ":443" } else { ":80" };
+            let host = host.strip_suffix(default_port).unwrap_or(host);
+            Ok(axum::http::HeaderValue::from_str(&format!("{scheme}://{host}"))?)
         })
         .collect()
 }
@@ -658,6 +666,10 @@ mod config_tests {
         // The flag wins over the file.
         assert_eq!(serve.db.url, "surrealkv://x");
 
+        // The file named before the subcommand is still `serve`'s.
+        let before = with_config(args(&["em-api", "--config", path, "serve"]), None, |_| false);
+        assert_eq!(serve_args(before.unwrap()).listen.to_string(), "127.0.0.1:4100");
+
         // Without the subcommand (serve is the default), and with the environment setting one.
         let expanded =
             with_config(args(&["em-api", "--listen", "127.0.0.1:4200"]), Some(path.into()), |name| {
@@ -683,11 +695,24 @@ mod config_tests {
             with_config(args(&["em-api", "--config", unknown.path().to_str().unwrap()]), None, |_| false);
         let error = error.unwrap_err().to_string();
         assert!(error.contains("unknown setting `port`") && error.contains("listen, demo"), "{error}");
+        // `EM_CONFIG` set for the server leaves other commands alone.
+        let import = args(&["em-api", "import", "--directory", "d.json"]);
+        assert_eq!(with_config(import.clone(), Some(path.into()), |_| false).unwrap(), import);
         // No file named: the arguments as they are.
         assert_eq!(
             with_config(args(&["em-api", "schema"]), None, |_| false).unwrap(),
             args(&["em-api", "schema"])
         );
+    }
+
+    #[test]
+    fn cors_origins_are_written_as_browsers_send_them() {
+        let origins = ["HTTPS://Portal.Contoso.com:443", "http://localhost:5173", "http://app.example:80"];
+        let written = cors_origins(&origins.map(str::to_owned)).unwrap();
+        assert_eq!(written, ["https://portal.contoso.com", "http://localhost:5173", "http://app.example"]);
+        for bad in ["https://x.example/app", "*", "ftp://x.example", "https://"] {
+            assert!(cors_origins(&[bad.to_owned()]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -145,10 +145,15 @@ impl Operation {
             OperationType::Mutation => "mutation",
             OperationType::Subscription => "subscription",
         };
+        // Only a name the document gives is kept: it is what logs and metrics label, and the
+        // client's `operationName` may be anything.
         let (kind, name) = match &document.operations {
-            DocumentOperations::Single(op) => (kind(op.node.ty), operation_name),
+            DocumentOperations::Single(op) => (kind(op.node.ty), None),
             DocumentOperations::Multiple(ops) => match operation_name {
-                Some(name) => (ops.get(name).map_or("unknown", |op| kind(op.node.ty)), Some(name)),
+                Some(name) => match ops.get(name) {
+                    Some(op) => (kind(op.node.ty), Some(name)),
+                    None => ("unknown", Some("unknown")),
+                },
                 None if ops.len() == 1 => ops
                     .iter()
                     .next()
@@ -156,13 +161,15 @@ impl Operation {
                 None => ("unknown", None),
             },
         };
-        Self { kind, name: name.unwrap_or("anonymous").to_owned() }
+        // A GraphQL name, as the parser read it; cut to a label's length.
+        let name: String = name.unwrap_or("anonymous").chars().take(64).collect();
+        Self { kind, name }
     }
 
     /// The operation of a query that does not parse.
     #[must_use]
-    pub fn unparsed(operation_name: Option<&str>) -> Self {
-        Self { kind: "unknown", name: operation_name.unwrap_or("anonymous").to_owned() }
+    pub fn unparsed() -> Self {
+        Self { kind: "unknown", name: "unparsed".to_owned() }
     }
 
     #[must_use]

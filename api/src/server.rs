@@ -47,7 +47,7 @@ pub struct AppState {
     parsed: Arc<ParsedQueries>,
 }
 
-/// Whether the database answered its last check. While it does not, `/healthz` and every
+/// Whether the database answered its last check. While it does not, `/readyz` and every
 /// GraphQL operation answer 503 at once, instead of waiting for a connection being re-made.
 pub struct Readiness {
     ready: std::sync::atomic::AtomicBool,
@@ -131,10 +131,8 @@ impl AppState {
                 request.set_parsed_query(document);
                 operation
             }
-            None => async_graphql::parser::parse_query(&request.query).map_or_else(
-                |_| Operation::unparsed(name.as_deref()),
-                |document| Operation::of(&document, name.as_deref()),
-            ),
+            None => async_graphql::parser::parse_query(&request.query)
+                .map_or_else(|_| Operation::unparsed(), |document| Operation::of(&document, name.as_deref())),
         };
         (request, operation)
     }
@@ -213,13 +211,11 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/replica/hello", axum::routing::post(replica_hello))
-        .route("/replica/committed", axum::routing::post(replica_committed))
-        .route("/replica/settled", axum::routing::post(replica_settled))
         .route(
             "/identityGovernance/entitlementManagement/assignmentRequests/{id}/resume",
             axum::routing::post(resume),
         )
+        .merge(replica_routes(&state))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state);
     let router = match cors {
@@ -309,14 +305,27 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.readiness.ready() { (StatusCode::OK, "ready").into_response() } else { unavailable() }
 }
 
-/// Whether a `/replica/*` call may go on: `Err` with 404 on a process that joined no replicas,
-/// 401 without the database's replica key (see `store::peers`); nothing is read before.
-fn replica_call(state: &AppState, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+/// The calls between replicas (see `store::peers`), behind [`replica_gate`].
+fn replica_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/replica/hello", axum::routing::post(replica_hello))
+        .route("/replica/committed", axum::routing::post(replica_committed))
+        .route("/replica/settled", axum::routing::post(replica_settled))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), replica_gate))
+}
+
+/// Lets a `/replica/*` call through only from a peer: 404 on a process that joined no replicas,
+/// 401 without the database's replica key; the body is not read before.
+async fn replica_gate(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match state.services.store.peers().admits(authorization) {
-        None => Err((StatusCode::NOT_FOUND, String::new())),
-        Some(false) => Err((StatusCode::UNAUTHORIZED, String::new())),
-        Some(true) => Ok(()),
+        None => StatusCode::NOT_FOUND.into_response(),
+        Some(false) => StatusCode::UNAUTHORIZED.into_response(),
+        Some(true) => next.run(request).await,
     }
 }
 
@@ -327,8 +336,8 @@ fn replica_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (Statu
 }
 
 /// Another replica on the same database server joined (see `store::peers`).
-async fn replica_hello(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let replica = match replica_call(&state, &headers).and_then(|()| replica_body(&body)) {
+async fn replica_hello(State(state): State<AppState>, body: Bytes) -> Response {
+    let replica = match replica_body(&body) {
         Ok(replica) => replica,
         Err(refusal) => return refusal.into_response(),
     };
@@ -337,8 +346,8 @@ async fn replica_hello(State(state): State<AppState>, headers: HeaderMap, body: 
 }
 
 /// Another replica tells what a commit of its changed, before it acknowledges it.
-async fn replica_committed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let committed = match replica_call(&state, &headers).and_then(|()| replica_body(&body)) {
+async fn replica_committed(State(state): State<AppState>, body: Bytes) -> Response {
+    let committed = match replica_body(&body) {
         Ok(committed) => committed,
         Err(refusal) => return refusal.into_response(),
     };
@@ -348,10 +357,7 @@ async fn replica_committed(State(state): State<AppState>, headers: HeaderMap, bo
 
 /// Another replica's feed asks whether what it read is final: answered once this replica's
 /// event-writing transactions running now have ended.
-async fn replica_settled(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = replica_call(&state, &headers) {
-        return refusal.into_response();
-    }
+async fn replica_settled(State(state): State<AppState>) -> Response {
     state.services.replica_settled().await;
     StatusCode::NO_CONTENT.into_response()
 }
@@ -589,8 +595,12 @@ async fn run(
 
 /// `ok`, or the code of a response's first error (`error` when it has none).
 fn outcome(response: &async_graphql::Response) -> String {
-    let Some(first) = response.errors.first() else { return "ok".to_owned() };
-    match first.extensions.as_ref().and_then(|e| e.get("code")) {
+    response.errors.first().map_or_else(|| "ok".to_owned(), error_code)
+}
+
+/// An error's `extensions.code`, for metrics and logs (`error` when it has none).
+pub(crate) fn error_code(error: &async_graphql::ServerError) -> String {
+    match error.extensions.as_ref().and_then(|e| e.get("code")) {
         Some(async_graphql::Value::String(code)) if code.len() <= 40 => code.clone(),
         Some(async_graphql::Value::Enum(code)) => code.to_string(),
         _ => "error".to_owned(),

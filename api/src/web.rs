@@ -46,7 +46,14 @@ pub async fn page(uri: Uri, headers: HeaderMap) -> Response {
         return secured(StatusCode::NOT_MODIFIED, asset.media_type, asset.etag, None, false);
     }
     match asset.gzip.filter(|_| accepts_gzip(&headers)) {
-        Some(gzip) => secured(StatusCode::OK, asset.media_type, asset.etag, Some(gzip.into()), true),
+        Some(gzip) => {
+            let mut response = secured(StatusCode::OK, asset.media_type, "", Some(gzip.into()), true);
+            let tag = format!("{}-gzip\"", asset.etag.trim_end_matches('"'));
+            if let Ok(tag) = HeaderValue::from_str(&tag) {
+                response.headers_mut().insert(header::ETAG, tag);
+            }
+            response
+        }
         None => secured(StatusCode::OK, asset.media_type, asset.etag, Some(asset.body.into()), false),
     }
 }
@@ -123,23 +130,40 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// Whether `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+/// Whether `Accept-Encoding` takes gzip: `gzip` (or `x-gzip`) with a quality above 0, or else
+/// `*` with one; an explicit `gzip;q=0` refuses it whatever `*` says.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|value| {
-        value.split(',').any(|coding| {
+    let mut named = None;
+    let mut any = None;
+    for value in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()) {
+        for coding in value.split(',') {
             let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused =
-                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "").starts_with("q=0.0"));
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
-    })
+            let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let quality = parts
+                .find_map(|p| {
+                    let (key, value) = p.split_once('=')?;
+                    key.trim().eq_ignore_ascii_case("q").then(|| value.trim().parse::<f32>().unwrap_or(0.0))
+                })
+                .unwrap_or(1.0);
+            match name.as_str() {
+                "gzip" | "x-gzip" => named = Some(quality > 0.0),
+                "*" => any = Some(quality > 0.0),
+                _ => {}
+            }
+        }
+    }
+    named.or(any).unwrap_or(false)
 }
 
-/// Whether `If-None-Match` names `etag` (or `*`).
+/// Whether `If-None-Match` names `etag` (or `*`), compared weakly: the gzip body's tag is the
+/// plain one's with `-gzip` (a strong tag differs per content coding), and either matches.
 fn matches_etag(tags: &HeaderValue, etag: &str) -> bool {
+    let bare = etag.trim_matches('"');
     tags.to_str().is_ok_and(|tags| {
-        tags.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+        tags.split(',').map(str::trim).any(|tag| {
+            let tag = tag.trim_start_matches("W/").trim_matches('"');
+            tag == "*" || tag == bare || tag.strip_suffix("-gzip") == Some(bare)
+        })
     })
 }
 
@@ -164,8 +188,36 @@ mod tests {
         };
         assert!(with("gzip, deflate, br"));
         assert!(with("br;q=1.0, gzip;q=0.8"));
+        assert!(with("gzip;q=0.001"));
+        assert!(with("br, *"));
         assert!(!with("gzip;q=0"));
+        assert!(!with("GZIP;Q=0.0"));
+        assert!(!with("gzip;q=0, *"));
         assert!(!with("br"));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn an_entity_tag_matches_its_plain_and_gzip_bodies_only() {
+        let tags = |value: &'static str| HeaderValue::from_static(value);
+        assert!(matches_etag(&tags("\"abc\""), "\"abc\""));
+        assert!(matches_etag(&tags("W/\"abc-gzip\""), "\"abc\""));
+        assert!(matches_etag(&tags("\"x\", \"abc\""), "\"abc\""));
+        assert!(matches_etag(&tags("*"), "\"abc\""));
+        assert!(!matches_etag(&tags("\"abd\""), "\"abc\""));
+    }
+
+    #[test]
+    fn the_development_folder_serves_files_under_it_and_nothing_above() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(folder.path().join("my-access")).unwrap();
+        std::fs::write(folder.path().join("my-access/app.js"), "export {};").unwrap();
+        std::fs::write(folder.path().join("secret.txt"), "no").unwrap();
+        assert_eq!(from_folder(folder.path(), "/my-access/app.js").status(), StatusCode::OK);
+        for path in
+            ["/my-access/../secret.txt", "/my-access//app.js", "/my-access/missing.js", "/../secret.txt"]
+        {
+            assert_eq!(from_folder(folder.path(), path).status(), StatusCode::NOT_FOUND, "{path}");
+        }
     }
 }

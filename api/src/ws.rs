@@ -370,10 +370,7 @@ async fn stream(schema: AppSchema, request: Request, sending: Sending, outcome: 
         if let Some(error) = response.errors.first()
             && outcome == "ok"
         {
-            *outcome = match error.extensions.as_ref().and_then(|e| e.get("code")) {
-                Some(async_graphql::Value::String(code)) if code.len() <= 40 => code.clone(),
-                _ => "error".to_owned(),
-            };
+            *outcome = crate::server::error_code(error);
         }
         // A request refused before execution (syntax, validation, variables, limits) has no data
         // and errors without a path: the protocol's `error`, with no `complete` after it.

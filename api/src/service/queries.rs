@@ -693,7 +693,7 @@ impl Services {
         self.store.connection_restored();
     }
 
-    /// Whether the database answers (`/healthz`).
+    /// Whether the database answers (`/readyz`).
     pub async fn health(&self) -> ServiceResult<()> {
         Ok(self.store.health().await?)
     }

@@ -499,17 +499,26 @@ impl Services {
 
     /// A review the caller sees: whoever reads its catalog.
     async fn visible_review(&self, actor: &Actor, id: &str) -> ServiceResult<AccessReviewInstance> {
+        self.review_access(actor, id).await.map(|(instance, _)| instance)
+    }
+
+    /// A review the caller sees, and how: whoever reads its catalog sees all of it; a reviewer
+    /// with items in it while it is open (Graph's `pendingAccessReviewInstances`), whatever
+    /// catalog it is in, sees it and their own items only.
+    async fn review_access(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> ServiceResult<(AccessReviewInstance, ReviewAccess)> {
         let missing = || DomainError::not_found("access review", id).at("id");
         let instance = self.store.access_review(id).await?.ok_or_else(missing)?;
         if self.delegations(actor).await?.reads(&instance.catalog_id) {
-            return Ok(instance);
+            return Ok((instance, ReviewAccess::Catalog));
         }
-        // A reviewer sees a review they have items in while it is open (Graph's
-        // `pendingAccessReviewInstances`), whatever catalog it is in.
         if let Actor::User { id: reviewer } = actor
             && self.store.reviews_in(reviewer, id).await?
         {
-            return Ok(instance);
+            return Ok((instance, ReviewAccess::Reviewer(reviewer.to_string())));
         }
         Err(missing().into())
     }
@@ -553,15 +562,19 @@ impl Services {
         }
     }
 
-    /// A review's items, for whoever reads its catalog.
+    /// A review's items: all of them for whoever reads its catalog, their own for a reviewer.
     pub async fn access_review_items(
         &self,
         actor: &Actor,
         instance_id: &str,
         page: &PageRequest,
     ) -> ServiceResult<Page<StoredItem>> {
-        self.visible_review(actor, instance_id).await?;
-        Ok(self.store.review_items(instance_id, page).await?)
+        match self.review_access(actor, instance_id).await?.1 {
+            ReviewAccess::Catalog => Ok(self.store.review_items(instance_id, page).await?),
+            ReviewAccess::Reviewer(reviewer) => {
+                Ok(self.store.items_for_reviewer(&reviewer, Some(instance_id), page).await?)
+            }
+        }
     }
 
     /// The items the caller has to decide in the reviews open now (Graph's
@@ -578,8 +591,16 @@ impl Services {
             )
             .into());
         };
-        Ok(self.store.items_for_reviewer(id, page).await?)
+        Ok(self.store.items_for_reviewer(id, None, page).await?)
     }
+}
+
+/// How a caller sees a review (see [`Services::review_access`]).
+enum ReviewAccess {
+    /// They read its catalog: all of it.
+    Catalog,
+    /// They review items in it: the review and their own items.
+    Reviewer(String),
 }
 
 /// Users' last successful sign-ins: what recommendations read. Recorded in memory as callers

@@ -138,17 +138,22 @@ impl Store {
         self.get_many("access_review_item", ids).await
     }
 
-    /// The items `reviewer` has to decide in the reviews open now, by assignee name.
+    /// The items `reviewer` has to decide in the reviews open now (in `instance` only, when
+    /// given), by assignee name.
     pub async fn items_for_reviewer(
         &self,
         reviewer: &str,
+        instance: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Page<StoredItem>> {
+        let sql = if instance.is_some() {
+            "SELECT record::id(id)[1] AS id, version, sortKey, item FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}]
+                 WHERE instanceId = $instance;"
+        } else {
+            "SELECT record::id(id)[1] AS id, version, sortKey, item FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}];"
+        };
         let mut rows: Vec<Value> = self
-            .read(
-                "SELECT record::id(id)[1] AS id, version, sortKey, item FROM review_assignment:[$reviewer, NONE]..[$reviewer, {}];",
-                vars! { "reviewer" => reviewer },
-            )
+            .read(sql, vars! { "reviewer" => reviewer, "instance" => instance.unwrap_or_default() })
             .await?
             .rows(0, "review_assignment")?;
         let key = |row: &Value| row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -674,7 +674,7 @@ DEFINE TABLE lease SCHEMALESS;
 /// holds it.
 const V23: &str = r#"
 DEFINE TABLE replica_key SCHEMALESS;
-CREATE replica_key:only SET key = rand::string(64);
+UPSERT replica_key:only SET key = key ?? rand::string(64) RETURN NONE;
 "#;
 
 #[cfg(test)]

@@ -32,13 +32,32 @@ impl Demo {
             .stderr(std::fs::File::create(log).expect("the log file is created"))
             .spawn()
             .expect("em-api starts");
-        // It prints each token on the line after whom it is for, once the demo is loaded.
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
-        let mut token_after = |who: &str| {
-            lines.by_ref().find(|line| line.starts_with(who)).expect("the demo prints its tokens");
-            lines.next().expect("a token follows").trim().to_owned()
+        // It prints each token on the line after whom it is for, once the demo is loaded; the
+        // rest of what it prints is read too, so its output never blocks or breaks.
+        let stdout = child.stdout.take().unwrap();
+        let (found, tokens) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            let mut token_after = |who: &str| {
+                lines.by_ref().find(|line| line.starts_with(who))?;
+                lines.next().map(|line| line.trim().to_owned())
+            };
+            let tokens = (|| {
+                Some([token_after("Administrator")?, token_after("Requestor")?, token_after("Approver")?])
+            })();
+            let _ = found.send(tokens);
+            lines.for_each(drop);
+        });
+        let tokens = match tokens.recv_timeout(std::time::Duration::from_secs(180)) {
+            Ok(Some(tokens)) => tokens,
+            outcome => {
+                let _ = child.kill();
+                panic!(
+                    "em-api serve --demo printed no tokens ({outcome:?}): {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
         };
-        let tokens = [token_after("Administrator"), token_after("Requestor"), token_after("Approver")];
         let demo = Self { child, base: format!("http://127.0.0.1:{port}"), tokens };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -76,7 +76,8 @@ async fn metrics_follow_commits_the_live_feed_and_subscribers() {
     for series in ["em_commit_seconds_count", "em_commit_batch_changes_count", "em_feed_lag_seconds_count"] {
         assert!(sample(&metrics, series).is_some_and(|n| n >= 1.0), "{series} in\n{metrics}");
     }
-    assert_eq!(sample(&metrics, "em_database_ready"), Some(1.0));
+    // One gauge per process, which other tests' lost databases move: there, not its value.
+    assert!(sample(&metrics, "em_database_ready").is_some(), "{metrics}");
 }
 
 #[tokio::test]
@@ -150,10 +151,27 @@ async fn the_pages_allow_only_their_own_origin_and_are_sent_gzipped_once() {
     assert!(
         my_access.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'")
     );
-    for missing in ["/my-access/nothing.js", "/playground/../Cargo.toml", "/my-access/%2e%2e/build.rs"] {
-        let response = server.http.get(server.url(missing)).send().await.unwrap();
-        assert_eq!(response.status(), 404, "{missing}");
+    // Sent as written (an HTTP client would resolve the dots before sending).
+    for missing in [
+        "/my-access/nothing.js",
+        "/playground/../Cargo.toml",
+        "/my-access/%2e%2e/build.rs",
+        "/my-access/..%2fweb.rs",
+    ] {
+        assert_eq!(raw_status(&server.base, missing).await, 404, "{missing}");
     }
+}
+
+/// The status of `GET path` sent byte for byte as written.
+async fn raw_status(base: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
 }
 
 /// An `em-api serve` configured by a file, with one flag given besides.

@@ -409,7 +409,7 @@ async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_a
     let (ada, carol, dan) = (server.as_user("u-ada"), server.as_user("u-carol"), server.as_user("u-dan"));
     let first = now(&ada).await + chrono::TimeDelta::days(1);
     let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
-    // Carol reviews carolry assignment of the package, and holds no role in its catalog.
+    // Carol reviews everything assignment of the package, and holds no role in its catalog.
     let mut settings = ada
         .data(
             "query($p: ID!) { assignmentPolicy(id: $p) { reviewSettings { isEnabled } } }",
@@ -425,7 +425,8 @@ async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_a
             "isEnabled": true, "isReviewerJustificationRequired": false,
             "schedule": {"startDateTime": first.to_rfc3339(), "expiration": {"type": "afterDuration", "duration": "P14D"},
                          "recurrence": quarterly()},
-            "primaryReviewers": [{"type": "singleUser", "userId": "u-carol"}]
+            "primaryReviewers": [{"type": "requestorManager", "managerLevel": 1}],
+            "fallbackReviewers": [{"type": "singleUser", "userId": "u-carol"}]
         }
     });
     ada.data(
@@ -434,13 +435,16 @@ async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_a
         json!({ "id": policy, "policy": settings }),
     )
     .await;
-    server
-        .as_user("u-bob")
-        .data(
-            "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
-            json!({ "p": package }),
-        )
-        .await;
+    // Ada, who has no manager, is Carol's to review; Bob is his manager Ada's.
+    for user in ["u-ada", "u-bob"] {
+        server
+            .as_user(user)
+            .data(
+                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
+                json!({ "p": package }),
+            )
+            .await;
+    }
     advance(&ada, first).await;
 
     let mine = carol
@@ -456,15 +460,24 @@ async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_a
         mine[0]["resource"],
         json!({ "id": format!("AccessPackage:{}", package.rsplit(':').next().unwrap()), "displayName": "Falcon", "type": "accessPackage" })
     );
-    let review = "query($id: ID!) { accessReviewInstance(id: $id) { status endDateTime } }";
+    let review = "query($id: ID!) { accessReviewInstance(id: $id) { status endDateTime
+        decisions { totalCount nodes { principalId } } } }";
     let id = json!({ "id": mine[0]["accessReviewId"] });
     let seen = carol.data(review, id.clone()).await["accessReviewInstance"].clone();
     assert_eq!(seen["status"], json!("InProgress"), "{seen}");
     assert!(seen["endDateTime"].is_string(), "{seen}");
+    // She sees her own items of it, not the others'; Ada, who reads the catalog, sees all.
+    assert_eq!(seen["decisions"], json!({ "totalCount": 1, "nodes": [{ "principalId": "u-ada" }] }));
+    let all = ada.data(review, id.clone()).await["accessReviewInstance"]["decisions"]["totalCount"].clone();
+    assert_eq!(all, json!(2));
     // Dan, no reviewer, does not see the review.
     assert_eq!(dan.data(review, id.clone()).await["accessReviewInstance"], Value::Null);
 
     // Having decided, she still reads the review she took part in while it is open.
     carol.data(RECORD, json!({ "d": decision(&mine[0]["id"], "Approve", None) })).await;
-    assert_eq!(carol.data(review, id).await["accessReviewInstance"]["status"], json!("InProgress"));
+    assert_eq!(carol.data(review, id.clone()).await["accessReviewInstance"]["status"], json!("InProgress"));
+    // Once the review ends, it is no longer hers to read.
+    let ends = chrono::DateTime::parse_from_rfc3339(seen["endDateTime"].as_str().unwrap()).unwrap();
+    advance(&ada, ends.with_timezone(&chrono::Utc) + chrono::TimeDelta::hours(1)).await;
+    assert_eq!(carol.data(review, id.clone()).await["accessReviewInstance"], Value::Null);
 }

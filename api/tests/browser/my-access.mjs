@@ -186,7 +186,8 @@ async function main() {
   await A.page.waitForSelector(`#package-list [data-package-id="${local(t.pkg)}"]`);
   const listed = await A.page.textContent('#package-list');
   expect(!listed.includes(t.hiddenName), 'the hidden package is listed');
-  expect(listed.includes('Sales and Marketing'), 'the package list does not show its resource');
+  const resource = await A.page.textContent(`#package-list [data-package-id="${local(t.pkg)}"] .role-resource`);
+  expect(resource.includes('Sales and Marketing'), 'the package list does not show its resource');
   await shot(A.page, 'packages');
   await A.page.goto(`${app}#/access-packages/${local(t.pkg)}`);
   await A.page.waitForSelector('#request-form');
@@ -220,7 +221,7 @@ async function main() {
   await C.page.evaluate((id) => {
     const check = () => {
       const el = document.querySelector(`#approval-list [data-request-id="${id}"]`);
-      if ((!el || el.dataset.state === 'decided') && !window.__decidedAt) window.__decidedAt = Date.now();
+      if (el && el.dataset.state === 'decided' && !window.__decidedAt) window.__decidedAt = Date.now();
     };
     new MutationObserver(check).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
   }, requestId);

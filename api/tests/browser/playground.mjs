@@ -59,15 +59,16 @@ try {
   const name = `Playground ${Date.now()}`;
   const created = await graphql(base, token,
     'mutation($name: String!) { createCatalog(input: { displayName: $name }) { catalog { id } } }', { name });
-  if (!created.createCatalog.catalog.id) fail('the catalog was not created');
-  // The subscription started after the page loaded: the only catalog.created it can get is this one.
-  await page.waitForFunction(() => document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue().includes('catalog.created'),
-    null, { timeout: 15000 }).catch(async (e) => {
+  const catalogId = created.createCatalog.catalog.id.split(':').pop();
+  await page.waitForFunction((id) => document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue().includes(id),
+    catalogId, { timeout: 15000 }).catch(async (e) => {
     await page.screenshot({ path: `${shots}/playground-failed.png` });
     fail(`the subscription did not show the event: ${await response()} (console: ${seen.errors().join(' | ')})`);
   });
   const event = JSON.parse(await response());
-  if (event.data?.events?.event?.kind !== 'catalog.created') fail(`the subscription received ${JSON.stringify(event)}`);
+  if (event.data?.events?.event?.kind !== 'catalog.created' || event.data.events.event.subjectId !== catalogId) {
+    fail(`the subscription received ${JSON.stringify(event)}`);
+  }
   await page.screenshot({ path: `${shots}/playground-subscription.png` });
 
   seen.assertClean();

@@ -40,7 +40,7 @@ export async function gql(query, variables = {}, token = session.token) {
   try {
     res = await fetch('/graphql', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: token ? { 'content-type': 'application/json', authorization: `Bearer ${token}` } : { 'content-type': 'application/json' },
       body: JSON.stringify({ query, variables }),
       credentials: 'omit',
       cache: 'no-store',
