@@ -147,7 +147,8 @@ impl EventFeed {
                 let end = store.end_of_feed().await?;
                 // What the search read must be final before subscribers replay up to it.
                 let peers = store.peers();
-                tokio::join!(settle(&writers, writers.mark()), peers.settled());
+                let nothing_known = std::collections::HashMap::new();
+                tokio::join!(settle(&writers, writers.mark()), peers.settled(&nothing_known));
                 inner.lock().upto = end;
                 tokio::spawn(tail(Arc::downgrade(inner), store.committed(), end));
                 Ok(())
@@ -213,14 +214,19 @@ impl Inner {
         let writers = self.store.writers();
         let peers = self.store.peers();
         loop {
+            // What had ended before the read: one that ends while it runs may have become
+            // visible after it began.
+            let (ended, peers_ended) = (writers.ended(), peers.ended());
             let page = self.store.events_since(*last, PAGE).await?;
             let Some(read_to) = page.last().map(|e| e.cursor) else { return Ok(()) };
             let mark = writers.mark();
-            let page = if writers.running_before(mark) || peers.any() {
+            let moved_here = writers.running_before(mark) || writers.ended() != ended;
+            let page = if moved_here || peers.any() {
                 // A transaction running now, here or on another replica, may yet commit below
-                // `read_to`: wait for it, then read again up to `read_to`.
-                tokio::join!(settle(&writers, mark), peers.settled());
-                self.read_between(*last, read_to).await?
+                // `read_to`: wait for it. Then, unless no transaction anywhere ended since
+                // before the read (every peer's count as it told it), read again up to `read_to`.
+                let ((), peers_unchanged) = tokio::join!(settle(&writers, mark), peers.settled(&peers_ended));
+                if moved_here || !peers_unchanged { self.read_between(*last, read_to).await? } else { page }
             } else {
                 page
             };

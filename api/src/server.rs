@@ -358,8 +358,11 @@ async fn replica_committed(State(state): State<AppState>, body: Bytes) -> Respon
 /// Another replica's feed asks whether what it read is final: answered once this replica's
 /// event-writing transactions running now have ended.
 async fn replica_settled(State(state): State<AppState>) -> Response {
-    state.services.replica_settled().await;
-    StatusCode::NO_CONTENT.into_response()
+    match state.services.replica_settled().await {
+        Some(ended) => axum::Json(crate::store::peers::Settled { ended }).into_response(),
+        // Answered without waiting for all: the caller reads again.
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
 }
 
 /// A GraphQL request's 503 (`UNAVAILABLE`, `Retry-After: 1`) while the database does not

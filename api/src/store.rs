@@ -425,7 +425,7 @@ impl Store {
                         if other.is_ok() {
                             self.committed.notify_waiters();
                             // Before the change is acknowledged: see `peers`.
-                            self.peers.tell(&self.origin, &self.pending).await;
+                            self.peers.tell(&self.origin, self.writers.ended(), &self.pending).await;
                         }
                     }
                     return other;

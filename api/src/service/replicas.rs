@@ -47,13 +47,16 @@ impl Services {
     }
 
     /// Resolves once the event-writing transactions this replica is running now have ended (a
-    /// peer's feed asks before it publishes past what it read).
-    pub async fn replica_settled(&self) {
+    /// peer's feed asks before it publishes past what it read), with how many have ended so far;
+    /// `None` when one ran too long to wait for.
+    pub async fn replica_settled(&self) -> Option<u64> {
         let writers = self.store.writers();
         let mark = writers.mark();
         if tokio::time::timeout(SETTLE_LIMIT, writers.settled(mark)).await.is_err() {
             tracing::warn!("a transaction has run for 30 s; answering a peer without it");
+            return None;
         }
+        Some(writers.ended())
     }
 
     /// A peer tells what a commit of its changed, before it acknowledges it: the read models
@@ -69,6 +72,10 @@ impl Services {
             if lock(&self.tells).received(&committed.origin, committed.seq) {
                 tracing::warn!(peer = %committed.origin, "a tell of a peer is missing; reading everything again");
                 self.forget_everything().await;
+            }
+            // Known before the feed is woken, so the read it begins counts it.
+            if let Some(ended) = committed.ended {
+                self.store.peers().heard(&committed.origin, ended);
             }
         }
         self.store.committed().notify_waiters();

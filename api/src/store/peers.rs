@@ -27,6 +27,11 @@
 //! refused (401) before its body is read, and a process that has not joined (an embedded
 //! database) has no `/replica/*` at all (404).
 //!
+//! **Counts of ended transactions.** Each replica counts its event-writing transactions that
+//! have ended ([`super::writers::Writers::ended`]) and says the count in every tell and every
+//! settle answer. A feed that saw no peer's count move between what it knew before its read and
+//! the settle answers after it (nor its own) publishes what it read without reading again.
+//!
 //! **A peer that does not answer** is waited for once for [`DEAD_WAIT`] (a transaction it
 //! had sent the server commits within it), then left out until it answers again; it leaves the
 //! registry when its record is [`ALIVE`] old.
@@ -111,6 +116,17 @@ pub struct Committed {
     /// told) knows its read models may be behind.
     pub seq: u64,
     pub changed: Vec<Changed>,
+    /// How many of the teller's event-writing transactions had ended once this one had
+    /// ([`super::writers::Writers::ended`]); see [`Peers::settled`].
+    #[serde(default)]
+    pub ended: Option<u64>,
+}
+
+/// A peer's answer to `settled`: how many of its event-writing transactions had ended once those
+/// it was running when asked had.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Settled {
+    pub ended: u64,
 }
 
 #[derive(Default)]
@@ -130,6 +146,9 @@ struct Peer {
     /// When it said hello: it counts until the registry shows it (a read begun before it
     /// registered does not).
     hello: Option<Instant>,
+    /// The most of its ended event-writing transactions it has told of (in a tell or a settle
+    /// answer).
+    ended: Option<u64>,
 }
 
 impl Peers {
@@ -179,16 +198,31 @@ impl Peers {
     pub fn hello(&self, replica: Replica) {
         let mut state = self.lock();
         if state.me.as_ref().is_some_and(|me| me.origin != replica.origin) {
-            state
-                .peers
-                .insert(replica.origin, Peer { url: replica.url, failed: None, hello: Some(Instant::now()) });
+            state.peers.insert(
+                replica.origin,
+                Peer { url: replica.url, failed: None, hello: Some(Instant::now()), ended: None },
+            );
         }
+    }
+
+    /// A peer told how many of its event-writing transactions had ended.
+    pub fn heard(&self, origin: &str, ended: u64) {
+        if let Some(peer) = self.lock().peers.get_mut(origin) {
+            peer.ended = Some(peer.ended.map_or(ended, |known| known.max(ended)));
+        }
+    }
+
+    /// What each peer last told of its ended transactions: taken before a read, and given to
+    /// [`Peers::settled`] after it.
+    #[must_use]
+    pub fn ended(&self) -> HashMap<String, u64> {
+        self.lock().peers.iter().filter_map(|(origin, peer)| Some((origin.clone(), peer.ended?))).collect()
     }
 
     /// Tells every peer what a commit of this replica changed, and waits for their answers
     /// (their read models forgot what it made stale). A peer that does not answer is left out
     /// until it answers a settle call again; its own follower of the feed catches up.
-    pub(crate) async fn tell(&self, origin: &str, events: &[em_engine::event::Event]) {
+    pub(crate) async fn tell(&self, origin: &str, ended: u64, events: &[em_engine::event::Event]) {
         let (client, key, peers) = {
             let state = self.lock();
             let (Some(client), Some(key)) = (state.client.clone(), state.key.clone()) else { return };
@@ -204,8 +238,12 @@ impl Peers {
             return;
         }
         let seq = self.told.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
-        let body =
-            Committed { origin: origin.to_owned(), seq, changed: events.iter().map(Changed::of).collect() };
+        let body = Committed {
+            origin: origin.to_owned(),
+            seq,
+            changed: events.iter().map(Changed::of).collect(),
+            ended: Some(ended),
+        };
         let calls = peers.into_iter().map(|(peer, url)| {
             let (client, body, key) = (client.clone(), &body, &key);
             async move {
@@ -231,11 +269,14 @@ impl Peers {
     }
 
     /// Resolves once every peer has answered that the event-writing transactions it was
-    /// running when asked have ended (a peer that does not answer: see the module docs).
-    pub async fn settled(&self) {
+    /// running when asked have ended (a peer that does not answer: see the module docs). Returns
+    /// whether every peer's count of ended transactions is still the one in `before` (taken
+    /// before a read): then none of theirs can have become visible while the read ran, and what
+    /// it read is final as it is.
+    pub async fn settled(&self, before: &HashMap<String, u64>) -> bool {
         let (client, key, peers) = {
             let state = self.lock();
-            let (Some(client), Some(key)) = (state.client.clone(), state.key.clone()) else { return };
+            let (Some(client), Some(key)) = (state.client.clone(), state.key.clone()) else { return true };
             let peers: Vec<(String, Peer)> =
                 state.peers.iter().map(|(o, p)| (o.clone(), p.clone())).collect();
             (client, key, peers)
@@ -243,22 +284,32 @@ impl Peers {
         let calls = peers.into_iter().map(|(origin, peer)| {
             let (client, key) = (client.clone(), &key);
             async move {
-                let answered = client
+                let answer = client
                     .post(format!("{}/replica/settled", peer.url))
                     .bearer_auth(key)
                     .timeout(SETTLE_TIMEOUT)
                     .send()
                     .await
-                    .is_ok_and(|r| r.status().is_success());
-                (origin, peer, answered)
+                    .ok()
+                    .filter(|r| r.status().is_success());
+                let answered = answer.is_some();
+                // A peer of a build before the count answers with no body: taken as moved.
+                let ended = match answer {
+                    Some(response) => response.json::<Settled>().await.ok().map(|s| s.ended),
+                    None => None,
+                };
+                (origin, peer, answered, ended)
             }
         });
-        for (origin, peer, answered) in futures::future::join_all(calls).await {
+        let mut unchanged = true;
+        for (origin, peer, answered, ended) in futures::future::join_all(calls).await {
+            unchanged &= ended.is_some() && ended == before.get(&origin).copied();
             if answered {
-                if peer.failed.is_some()
-                    && let Some(known) = self.lock().peers.get_mut(&origin)
-                {
+                if let Some(known) = self.lock().peers.get_mut(&origin) {
                     known.failed = None;
+                    if let Some(ended) = ended {
+                        known.ended = Some(known.ended.map_or(ended, |k| k.max(ended)));
+                    }
                 }
                 continue;
             }
@@ -270,6 +321,7 @@ impl Peers {
                 tokio::time::sleep(DEAD_WAIT).await;
             }
         }
+        unchanged
     }
 }
 
@@ -348,8 +400,12 @@ impl Store {
         let mut state = self.peers.lock();
         let mut peers = HashMap::new();
         for replica in &found {
-            let failed = state.peers.get(&replica.origin).and_then(|p| p.failed);
-            peers.insert(replica.origin.clone(), Peer { url: replica.url.clone(), failed, hello: None });
+            let known = state.peers.get(&replica.origin);
+            let (failed, ended) = (known.and_then(|p| p.failed), known.and_then(|p| p.ended));
+            peers.insert(
+                replica.origin.clone(),
+                Peer { url: replica.url.clone(), failed, hello: None, ended },
+            );
         }
         // A peer that said hello lately counts even if this read began before it registered.
         for (origin, peer) in state.peers.drain() {

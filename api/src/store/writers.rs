@@ -6,7 +6,9 @@
 //! takes stamp 100, B takes 101 and commits first. A reader that saw 101 and moved its cursor past
 //! it would never see A. The feed (`crate::feed`) publishes what it read only once every
 //! event-writing transaction that was running when the read ended has ended; this registry is
-//! how it knows. It covers the transactions of this process only.
+//! how it knows; and since one that ended while the read ran may have become visible after the
+//! read began, it also counts the transactions that ended ([`Writers::ended`]). It covers the
+//! transactions of this process only.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +32,8 @@ pub struct Writers {
 struct State {
     next: u64,
     running: BTreeSet<u64>,
+    /// How many have ended so far.
+    ended: u64,
 }
 
 impl Writers {
@@ -45,6 +49,12 @@ impl Writers {
     /// A mark between the transactions begun so far and those begun later.
     pub fn mark(&self) -> u64 {
         self.lock().next
+    }
+
+    /// How many transactions have ended so far: a reader that sees the count move across its
+    /// read knows one may have become visible while it read.
+    pub fn ended(&self) -> u64 {
+        self.lock().ended
     }
 
     /// Whether a transaction begun before `mark` is still running.
@@ -66,7 +76,12 @@ impl Writers {
     }
 
     fn end(&self, id: u64) {
-        self.lock().running.remove(&id);
+        {
+            let mut state = self.lock();
+            if state.running.remove(&id) {
+                state.ended += 1;
+            }
+        }
         self.ended.notify_waiters();
     }
 
@@ -139,6 +154,25 @@ mod tests {
         // A transaction begun after the mark does not hold it up.
         assert!(!writers.running_before(mark));
         later.finish();
+    }
+
+    #[tokio::test]
+    async fn every_transaction_that_ends_is_counted_once_however_it_ends() {
+        let writers = Arc::new(Writers::default());
+        assert_eq!(writers.ended(), 0);
+        writers.begin().finish();
+        assert_eq!(writers.ended(), 1);
+        // Abandoned: counted when it stops counting as running, not before.
+        drop(writers.begin());
+        assert_eq!(writers.ended(), 1);
+        tokio::time::timeout(Duration::from_secs(10), writers.settled(writers.mark())).await.unwrap();
+        assert_eq!(writers.ended(), 2);
+        // Ending an id twice (it cannot happen, but) counts once.
+        let writing = writers.begin();
+        let id = writing.id;
+        writing.finish();
+        writers.end(id);
+        assert_eq!(writers.ended(), 3);
     }
 
     #[tokio::test]
