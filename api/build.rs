@@ -6,9 +6,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+// The one table of media types, shared with `src/web.rs` (which serves files not embedded yet
+// from a development folder).
+#[path = "src/web/media_types.rs"]
+mod media_types;
+use media_types::media_type;
+
 fn main() -> std::io::Result<()> {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
     println!("cargo:rerun-if-changed={}", web.display());
+    println!("cargo:rerun-if-changed=src/web/media_types.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| std::io::Error::other("no OUT_DIR"))?);
     let mut files = Vec::new();
     collect(&web, &mut files)?;
@@ -58,24 +65,6 @@ fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The media type a file is served with; `None` leaves it out (a file the pages do not load).
-fn media_type(path: &str) -> Option<&'static str> {
-    if path.rsplit('/').next().is_some_and(|name| name.starts_with("LICENSE")) {
-        return Some("text/plain; charset=utf-8");
-    }
-    let extension = path.rsplit_once('.').map(|(_, e)| e)?;
-    Some(match extension {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "json" | "webmanifest" => "application/json",
-        _ => return None,
-    })
 }
 
 fn compressible(media_type: &str) -> bool {

@@ -8,6 +8,8 @@
 //! costs `304`s. With `EM_WEB_DIR` set, they are read from that folder at each request instead,
 //! for working on the pages without rebuilding.
 
+mod media_types;
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -80,16 +82,8 @@ fn from_folder(folder: &std::path::Path, path: &str) -> Response {
     if relative.split('/').any(|part| part == ".." || part.is_empty()) {
         return not_found();
     }
-    let media_type = match find(path) {
-        Some(asset) => asset.media_type,
-        // A file not embedded yet.
-        None => match relative.rsplit_once('.').map(|(_, e)| e) {
-            Some("html") => "text/html; charset=utf-8",
-            Some("js" | "mjs") => "text/javascript; charset=utf-8",
-            Some("css") => "text/css; charset=utf-8",
-            _ => "application/octet-stream",
-        },
-    };
+    // A file not embedded yet gets its type as the build would give it.
+    let media_type = media_types::media_type(relative).unwrap_or("application/octet-stream");
     match std::fs::read(folder.join(relative)) {
         Ok(body) => secured(StatusCode::OK, media_type, "", Some(body.into()), false),
         Err(_) => not_found(),

@@ -151,6 +151,14 @@ struct Peer {
     ended: Option<u64>,
 }
 
+impl Peer {
+    /// It told how many of its event-writing transactions had ended: the most it told is kept
+    /// (a tell and a settle answer may arrive out of order).
+    fn told(&mut self, ended: u64) {
+        self.ended = Some(self.ended.map_or(ended, |known| known.max(ended)));
+    }
+}
+
 impl Peers {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -208,7 +216,7 @@ impl Peers {
     /// A peer told how many of its event-writing transactions had ended.
     pub fn heard(&self, origin: &str, ended: u64) {
         if let Some(peer) = self.lock().peers.get_mut(origin) {
-            peer.ended = Some(peer.ended.map_or(ended, |known| known.max(ended)));
+            peer.told(ended);
         }
     }
 
@@ -308,7 +316,7 @@ impl Peers {
                 if let Some(known) = self.lock().peers.get_mut(&origin) {
                     known.failed = None;
                     if let Some(ended) = ended {
-                        known.ended = Some(known.ended.map_or(ended, |k| k.max(ended)));
+                        known.told(ended);
                     }
                 }
                 continue;

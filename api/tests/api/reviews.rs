@@ -59,6 +59,20 @@ pub(crate) async fn reviewed_package(
     Ok((package, text(&created["data"]["createAssignmentPolicy"]["assignmentPolicy"]["id"])))
 }
 
+/// Each of `users` requests `package` (no approval): delivered at once.
+async fn request_as(server: &TestServer, package: &str, users: &[&str]) {
+    for user in users {
+        let request = server
+            .as_user(user)
+            .data(
+                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
+                json!({ "p": package }),
+            )
+            .await;
+        assert_eq!(request["createAssignmentRequest"]["assignmentRequest"]["state"], json!("delivered"));
+    }
+}
+
 pub(crate) fn quarterly() -> Value {
     json!({"pattern": {"type": "absoluteMonthly", "interval": 3}, "range": {"type": "noEnd", "startDate": "2026-01-01"}})
 }
@@ -85,16 +99,7 @@ async fn quarterly_reviews_run_on_schedule_and_remove_what_is_denied_or_not_revi
     let start = now(&ada).await;
     let first = start + chrono::TimeDelta::days(1);
     let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
-    for user in ["u-bob", "u-carol", "u-dan"] {
-        let request = server
-            .as_user(user)
-            .data(
-                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
-                json!({ "p": package }),
-            )
-            .await;
-        assert_eq!(request["createAssignmentRequest"]["assignmentRequest"]["state"], json!("delivered"));
-    }
+    request_as(&server, &package, &["u-bob", "u-carol", "u-dan"]).await;
     assert!(reviews(&ada, &policy).await.is_empty(), "no review before its start");
 
     // Ada, the reviewer, listens for reviews.
@@ -273,15 +278,7 @@ async fn applying_again_after_a_crash_removes_nothing_twice() {
     let ada = server.as_user("u-ada");
     let first = now(&ada).await + chrono::TimeDelta::days(1);
     let (package, policy) = reviewed_package(&ada, first, quarterly()).await.unwrap();
-    for user in ["u-bob", "u-carol"] {
-        server
-            .as_user(user)
-            .data(
-                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
-                json!({ "p": package }),
-            )
-            .await;
-    }
+    request_as(&server, &package, &["u-bob", "u-carol"]).await;
     advance(&ada, first).await;
     let mine = ada.data(DECISIONS_FOR_ME, json!({})).await["accessReviewDecisions"]["nodes"].clone();
     let decisions: Vec<Value> = mine
@@ -436,15 +433,7 @@ async fn a_reviewer_outside_the_catalog_reads_their_review_and_what_it_reviews_a
     )
     .await;
     // Ada, who has no manager, is Carol's to review; Bob is his manager Ada's.
-    for user in ["u-ada", "u-bob"] {
-        server
-            .as_user(user)
-            .data(
-                "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { state } } }",
-                json!({ "p": package }),
-            )
-            .await;
-    }
+    request_as(&server, &package, &["u-ada", "u-bob"]).await;
     advance(&ada, first).await;
 
     let mine = carol

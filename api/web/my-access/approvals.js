@@ -1,5 +1,5 @@
 // "Approvals" (requests awaiting my decision, live) and "Access reviews" (my review decisions).
-import { h, replace, nextId, when, badge, words, localId, humanize } from './dom.js';
+import { h, replace, nextId, when, badge, words, localId, humanize, debounce } from './dom.js';
 import { gql } from './api.js';
 
 export const APPROVAL_FIELDS = `fragment ApprovalRequest on AccessPackageAssignmentRequest {
@@ -192,13 +192,12 @@ export async function accessReviews(ctx) {
     const keep = new Map([...list.children].map((el) => [el.dataset.decisionId, el]));
     replace(list, items.map((d) => keep.get(localId(d.id)) || reviewItem(ctx, d, ends.get(d.accessReviewId))));
   }
-  let timer = null;
-  const refresh = () => { clearTimeout(timer); timer = setTimeout(() => load().catch((err) => ctx.announce(err.message, 'bad')), 150); };
+  const refresh = debounce(() => load().catch((err) => ctx.announce(err.message, 'bad')), 150);
   await load();
   return {
     refresh,
     onReviewEvent(event) { if (/started|completed|applied|stopped/.test(event.kind)) refresh(); },
-    dispose: () => clearTimeout(timer),
+    dispose: refresh.cancel,
   };
 }
 

@@ -92,3 +92,11 @@ export function humanize(text) {
     .replace(/`([^`]*)`/g, '$1')
     .replace(/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g, (iso) => when(iso));
 }
+
+/** Runs `fn` at most once per `ms`, trailing; `.cancel()` drops a run pending. */
+export function debounce(fn, ms) {
+  let t = null;
+  const run = () => { clearTimeout(t); t = setTimeout(fn, ms); };
+  run.cancel = () => clearTimeout(t);
+  return run;
+}

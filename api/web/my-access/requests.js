@@ -1,5 +1,5 @@
 // "Request history" (my requests) and "My access" (my assignments, with extension and removal).
-import { h, replace, nextId, when, badge, words, localId, humanize } from './dom.js';
+import { h, replace, nextId, when, badge, words, localId, humanize, debounce } from './dom.js';
 import { gql } from './api.js';
 import { packageHref, rolesList } from './packages.js';
 
@@ -41,14 +41,6 @@ async function allPages(query, variables, pick) {
     after = conn.pageInfo.endCursor;
   }
   return out;
-}
-
-/** Runs `fn` at most once per `ms`, trailing. */
-function debounce(fn, ms) {
-  let t = null;
-  const run = () => { clearTimeout(t); t = setTimeout(fn, ms); };
-  run.cancel = () => clearTimeout(t);
-  return run;
 }
 
 function stageText(s) {
