@@ -264,7 +264,17 @@ impl Store {
     /// Applies every migration newer than the database's version, each in its own transaction.
     async fn migrate(&self) -> StoreResult<()> {
         let have = self.schema_version().await?;
+        if have > schema::current_version() {
+            return Err(StoreError::Backend(format!(
+                "the database is at schema version {have}, newer than this build's {}: run a build at least as new",
+                schema::current_version()
+            )));
+        }
         for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > have) {
+            if *version == schema::PACKED_EVENTS {
+                let packed = self.pack_plain_event_records().await?;
+                tracing::info!(packed, "event records packed");
+            }
             let record = format!(
                 "UPSERT schema_meta:version CONTENT {{ version: {version}, migratedDateTime: time::format(time::now(), '%+') }};"
             );
@@ -716,6 +726,41 @@ pub struct PageRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_newer_than_the_build_is_refused_and_left_alone() {
+        let folder = tempfile::tempdir().unwrap();
+        let config = StoreConfig::at(&format!("surrealkv://{}", folder.path().join("db").display()));
+        let store = Store::open(&config).await.unwrap();
+        let newer = schema::current_version() + 1;
+        store
+            .db
+            .query(format!("UPSERT schema_meta:version SET version = {newer};"))
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        drop(store);
+        // SurrealKV releases its folder's lock once the last handle is gone.
+        let mut refused = None;
+        for _ in 0..50 {
+            match Store::open(&config).await {
+                Err(StoreError::Backend(message)) if message.contains("LOCK") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => {
+                    refused = Some(other);
+                    break;
+                }
+            }
+        }
+        match refused {
+            Some(Err(StoreError::Backend(message))) => {
+                assert!(message.contains("newer than this build"), "{message}");
+            }
+            other => panic!("expected a refusal, got {:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
 
     #[test]
     fn guard_messages_come_back_as_domain_errors() {

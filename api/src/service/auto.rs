@@ -732,8 +732,10 @@ impl Services {
                 }
             }
         }
+        // The events are moved into the commit (each carries its request or assignment as a JSON
+        // tree); what follows the commit needs the changes only.
+        let events: Vec<_> = decided.iter_mut().flat_map(|(r, _)| std::mem::take(&mut r.events)).collect();
         let writes: Vec<&GovernanceWrite> = decided.iter().map(|(r, _)| &r.change).collect();
-        let events: Vec<_> = decided.iter().flat_map(|(r, _)| r.events.iter().cloned()).collect();
         match self.store.logged(events).commit_governance_batch(&writes).await {
             Ok(outbox) => {
                 outcome.assigned += decided.len();
