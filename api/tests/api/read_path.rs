@@ -612,7 +612,8 @@ async fn a_page_of_requests_reads_its_packages_policies_and_catalogs_in_batches(
     );
     // The page, then one read per kind of nested object (users, packages, policies, catalogs,
     // assignments), not one per request: about 8 queries where one read per object would be
-    // 500 (a batch that closes before a sibling's key arrives, or the timer runner's tick,
-    // adds one or two).
-    assert!(queries <= 20, "a page of 100 requests ran {queries} queries");
+    // 500 (a batch that closes before a sibling's key arrives adds one or two, and the timer
+    // runner's and the feed's reads count too: a few more on a loaded machine, where the page
+    // takes 100 ms).
+    assert!(queries <= 30, "a page of 100 requests ran {queries} queries");
 }
