@@ -13,12 +13,16 @@ mod media_types;
 use media_types::media_type;
 
 fn main() -> std::io::Result<()> {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    // Read when the script runs, not when it was compiled: a target folder shared by two
+    // checkouts reuses one compiled script for both.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .ok_or_else(|| std::io::Error::other("no CARGO_MANIFEST_DIR"))?;
+    let web = Path::new(&manifest).join("web");
     println!("cargo:rerun-if-changed={}", web.display());
     println!("cargo:rerun-if-changed=src/web/media_types.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| std::io::Error::other("no OUT_DIR"))?);
     let mut files = Vec::new();
-    collect(&web, &mut files)?;
+    collect(&web, &web, &mut files)?;
     files.sort();
     let mut code = String::from("&[\n");
     for file in files {
@@ -52,15 +56,13 @@ fn main() -> std::io::Result<()> {
     std::fs::write(out.join("assets.rs"), code)
 }
 
-/// Every file under `folder`, but the tools beside the pages (`*.mjs` at the top).
-fn collect(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every file under `folder`, but the tools beside the pages (`*.mjs` at the top, in `web`).
+fn collect(web: &Path, folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(folder)? {
         let path = entry?.path();
         if path.is_dir() {
-            collect(&path, files)?;
-        } else if path.parent() != Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("web").as_path())
-            || path.extension().is_none_or(|e| e != "mjs")
-        {
+            collect(web, &path, files)?;
+        } else if path.parent() != Some(web) || path.extension().is_none_or(|e| e != "mjs") {
             files.push(path);
         }
     }

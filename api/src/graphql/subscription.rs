@@ -273,12 +273,23 @@ impl Reader {
         Self { services: services(ctx).clone(), actor: actor(ctx) }
     }
 
+    /// A read that fails is not a "no": the event waits until what the subscriber holds can be
+    /// read (the database answers again), so an outage delays a subscriber's events and drops
+    /// none of them, in order.
     async fn sees(&self, feed_event: &FeedEvent) -> bool {
-        match self.services.delegations(&self.actor).await {
-            Ok(delegations) => Services::sees_event(&delegations, &self.actor, &feed_event.event),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot tell what a subscriber holds; the event is not sent");
-                false
+        let mut wait = std::time::Duration::from_millis(25);
+        let mut failures = 0u32;
+        loop {
+            match self.services.delegations(&self.actor).await {
+                Ok(delegations) => return Services::sees_event(&delegations, &self.actor, &feed_event.event),
+                Err(e) => {
+                    if failures == 0 {
+                        tracing::warn!(error = %e, "cannot tell what a subscriber holds yet; the event waits");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(1));
+                }
             }
         }
     }
