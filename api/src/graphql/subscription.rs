@@ -277,16 +277,15 @@ impl Reader {
     /// read (the database answers again), so an outage delays a subscriber's events and drops
     /// none of them, in order.
     async fn sees(&self, feed_event: &FeedEvent) -> bool {
-        let mut wait = std::time::Duration::from_millis(25);
-        let mut failures = 0u32;
+        const FIRST_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+        let mut wait = FIRST_WAIT;
         loop {
             match self.services.delegations(&self.actor).await {
                 Ok(delegations) => return Services::sees_event(&delegations, &self.actor, &feed_event.event),
                 Err(e) => {
-                    if failures == 0 {
+                    if wait == FIRST_WAIT {
                         tracing::warn!(error = %e, "cannot tell what a subscriber holds yet; the event waits");
                     }
-                    failures += 1;
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(std::time::Duration::from_secs(1));
                 }

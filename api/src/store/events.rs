@@ -634,8 +634,8 @@ mod tests {
         assert!(matches!(refused, Err(StoreError::Domain(_))), "a record's sort key alone is not a cursor");
     }
 
-    /// A transaction with more events than one record holds writes several; the feed and the
-    /// audit trail give them all, in order, each once.
+    /// Events are written packed; a record of the form before, beside them, is read by the feed
+    /// and the audit trail alike, and schema V24's data step packs it without publishing it again.
     #[tokio::test]
     async fn events_are_stored_packed_and_records_of_either_form_are_read() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
@@ -686,6 +686,8 @@ mod tests {
         assert_eq!(trail.items.len(), 201);
     }
 
+    /// A transaction with more events than one record holds writes several; the feed and the
+    /// audit trail give them all, in order, each once.
     #[tokio::test]
     async fn a_large_transaction_writes_several_records() {
         let store = Store::open(&StoreConfig::memory()).await.unwrap();
