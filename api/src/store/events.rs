@@ -55,6 +55,33 @@ fn event_record(events: &[Event]) -> StoreResult<Value> {
     }))
 }
 
+/// For each request whose creation event (with the request in `data.request`) is among `events`,
+/// the id of the record [`event_records`] writes that event in, by request id.
+pub(crate) fn creation_records(events: &[Event]) -> std::collections::HashMap<&str, &str> {
+    events
+        .chunks(RECORD_EVENTS)
+        .flat_map(|chunk| {
+            let record = chunk.first().map(|e| e.id.as_str()).unwrap_or_default();
+            chunk
+                .iter()
+                .filter(|e| {
+                    e.kind == em_engine::event::EventKind::RequestCreated && e.data.get("request").is_some()
+                })
+                .map(move |e| (e.subject_id.as_str(), record))
+        })
+        .collect()
+}
+
+/// The requests created by the events of one stored record, by request id: the document each
+/// creation event holds (`data.request`).
+pub(crate) fn created_requests(row: &Value) -> StoreResult<std::collections::HashMap<String, Value>> {
+    Ok(events_of_record(row)?
+        .into_iter()
+        .filter(|e| e.kind == em_engine::event::EventKind::RequestCreated)
+        .filter_map(|mut e| Some((e.subject_id, e.data.get_mut("request")?.take())))
+        .collect())
+}
+
 /// Events' JSON text as stored: deflated (at the fastest level) and in base64. A record is
 /// written twice, in the table and in its change feed, and a bulk change's events repeat the same
 /// shape hundreds of times: packed, they take about a fourteenth of the bytes, which the store

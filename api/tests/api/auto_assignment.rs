@@ -232,3 +232,97 @@ async fn a_first_population_goes_on_when_the_client_hangs_up() {
     let repaired = megan.data("mutation { reconcileAutoAssignments { assigned } }", json!({})).await;
     assert_eq!(repaired["reconcileAutoAssignments"]["assigned"], json!(0), "nothing was left undone");
 }
+
+/// The ids, request types and targets of a listing of requests, in its order, walked a page of
+/// `first` at a time.
+async fn walk_requests(api: &Api, arguments: &str, first: usize) -> Vec<(String, String, String)> {
+    let query = format!(
+        "query($after: String) {{ assignmentRequests({arguments} first: {first}, after: $after) {{
+             pageInfo {{ hasNextPage endCursor }} nodes {{ id requestType state target {{ objectId }} }} }} }}"
+    );
+    let (mut seen, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let page = api.data(&query, json!({ "after": after })).await["assignmentRequests"].clone();
+        for node in page["nodes"].as_array().unwrap() {
+            seen.push((text(&node["id"]), text(&node["requestType"]), text(&node["target"]["objectId"])));
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            return seen;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// The `systemAdd` requests of an auto-assignment policy (carried by their assignments in the
+/// store) are read by id and listed like every other request: with the requests people make for
+/// the same package, oldest first, page by page, by package, catalog and target, and counted;
+/// the target sees theirs; a filter they cannot match leaves them out; and they stay when the
+/// assignment they created ends.
+#[tokio::test]
+async fn an_automatic_assignments_requests_are_read_and_listed_as_any_request() {
+    let server = TestServer::with_auth_on(directory_with_admin(), true).await;
+    let (ada, bob, dan) = (server.as_user("u-ada"), server.as_user("u-bob"), server.as_user("u-dan"));
+    let catalog = ada.create_catalog("Sales").await;
+    let emea = ada.create_package(&catalog, "EMEA sales").await;
+    create_policy(&ada, &emea, automatic("EMEA sales", EMEA, "PT0S")).await;
+    create_policy(
+        &ada,
+        &emea,
+        json!({ "displayName": "Anyone asks", "allowedTargetScope": "allMemberUsers",
+                "requestorSettings": {"enableTargetsToSelfAddAccess": true} }),
+    )
+    .await;
+    ada.data("mutation { advanceClock(input: {by: \"PT1M\"}) { firedTimers } }", json!({})).await;
+    let asked = dan
+        .data(
+            "mutation($p: ID!) { createAssignmentRequest(input: {accessPackageId: $p}) { assignmentRequest { id } } }",
+            json!({ "p": emea }),
+        )
+        .await;
+    let dans = text(&asked["createAssignmentRequest"]["assignmentRequest"]["id"]);
+
+    let listed = walk_requests(&ada, &format!("filter: {{accessPackageId: \"{emea}\"}},"), 1).await;
+    // Bob's and Carol's were made at the same time, in an order of their ids.
+    let mut kinds: Vec<(&str, &str)> =
+        listed.iter().map(|(_, kind, target)| (kind.as_str(), target.as_str())).collect();
+    kinds[..2].sort_unstable();
+    assert_eq!(kinds, [("systemAdd", "u-bob"), ("systemAdd", "u-carol"), ("userAdd", "u-dan")], "{listed:?}");
+    assert_eq!(listed[2].0, dans);
+    assert_eq!(walk_requests(&ada, "", 2).await, listed, "every request, two at a time");
+    assert_eq!(walk_requests(&ada, &format!("filter: {{catalogId: \"{catalog}\"}},"), 50).await, listed);
+    let count = ada
+        .data(
+            "query($p: ID!) { assignmentRequests(filter: {accessPackageId: $p}) { totalCount } }",
+            json!({ "p": emea }),
+        )
+        .await;
+    assert_eq!(count["assignmentRequests"]["totalCount"], json!(3));
+    let pending = walk_requests(&ada, "filter: {state: \"pendingApproval\"},", 50).await;
+    assert!(pending.is_empty(), "{pending:?}");
+
+    // By id, and as the target's own.
+    let bobs = listed.iter().find(|r| r.2 == "u-bob").unwrap().0.clone();
+    let read = ada
+        .data(
+            "query($id: ID!) { assignmentRequest(id: $id) { requestType state status target { objectId } accessPackage { id } } }",
+            json!({ "id": bobs }),
+        )
+        .await["assignmentRequest"]
+        .clone();
+    assert_eq!(
+        read,
+        json!({ "requestType": "systemAdd", "state": "delivered", "status": "Delivered",
+                "target": { "objectId": "u-bob" }, "accessPackage": { "id": emea } })
+    );
+    let mine = walk_requests(&bob, "filterByCurrentUser: target,", 50).await;
+    assert_eq!(mine.iter().map(|r| &r.0).collect::<Vec<_>>(), [&bobs]);
+
+    // Carol leaves the scope: her assignment ends by a `systemRemove`, her `systemAdd` stays.
+    move_to(&ada, "u-carol", "Canada").await;
+    ada.data("mutation { advanceClock(input: {by: \"PT1M\"}) { firedTimers } }", json!({})).await;
+    assert!(held(&ada, "u-carol").await.is_empty());
+    let after = walk_requests(&ada, "", 50).await;
+    let carols: Vec<&str> = after.iter().filter(|r| r.2 == "u-carol").map(|r| r.1.as_str()).collect();
+    assert_eq!(carols, ["systemAdd", "systemRemove"], "{after:?}");
+    assert_eq!(after.len(), 4);
+}
