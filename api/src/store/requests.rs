@@ -13,11 +13,12 @@
 //!
 //! A `systemAdd` request that the write creating its assignment delivers at once (an
 //! auto-assignment policy's) is carried by that assignment rather than written as a row of its
-//! own (schema V25): the assignment row names it (`carried`, `requestId`, `requestEvent`), its
-//! document is the one its creation event holds, written in the same transaction, and
-//! `carried_request:<request id>` finds it by id. Listings of requests merge these, read through
-//! the assignment indexes, with the `request` rows in sort-key order; a carried request that
-//! changes becomes a row of its own. This saves a first population a row and six index entries
+//! own (schema V25): the assignment row names it (`carried`, `requestId`, `requestEvent`) and
+//! takes its sort key, its document is the one its creation event holds, written in the same
+//! transaction, and `carried_request:<request id>` finds it by id. Listings of requests merge
+//! these, read through the target index or, package by package (`carried_package`), the package
+//! index, with the `request` rows in sort-key order; a carried request that changes becomes a
+//! row of its own, in the same place. This saves a first population a row and six index entries
 //! per assignment.
 //!
 //! Grants are delivered into the directory as `grant` records (one per principal and role, with
@@ -31,7 +32,7 @@
 //! - `assignment:<id>`: see `assignment_row`, with `due` and `timers`, and `carried` (true),
 //!   `requestId` and `requestEvent` when it carries its request;
 //! - `carried_request:<request id>`: `assignmentId`, `event` (the event record's id);
-//! - `carried_scope:[<'all', 'package' or 'catalog'>, <id or ''>]`: no fields;
+//! - `carried_package:<package id>`: `catalogId`, once a request of the package is carried;
 //! - `target_state:<user id>`: `version` (integer);
 //! - `grant:[<principal>, <grant key>]`: `principalId`, `grant` (the engine's [`Grant`] as an
 //!   object), `sources` (assignment ids);
@@ -448,9 +449,10 @@ impl Store {
 
     /// One page of the carried requests a filter selects (see the module documentation), or
     /// `None` when it selects none by its terms: a request carried by an assignment is a
-    /// delivered `systemAdd`, with no requestor and no approver. The assignments are read only
-    /// where `carried_scope` says some carry requests, through the index the filter reads, one
-    /// range per value of `active` where that index has it.
+    /// delivered `systemAdd`, with no requestor and no approver. A target's are read through the
+    /// target index; otherwise each package with carried requests (`carried_package`, few: those
+    /// with an auto-assignment policy) that the filter selects is read through the package
+    /// index. Both indexes have `active` before `sortKey`: one range for each value.
     async fn carried_requests(
         &self,
         filter: &RequestFilter,
@@ -463,64 +465,79 @@ impl Store {
         {
             return Ok(None);
         }
-        let (mut conditions, mut vars) = conditions(&[
-            ("accessPackageId", filter.access_package_id.as_deref()),
-            ("catalogId", filter.catalog_id.as_deref()),
-            ("targetId", filter.target_id.as_deref()),
-        ]);
-        conditions.push("carried = true".to_owned());
-        if let Some(ids) = &filter.catalog_ids {
-            conditions.push("catalogId IN $catalogIds".to_owned());
-            vars.insert("catalogIds".into(), json!(ids));
-        }
-        let scope = match (&filter.access_package_id, &filter.catalog_id) {
-            (Some(package), _) => json!(["package", package]),
-            (None, Some(catalog)) => json!(["catalog", catalog]),
-            (None, None) => json!(["all", ""]),
-        };
-        vars.insert("scope".into(), scope);
+        let mut vars = Map::new();
         vars.insert("after".into(), Value::String(page.after.clone().unwrap_or_default()));
         vars.insert("limit".into(), Value::from(page.first + 1));
-        let filter_sql = conditions.join(" AND ");
-        // The package and target indexes have `active` before `sortKey`.
-        let ranges: &[&str] = if filter.access_package_id.is_some() || filter.target_id.is_some() {
-            &["active = true", "active = false"]
+        // (the condition selecting one range's assignments, beside `active` and `sortKey`)
+        let mut selections = Vec::new();
+        if let Some(target) = &filter.target_id {
+            let (mut conditions, more) = conditions(&[
+                ("targetId", Some(target.as_str())),
+                ("accessPackageId", filter.access_package_id.as_deref()),
+                ("catalogId", filter.catalog_id.as_deref()),
+            ]);
+            vars.extend(more);
+            if let Some(ids) = &filter.catalog_ids {
+                conditions.push("catalogId IN $catalogIds".to_owned());
+                vars.insert("catalogIds".into(), json!(ids));
+            }
+            selections.push(conditions.join(" AND "));
         } else {
-            &["true"]
-        };
-        let count = if page.count {
-            format!(
-                "IF $any {{ (SELECT count() AS n FROM assignment WHERE {filter_sql} GROUP ALL)[0].n ?? 0 }} ELSE {{ 0 }};"
-            )
+            let (mut conditions, mut scope) = conditions(&[("catalogId", filter.catalog_id.as_deref())]);
+            if let Some(package) = &filter.access_package_id {
+                conditions.push("id = type::record('carried_package', $package)".to_owned());
+                scope.insert("package".into(), json!(package));
+            }
+            if let Some(ids) = &filter.catalog_ids {
+                conditions.push("catalogId IN $catalogIds".to_owned());
+                scope.insert("catalogIds".into(), json!(ids));
+            }
+            let filter_sql = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+            let packages: Vec<String> = self
+                .read(&format!("SELECT VALUE record::id(id) FROM carried_package WHERE {filter_sql};"), scope)
+                .await?
+                .rows(0, "carried_package")?;
+            for (i, package) in packages.into_iter().enumerate() {
+                vars.insert(format!("p{i}"), Value::String(package));
+                selections.push(format!("accessPackageId = $p{i}"));
+            }
+        }
+        if selections.is_empty() {
+            return Ok(Some(Page { items: Vec::new(), has_next: false, total: 0 }));
+        }
+        let mut sql = String::new();
+        if page.count {
+            let counts: Vec<String> = selections
+                .iter()
+                .map(|s| format!("((SELECT count() AS n FROM assignment WHERE {s} AND carried = true GROUP ALL)[0].n ?? 0)"))
+                .collect();
+            sql.push_str(&format!("RETURN {};\n", counts.join(" + ")));
         } else {
-            "0;".to_owned()
-        };
-        let mut sql =
-            format!("LET $any = record::exists(type::record('carried_scope', $scope));\nRETURN {count}\n");
-        for range in ranges {
-            sql.push_str(&format!(
-                "IF $any {{ SELECT sortKey, requestId, requestEvent FROM assignment
-                     WHERE ({filter_sql}) AND {range} AND sortKey > $after ORDER BY sortKey LIMIT $limit }}
-                 ELSE {{ [] }};\n"
-            ));
+            sql.push_str("RETURN 0;\n");
+        }
+        for selection in &selections {
+            for active in ["true", "false"] {
+                sql.push_str(&format!(
+                    "SELECT sortKey, requestId, requestEvent FROM assignment
+                         WHERE {selection} AND active = {active} AND carried = true AND sortKey > $after
+                         ORDER BY sortKey LIMIT $limit;\n"
+                ));
+            }
         }
         let mut response = self.read(&sql, vars).await?;
-        let total = response.value(1)?.as_u64().unwrap_or(0);
+        let total = response.value(0)?.as_u64().unwrap_or(0);
         let mut found: Vec<CarriedRow> = Vec::new();
-        for i in 0..ranges.len() {
-            found.extend(response.rows::<CarriedRow>(i + 2, "assignment")?);
+        for i in 0..selections.len() * 2 {
+            found.extend(response.rows::<CarriedRow>(i + 1, "assignment")?);
         }
         found.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
-        found.truncate(page.first + 1);
+        let has_next = found.len() > page.first;
+        found.truncate(page.first);
         let wanted: Vec<(String, String)> =
             found.iter().map(|r| (r.request_id.clone(), r.request_event.clone())).collect();
         let mut documents = self.carried_documents(&wanted).await?;
-        let has_next = found.len() > page.first;
-        let items = found
-            .into_iter()
-            .take(page.first)
-            .filter_map(|r| Some((r.sort_key, documents.remove(&r.request_id)?)))
-            .collect();
+        let items =
+            found.into_iter().filter_map(|r| Some((r.sort_key, documents.remove(&r.request_id)?))).collect();
         Ok(Some(Page { items, has_next, total: usize::try_from(total).unwrap_or(usize::MAX) }))
     }
 
@@ -938,7 +955,8 @@ fn governance_sql(
 ) -> StoreResult<(String, Map<String, Value>)> {
     let created = super::events::creation_records(events);
     let mut carried = Vec::new();
-    let mut carried_scopes = std::collections::BTreeSet::new();
+    // package -> catalog, of the carried requests
+    let mut carried_packages = std::collections::BTreeMap::new();
     let stale = super::throw_stale();
     let gone = throw(ErrorCode::NotFound, "accessPackageId", "the access package no longer exists");
     let mut targets = Vec::new();
@@ -987,17 +1005,18 @@ fn governance_sql(
                 .find(|(o, i, _)| *o == owner && i == id)
                 .map(|(_, _, timers)| timers.as_slice())
         };
-        // assignment id -> (request id, event record id)
-        let mut carriers: std::collections::HashMap<&str, (&str, &str)> = std::collections::HashMap::new();
+        // assignment id -> (request id, event record id, the request's sort key)
+        let mut carriers: std::collections::HashMap<&str, (&str, &str, String)> =
+            std::collections::HashMap::new();
         for (request, version) in &write.requests {
             if version.is_none()
                 && let Some((assignment, event)) = carrier(write, request, &created)
             {
                 carried.push(json!({ "id": request.id, "assignmentId": assignment, "event": event }));
-                carried_scopes.insert(("all", ""));
-                carried_scopes.insert(("package", request.access_package_id.as_str()));
-                carried_scopes.insert(("catalog", request.catalog_id.as_str()));
-                carriers.insert(assignment, (request.id.as_str(), event));
+                carried_packages.insert(request.access_package_id.as_str(), request.catalog_id.as_str());
+                // Listed where its row would be: a carried request that becomes a row keeps its place.
+                let sort_key = format!("{}\u{1}{}", time_key(request.created_date_time), request.id);
+                carriers.insert(assignment, (request.id.as_str(), event, sort_key));
                 continue;
             }
             let next = version.map_or(1, |v| v + 1);
@@ -1035,10 +1054,11 @@ fn governance_sql(
                     let mut row = with_its_timers(assignment_row(assignment, next, &created)?)?;
                     if let Some(object) = row.as_object_mut() {
                         object.insert("id".into(), json!(assignment.id));
-                        if let Some((request, event)) = carriers.get(assignment.id.as_str()) {
+                        if let Some((request, event, sort_key)) = carriers.get(assignment.id.as_str()) {
                             object.insert("carried".into(), Value::Bool(true));
                             object.insert("requestId".into(), json!(request));
                             object.insert("requestEvent".into(), json!(event));
+                            object.insert("sortKey".into(), json!(sort_key));
                         }
                     }
                     new_assignments.push(row);
@@ -1169,14 +1189,16 @@ fn governance_sql(
         vars.insert("changedSystemAdds".into(), Value::Array(changed_system_adds));
     }
     if !carried.is_empty() {
-        let scopes: Vec<Value> =
-            carried_scopes.into_iter().map(|(kind, id)| json!({ "id": [kind, id] })).collect();
+        let packages: Vec<Value> = carried_packages
+            .into_iter()
+            .map(|(package, catalog)| json!({ "id": package, "catalogId": catalog }))
+            .collect();
         body.push_str(
             "INSERT INTO carried_request $carried RETURN NONE;
-             INSERT IGNORE INTO carried_scope $carriedScopes RETURN NONE;\n",
+             INSERT IGNORE INTO carried_package $carriedPackages RETURN NONE;\n",
         );
         vars.insert("carried".into(), Value::Array(carried));
-        vars.insert("carriedScopes".into(), Value::Array(scopes));
+        vars.insert("carriedPackages".into(), Value::Array(packages));
     }
     if !new_requests.is_empty() {
         body.push_str("INSERT INTO request $newRequests RETURN NONE;\n");
@@ -1440,15 +1462,13 @@ mod tests {
             ("request", "accessPackageId = $v", "requestPackage"),
             ("request", "catalogId = $v", "requestCatalog"),
             ("request", "requestorId = $v", "requestRequestor"),
-            // The carried requests of a package, a target, a catalog, and all of them.
+            // The carried requests of a package and of a target.
+            ("assignment", "accessPackageId = $v AND active = false AND carried = true", "assignmentPackage"),
             (
                 "assignment",
-                "(accessPackageId = $v AND carried = true) AND active = false",
-                "assignmentPackage",
+                "targetId = $v AND catalogId = $v AND active = true AND carried = true",
+                "assignmentTarget",
             ),
-            ("assignment", "(targetId = $v AND carried = true) AND active = true", "assignmentTarget"),
-            ("assignment", "(catalogId = $v AND carried = true) AND true", "assignmentCatalog"),
-            ("assignment", "(carried = true) AND true", "assignmentSort"),
         ] {
             let sql = format!(
                 "SELECT id FROM {table} WHERE ({filter}) AND sortKey > $after ORDER BY sortKey LIMIT 51 EXPLAIN"
@@ -1553,6 +1573,9 @@ mod tests {
             assert_eq!(page.total, 3, "{filter:?}");
             assert_eq!(ids(page), ["sys1", "r2", "sys3"], "{filter:?}");
         }
+        // A carried request is listed where its row would be.
+        let first_page = store.requests(&RequestFilter::default(), &all).await.unwrap();
+        assert_eq!(first_page.items[0].0, format!("{}\u{1}sys1", time_key(first.created_date_time)));
         // Page by page, one at a time: each once, in order.
         let mut seen = Vec::new();
         let mut after = None;
@@ -1585,6 +1608,13 @@ mod tests {
             of(RequestFilter { state: Some("delivered".into()), ..RequestFilter::default() }).await,
             ["sys1", "sys3"]
         );
+        let none: [&str; 0] = [];
+        assert_eq!(
+            of(RequestFilter { catalog_id: Some("other".into()), ..RequestFilter::default() }).await,
+            none
+        );
+        let elsewhere = RequestFilter { catalog_ids: Some(vec!["other".into()]), ..RequestFilter::default() };
+        assert_eq!(of(elsewhere).await, none);
         assert!(
             of(RequestFilter { access_package_id: Some("other".into()), ..RequestFilter::default() })
                 .await

@@ -692,15 +692,15 @@ pub const PACKED_EVENTS: u32 = 24;
 
 /// Version 25: a `systemAdd` request delivered in the transaction that creates its assignment is
 /// carried by that assignment instead of being a `request` row of its own (see `store::requests`):
-/// the assignment row names it (`carried`, `requestId`, `requestEvent`), its document is the one
-/// its creation event holds, and `carried_request:⟨request id⟩` finds it by id (`assignmentId`,
-/// `event`, the id of the event record). `carried_scope:[kind, id]` (`['all', '']`, `['package',
-/// ⟨id⟩]`, `['catalog', ⟨id⟩]`) records that carried requests exist there, so a listing of
-/// requests reads the assignments only where some are. A build before this version must not
-/// serve the database: it would find none of those requests.
+/// the assignment row names it (`carried`, `requestId`, `requestEvent`) and takes its sort key, its
+/// document is the one its creation event holds, and `carried_request:⟨request id⟩` finds it by id
+/// (`assignmentId`, `event`, the id of the event record). `carried_package:⟨package id⟩`
+/// (`catalogId`) names the packages with carried requests, whose assignments a listing of
+/// requests reads. A build before this version must not serve the database: it would find none
+/// of those requests.
 const V25: &str = r#"
 DEFINE TABLE carried_request SCHEMALESS;
-DEFINE TABLE carried_scope SCHEMALESS;
+DEFINE TABLE carried_package SCHEMALESS;
 "#;
 
 #[cfg(test)]
