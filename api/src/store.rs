@@ -571,6 +571,18 @@ macro_rules! vars {
     }};
 }
 
+/// Keeps a listing to the rows of these catalogs (what a delegate may read), when they are given.
+pub(crate) fn in_catalogs(
+    ids: Option<&[em_engine::id::CatalogId]>,
+    conditions: &mut Vec<String>,
+    vars: &mut Map<String, Value>,
+) {
+    if let Some(ids) = ids {
+        conditions.push("catalogId IN $catalogIds".to_owned());
+        vars.insert("catalogIds".into(), serde_json::json!(ids));
+    }
+}
+
 /// The key that orders lists: display name (case-insensitive), then id, so cursors are stable.
 #[must_use]
 pub fn sort_key(display_name: &str, id: &str) -> String {

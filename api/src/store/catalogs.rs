@@ -330,10 +330,7 @@ impl Store {
             conditions.push("isHidden = $hidden".to_owned());
             vars.insert("hidden".into(), json!(hidden));
         }
-        if let Some(ids) = &filter.catalog_ids {
-            conditions.push("catalogId IN $catalogIds".to_owned());
-            vars.insert("catalogIds".into(), json!(ids));
-        }
+        super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
         self.page("access_package", &conditions, vars, page).await
     }
 

@@ -201,10 +201,7 @@ impl Store {
             conditions.push("catalogId = $catalog".to_owned());
             vars.insert("catalog".into(), json!(catalog));
         }
-        if let Some(ids) = &filter.catalog_ids {
-            conditions.push("catalogId IN $catalogIds".to_owned());
-            vars.insert("catalogIds".into(), json!(ids));
-        }
+        super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
         self.page("assignment_policy", &conditions, vars, page).await
     }
 
