@@ -50,6 +50,33 @@ macro_rules! memberships_of_principal {
     };
 }
 
+/// The statements that delete the memberships of `$id` (a principal) with their group keys.
+/// A group's members are the key range of `group_member:[<group>, <relation>, <principal>]`
+/// (schema V26), rows without fields: the membership table has no index.
+macro_rules! delete_memberships_of_id {
+    () => {
+        "FOR $m IN (SELECT groupId, relation FROM membership:[$id, NONE]..[$id, {}]) {
+             DELETE type::record('group_member', [$m.groupId, $m.relation, $id]);
+         };
+         DELETE membership:[$id, NONE]..[$id, {}];"
+    };
+}
+pub(crate) use delete_memberships_of_id;
+
+/// The statements that delete the memberships of a group, with their group keys: every one
+/// whose key starts with `$prefix` (`$group` for every relation, `$group, $relation` for one).
+macro_rules! delete_members_of {
+    ($prefix:expr) => {
+        format!(
+            "FOR $k IN (SELECT VALUE record::id(id) FROM group_member:[{p}, NONE]..[{p}, {{}}]) {{
+                 DELETE type::record('membership', [$k[2], $k[0], $k[1]]);
+             }};
+             DELETE group_member:[{p}, NONE]..[{p}, {{}}];",
+            p = $prefix
+        )
+    };
+}
+
 impl MembershipRow {
     /// The groups these rows make their principal a direct member of (not an owner).
     pub fn member_groups<C: FromIterator<String>>(rows: Vec<Self>) -> C {
@@ -209,13 +236,24 @@ impl Store {
                 "FOR $o IN ${table} {{ UPSERT type::record('{table}', $o.id) CONTENT $o.row RETURN NONE; }};\n"
             ));
         }
-        body.push_str("FOR $m IN $cleared { DELETE membership WHERE groupId = $m.groupId AND relation = $m.relation; };\n");
-        body.push_str("INSERT INTO membership $memberships RETURN NONE;\n");
+        body.push_str(&format!(
+            "FOR $m IN $cleared {{ LET $group = $m.groupId; LET $relation = $m.relation; {} }};\n",
+            delete_members_of!("$group, $relation")
+        ));
+        body.push_str(
+            "INSERT INTO membership $memberships RETURN NONE;
+             INSERT IGNORE INTO group_member $groupKeys RETURN NONE;\n",
+        );
+        let group_keys: Vec<Value> = memberships
+            .iter()
+            .map(|m| json!({ "id": [&m["groupId"], &m["relation"], &m["principalId"]] }))
+            .collect();
         self.transaction(
             &body,
             vars! {
                 "user" => users, "group" => groups, "application" => applications, "site" => sites,
                 "directory_role" => roles, "cleared" => cleared, "memberships" => memberships,
+                "groupKeys" => group_keys,
             },
         )
         .await?;
@@ -337,11 +375,12 @@ impl Store {
     pub async fn delete_user(&self, id: &str) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('user', $id)) {{ {missing} }};
-             DELETE membership:[$id, NONE]..[$id, {{}}];
+             {memberships}
              UPDATE user SET manager = NONE, managerId = NONE WHERE managerId = $id RETURN NONE;
              {roles}
              DELETE type::record('user', $id);",
             missing = throw(ErrorCode::NotFound, "id", "the user does not exist"),
+            memberships = delete_memberships_of_id!(),
             roles = super::roles::delete_principal_roles(),
         );
         self.people().transaction(&body, vars! { "id" => id }).await?;
@@ -403,8 +442,9 @@ impl Store {
             "IF !record::exists(type::record('group', $id)) {{ {missing} }};
              LET $used = (SELECT VALUE catalogId FROM resource WHERE objectId = $id AND originSystem = 'AadGroup');
              IF array::len($used) > 0 {{ {used} }};
-             DELETE membership WHERE groupId = $id;
-             DELETE membership:[$id, NONE]..[$id, {{}}];
+             LET $group = $id;
+             {members}
+             {memberships}
              DELETE incompatibility WHERE kind = 'group' AND targetId = $id;
              {roles}
              DELETE type::record('group', $id);",
@@ -414,6 +454,8 @@ impl Store {
                 "id",
                 "the group is a resource in a catalog; remove it from the catalog before deleting it"
             ),
+            members = delete_members_of!("$group"),
+            memberships = delete_memberships_of_id!(),
             roles = super::roles::delete_principal_roles(),
         );
         self.transaction(&body, vars! { "id" => id }).await?;
@@ -421,19 +463,21 @@ impl Store {
         Ok(())
     }
 
-    /// The members (or owners) of a group.
+    /// The members (or owners) of a group, by principal id: the group's key range (schema V26).
     pub async fn group_members(
         &self,
         group_id: &str,
         relation: GroupRelation,
     ) -> StoreResult<Vec<MembershipRow>> {
-        self.all(
-            "membership",
-            "groupId = $group AND relation = $relation",
-            "principalId",
-            vars! { "group" => group_id, "relation" => relation.as_str() },
-        )
-        .await
+        let sql = "SELECT VALUE record::id(id)[2] FROM group_member:[$group, $relation, NONE]..[$group, $relation, {}];";
+        let principals: Vec<String> = self
+            .read(sql, vars! { "group" => group_id, "relation" => relation.as_str() })
+            .await?
+            .rows(0, "group_member")?;
+        Ok(principals
+            .into_iter()
+            .map(|principal_id| MembershipRow { group_id: group_id.to_owned(), principal_id, relation })
+            .collect())
     }
 
     /// The groups a principal belongs to directly.
@@ -463,7 +507,8 @@ impl Store {
              IF array::len($found) == 0 {{ {missing_principal} }};
              IF $found[0] NOT IN {allowed_tables} {{ {wrong_kind} }};
              IF record::exists(type::record('membership', [$principal, $group, $relation])) {{ {already} }};
-             CREATE type::record('membership', [$principal, $group, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;",
+             CREATE type::record('membership', [$principal, $group, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;
+             CREATE type::record('group_member', [$group, $relation, $principal]) RETURN NONE;",
             missing_group = throw(ErrorCode::NotFound, "groupId", "the group does not exist"),
             dynamic = throw(
                 ErrorCode::ValidationFailed,
@@ -492,7 +537,8 @@ impl Store {
     ) -> StoreResult<()> {
         let body = format!(
             "IF !record::exists(type::record('membership', [$principal, $group, $relation])) {{ {missing} }};
-             DELETE type::record('membership', [$principal, $group, $relation]);",
+             DELETE type::record('membership', [$principal, $group, $relation]);
+             DELETE type::record('group_member', [$group, $relation, $principal]);",
             missing = throw(
                 ErrorCode::NotFound,
                 "principalId",

@@ -44,8 +44,8 @@ impl Store {
         let body = format!(
             "LET $now = type::record('managed_guest', $id).{{ blockedDateTime, deletionDateTime }};
              IF $now.blockedDateTime != $blocked OR $now.deletionDateTime != $deletion {{ {stale} }};
-             IF (SELECT VALUE id FROM assignment WHERE targetId = $id AND active = true LIMIT 1)[0] != NONE {{ {stale} }};
-             DELETE membership:[$id, NONE]..[$id, {{}}];
+             IF array::len(type::record('target_state', $id).active ?? []) > 0 {{ {stale} }};
+             {memberships}
              DELETE grant:[$id, NONE]..[$id, {{}}];
              UPDATE user SET manager = NONE, managerId = NONE WHERE managerId = $id RETURN NONE;
              {roles}
@@ -53,6 +53,7 @@ impl Store {
              DELETE type::record('managed_guest', $id);
              DELETE type::record('timer_set', $timers);",
             stale = throw_stale(),
+            memberships = super::directory::delete_memberships_of_id!(),
             roles = super::roles::delete_principal_roles(),
         );
         let vars = vars! {

@@ -15,32 +15,42 @@
 //! auto-assignment policy's) is carried by that assignment rather than written as a row of its
 //! own (schema V25): the assignment row names it (`carried`, `requestId`, `requestEvent`) and
 //! takes its sort key, its document is the one its creation event holds, written in the same
-//! transaction, and `carried_request:<request id>` finds it by id. Listings of requests merge
-//! these, read through the target index or, package by package (`carried_package`), the package
-//! index, with the `request` rows in sort-key order; a carried request that changes becomes a
-//! row of its own, in the same place. This saves a first population a row and six index entries
-//! per assignment.
+//! transaction, and it is found by id through its assignment, whose id is derived from the
+//! request's ([`assignment_id_for`](em_engine::request::assignment_id_for)). Listings of requests
+//! merge these, read among a target's assignments or, package by package (`carried_package`),
+//! through the assignment keys, with the `request` rows in sort-key order; a carried request that
+//! changes becomes a row of its own, in the same place.
+//!
+//! The assignment table has no index (schema V26): SurrealDB gives every record of an indexed
+//! table a document id and checks every index entry it writes, which cost a first population a
+//! third of its time. A package's assignments are key ranges (`assignment_key`, see
+//! [`assignment_key`]), a target's are named by its `target_state`, and an assignment's timers
+//! are a timer set of their own.
 //!
 //! Grants are delivered into the directory as `grant` records (one per principal and role, with
 //! the assignments that deliver it in `sources`); group membership and ownership and active
 //! directory roles are also written as `membership` records, which is what the directory, the
-//! administrator check and `memberOf` rules read.
+//! administrator check and `memberOf` rules read, each with its group key (`group_member`).
 //!
 //! The tables written here have no field definitions (schema V12); their rows are, by table:
 //!
 //! - `request:<id>`: see `request_row`, with `due` and `timers` (schema V10);
-//! - `assignment:<id>`: see `assignment_row`, with `due` and `timers`, and `carried` (true),
-//!   `requestId` and `requestEvent` when it carries its request;
-//! - `carried_request:<request id>`: `assignmentId`, `event` (the event record's id);
+//! - `assignment:<id>`: see `assignment_row`, and `carried` (true), `requestId` and
+//!   `requestEvent` when it carries its request;
+//! - `assignment_key:[<package>, <active>, <sort key>]`: `a` (the assignment's id), `policy`,
+//!   `carried` (true, when the assignment carries its request);
+//! - `assignment_package:<package id>`: `catalogId`, once the package has an assignment;
 //! - `carried_package:<package id>`: `catalogId`, once a request of the package is carried;
-//! - `target_state:<user id>`: `version` (integer);
+//! - `target_state:<user id>`: `version` (integer), `active` and `ended` (the ids of the
+//!   target's assignments that give access and that ended, oldest first);
 //! - `grant:[<principal>, <grant key>]`: `principalId`, `grant` (the engine's [`Grant`] as an
 //!   object), `sources` (assignment ids);
 //! - `membership:[<principal>, <group or role>, <relation>]`: `principalId`, `groupId`, `relation`
-//!   (`member` or `owner`);
+//!   (`member` or `owner`); `group_member:[<group or role>, <relation>, <principal>]`, no fields;
 //! - `assignment_tally:[<package>, <policy>, <shard>]`: `accessPackageId`, `assignmentPolicyId`,
 //!   `n` (integer);
-//! - `timer_set:<assignment id>#scope`: `owner` (`scope`), `targetId`, `due`, `timers`.
+//! - `timer_set:<assignment id>#scope`: `owner` (`scope`), `targetId`, `due`, `timers`; and
+//!   `timer_set:<assignment id>`, owner `assignment`, for an assignment with timers.
 
 use em_engine::ErrorCode;
 use em_engine::assignment::{AccessPackageAssignment, Grant};
@@ -125,22 +135,19 @@ pub(crate) fn with_id<T: serde::de::DeserializeOwned>(
     serde_json::from_value(document)
 }
 
-/// The table whose records hold an owner's timers (schema V10).
+/// The table whose records hold an owner's timers: a request's row (schema V10), else a timer
+/// set (an assignment's since schema V26, so that the assignment table has no index).
 fn table(owner: TimerOwner) -> &'static str {
     match owner {
         TimerOwner::Request => "request",
-        TimerOwner::Assignment => "assignment",
-        TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => "timer_set",
+        TimerOwner::Assignment | TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => "timer_set",
     }
 }
 
 /// The tables holding timers, each once, with the owner of their rows (`None`: `timer_set`,
 /// whose rows name theirs).
-const TIMER_TABLES: [(&str, Option<TimerOwner>); 3] = [
-    ("request", Some(TimerOwner::Request)),
-    ("assignment", Some(TimerOwner::Assignment)),
-    ("timer_set", None),
-];
+const TIMER_TABLES: [(&str, Option<TimerOwner>); 2] =
+    [("request", Some(TimerOwner::Request)), ("timer_set", None)];
 
 /// A stored timer: what is due, and for which request or assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,11 +342,36 @@ fn assignment_row(assignment: &AccessPackageAssignment, version: u64, created: &
     }))
 }
 
+/// An assignment's key row (schema V26): `assignment_key:[<package>, <active>, <sort key>]`, with
+/// `a` (its id), `policy` and `carried` (true, when it carries its request). A package's
+/// assignments, those that give access and those that ended, are each a range of these keys in
+/// sort-key order: the lookups the assignment table's indexes served, without an index (every
+/// record of an indexed table costs SurrealDB a document id and each index entry an admission
+/// check; `benches/README.md`).
+fn assignment_key(assignment: &AccessPackageAssignment, sort_key: &str, carried: bool) -> Value {
+    let mut key = json!({
+        "id": [assignment.access_package_id, assignment.is_active(), sort_key],
+        "a": assignment.id,
+        "policy": assignment.assignment_policy_id,
+    });
+    if carried && let Some(object) = key.as_object_mut() {
+        object.insert("carried".into(), Value::Bool(true));
+    }
+    key
+}
+
+/// An assignment key's sort key and assignment id, as [`Store::key_page`] reads them.
+#[derive(Deserialize)]
+struct KeyRow {
+    k: String,
+    a: String,
+}
+
 /// An assignment that carries its request, as a listing of requests reads it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CarriedRow {
-    sort_key: String,
+    id: String,
     request_id: String,
     request_event: String,
 }
@@ -388,9 +420,10 @@ fn conditions(pairs: &[(&str, Option<&str>)]) -> (Vec<String>, Map<String, Value
 /// The states of a request that has not ended yet.
 const OPEN_STATES: &str = "['submitted', 'pendingApproval', 'scheduled', 'delivering']";
 
-/// The assignments of target `$t` that still give access, through the target index.
-const ACTIVE_OF_TARGET: &str =
-    "SELECT *, record::id(id) AS id FROM assignment WHERE targetId = $t AND active = true ORDER BY sortKey";
+/// The assignments of target `$t` that still give access, oldest first: those its
+/// `target_state.active` names (schema V26).
+const ACTIVE_OF_TARGET: &str = "SELECT *, record::id(id) AS id FROM array::map(
+     type::record('target_state', $t).active ?? [], |$i| type::record('assignment', $i)) WHERE active = true";
 
 /// The unfinished requests of target `$t`, through the target index.
 fn open_of_target() -> String {
@@ -405,18 +438,26 @@ fn versions(rows: &[Value]) -> impl Iterator<Item = (String, u64)> + '_ {
 }
 
 impl Store {
-    /// A request by id: its row, or the assignment that carries it.
+    /// A request by id: its row, or the assignment that carries it, which has the id derived
+    /// from the request's.
     pub async fn request(&self, id: &RequestId) -> StoreResult<Option<StoredRequest>> {
         let mut response = self
             .read(
-                "RETURN type::record('request', $id).*; RETURN type::record('carried_request', $id).event;",
-                vars! { "id" => id },
+                "RETURN type::record('request', $id).*;
+                 RETURN type::record('assignment', $carrier).{ carried, requestId, requestEvent };",
+                vars! { "id" => id, "carrier" => em_engine::request::assignment_id_for(id) },
             )
             .await?;
         if let Some(found) = super::fetched("request", id, response.value(0)?)? {
             return Ok(Some(found));
         }
-        let Some(event) = response.value(1)?.as_str().map(str::to_owned) else { return Ok(None) };
+        let carrier = response.value(1)?;
+        let carries = carrier.get("carried").and_then(Value::as_bool) == Some(true)
+            && carrier.get("requestId").and_then(Value::as_str) == Some(id.as_str());
+        let Some(event) = carrier.get("requestEvent").and_then(Value::as_str).filter(|_| carries) else {
+            return Ok(None);
+        };
+        let event = event.to_owned();
         let mut carried = self.carried_documents(&[(id.to_string(), event)]).await?;
         Ok(carried.remove(id.as_str()))
     }
@@ -434,7 +475,7 @@ impl Store {
         for row in self.get_many::<Value>("event", &records).await? {
             documents.extend(super::events::created_requests(&row)?);
         }
-        let corrupt = |message: String| StoreError::Corrupt { table: "carried_request", message };
+        let corrupt = |message: String| StoreError::Corrupt { table: "assignment", message };
         wanted
             .iter()
             .map(|(id, event)| {
@@ -449,10 +490,10 @@ impl Store {
 
     /// One page of the carried requests a filter selects (see the module documentation), or
     /// `None` when it selects none by its terms: a request carried by an assignment is a
-    /// delivered `systemAdd`, with no requestor and no approver. A target's are read through the
-    /// target index; otherwise each package with carried requests (`carried_package`, few: those
-    /// with an auto-assignment policy) that the filter selects is read through the package
-    /// index. Both indexes have `active` before `sortKey`: one range for each value.
+    /// delivered `systemAdd`, with no requestor and no approver. A target's are among the
+    /// assignments its `target_state` names; otherwise each package with carried requests
+    /// (`carried_package`, few: those with an auto-assignment policy) that the filter selects is
+    /// read through its assignment keys.
     async fn carried_requests(
         &self,
         filter: &RequestFilter,
@@ -465,20 +506,15 @@ impl Store {
         {
             return Ok(None);
         }
-        let mut vars = Map::new();
-        vars.insert("after".into(), Value::String(page.after.clone().unwrap_or_default()));
-        vars.insert("limit".into(), Value::from(page.first + 1));
-        // (the condition selecting one range's assignments, beside `active` and `sortKey`)
-        let mut selections = Vec::new();
-        if let Some(target) = &filter.target_id {
-            let (mut conditions, more) = conditions(&[
-                ("targetId", Some(target.as_str())),
+        let found: Page<CarriedRow> = if let Some(target) = &filter.target_id {
+            let (mut conditions, mut vars) = conditions(&[
                 ("accessPackageId", filter.access_package_id.as_deref()),
                 ("catalogId", filter.catalog_id.as_deref()),
             ]);
-            vars.extend(more);
+            conditions.push("carried = true".to_owned());
             super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
-            selections.push(conditions.join(" AND "));
+            let ids = self.assignment_ids_of_target(target, false).await?;
+            self.page_of_ids("assignment", &ids, &conditions, vars, page).await?
         } else {
             let (mut conditions, mut scope) = conditions(&[("catalogId", filter.catalog_id.as_deref())]);
             if let Some(package) = &filter.access_package_id {
@@ -491,48 +527,122 @@ impl Store {
                 .read(&format!("SELECT VALUE record::id(id) FROM carried_package WHERE {filter_sql};"), scope)
                 .await?
                 .rows(0, "carried_package")?;
-            for (i, package) in packages.into_iter().enumerate() {
-                vars.insert(format!("p{i}"), Value::String(package));
-                selections.push(format!("accessPackageId = $p{i}"));
-            }
-        }
-        if selections.is_empty() {
-            return Ok(Some(Page { items: Vec::new(), has_next: false, total: 0 }));
-        }
-        let mut sql = String::new();
-        if page.count {
-            let counts: Vec<String> = selections
-                .iter()
-                .map(|s| format!("((SELECT count() AS n FROM assignment WHERE {s} AND carried = true GROUP ALL)[0].n ?? 0)"))
+            let keys = self.key_page(&packages, &[true, false], "carried = true", Map::new(), page).await?;
+            let ids: Vec<&str> = keys.items.iter().map(|(_, id)| id.as_str()).collect();
+            let mut rows: std::collections::HashMap<String, CarriedRow> = self
+                .get_many::<CarriedRow>("assignment", &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
                 .collect();
-            sql.push_str(&format!("RETURN {};\n", counts.join(" + ")));
+            let items =
+                keys.items.into_iter().filter_map(|(key, id)| Some((key, rows.remove(&id)?))).collect();
+            Page { items, has_next: keys.has_next, total: keys.total }
+        };
+        let wanted: Vec<(String, String)> =
+            found.items.iter().map(|(_, r)| (r.request_id.clone(), r.request_event.clone())).collect();
+        let mut documents = self.carried_documents(&wanted).await?;
+        let items = found
+            .items
+            .into_iter()
+            .filter_map(|(key, r)| Some((key, documents.remove(&r.request_id)?)))
+            .collect();
+        Ok(Some(Page { items, has_next: found.has_next, total: found.total }))
+    }
+
+    /// The ids of a target's assignments, as its `target_state` names them (schema V26): those
+    /// that give access, and unless `active_only` those that ended.
+    async fn assignment_ids_of_target(&self, target: &UserId, active_only: bool) -> StoreResult<Vec<String>> {
+        // Wrapped in an object: a bare array would read as several results.
+        let sql = if active_only {
+            "RETURN { ids: type::record('target_state', $t).active ?? [] };"
         } else {
-            sql.push_str("RETURN 0;\n");
+            "RETURN { ids: array::concat(type::record('target_state', $t).active ?? [], type::record('target_state', $t).ended ?? []) };"
+        };
+        let ids = self.read(sql, vars! { "t" => target }).await?.value(0)?;
+        super::decode("target_state", ids.get("ids").cloned().unwrap_or_default())
+    }
+
+    /// One page of assignment keys (see [`assignment_key`]), merged in sort-key order from the
+    /// ranges of `packages`, each for every value of `active` given, whose key rows meet
+    /// `condition` (SurrealQL over `vars`): `(sort key, assignment id)`. Each range is read in
+    /// order and cut at the page's length; the total counts every key the ranges hold that meets
+    /// the condition, when the page asks for it.
+    async fn key_page(
+        &self,
+        packages: &[String],
+        active: &[bool],
+        condition: &str,
+        mut vars: Map<String, Value>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        if packages.is_empty() {
+            return Ok(Page { items: Vec::new(), has_next: false, total: 0 });
         }
-        for selection in &selections {
-            for active in ["true", "false"] {
-                sql.push_str(&format!(
-                    "SELECT sortKey, requestId, requestEvent FROM assignment
-                         WHERE {selection} AND active = {active} AND carried = true AND sortKey > $after
-                         ORDER BY sortKey LIMIT $limit;\n"
-                ));
-            }
+        vars.insert("after".into(), Value::String(page.after.clone().unwrap_or_default()));
+        vars.insert("limit".into(), Value::from(page.first + 1));
+        // (package variable, active)
+        let mut ranges = Vec::new();
+        for (i, package) in packages.iter().enumerate() {
+            vars.insert(format!("p{i}"), Value::String(package.clone()));
+            ranges.extend(active.iter().map(|a| (format!("$p{i}"), a)));
+        }
+        let mut sql = if page.count {
+            // Every key of the ranges, not only those after the cursor.
+            let counts: Vec<String> = ranges
+                .iter()
+                .map(|(p, a)| {
+                    format!(
+                        "((SELECT count() AS n FROM assignment_key:[{p}, {a}, NONE]..[{p}, {a}, {{}}] WHERE {condition} GROUP ALL)[0].n ?? 0)"
+                    )
+                })
+                .collect();
+            format!("RETURN {};\n", counts.join(" + "))
+        } else {
+            "RETURN 0;\n".to_owned()
+        };
+        for (p, a) in &ranges {
+            sql.push_str(&format!(
+                "SELECT record::id(id)[2] AS k, a FROM assignment_key:[{p}, {a}, $after]..[{p}, {a}, {{}}]
+                     WHERE ({condition}) AND record::id(id)[2] > $after LIMIT $limit;\n"
+            ));
         }
         let mut response = self.read(&sql, vars).await?;
-        let total = response.value(0)?.as_u64().unwrap_or(0);
-        let mut found: Vec<CarriedRow> = Vec::new();
-        for i in 0..selections.len() * 2 {
-            found.extend(response.rows::<CarriedRow>(i + 1, "assignment")?);
+        let total = usize::try_from(response.value(0)?.as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for i in 0..ranges.len() {
+            let rows: Vec<KeyRow> = response.rows(i + 1, "assignment_key")?;
+            keys.extend(rows.into_iter().map(|r| (r.k, r.a)));
         }
-        found.sort_by(|a, b| a.sort_key.cmp(&b.sort_key));
-        let has_next = found.len() > page.first;
-        found.truncate(page.first);
-        let wanted: Vec<(String, String)> =
-            found.iter().map(|r| (r.request_id.clone(), r.request_event.clone())).collect();
-        let mut documents = self.carried_documents(&wanted).await?;
-        let items =
-            found.into_iter().filter_map(|r| Some((r.sort_key, documents.remove(&r.request_id)?))).collect();
-        Ok(Some(Page { items, has_next, total: usize::try_from(total).unwrap_or(usize::MAX) }))
+        keys.sort();
+        let has_next = keys.len() > page.first;
+        keys.truncate(page.first);
+        Ok(Page { items: keys, has_next, total })
+    }
+
+    /// The packages with assignments (`assignment_package`) that a listing's filters select.
+    async fn assignment_packages(&self, filter: &AssignmentFilter) -> StoreResult<Vec<String>> {
+        let (mut conditions, mut vars) = conditions(&[("catalogId", filter.catalog_id.as_deref())]);
+        if let Some(package) = &filter.access_package_id {
+            conditions.push("id = type::record('assignment_package', $package)".to_owned());
+            vars.insert("package".into(), json!(package));
+        }
+        if let Some(policy) = &filter.assignment_policy_id {
+            // A policy is of one package (every package, should the policy be gone).
+            conditions.push(
+                "record::id(id) = (type::record('assignment_policy', $policy).accessPackageId ?? record::id(id))"
+                    .to_owned(),
+            );
+            vars.insert("policy".into(), json!(policy));
+        }
+        super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
+        let filter_sql = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
+        self.read(
+            &format!("SELECT VALUE record::id(id) FROM assignment_package WHERE {filter_sql} ORDER BY id;"),
+            vars,
+        )
+        .await?
+        .rows(0, "assignment_package")
     }
 
     pub async fn assignment(&self, id: &AssignmentId) -> StoreResult<Option<StoredAssignment>> {
@@ -577,37 +687,60 @@ impl Store {
         Ok(Page { items, has_next, total: own.total + carried.total })
     }
 
-    /// One page of assignments, oldest first.
+    /// One page of assignments, oldest first: a target's among those its `target_state` names,
+    /// else merged from the key ranges of the packages the filter selects (schema V26).
     pub async fn assignments(
         &self,
         filter: &AssignmentFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<StoredAssignment>> {
-        let (mut conditions, mut vars) = conditions(&[
-            ("accessPackageId", filter.access_package_id.as_deref()),
-            ("catalogId", filter.catalog_id.as_deref()),
-            ("targetId", filter.target_id.as_deref()),
-            ("assignmentPolicyId", filter.assignment_policy_id.as_deref()),
-        ]);
-        if filter.active_only {
-            conditions.push("active = true".to_owned());
+        if let Some(target) = &filter.target_id {
+            let (mut conditions, mut vars) = conditions(&[
+                ("accessPackageId", filter.access_package_id.as_deref()),
+                ("catalogId", filter.catalog_id.as_deref()),
+                ("assignmentPolicyId", filter.assignment_policy_id.as_deref()),
+            ]);
+            if filter.active_only {
+                conditions.push("active = true".to_owned());
+            }
+            super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
+            let ids = self.assignment_ids_of_target(target, filter.active_only).await?;
+            return self.page_of_ids("assignment", &ids, &conditions, vars, page).await;
         }
-        super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
-        self.page("assignment", &conditions, vars, page).await
+        let packages = self.assignment_packages(filter).await?;
+        let active: &[bool] = if filter.active_only { &[true] } else { &[true, false] };
+        let (condition, vars) = match &filter.assignment_policy_id {
+            Some(policy) => ("policy = $policy", vars! { "policy" => policy }),
+            None => ("true", Map::new()),
+        };
+        let keys = self.key_page(&packages, active, condition, vars, page).await?;
+        let ids: Vec<&str> = keys.items.iter().map(|(_, id)| id.as_str()).collect();
+        let mut found: std::collections::HashMap<String, StoredAssignment> = self
+            .get_many::<StoredAssignment>("assignment", &ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.assignment.id.to_string(), a))
+            .collect();
+        let items = keys.items.into_iter().filter_map(|(key, id)| Some((key, found.remove(&id)?))).collect();
+        Ok(Page { items, has_next: keys.has_next, total: keys.total })
     }
 
-    /// The active assignments of an access package.
+    /// The active assignments of an access package, oldest first: its range of assignment keys.
     pub async fn active_assignments_of_package(
         &self,
         package_id: &AccessPackageId,
     ) -> StoreResult<Vec<StoredAssignment>> {
-        self.all(
-            "assignment",
-            "accessPackageId = $package AND active = true",
-            "sortKey",
-            vars! { "package" => package_id },
-        )
-        .await
+        let sql = "SELECT *, record::id(id) AS id FROM
+                       (SELECT VALUE type::record('assignment', a) FROM assignment_key:[$package, true, NONE]..[$package, true, {}]);";
+        let mut found: Vec<(String, StoredAssignment)> = Vec::new();
+        let rows: Vec<Value> =
+            self.read(sql, vars! { "package" => package_id }).await?.rows(0, "assignment")?;
+        for row in rows {
+            let key = row.get("sortKey").and_then(Value::as_str).unwrap_or_default().to_owned();
+            found.push((key, super::decode("assignment", row)?));
+        }
+        found.sort_by(|(a, _), (b, _)| a.cmp(b));
+        Ok(found.into_iter().map(|(_, a)| a).collect())
     }
 
     /// Every active assignment, of every target (bulk work: a first population).
@@ -711,6 +844,7 @@ impl Store {
             let rows: Vec<TimerSetRecord> = response.rows(i, table)?;
             owners.extend(rows.into_iter().map(|r| {
                 let owner = owner.unwrap_or(match r.owner.as_deref() {
+                    Some("assignment") => TimerOwner::Assignment,
                     Some("guest") => TimerOwner::Guest,
                     Some("review") => TimerOwner::Review,
                     _ => TimerOwner::Scope,
@@ -914,7 +1048,9 @@ fn tally_shard(writes: &[&GovernanceWrite]) -> u64 {
 /// The request a write creates that its new assignment can carry (see the module
 /// documentation): a `systemAdd` request delivered by the write that creates its assignment,
 /// with no timers (`timers`, those its row would have), whose creation event is written with
-/// it; answers its assignment's id and the id of the event record holding its document.
+/// it, and whose assignment has the id derived from its own
+/// ([`assignment_id_for`](em_engine::request::assignment_id_for), as every add request's has);
+/// answers its assignment's id and the id of the event record holding its document.
 fn carrier<'a>(
     write: &'a GovernanceWrite,
     request: &'a AccessPackageAssignmentRequest,
@@ -929,6 +1065,8 @@ fn carrier<'a>(
         return None;
     }
     let assignment = request.assignment_id.as_deref()?;
+    // Its id is what `Store::request` finds it by.
+    (em_engine::request::assignment_id_for(&request.id).as_str() == assignment).then_some(())?;
     write.assignments.iter().any(|(a, v)| v.is_none() && a.id.as_str() == assignment).then_some(())?;
     Some((assignment, created.get(request.id.as_str())?))
 }
@@ -939,7 +1077,8 @@ fn governance_sql(
     events: &[em_engine::event::Event],
 ) -> StoreResult<(String, Map<String, Value>)> {
     let created = super::events::creation_records(events);
-    let mut carried = Vec::new();
+    // package -> catalog, of the new assignments
+    let mut packages = std::collections::BTreeMap::new();
     // package -> catalog, of the carried requests
     let mut carried_packages = std::collections::BTreeMap::new();
     let stale = super::throw_stale();
@@ -949,11 +1088,13 @@ fn governance_sql(
     let mut new_requests = Vec::new();
     let mut changed_requests = Vec::new();
     let mut new_assignments = Vec::new();
+    let mut new_keys = Vec::new();
     let mut changed_assignments = Vec::new();
     // (package, policy) -> assignments added
     let mut added: std::collections::BTreeMap<(&str, &str), u64> = std::collections::BTreeMap::new();
     let mut timer_rows = Vec::new();
     let mut timer_updates = Vec::new();
+    let mut assignment_timers = Vec::new();
     let mut grants = Vec::new();
     let mut memberships = Vec::new();
     let mut revoked = Vec::new();
@@ -976,10 +1117,15 @@ fn governance_sql(
                 }));
             }
         }
-        targets.push(json!({ "id": target, "seen": write.target_version }));
+        // The target's assignments that give access and that ended, as this write leaves them.
+        let (active, ended): (Vec<&AccessPackageAssignment>, Vec<&AccessPackageAssignment>) =
+            write.assignments.iter().map(|(a, _)| a).partition(|a| a.is_active());
+        let (active, ended): (Vec<&str>, Vec<&str>) =
+            (active.iter().map(|a| a.id.as_str()).collect(), ended.iter().map(|a| a.id.as_str()).collect());
         if write.target_version == 0 {
-            target_rows.push(json!({ "id": target, "version": 1 }));
+            target_rows.push(json!({ "id": target, "version": 1, "active": active, "ended": ended }));
         }
+        targets.push(json!({ "id": target, "seen": write.target_version, "active": active, "ended": ended }));
         // An owner's timers as the write gives them, else the ones its document has now.
         let timers_of = |owner: TimerOwner, id: &str| {
             write
@@ -997,7 +1143,6 @@ fn governance_sql(
             if version.is_none()
                 && let Some((assignment, event)) = carrier(write, request, &timers, &created)
             {
-                carried.push(json!({ "id": request.id, "assignmentId": assignment, "event": event }));
                 carried_packages.insert(request.access_package_id.as_str(), request.catalog_id.as_str());
                 // Listed where its row would be: a carried request that becomes a row keeps its place.
                 let sort_key = format!("{}\u{1}{}", time_key(request.created_date_time), request.id);
@@ -1017,30 +1162,43 @@ fn governance_sql(
                     "id": request.id,
                     "expected": v,
                     "row": row,
-                    // Only a `systemAdd` may be carried by its assignment.
-                    "systemAdd": request.request_type == em_engine::request::AccessPackageRequestType::SystemAdd,
+                    // Only a `systemAdd` may be carried by its assignment, which has this id.
+                    "carrier": (request.request_type == em_engine::request::AccessPackageRequestType::SystemAdd)
+                        .then(|| em_engine::request::assignment_id_for(&request.id)),
                 })),
             }
         }
         for (assignment, version) in &write.assignments {
             let next = version.map_or(1, |v| v + 1);
-            let with_its_timers = |row: Value| match timers_of(TimerOwner::Assignment, &assignment.id) {
-                Some(timers) => with_timers(row, timers),
-                None => with_timers(row, &assignment.timers()),
-            };
+            // Its timers are a timer set of their own (schema V26): only one with timers has one.
+            let timers = timers_of(TimerOwner::Assignment, &assignment.id)
+                .map_or_else(|| assignment.timers(), <[Timer]>::to_vec);
+            if !timers.is_empty() {
+                timer_rows.push(timer_set_row(TimerOwner::Assignment, &assignment.id, target, &timers)?);
+            } else if version.is_some() {
+                timer_updates
+                    .push(json!({ "table": "timer_set", "id": assignment.id, "due": NEVER, "timers": [] }));
+            }
             match version {
                 None => {
                     let created = time_key(assignment.schedule.start_date_time.unwrap_or_default());
-                    let mut row = with_its_timers(assignment_row(assignment, next, &created)?)?;
+                    let mut row = assignment_row(assignment, next, &created)?;
+                    let carried = carriers.get(assignment.id.as_str());
                     if let Some(object) = row.as_object_mut() {
                         object.insert("id".into(), json!(assignment.id));
-                        if let Some((request, event, sort_key)) = carriers.get(assignment.id.as_str()) {
+                        if let Some((request, event, sort_key)) = carried {
                             object.insert("carried".into(), Value::Bool(true));
                             object.insert("requestId".into(), json!(request));
                             object.insert("requestEvent".into(), json!(event));
                             object.insert("sortKey".into(), json!(sort_key));
                         }
                     }
+                    new_keys.push(assignment_key(
+                        assignment,
+                        row.get("sortKey").and_then(Value::as_str).unwrap_or_default(),
+                        carried.is_some(),
+                    ));
+                    packages.insert(assignment.access_package_id.as_str(), assignment.catalog_id.as_str());
                     new_assignments.push(row);
                     *added
                         .entry((
@@ -1053,7 +1211,7 @@ fn governance_sql(
                     "id": assignment.id,
                     "expected": v,
                     "ends": !assignment.is_active(),
-                    "row": with_its_timers(assignment_row(assignment, next, "")?)?,
+                    "row": assignment_row(assignment, next, "")?,
                 })),
             }
         }
@@ -1062,9 +1220,14 @@ fn governance_sql(
                 TimerOwner::Scope | TimerOwner::Guest | TimerOwner::Review => {
                     timer_rows.push(timer_set_row(*owner, owner_id, target, timers)?);
                 }
-                // A request or assignment this write writes carries its timers in its row.
+                // A request this write writes carries its timers in its row; an assignment's were
+                // written with it above.
                 TimerOwner::Request if write.requests.iter().any(|(r, _)| r.id == *owner_id) => {}
                 TimerOwner::Assignment if write.assignments.iter().any(|(a, _)| a.id == *owner_id) => {}
+                // Another assignment's, only if it exists (see the statement).
+                TimerOwner::Assignment if !timers.is_empty() => {
+                    assignment_timers.push(timer_set_row(*owner, owner_id, target, timers)?);
+                }
                 _ => {
                     let (due, timers) = timer_set_fields(timers)?;
                     timer_updates.push(
@@ -1107,10 +1270,17 @@ fn governance_sql(
     // with a version is updated in place, one without gets its first. (`INSERT ... ON DUPLICATE
     // KEY UPDATE` costs an existing row about twice an UPDATE: SurrealDB tries the insert, builds
     // an error, then updates; `benches/README.md`, "Statement forms".)
+    // Its `active` and `ended` lists name the target's assignments (schema V26), in the order
+    // they were created.
     body.push_str(&format!(
         "FOR $t IN $targets {{
              IF (type::record('target_state', $t.id).version ?? 0) != $t.seen {{ {stale} }};
-             IF $t.seen > 0 {{ UPDATE type::record('target_state', $t.id) SET version = $t.seen + 1 RETURN NONE; }};
+             IF $t.seen > 0 {{
+                 UPDATE type::record('target_state', $t.id) SET version = $t.seen + 1,
+                     active = array::union(array::complement(active ?? [], $t.ended), $t.active),
+                     ended = array::union(array::complement(ended ?? [], $t.active), $t.ended)
+                     RETURN NONE;
+             }};
          }};\n"
     ));
     vars.insert("targets".into(), Value::Array(targets));
@@ -1144,12 +1314,15 @@ fn governance_sql(
         // A carried request (version 1) that changes becomes a row of its own.
         body.push_str(&format!(
             "FOR $r IN $changedRequests {{
-                 LET $carried = IF $r.systemAdd {{ type::record('carried_request', $r.id).* }} ELSE {{ NONE }};
-                 IF $carried != NONE {{
+                 LET $a = IF $r.carrier != NONE AND $r.carrier != NULL {{
+                     type::record('assignment', $r.carrier).{{ carried, requestId, accessPackageId, active, sortKey }}
+                 }} ELSE {{ NONE }};
+                 IF $a.carried == true AND $a.requestId == $r.id {{
                      IF $r.expected != 1 {{ {stale} }};
-                     UPDATE type::record('assignment', $carried.assignmentId)
+                     UPDATE type::record('assignment', $r.carrier)
                          SET carried = NONE, requestId = NONE, requestEvent = NONE RETURN NONE;
-                     DELETE type::record('carried_request', $r.id);
+                     UPDATE type::record('assignment_key', [$a.accessPackageId, $a.active, $a.sortKey])
+                         SET carried = NONE RETURN NONE;
                      CREATE type::record('request', $r.id) CONTENT $r.row RETURN NONE;
                  }} ELSE {{
                      IF (type::record('request', $r.id).version ?? -1) != $r.expected {{ {stale} }};
@@ -1159,17 +1332,15 @@ fn governance_sql(
         ));
         vars.insert("changedRequests".into(), Value::Array(changed_requests));
     }
-    if !carried.is_empty() {
-        let packages: Vec<Value> = carried_packages
+    let package_rows = |packages: std::collections::BTreeMap<&str, &str>| -> Value {
+        packages
             .into_iter()
             .map(|(package, catalog)| json!({ "id": package, "catalogId": catalog }))
-            .collect();
-        body.push_str(
-            "INSERT INTO carried_request $carried RETURN NONE;
-             INSERT IGNORE INTO carried_package $carriedPackages RETURN NONE;\n",
-        );
-        vars.insert("carried".into(), Value::Array(carried));
-        vars.insert("carriedPackages".into(), Value::Array(packages));
+            .collect()
+    };
+    if !carried_packages.is_empty() {
+        body.push_str("INSERT IGNORE INTO carried_package $carriedPackages RETURN NONE;\n");
+        vars.insert("carriedPackages".into(), package_rows(carried_packages));
     }
     if !new_requests.is_empty() {
         body.push_str("INSERT INTO request $newRequests RETURN NONE;\n");
@@ -1180,6 +1351,11 @@ fn governance_sql(
             "FOR $a IN $changedAssignments {{
                  LET $old = type::record('assignment', $a.id).{{ active, version, sortKey, carried, requestId, requestEvent }};
                  IF ($old.version ?? -1) != $a.expected {{ {stale} }};
+                 IF $old.active != $a.row.active {{
+                     DELETE type::record('assignment_key', [$a.row.accessPackageId, $old.active, $old.sortKey]);
+                     CREATE type::record('assignment_key', [$a.row.accessPackageId, $a.row.active, $old.sortKey])
+                         CONTENT {{ a: $a.id, policy: $a.row.assignmentPolicyId, carried: $old.carried }} RETURN NONE;
+                 }};
                  IF $a.ends AND $old.active {{
                      UPSERT type::record('assignment_tally', [$a.row.accessPackageId, $a.row.assignmentPolicyId, $shard])
                          SET accessPackageId = $a.row.accessPackageId, assignmentPolicyId = $a.row.assignmentPolicyId,
@@ -1203,10 +1379,14 @@ fn governance_sql(
                  UPSERT type::record('assignment_tally', [$c.package, $c.policy, $shard])
                      SET accessPackageId = $c.package, assignmentPolicyId = $c.policy, n = (n ?? 0) + $c.n RETURN NONE;
              }};
-             INSERT INTO assignment $newAssignments RETURN NONE;\n"
+             INSERT INTO assignment $newAssignments RETURN NONE;
+             INSERT INTO assignment_key $newKeys RETURN NONE;
+             INSERT IGNORE INTO assignment_package $packages RETURN NONE;\n"
         ));
         vars.insert("added".into(), Value::Array(counts));
         vars.insert("newAssignments".into(), Value::Array(new_assignments));
+        vars.insert("newKeys".into(), Value::Array(new_keys));
+        vars.insert("packages".into(), package_rows(packages));
     }
     if !timer_updates.is_empty() {
         // Only a record that exists: UPDATE creates none.
@@ -1216,6 +1396,16 @@ fn governance_sql(
              };\n",
         );
         vars.insert("timerUpdates".into(), Value::Array(timer_updates));
+    }
+    if !assignment_timers.is_empty() {
+        body.push_str(
+            "FOR $t IN $assignmentTimers {
+                 IF record::exists(type::record('assignment', $t.id)) {
+                     UPSERT type::record('timer_set', $t.id) CONTENT $t RETURN NONE;
+                 };
+             };\n",
+        );
+        vars.insert("assignmentTimers".into(), Value::Array(assignment_timers));
     }
     if !timer_rows.is_empty() {
         body.push_str(
@@ -1231,7 +1421,15 @@ fn governance_sql(
         vars.insert("grants".into(), Value::Array(grants));
     }
     if !memberships.is_empty() {
-        body.push_str("INSERT IGNORE INTO membership $memberships RETURN NONE;\n");
+        body.push_str(
+            "INSERT IGNORE INTO membership $memberships RETURN NONE;
+             INSERT IGNORE INTO group_member $groupKeys RETURN NONE;\n",
+        );
+        let group_keys: Vec<Value> = memberships
+            .iter()
+            .map(|m| json!({ "id": [&m["groupId"], &m["relation"], &m["principalId"]] }))
+            .collect();
+        vars.insert("groupKeys".into(), Value::Array(group_keys));
         vars.insert("memberships".into(), Value::Array(memberships));
     }
     if let Some(outbox) = outbox {
@@ -1246,6 +1444,7 @@ fn governance_sql(
                      DELETE type::record('grant', [$r.target, $r.key]);
                      IF $r.membership != NONE AND $r.membership != NULL {
                          DELETE type::record('membership', [$r.target, $r.membership.group, $r.membership.relation]);
+                         DELETE type::record('group_member', [$r.membership.group, $r.membership.relation, $r.target]);
                      };
                  } ELSE {
                      UPDATE type::record('grant', [$r.target, $r.key]) SET sources = array::complement(sources ?? [], [$r.source]) RETURN NONE;
@@ -1411,13 +1610,13 @@ mod tests {
     #[tokio::test]
     async fn due_timers_are_read_from_indexes() {
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
-        for table in ["request", "assignment"] {
+        for (table, index) in [("request", "requestDue"), ("timer_set", "timerSetDue")] {
             let sql = format!(
                 "SELECT id FROM {table} WHERE due > '' AND due <= '2026' ORDER BY due LIMIT 5 EXPLAIN"
             );
             let plan: Vec<Value> = store.db.query(sql).await.unwrap().take(0).unwrap();
             let plan = Value::Array(plan).to_string();
-            assert!(plan.contains(&format!("{table}Due")), "{table}: {plan}");
+            assert!(plan.contains(index), "{table}: {plan}");
         }
     }
 
@@ -1427,19 +1626,9 @@ mod tests {
     async fn a_page_is_a_range_of_one_index() {
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
         for (table, filter, index) in [
-            ("assignment", "accessPackageId = $v AND active = true", "assignmentPackage"),
-            ("assignment", "targetId = $v AND active = true", "assignmentTarget"),
-            ("assignment", "catalogId = $v", "assignmentCatalog"),
             ("request", "accessPackageId = $v", "requestPackage"),
             ("request", "catalogId = $v", "requestCatalog"),
             ("request", "requestorId = $v", "requestRequestor"),
-            // The carried requests of a package and of a target.
-            ("assignment", "accessPackageId = $v AND active = false AND carried = true", "assignmentPackage"),
-            (
-                "assignment",
-                "targetId = $v AND catalogId = $v AND active = true AND carried = true",
-                "assignmentTarget",
-            ),
         ] {
             let sql = format!(
                 "SELECT id FROM {table} WHERE ({filter}) AND sortKey > $after ORDER BY sortKey LIMIT 51 EXPLAIN"
@@ -1450,6 +1639,19 @@ mod tests {
             assert!(plan.contains(index) && plan.contains("MoreThan"), "{table} {filter}: {plan}");
             assert!(!plan.contains("Sort"), "{table} {filter}: {plan}");
         }
+    }
+
+    /// A page of a package's assignments is a range of its keys read in order up to its limit:
+    /// nothing is sorted and no table is scanned, whatever the size.
+    #[tokio::test]
+    async fn a_page_of_assignments_is_a_range_of_keys() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        let sql = "SELECT record::id(id)[2] AS k, a FROM assignment_key:[$v, true, $after]..[$v, true, {}]
+                       WHERE (policy = $v) AND record::id(id)[2] > $after LIMIT 51 EXPLAIN";
+        let plan: Vec<Value> =
+            store.db.query(sql).bind(("v", "x")).bind(("after", "")).await.unwrap().take(0).unwrap();
+        let plan = Value::Array(plan).to_string();
+        assert!(plan.contains("RecordIdScan") && !plan.contains("Sort"), "{plan}");
     }
 
     /// A delivered `systemAdd` request for `target`, its new assignment and its creation event.
@@ -1469,9 +1671,9 @@ mod tests {
         request.requestor = em_engine::Actor::System;
         request.target_id = UserId::new(target);
         request.created_date_time = at(created);
-        request.assignment_id = Some(AssignmentId::new(format!("as{n}")));
+        request.assignment_id = Some(em_engine::request::assignment_id_for(&request.id));
         let assignment = AccessPackageAssignment::new(NewAssignment {
-            id: AssignmentId::new(format!("as{n}")),
+            id: em_engine::request::assignment_id_for(&request.id),
             access_package_id: "ap".into(),
             assignment_policy_id: "p".into(),
             catalog_id: "c".into(),
@@ -1615,6 +1817,163 @@ mod tests {
         let mut write = GovernanceWrite::new(&UserId::new("u1"), 3);
         write.requests = vec![(first.clone(), Some(1))];
         assert!(matches!(store.commit_governance_batch(&[&write]).await, Err(StoreError::Stale)));
+    }
+
+    /// An assignment of `package` (catalog `catalog`, policy `policy`) for `target`, starting at
+    /// `start`, with an expiration on `end` when given.
+    fn assignment_of(
+        id: &str,
+        (package, catalog, policy): (&str, &str, &str),
+        target: &str,
+        start: &str,
+        end: Option<&str>,
+    ) -> AccessPackageAssignment {
+        use em_engine::assignment::NewAssignment;
+        use em_engine::policy::schedule::{EntitlementManagementSchedule, ExpirationPattern};
+        AccessPackageAssignment::new(NewAssignment {
+            id: AssignmentId::new(id),
+            access_package_id: package.into(),
+            assignment_policy_id: policy.into(),
+            catalog_id: catalog.into(),
+            target_id: UserId::new(target),
+            schedule: EntitlementManagementSchedule {
+                start_date_time: Some(at(start)),
+                expiration: end.map(|end| ExpirationPattern {
+                    kind: em_engine::policy::schedule::ExpirationPatternType::AfterDateTime,
+                    end_date_time: Some(at(end)),
+                    duration: None,
+                }),
+                recurrence: None,
+            },
+        })
+        .record_delivery(&em_engine::assignment::DeliveryOutcome::default())
+    }
+
+    /// Assignments are listed without an index (schema V26): by package, policy, catalog, a
+    /// delegate's catalogs and none, merged from the packages' key ranges in sort-key order, and
+    /// by target from its `target_state`; counted; page by page, each once; one that ends moves
+    /// from the active range to the ended one; its timers are a timer set that goes with them.
+    #[tokio::test]
+    async fn assignments_are_listed_from_their_keys() {
+        let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
+        for (package, catalog) in [("ap1", "c1"), ("ap2", "c1"), ("ap3", "c2")] {
+            store
+                .db
+                .query(format!("CREATE access_package:{package} CONTENT {{ catalogId: '{catalog}', displayName: 'P', isHidden: false, createdDateTime: 'x', modifiedDateTime: 'x', sortKey: '{package}' }};"))
+                .await
+                .unwrap()
+                .check()
+                .unwrap();
+        }
+        let one = ("ap1", "c1", "p1");
+        let one_more = ("ap1", "c1", "p1b");
+        let two = ("ap2", "c1", "p2");
+        let three = ("ap3", "c2", "p3");
+        let all = [
+            assignment_of("a1", one, "u1", "2026-01-01T00:00:00Z", None),
+            assignment_of("a2", two, "u1", "2026-01-02T00:00:00Z", None),
+            assignment_of("a3", three, "u2", "2026-01-03T00:00:00Z", None),
+            assignment_of("a4", one_more, "u2", "2026-01-04T00:00:00Z", Some("2026-06-01T00:00:00Z")),
+            assignment_of("a5", two, "u3", "2026-01-05T00:00:00Z", None),
+        ];
+        for target in ["u1", "u2", "u3"] {
+            let mut write = GovernanceWrite::new(&UserId::new(target), 0);
+            write.assignments =
+                all.iter().filter(|a| a.target_id.as_str() == target).map(|a| (a.clone(), None)).collect();
+            store.commit_governance_batch(&[&write]).await.unwrap();
+        }
+        // a4's timers are a timer set of its own; no other assignment has one.
+        let owners: Vec<Value> = store
+            .db
+            .query("SELECT record::id(id) AS id, owner, targetId FROM timer_set")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+        assert_eq!(owners, [json!({ "id": "a4", "owner": "assignment", "targetId": "u2" })]);
+        assert_eq!(store.next_timer_due().await.unwrap(), all[3].timers().iter().map(|t| t.due).min());
+
+        let ids = |page: Page<StoredAssignment>| -> Vec<String> {
+            page.items.into_iter().map(|(_, a)| a.assignment.id.to_string()).collect()
+        };
+        let of = |filter: AssignmentFilter| {
+            let store = store.clone();
+            async move {
+                let page = store
+                    .assignments(&filter, &PageRequest { after: None, first: 10, count: true })
+                    .await
+                    .unwrap();
+                let total = page.total;
+                // Page by page, one at a time: the same, each once, in order.
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = store
+                        .assignments(&filter, &PageRequest { after, first: 1, count: false })
+                        .await
+                        .unwrap();
+                    after = page.items.last().map(|(cursor, _)| cursor.clone());
+                    let more = page.has_next;
+                    seen.extend(ids(page));
+                    if !more {
+                        break;
+                    }
+                }
+                let listed = ids(store
+                    .assignments(&filter, &PageRequest { after: None, first: 10, count: true })
+                    .await
+                    .unwrap());
+                assert_eq!(seen, listed, "{filter:?}");
+                assert_eq!(total, listed.len(), "{filter:?}");
+                listed
+            }
+        };
+        let every = AssignmentFilter::default();
+        assert_eq!(of(every.clone()).await, ["a1", "a2", "a3", "a4", "a5"]);
+        let c1 = AssignmentFilter { catalog_id: Some("c1".into()), ..every.clone() };
+        assert_eq!(of(c1).await, ["a1", "a2", "a4", "a5"]);
+        let delegate = AssignmentFilter { catalog_ids: Some(vec!["c2".into()]), ..every.clone() };
+        assert_eq!(of(delegate).await, ["a3"]);
+        let package = AssignmentFilter { access_package_id: Some("ap1".into()), ..every.clone() };
+        assert_eq!(of(package).await, ["a1", "a4"]);
+        // (No policy record: read from every package's keys, as when a policy is gone.)
+        let policy = AssignmentFilter { assignment_policy_id: Some("p1b".into()), ..every.clone() };
+        assert_eq!(of(policy).await, ["a4"]);
+        let target = AssignmentFilter { target_id: Some("u2".into()), ..every.clone() };
+        assert_eq!(of(target).await, ["a3", "a4"]);
+
+        // a1 ends, and a4 (with its timers).
+        let (ended, _) = all[0].end(&[], at("2026-02-01T00:00:00Z")).unwrap();
+        let mut write = GovernanceWrite::new(&UserId::new("u1"), 1);
+        write.assignments = vec![(ended, Some(1))];
+        store.commit_governance_batch(&[&write]).await.unwrap();
+        let (ended, _) = all[3].end(&[], at("2026-02-01T00:00:00Z")).unwrap();
+        let mut write = GovernanceWrite::new(&UserId::new("u2"), 1);
+        write.assignments = vec![(ended, Some(1))];
+        store.commit_governance_batch(&[&write]).await.unwrap();
+        assert_eq!(store.next_timer_due().await.unwrap(), None, "a4's timers went with it");
+        let active = AssignmentFilter { active_only: true, ..every.clone() };
+        assert_eq!(of(active).await, ["a2", "a3", "a5"]);
+        assert_eq!(of(every.clone()).await, ["a1", "a2", "a3", "a4", "a5"], "ended ones are still listed");
+        let active_of_u1 =
+            AssignmentFilter { target_id: Some("u1".into()), active_only: true, ..every.clone() };
+        assert_eq!(of(active_of_u1).await, ["a2"]);
+        let of_u1 = AssignmentFilter { target_id: Some("u1".into()), ..every };
+        assert_eq!(of(of_u1).await, ["a1", "a2"]);
+        let held: Vec<String> = store
+            .active_assignments_of_package(&"ap1".into())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.assignment.id.to_string())
+            .collect();
+        assert!(held.is_empty(), "{held:?}");
+        let (_, active, _) = store.target_snapshot(&UserId::new("u1")).await.unwrap();
+        let active: Vec<String> = active.into_iter().map(|a| a.assignment.id.to_string()).collect();
+        assert_eq!(active, ["a2"]);
+        let indexes: Option<Value> =
+            store.db.query("INFO FOR TABLE assignment").await.unwrap().take(0).unwrap();
+        assert_eq!(indexes.unwrap()["indexes"], json!({}), "the assignment table has no index");
     }
 
     fn sample_request(id: &str) -> AccessPackageAssignmentRequest {

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (23, V23),
     (24, V24),
     (25, V25),
+    (26, V26),
 ];
 
 /// The version this build expects.
@@ -703,6 +704,51 @@ DEFINE TABLE carried_request SCHEMALESS;
 DEFINE TABLE carried_package SCHEMALESS;
 "#;
 
+/// Version 26: the assignment and membership tables have no index: SurrealDB gives every record
+/// of an indexed table a document id and checks every index entry it writes for an index build
+/// (`benches/README.md`), which cost a first population a third of its time. Their lookups are
+/// served by rows keyed by what they look up (see `store::requests` and `store::directory`):
+/// - `assignment_key:[⟨package⟩, ⟨active⟩, ⟨sort key⟩]` (`a`, the assignment's id, `policy`,
+///   `carried`): a package's assignments, those that give access and those that ended, in order;
+///   `assignment_package:⟨package⟩` (`catalogId`): the packages with assignments, which the
+///   listings by catalog and of every assignment merge;
+/// - `target_state.active` and `.ended`: a target's assignments, in the order they were created;
+/// - an assignment's timers are a `timer_set` (`owner` `assignment`), only for one that has any;
+/// - `group_member:[⟨group⟩, ⟨relation⟩, ⟨principal⟩]`, without fields: a group's members;
+/// - a carried request is found by its assignment's id, which is derived from the request's
+///   (`assignment_id_for`): `carried_request` goes.
+const V26: &str = r#"
+REMOVE INDEX IF EXISTS assignmentTarget ON assignment;
+REMOVE INDEX IF EXISTS assignmentPackage ON assignment;
+REMOVE INDEX IF EXISTS assignmentCatalog ON assignment;
+REMOVE INDEX IF EXISTS assignmentSort ON assignment;
+REMOVE INDEX IF EXISTS assignmentDue ON assignment;
+REMOVE INDEX IF EXISTS membershipGroup ON membership;
+DEFINE TABLE assignment_key SCHEMALESS;
+DEFINE TABLE assignment_package SCHEMALESS;
+DEFINE TABLE group_member SCHEMALESS;
+FOR $a IN (SELECT record::id(id) AS id, accessPackageId, catalogId, assignmentPolicyId, targetId, active, sortKey,
+                  carried, due, timers FROM assignment ORDER BY sortKey) {
+    CREATE type::record('assignment_key', [$a.accessPackageId, $a.active, $a.sortKey])
+        CONTENT { a: $a.id, policy: $a.assignmentPolicyId, carried: $a.carried } RETURN NONE;
+    UPSERT type::record('assignment_package', $a.accessPackageId) SET catalogId = $a.catalogId RETURN NONE;
+    IF $a.active {
+        UPDATE type::record('target_state', $a.targetId) SET active = array::append(active ?? [], $a.id) RETURN NONE;
+    } ELSE {
+        UPDATE type::record('target_state', $a.targetId) SET ended = array::append(ended ?? [], $a.id) RETURN NONE;
+    };
+    IF $a.due > '' AND $a.due != '~' {
+        CREATE type::record('timer_set', $a.id)
+            CONTENT { owner: 'assignment', targetId: $a.targetId, due: $a.due, timers: $a.timers } RETURN NONE;
+    };
+};
+UPDATE assignment SET due = NONE, timers = NONE WHERE due != NONE RETURN NONE;
+FOR $m IN (SELECT groupId, relation, principalId FROM membership) {
+    CREATE type::record('group_member', [$m.groupId, $m.relation, $m.principalId]) RETURN NONE;
+};
+REMOVE TABLE IF EXISTS carried_request;
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1150,5 +1196,73 @@ mod tests {
         assert_eq!((rows[0]["n"].as_i64(), rows[0]["migrated"].as_bool()), (Some(1), Some(true)));
         assert_eq!(rows[0]["sortKey"], "2026-01-01T00:00:00.000000000Z\u{1}e1");
         assert_eq!((rows[2]["n"].as_i64(), rows[2]["migrated"].as_bool()), (Some(0), None), "left as it was");
+    }
+
+    /// Version 26 serves the assignments' and memberships' lookups from key rows and drops
+    /// their indexes: every assignment gets its key and its package row, its target's lists name
+    /// it, its timers become a timer set, every membership gets its group key, and
+    /// `carried_request` goes.
+    #[tokio::test]
+    async fn version_26_keys_assignments_and_group_members() {
+        let db = database_at(25).await;
+        db.query(
+            "CREATE target_state:u1 CONTENT { version: 2 };
+             CREATE assignment:a1 CONTENT { accessPackageId: 'ap1', catalogId: 'c1', assignmentPolicyId: 'p1',
+                 targetId: 'u1', active: true, sortKey: 'k1', due: '2026-03-01T00:00:00.000000Z',
+                 timers: [{ due: '2026-03-01T00:00:00Z' }], version: 1, assignment: '{}' };
+             CREATE assignment:a2 CONTENT { accessPackageId: 'ap1', catalogId: 'c1', assignmentPolicyId: 'p1',
+                 targetId: 'u1', active: false, sortKey: 'k2', due: '~', timers: [], version: 2, assignment: '{}',
+                 carried: true, requestId: 'r2', requestEvent: 'e' };
+             CREATE carried_request:r2 CONTENT { assignmentId: 'a2', event: 'e' };
+             CREATE membership:['u1', 'g1', 'member'] CONTENT { groupId: 'g1', principalId: 'u1', relation: 'member' };",
+        )
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+        db.query(format!("BEGIN;\n{V26}\nCOMMIT;")).await.unwrap().check().unwrap();
+        let mut response = db
+            .query(
+                "SELECT record::id(id) AS id, a, policy, carried FROM assignment_key ORDER BY id;
+                 SELECT record::id(id) AS id, catalogId FROM assignment_package;
+                 SELECT active, ended FROM ONLY target_state:u1;
+                 SELECT record::id(id) AS id, owner, targetId, due FROM timer_set;
+                 SELECT VALUE record::id(id) FROM group_member;
+                 SELECT VALUE [due, timers] FROM assignment ORDER BY id;
+                 INFO FOR TABLE assignment; INFO FOR TABLE membership; INFO FOR DB;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let keys: Vec<serde_json::Value> = response.take(0).unwrap();
+        assert_eq!(
+            keys,
+            [
+                serde_json::json!({ "id": ["ap1", false, "k2"], "a": "a2", "policy": "p1", "carried": true }),
+                serde_json::json!({ "id": ["ap1", true, "k1"], "a": "a1", "policy": "p1", "carried": null }),
+            ]
+        );
+        let packages: Vec<serde_json::Value> = response.take(1).unwrap();
+        assert_eq!(packages, [serde_json::json!({ "id": "ap1", "catalogId": "c1" })]);
+        let lists: Option<serde_json::Value> = response.take(2).unwrap();
+        assert_eq!(lists.unwrap(), serde_json::json!({ "active": ["a1"], "ended": ["a2"] }));
+        let timers: Vec<serde_json::Value> = response.take(3).unwrap();
+        assert_eq!(
+            timers,
+            [
+                serde_json::json!({ "id": "a1", "owner": "assignment", "targetId": "u1", "due": "2026-03-01T00:00:00.000000Z" })
+            ]
+        );
+        let groups: Vec<Vec<String>> = response.take(4).unwrap();
+        assert_eq!(groups, [["g1", "member", "u1"]]);
+        let left: Vec<serde_json::Value> = response.take(5).unwrap();
+        assert!(left.iter().all(|pair| pair == &serde_json::json!([null, null])), "{left:?}");
+        for i in [6, 7] {
+            let info: Option<serde_json::Value> = response.take(i).unwrap();
+            assert_eq!(info.unwrap()["indexes"], serde_json::json!({}));
+        }
+        let info: Option<serde_json::Value> = response.take(8).unwrap();
+        assert!(info.unwrap()["tables"].get("carried_request").is_none());
     }
 }
