@@ -87,7 +87,7 @@ impl Compiled {
 const BATCH: usize = 250;
 
 /// Above this many users with something already, a reconciliation reads every active assignment
-/// and unfinished request at once rather than each user's through the target index.
+/// and unfinished request at once rather than each user's through their `target_state` and index.
 const HOLDINGS_ONE_BY_ONE: usize = 20_000;
 
 /// Batches of a bulk assignment committed at once: one transaction's statements run on one

@@ -508,7 +508,7 @@ impl Store {
              IF $found[0] NOT IN {allowed_tables} {{ {wrong_kind} }};
              IF record::exists(type::record('membership', [$principal, $group, $relation])) {{ {already} }};
              CREATE type::record('membership', [$principal, $group, $relation]) CONTENT {{ groupId: $group, principalId: $principal, relation: $relation }} RETURN NONE;
-             CREATE type::record('group_member', [$group, $relation, $principal]) RETURN NONE;",
+             UPSERT type::record('group_member', [$group, $relation, $principal]) RETURN NONE;",
             missing_group = throw(ErrorCode::NotFound, "groupId", "the group does not exist"),
             dynamic = throw(
                 ErrorCode::ValidationFailed,

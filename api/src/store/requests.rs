@@ -42,7 +42,7 @@
 //! - `assignment_package:<package id>`: `catalogId`, once the package has an assignment;
 //! - `carried_package:<package id>`: `catalogId`, once a request of the package is carried;
 //! - `target_state:<user id>`: `version` (integer), `active` and `ended` (the ids of the
-//!   target's assignments that give access and that ended, oldest first);
+//!   target's assignments that give access, oldest first, and that ended, in the order they did);
 //! - `grant:[<principal>, <grant key>]`: `principalId`, `grant` (the engine's [`Grant`] as an
 //!   object), `sources` (assignment ids);
 //! - `membership:[<principal>, <group or role>, <relation>]`: `principalId`, `groupId`, `relation`
@@ -158,12 +158,12 @@ pub struct DueTimer {
     pub timer: Timer,
 }
 
-/// The timers of one owner with a due one: a request, an assignment (schema V10) or a scope
-/// removal's set (schema V8).
+/// The timers of one owner with a due one: a request (schema V10), or a timer set (schema V8):
+/// a scope removal's, a guest's, a review's or an assignment's (schema V26).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TimerSetRecord {
-    /// A `timer_set` row's owner (`scope`, `guest`).
+    /// A `timer_set` row's owner (`scope`, `guest`, `review`, `assignment`).
     #[serde(default)]
     owner: Option<String>,
     owner_id: String,
@@ -186,7 +186,8 @@ fn owner_statements(statement: impl Fn(&str) -> String) -> String {
     TIMER_TABLES.iter().map(|(table, _)| statement(table)).collect::<Vec<_>>().join("\n")
 }
 
-/// A scope removal's timer set row: its timers, earliest first, and the earliest due time.
+/// A timer set's row (a scope removal's, a guest's, a review's, an assignment's): its owner,
+/// its timers, earliest first, and the earliest due time.
 pub(crate) fn timer_set_row(
     owner: TimerOwner,
     owner_id: &str,
@@ -587,20 +588,14 @@ impl Store {
             vars.insert(format!("p{i}"), Value::String(package.clone()));
             ranges.extend(active.iter().map(|a| (format!("$p{i}"), a)));
         }
-        let mut sql = if page.count {
-            // Every key of the ranges, not only those after the cursor.
-            let counts: Vec<String> = ranges
-                .iter()
-                .map(|(p, a)| {
-                    format!(
-                        "((SELECT count() AS n FROM assignment_key:[{p}, {a}, NONE]..[{p}, {a}, {{}}] WHERE {condition} GROUP ALL)[0].n ?? 0)"
-                    )
-                })
-                .collect();
-            format!("RETURN {};\n", counts.join(" + "))
-        } else {
-            "RETURN 0;\n".to_owned()
-        };
+        // A statement per range: its count when the page asks for it (every key of the range,
+        // not only those after the cursor), then its page.
+        let mut sql = String::new();
+        for (p, a) in ranges.iter().filter(|_| page.count) {
+            sql.push_str(&format!(
+                "RETURN (SELECT count() AS n FROM assignment_key:[{p}, {a}, NONE]..[{p}, {a}, {{}}] WHERE {condition} GROUP ALL)[0].n ?? 0;\n"
+            ));
+        }
         for (p, a) in &ranges {
             sql.push_str(&format!(
                 "SELECT record::id(id)[2] AS k, a FROM assignment_key:[{p}, {a}, $after]..[{p}, {a}, {{}}]
@@ -608,10 +603,15 @@ impl Store {
             ));
         }
         let mut response = self.read(&sql, vars).await?;
-        let total = usize::try_from(response.value(0)?.as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
+        let counted = if page.count { ranges.len() } else { 0 };
+        let mut total = 0usize;
+        for i in 0..counted {
+            let n = usize::try_from(response.value(i)?.as_u64().unwrap_or(0)).unwrap_or(usize::MAX);
+            total = total.saturating_add(n);
+        }
         let mut keys: Vec<(String, String)> = Vec::new();
         for i in 0..ranges.len() {
-            let rows: Vec<KeyRow> = response.rows(i + 1, "assignment_key")?;
+            let rows: Vec<KeyRow> = response.rows(counted + i, "assignment_key")?;
             keys.extend(rows.into_iter().map(|r| (r.k, r.a)));
         }
         keys.sort();
@@ -721,7 +721,13 @@ impl Store {
             .into_iter()
             .map(|a| (a.assignment.id.to_string(), a))
             .collect();
-        let items = keys.items.into_iter().filter_map(|(key, id)| Some((key, found.remove(&id)?))).collect();
+        // An assignment that ended between the two reads is left out of a list of active ones.
+        let items = keys
+            .items
+            .into_iter()
+            .filter_map(|(key, id)| Some((key, found.remove(&id)?)))
+            .filter(|(_, a)| !filter.active_only || a.assignment.is_active())
+            .collect();
         Ok(Page { items, has_next: keys.has_next, total: keys.total })
     }
 
@@ -777,7 +783,7 @@ impl Store {
     }
 
     /// The active assignments and unfinished requests of these targets, each target's read
-    /// through its index (bulk work over a few targets among many).
+    /// through its `target_state` and its request index (bulk work over a few targets among many).
     pub async fn holdings_of(
         &self,
         ids: &[UserId],
@@ -903,7 +909,8 @@ impl Store {
         Ok(response.value(3)?.as_bool().unwrap_or(false))
     }
 
-    /// Deletes scope removals' timer sets with no timers left, at most `limit`; returns how many.
+    /// Deletes timer sets (scope removals', assignments', guests', reviews') with no timers left,
+    /// at most `limit`; returns how many.
     /// Writes replace a set in place and leave it empty rather than delete it (see schema V8).
     pub async fn sweep_timer_sets(&self, limit: usize) -> StoreResult<usize> {
         let empty: Vec<String> = self

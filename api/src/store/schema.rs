@@ -712,11 +712,15 @@ DEFINE TABLE carried_package SCHEMALESS;
 ///   `carried`): a package's assignments, those that give access and those that ended, in order;
 ///   `assignment_package:⟨package⟩` (`catalogId`): the packages with assignments, which the
 ///   listings by catalog and of every assignment merge;
-/// - `target_state.active` and `.ended`: a target's assignments, in the order they were created;
+/// - `target_state.active` and `.ended`: a target's assignments that give access, oldest first,
+///   and that ended;
 /// - an assignment's timers are a `timer_set` (`owner` `assignment`), only for one that has any;
 /// - `group_member:[⟨group⟩, ⟨relation⟩, ⟨principal⟩]`, without fields: a group's members;
 /// - a carried request is found by its assignment's id, which is derived from the request's
 ///   (`assignment_id_for`): `carried_request` goes.
+///
+/// A build before this version must not serve the database: it would write assignments without
+/// keys and their timers where no runner reads them, and memberships without group keys.
 const V26: &str = r#"
 REMOVE INDEX IF EXISTS assignmentTarget ON assignment;
 REMOVE INDEX IF EXISTS assignmentPackage ON assignment;
