@@ -361,6 +361,16 @@ fn assignment_key(assignment: &AccessPackageAssignment, sort_key: &str, carried:
     key
 }
 
+/// The statement reading one page of a range of assignment keys: package `package` (a
+/// variable), `active`, after the cursor `$after`, meeting `condition`, at most `$limit`, in
+/// order (a `RecordIdScan`, cut at its limit, nothing sorted).
+fn key_range_page(package: &str, active: bool, condition: &str) -> String {
+    format!(
+        "SELECT record::id(id)[2] AS k, a FROM assignment_key:[{package}, {active}, $after]..[{package}, {active}, {{}}]
+             WHERE ({condition}) AND record::id(id)[2] > $after LIMIT $limit"
+    )
+}
+
 /// An assignment key's sort key and assignment id, as [`Store::key_page`] reads them.
 #[derive(Deserialize)]
 struct KeyRow {
@@ -517,28 +527,15 @@ impl Store {
             let ids = self.assignment_ids_of_target(target, false).await?;
             self.page_of_ids("assignment", &ids, &conditions, vars, page).await?
         } else {
-            let (mut conditions, mut scope) = conditions(&[("catalogId", filter.catalog_id.as_deref())]);
-            if let Some(package) = &filter.access_package_id {
-                conditions.push("id = type::record('carried_package', $package)".to_owned());
-                scope.insert("package".into(), json!(package));
-            }
-            super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut scope);
-            let filter_sql = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
-            let packages: Vec<String> = self
-                .read(&format!("SELECT VALUE record::id(id) FROM carried_package WHERE {filter_sql};"), scope)
-                .await?
-                .rows(0, "carried_package")?;
+            let selects = AssignmentFilter {
+                access_package_id: filter.access_package_id.clone(),
+                catalog_id: filter.catalog_id.clone(),
+                catalog_ids: filter.catalog_ids.clone(),
+                ..AssignmentFilter::default()
+            };
+            let packages = self.packages_in("carried_package", &selects).await?;
             let keys = self.key_page(&packages, &[true, false], "carried = true", Map::new(), page).await?;
-            let ids: Vec<&str> = keys.items.iter().map(|(_, id)| id.as_str()).collect();
-            let mut rows: std::collections::HashMap<String, CarriedRow> = self
-                .get_many::<CarriedRow>("assignment", &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.id.clone(), r))
-                .collect();
-            let items =
-                keys.items.into_iter().filter_map(|(key, id)| Some((key, rows.remove(&id)?))).collect();
-            Page { items, has_next: keys.has_next, total: keys.total }
+            self.rows_of_keys(keys, |r: &CarriedRow| r.id.clone()).await?
         };
         let wanted: Vec<(String, String)> =
             found.items.iter().map(|(_, r)| (r.request_id.clone(), r.request_event.clone())).collect();
@@ -597,10 +594,7 @@ impl Store {
             ));
         }
         for (p, a) in &ranges {
-            sql.push_str(&format!(
-                "SELECT record::id(id)[2] AS k, a FROM assignment_key:[{p}, {a}, $after]..[{p}, {a}, {{}}]
-                     WHERE ({condition}) AND record::id(id)[2] > $after LIMIT $limit;\n"
-            ));
+            sql.push_str(&format!("{};\n", key_range_page(p, **a, condition)));
         }
         let mut response = self.read(&sql, vars).await?;
         let counted = if page.count { ranges.len() } else { 0 };
@@ -620,11 +614,26 @@ impl Store {
         Ok(Page { items: keys, has_next, total })
     }
 
-    /// The packages with assignments (`assignment_package`) that a listing's filters select.
-    async fn assignment_packages(&self, filter: &AssignmentFilter) -> StoreResult<Vec<String>> {
+    /// The assignment rows of a page of keys ([`Store::key_page`]), in the keys' order, each
+    /// found by its id (`id_of`); a key whose row is gone is skipped.
+    async fn rows_of_keys<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: Page<String>,
+        id_of: impl Fn(&T) -> String,
+    ) -> StoreResult<Page<T>> {
+        let ids: Vec<&str> = keys.items.iter().map(|(_, id)| id.as_str()).collect();
+        let mut rows: std::collections::HashMap<String, T> =
+            self.get_many::<T>("assignment", &ids).await?.into_iter().map(|r| (id_of(&r), r)).collect();
+        let items = keys.items.into_iter().filter_map(|(key, id)| Some((key, rows.remove(&id)?))).collect();
+        Ok(Page { items, has_next: keys.has_next, total: keys.total })
+    }
+
+    /// The packages of `table` (`assignment_package`, those with assignments, or
+    /// `carried_package`, those with carried requests) that a listing's filters select.
+    async fn packages_in(&self, table: &'static str, filter: &AssignmentFilter) -> StoreResult<Vec<String>> {
         let (mut conditions, mut vars) = conditions(&[("catalogId", filter.catalog_id.as_deref())]);
         if let Some(package) = &filter.access_package_id {
-            conditions.push("id = type::record('assignment_package', $package)".to_owned());
+            conditions.push("record::id(id) = $package".to_owned());
             vars.insert("package".into(), json!(package));
         }
         if let Some(policy) = &filter.assignment_policy_id {
@@ -637,12 +646,9 @@ impl Store {
         }
         super::in_catalogs(filter.catalog_ids.as_deref(), &mut conditions, &mut vars);
         let filter_sql = if conditions.is_empty() { "true".to_owned() } else { conditions.join(" AND ") };
-        self.read(
-            &format!("SELECT VALUE record::id(id) FROM assignment_package WHERE {filter_sql} ORDER BY id;"),
-            vars,
-        )
-        .await?
-        .rows(0, "assignment_package")
+        self.read(&format!("SELECT VALUE record::id(id) FROM {table} WHERE {filter_sql} ORDER BY id;"), vars)
+            .await?
+            .rows(0, table)
     }
 
     pub async fn assignment(&self, id: &AssignmentId) -> StoreResult<Option<StoredAssignment>> {
@@ -707,28 +713,17 @@ impl Store {
             let ids = self.assignment_ids_of_target(target, filter.active_only).await?;
             return self.page_of_ids("assignment", &ids, &conditions, vars, page).await;
         }
-        let packages = self.assignment_packages(filter).await?;
+        let packages = self.packages_in("assignment_package", filter).await?;
         let active: &[bool] = if filter.active_only { &[true] } else { &[true, false] };
         let (condition, vars) = match &filter.assignment_policy_id {
             Some(policy) => ("policy = $policy", vars! { "policy" => policy }),
             None => ("true", Map::new()),
         };
         let keys = self.key_page(&packages, active, condition, vars, page).await?;
-        let ids: Vec<&str> = keys.items.iter().map(|(_, id)| id.as_str()).collect();
-        let mut found: std::collections::HashMap<String, StoredAssignment> = self
-            .get_many::<StoredAssignment>("assignment", &ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.assignment.id.to_string(), a))
-            .collect();
+        let mut found = self.rows_of_keys(keys, |a: &StoredAssignment| a.assignment.id.to_string()).await?;
         // An assignment that ended between the two reads is left out of a list of active ones.
-        let items = keys
-            .items
-            .into_iter()
-            .filter_map(|(key, id)| Some((key, found.remove(&id)?)))
-            .filter(|(_, a)| !filter.active_only || a.assignment.is_active())
-            .collect();
-        Ok(Page { items, has_next: keys.has_next, total: keys.total })
+        found.items.retain(|(_, a)| !filter.active_only || a.assignment.is_active());
+        Ok(found)
     }
 
     /// The active assignments of an access package, oldest first: its range of assignment keys.
@@ -1125,10 +1120,11 @@ fn governance_sql(
             }
         }
         // The target's assignments that give access and that ended, as this write leaves them.
-        let (active, ended): (Vec<&AccessPackageAssignment>, Vec<&AccessPackageAssignment>) =
-            write.assignments.iter().map(|(a, _)| a).partition(|a| a.is_active());
-        let (active, ended): (Vec<&str>, Vec<&str>) =
-            (active.iter().map(|a| a.id.as_str()).collect(), ended.iter().map(|a| a.id.as_str()).collect());
+        let (mut active, mut ended): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+        for (assignment, _) in &write.assignments {
+            let list = if assignment.is_active() { &mut active } else { &mut ended };
+            list.push(assignment.id.as_str());
+        }
         if write.target_version == 0 {
             target_rows.push(json!({ "id": target, "version": 1, "active": active, "ended": ended }));
         }
@@ -1653,12 +1649,38 @@ mod tests {
     #[tokio::test]
     async fn a_page_of_assignments_is_a_range_of_keys() {
         let store = Store::open(&crate::store::StoreConfig::memory()).await.unwrap();
-        let sql = "SELECT record::id(id)[2] AS k, a FROM assignment_key:[$v, true, $after]..[$v, true, {}]
-                       WHERE (policy = $v) AND record::id(id)[2] > $after LIMIT 51 EXPLAIN";
-        let plan: Vec<Value> =
-            store.db.query(sql).bind(("v", "x")).bind(("after", "")).await.unwrap().take(0).unwrap();
+        let sql = format!("{} EXPLAIN", key_range_page("$v", true, "policy = $v"));
+        let plan: Vec<Value> = store
+            .db
+            .query(sql)
+            .bind(("v", "x"))
+            .bind(("after", ""))
+            .bind(("limit", 51))
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
         let plan = Value::Array(plan).to_string();
         assert!(plan.contains("RecordIdScan") && !plan.contains("Sort"), "{plan}");
+    }
+
+    /// Every item of a listing, read a page of one at a time through `page` (given the cursor of
+    /// the page before): each once, in order.
+    async fn one_at_a_time<T, F, Fut>(mut page: F) -> Vec<T>
+    where
+        F: FnMut(PageRequest) -> Fut,
+        Fut: std::future::Future<Output = Page<T>>,
+    {
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let found = page(PageRequest { after, first: 1, count: false }).await;
+            after = found.items.last().map(|(cursor, _)| cursor.clone());
+            let more = found.has_next;
+            seen.extend(found.items.into_iter().map(|(_, item)| item));
+            if !more {
+                return seen;
+            }
+        }
     }
 
     /// A delivered `systemAdd` request for `target`, its new assignment and its creation event.
@@ -1671,27 +1693,15 @@ mod tests {
         em_engine::assignment::AccessPackageAssignment,
         em_engine::event::Event,
     ) {
-        use em_engine::assignment::{AccessPackageAssignment, NewAssignment};
         let mut request = sample_request(&format!("sys{n}"));
         request.request_type = em_engine::request::AccessPackageRequestType::SystemAdd;
         request.state = em_engine::request::AccessPackageRequestState::Delivered;
         request.requestor = em_engine::Actor::System;
         request.target_id = UserId::new(target);
         request.created_date_time = at(created);
-        request.assignment_id = Some(em_engine::request::assignment_id_for(&request.id));
-        let assignment = AccessPackageAssignment::new(NewAssignment {
-            id: em_engine::request::assignment_id_for(&request.id),
-            access_package_id: "ap".into(),
-            assignment_policy_id: "p".into(),
-            catalog_id: "c".into(),
-            target_id: UserId::new(target),
-            schedule: em_engine::policy::schedule::EntitlementManagementSchedule {
-                start_date_time: Some(at(created)),
-                expiration: None,
-                recurrence: None,
-            },
-        })
-        .record_delivery(&em_engine::assignment::DeliveryOutcome::default());
+        let id = em_engine::request::assignment_id_for(&request.id);
+        let assignment = assignment_of(&id, ("ap", "c", "p"), target, created, None);
+        request.assignment_id = Some(id);
         let event = em_engine::event::Event::new(
             format!("e{n}"),
             em_engine::event::EventKind::RequestCreated,
@@ -1756,20 +1766,12 @@ mod tests {
         let first_page = store.requests(&RequestFilter::default(), &all).await.unwrap();
         assert_eq!(first_page.items[0].0, format!("{}\u{1}sys1", time_key(first.created_date_time)));
         // Page by page, one at a time: each once, in order.
-        let mut seen = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .requests(&RequestFilter::default(), &PageRequest { after, first: 1, count: false })
-                .await
-                .unwrap();
-            after = page.items.last().map(|(cursor, _)| cursor.clone());
-            let more = page.has_next;
-            seen.extend(ids(page));
-            if !more {
-                break;
-            }
-        }
+        let seen = one_at_a_time(|page| {
+            let store = store.clone();
+            async move { store.requests(&RequestFilter::default(), &page).await.unwrap() }
+        })
+        .await;
+        let seen: Vec<String> = seen.into_iter().map(|r| r.request.id.to_string()).collect();
         assert_eq!(seen, ["sys1", "r2", "sys3"]);
         let of = |filter: RequestFilter| {
             let (store, all) = (store.clone(), all.clone());
@@ -1911,25 +1913,16 @@ mod tests {
                     .await
                     .unwrap();
                 let total = page.total;
+                let listed = ids(page);
                 // Page by page, one at a time: the same, each once, in order.
-                let mut seen = Vec::new();
-                let mut after = None;
-                loop {
-                    let page = store
-                        .assignments(&filter, &PageRequest { after, first: 1, count: false })
-                        .await
-                        .unwrap();
-                    after = page.items.last().map(|(cursor, _)| cursor.clone());
-                    let more = page.has_next;
-                    seen.extend(ids(page));
-                    if !more {
-                        break;
-                    }
-                }
-                let listed = ids(store
-                    .assignments(&filter, &PageRequest { after: None, first: 10, count: true })
-                    .await
-                    .unwrap());
+                let seen: Vec<String> = one_at_a_time(|page| {
+                    let (store, filter) = (store.clone(), filter.clone());
+                    async move { store.assignments(&filter, &page).await.unwrap() }
+                })
+                .await
+                .into_iter()
+                .map(|a| a.assignment.id.to_string())
+                .collect();
                 assert_eq!(seen, listed, "{filter:?}");
                 assert_eq!(total, listed.len(), "{filter:?}");
                 listed
